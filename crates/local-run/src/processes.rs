@@ -1,0 +1,266 @@
+//! The child processes: the Azure stand-in and the custom handler.
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, Command};
+
+/// Problems starting or stopping a child process.
+#[derive(Debug, thiserror::Error)]
+pub enum ProcessError {
+    /// A binary was not found.
+    #[error("{name} not found next to {searched}; build it with `cargo build --workspace --bins`")]
+    Missing {
+        /// Binary name.
+        name: String,
+        /// Folder searched.
+        searched: String,
+    },
+    /// `cargo build` failed.
+    #[error("building the binaries failed: {0}")]
+    Build(String),
+    /// The process could not be spawned.
+    #[error("cannot start {name}: {source}")]
+    Spawn {
+        /// Binary name.
+        name: String,
+        /// Cause.
+        source: std::io::Error,
+    },
+    /// The process did not become ready.
+    #[error("{name} did not become ready: {reason}")]
+    NotReady {
+        /// Binary name.
+        name: String,
+        /// Why.
+        reason: String,
+    },
+}
+
+/// Where the `handler` and `azure-sim` binaries are.
+#[derive(Debug, Clone)]
+pub struct Binaries {
+    /// The custom handler.
+    pub handler: PathBuf,
+    /// The Azure stand-in.
+    pub azure_sim: PathBuf,
+}
+
+impl Binaries {
+    /// Finds the binaries in the cargo target folder this program runs from. When run by cargo
+    /// (`CARGO` is set: `cargo run`, `cargo test`), builds them first in the same profile, so they
+    /// are never stale.
+    pub fn locate() -> Result<Self, ProcessError> {
+        let exe = std::env::current_exe().map_err(|e| ProcessError::Missing {
+            name: "current executable".into(),
+            searched: e.to_string(),
+        })?;
+        // target/<profile>/imageferry-local or target/<profile>/deps/<test>-<hash>
+        let mut dir = exe.parent().map(Path::to_path_buf).unwrap_or_default();
+        if dir.file_name().is_some_and(|n| n == "deps") {
+            dir.pop();
+        }
+        if let Ok(cargo) = std::env::var("CARGO") {
+            let mut cmd = std::process::Command::new(cargo);
+            cmd.args([
+                "build",
+                "--quiet",
+                "-p",
+                "imageferry-handlers",
+                "-p",
+                "azure-sim",
+                "--bins",
+            ]);
+            if dir.file_name().is_some_and(|n| n == "release") {
+                cmd.arg("--release");
+            }
+            let out = cmd
+                .output()
+                .map_err(|e| ProcessError::Build(e.to_string()))?;
+            if !out.status.success() {
+                return Err(ProcessError::Build(
+                    String::from_utf8_lossy(&out.stderr).into_owned(),
+                ));
+            }
+        }
+        let find = |name: &str| {
+            let path = dir.join(name);
+            if path.is_file() {
+                Ok(path)
+            } else {
+                Err(ProcessError::Missing {
+                    name: name.into(),
+                    searched: dir.display().to_string(),
+                })
+            }
+        };
+        Ok(Self {
+            handler: find("handler")?,
+            azure_sim: find("azure-sim")?,
+        })
+    }
+}
+
+/// A running child process that is stopped with SIGTERM when dropped.
+#[derive(Debug)]
+pub struct Running {
+    /// Name for messages.
+    pub name: String,
+    /// Base URL it serves.
+    pub base_url: String,
+    child: Child,
+}
+
+impl Running {
+    /// Process id.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.id()
+    }
+
+    /// Sends SIGTERM and waits for the exit, up to `grace`; kills it after that.
+    /// Returns the exit code (None when killed by a signal).
+    pub async fn stop(&mut self, grace: Duration) -> Option<i32> {
+        if let Some(pid) = self.child.id() {
+            // SAFETY: kill(2) with a pid we spawned and still own; no memory is touched.
+            unsafe {
+                libc::kill(pid as libc::pid_t, libc::SIGTERM);
+            }
+        }
+        match tokio::time::timeout(grace, self.child.wait()).await {
+            Ok(Ok(status)) => status.code(),
+            _ => {
+                let _ = self.child.kill().await;
+                None
+            }
+        }
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.child.start_kill();
+    }
+}
+
+/// Starts `azure-sim --listen 127.0.0.1:0 [--scenario FILE]` and waits for the line with its URL.
+pub async fn start_azure_sim(bin: &Path, scenario: Option<&Path>) -> Result<Running, ProcessError> {
+    let mut cmd = Command::new(bin);
+    cmd.args(["--listen", "127.0.0.1:0"]);
+    if let Some(s) = scenario {
+        cmd.arg("--scenario").arg(s);
+    }
+    cmd.stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .kill_on_drop(true);
+    let mut child = cmd.spawn().map_err(|source| ProcessError::Spawn {
+        name: "azure-sim".into(),
+        source,
+    })?;
+    let stdout = child.stdout.take().expect("piped stdout");
+    let mut lines = BufReader::new(stdout).lines();
+    let first = tokio::time::timeout(Duration::from_secs(30), lines.next_line())
+        .await
+        .map_err(|_| ProcessError::NotReady {
+            name: "azure-sim".into(),
+            reason: "no URL printed within 30 s".into(),
+        })?
+        .map_err(|e| ProcessError::NotReady {
+            name: "azure-sim".into(),
+            reason: e.to_string(),
+        })?
+        .unwrap_or_default();
+    let base_url = first
+        .split_whitespace()
+        .find(|w| w.starts_with("http://"))
+        .map(|u| u.trim_end_matches('/').to_string())
+        .ok_or_else(|| ProcessError::NotReady {
+            name: "azure-sim".into(),
+            reason: format!("first line has no URL: {first:?}"),
+        })?;
+    // Keep draining its stdout so it never blocks on a full pipe.
+    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    Ok(Running {
+        name: "azure-sim".into(),
+        base_url,
+        child,
+    })
+}
+
+fn free_port() -> Result<u16, ProcessError> {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .map_err(|source| ProcessError::Spawn {
+            name: "port".into(),
+            source,
+        })
+}
+
+/// Starts the custom handler the way the Functions host does (NOTES §1.2): a free loopback port
+/// in `FUNCTIONS_CUSTOMHANDLER_PORT`, working directory = the app root, then `GET /` every 25 ms
+/// until any HTTP answer. Its stdout (JSON logs) goes to `log_file`.
+pub async fn start_handler(
+    bin: &Path,
+    app_root: &Path,
+    env: &[(String, String)],
+    log_file: &Path,
+) -> Result<Running, ProcessError> {
+    let port = free_port()?;
+    let log = std::fs::File::create(log_file).map_err(|source| ProcessError::Spawn {
+        name: format!("log file {}", log_file.display()),
+        source,
+    })?;
+    let log_err = log.try_clone().map_err(|source| ProcessError::Spawn {
+        name: "log file".into(),
+        source,
+    })?;
+    let mut cmd = Command::new(bin);
+    cmd.current_dir(app_root)
+        .env("FUNCTIONS_CUSTOMHANDLER_PORT", port.to_string())
+        .env("FUNCTIONS_HTTPWORKER_PORT", port.to_string())
+        .env("FUNCTIONS_CUSTOMHANDLER_WORKER_ID", "local-run")
+        .env("FUNCTIONS_HTTPWORKER_ID", "local-run")
+        .env("FUNCTIONS_APP_ROOT_PATH", app_root)
+        .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+        .stdout(Stdio::from(log))
+        .stderr(Stdio::from(log_err))
+        .kill_on_drop(true);
+    let child = cmd.spawn().map_err(|source| ProcessError::Spawn {
+        name: "handler".into(),
+        source,
+    })?;
+    let base_url = format!("http://127.0.0.1:{port}");
+    let mut running = Running {
+        name: "handler".into(),
+        base_url: base_url.clone(),
+        child,
+    };
+    let client = reqwest::Client::new();
+    let started = Instant::now();
+    loop {
+        if client.get(format!("{base_url}/")).send().await.is_ok() {
+            return Ok(running);
+        }
+        if let Ok(Some(status)) = running.child.try_wait() {
+            let tail = std::fs::read_to_string(log_file).unwrap_or_default();
+            return Err(ProcessError::NotReady {
+                name: "handler".into(),
+                reason: format!("exited with {status}: {}", last_lines(&tail, 10)),
+            });
+        }
+        if started.elapsed() > Duration::from_secs(30) {
+            return Err(ProcessError::NotReady {
+                name: "handler".into(),
+                reason: "no answer on GET / within 30 s".into(),
+            });
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+}
+
+fn last_lines(text: &str, n: usize) -> String {
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(n)..].join("\n")
+}

@@ -1,0 +1,207 @@
+//! The whole local stack: Azure stand-in, Service Bus capture, handler, pump.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use servicebus_capture::{CaptureHandle, CaptureOptions, CapturedMessage};
+
+use crate::app_root::{self, AppDefinition, AppRootError};
+use crate::processes::{self, Binaries, ProcessError, Running};
+use crate::pump::Pump;
+
+/// Ids of the Azure stand-in's default scenario (docs/DESIGN.md, `crates/azure-sim/scenarios/default.toml`).
+pub mod seed {
+    /// Publisher tenant (tenant 1).
+    pub const TENANT_1: &str = "11111111-1111-4111-8111-111111111111";
+    /// Publisher subscription.
+    pub const SUBSCRIPTION_1: &str = "aaaaaaaa-aaaa-4aaa-8aaa-aaaaaaaaaaaa";
+    /// Consumer tenant (tenant 2).
+    pub const TENANT_2: &str = "22222222-2222-4222-8222-222222222222";
+    /// Consumer subscription.
+    pub const SUBSCRIPTION_2: &str = "bbbbbbbb-bbbb-4bbb-8bbb-bbbbbbbbbbbb";
+    /// Consumer resource group.
+    pub const RESOURCE_GROUP: &str = "myResourceGroup";
+    /// The multi-tenant app registration.
+    pub const CLIENT_ID: &str = "33333333-3333-4333-8333-333333333333";
+    /// Its client secret in the stand-in (a local-only value, not a real secret).
+    pub const CLIENT_SECRET: &str = "local-sim-secret";
+    /// The gallery in tenant 1.
+    pub const GALLERY_ID: &str = "/subscriptions/aaaaaaaa-aaaa-4aaa-8aaa-aaaaaaaaaaaa/resourceGroups/myGalleryRG/providers/Microsoft.Compute/galleries/myGallery";
+}
+
+/// Problems with the stack.
+#[derive(Debug, thiserror::Error)]
+pub enum StackError {
+    /// The app definition is invalid.
+    #[error(transparent)]
+    AppRoot(#[from] AppRootError),
+    /// A process failed.
+    #[error(transparent)]
+    Process(#[from] ProcessError),
+    /// The capture could not start.
+    #[error(transparent)]
+    Capture(#[from] servicebus_capture::CaptureError),
+    /// Sending a message failed.
+    #[error("sending to {queue} failed: {reason}")]
+    Send {
+        /// Queue.
+        queue: String,
+        /// Why.
+        reason: String,
+    },
+}
+
+/// What to start.
+#[derive(Debug, Clone)]
+pub struct LocalStackOptions {
+    /// Folder with `host.json` and the function folders.
+    pub app_root: PathBuf,
+    /// Scenario for the Azure stand-in (its default scenario when `None`).
+    pub scenario: Option<PathBuf>,
+    /// Extra or overriding app settings for the handler.
+    pub settings: Vec<(String, String)>,
+    /// Where the handler's logs go.
+    pub log_dir: PathBuf,
+}
+
+impl LocalStackOptions {
+    /// The repository's app definition, default scenario, logs under `target/local-run`.
+    pub fn for_repository() -> Self {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+        let root = root.canonicalize().unwrap_or(root);
+        Self {
+            log_dir: root.join("target/local-run"),
+            app_root: root,
+            scenario: None,
+            settings: Vec::new(),
+        }
+    }
+}
+
+/// A running local stack.
+pub struct LocalStack {
+    /// The app definition read from `host.json` and `function.json` files.
+    pub app: AppDefinition,
+    /// The Azure stand-in process.
+    pub azure: Running,
+    /// The Service Bus capture.
+    pub bus: CaptureHandle,
+    /// The handler process.
+    pub handler: Running,
+    /// Delivers messages to the handler.
+    pub pump: Pump,
+    /// The handler's log file.
+    pub handler_log: PathBuf,
+}
+
+/// The app settings the handler gets in a local run: the stand-ins' endpoints and the default
+/// scenario's app registration, allow-lists and short backoffs.
+pub fn local_settings(azure_url: &str, bus: &CaptureHandle) -> Vec<(String, String)> {
+    [
+        ("FUNCTIONS_WORKER_RUNTIME", "Custom".to_string()),
+        ("AZURE_AUTHORITY_HOST", azure_url.to_string()),
+        ("IMAGEFERRY_ARM_ENDPOINT", azure_url.to_string()),
+        ("AZURE_CLIENT_ID", seed::CLIENT_ID.to_string()),
+        ("AZURE_CLIENT_SECRET", seed::CLIENT_SECRET.to_string()),
+        ("AZURE_TENANT_ID", seed::TENANT_1.to_string()),
+        ("ServiceBusConnection", bus.connection_string()),
+        ("IMAGEFERRY_ALLOWED_GALLERIES", seed::GALLERY_ID.to_string()),
+        (
+            "IMAGEFERRY_ALLOWED_TARGETS",
+            format!("{}/{}", seed::TENANT_2, seed::SUBSCRIPTION_2),
+        ),
+        ("IMAGEFERRY_REPLICATION_BACKOFF_INITIAL", "1s".to_string()),
+        ("IMAGEFERRY_REPLICATION_BACKOFF_CAP", "5s".to_string()),
+        ("IMAGEFERRY_PROVISIONING_POLL_INTERVAL", "1s".to_string()),
+        ("RUST_LOG", "info".to_string()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v))
+    .collect()
+}
+
+impl LocalStack {
+    /// Builds (when run by cargo) and starts everything.
+    pub async fn start(options: LocalStackOptions) -> Result<Self, StackError> {
+        let app = app_root::load(&options.app_root)?;
+        let bins = Binaries::locate()?;
+        let azure = processes::start_azure_sim(&bins.azure_sim, options.scenario.as_deref()).await?;
+        let bus = servicebus_capture::start("127.0.0.1:0", CaptureOptions::default()).await?;
+        let mut settings = local_settings(&azure.base_url, &bus);
+        for (k, v) in options.settings {
+            settings.retain(|(name, _)| *name != k);
+            settings.push((k, v));
+        }
+        std::fs::create_dir_all(&options.log_dir).map_err(|source| ProcessError::Spawn {
+            name: format!("log folder {}", options.log_dir.display()),
+            source,
+        })?;
+        let handler_log = options
+            .log_dir
+            .join(format!("handler-{}.log", std::process::id()));
+        let handler =
+            processes::start_handler(&bins.handler, &app.root, &settings, &handler_log).await?;
+        let pump = Pump::new(bus.clone(), handler.base_url.clone(), &app.functions);
+        Ok(Self {
+            app,
+            azure,
+            bus,
+            handler,
+            pump,
+            handler_log,
+        })
+    }
+
+    /// Sends `body` to `queue` over the Service Bus REST protocol, as an image pipeline would.
+    pub async fn send(&self, queue: &str, body: &str, message_id: &str) -> Result<(), StackError> {
+        let uri = format!("{}/{queue}", self.bus.base_url());
+        let expiry = time::OffsetDateTime::now_utc().unix_timestamp() + 3600;
+        let conn = self.bus.connection_string();
+        let field = |name: &str| {
+            conn.split(';')
+                .find_map(|p| p.strip_prefix(&format!("{name}=")))
+                .unwrap_or_default()
+                .to_string()
+        };
+        let token = servicebus_capture::sas_sign(
+            &uri,
+            &field("SharedAccessKeyName"),
+            &field("SharedAccessKey"),
+            expiry,
+        );
+        let broker = serde_json::json!({ "MessageId": message_id }).to_string();
+        let answer = reqwest::Client::new()
+            .post(format!("{uri}/messages"))
+            .header("authorization", token)
+            .header("content-type", "application/json")
+            .header("brokerproperties", broker)
+            .body(body.to_string())
+            .send()
+            .await
+            .map_err(|e| StackError::Send {
+                queue: queue.into(),
+                reason: e.to_string(),
+            })?;
+        if answer.status().as_u16() != 201 {
+            return Err(StackError::Send {
+                queue: queue.into(),
+                reason: format!("{} {}", answer.status(), answer.text().await.unwrap_or_default()),
+            });
+        }
+        Ok(())
+    }
+
+    /// Events published on `topic`, in order, duplicates (same MessageId) left out.
+    pub fn events(&self, topic: &str) -> Vec<CapturedMessage> {
+        self.bus.accepted(topic)
+    }
+
+    /// Stops the handler (SIGTERM, as the host does on shutdown) and the stand-ins. Returns the
+    /// handler's exit code.
+    pub async fn shutdown(mut self) -> Option<i32> {
+        let code = self.handler.stop(Duration::from_secs(10)).await;
+        self.azure.stop(Duration::from_secs(5)).await;
+        self.bus.shutdown();
+        code
+    }
+}
