@@ -1,0 +1,239 @@
+//! Events published on the `deployment-events` topic, and the deterministic MessageIds that let
+//! Service Bus duplicate detection drop repeats.
+
+use crate::schema_util::Rfc3339;
+use crate::steps::ReplicationProgress;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use std::fmt;
+use time::OffsetDateTime;
+
+/// Where a deployment stands. `succeeded`, `failed` and `rejected` are terminal: every request
+/// ends in exactly one of them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum Status {
+    /// The request passed validation and the allow-lists.
+    Accepted,
+    /// The image version is not yet replicated to the target region; a check is scheduled.
+    WaitingForReplication,
+    /// The image version is replicated to the target region.
+    Replicated,
+    /// The VM create was accepted by ARM; provisioning is being polled.
+    Provisioning,
+    /// The VM is running (terminal).
+    Succeeded,
+    /// An Azure error, the deadline or exhausted retries ended the deployment (terminal).
+    Failed,
+    /// The request is invalid or not allowed (terminal); the event carries the original body.
+    Rejected,
+}
+
+impl Status {
+    /// The wire name, e.g. `waiting-for-replication`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Accepted => "accepted",
+            Status::WaitingForReplication => "waiting-for-replication",
+            Status::Replicated => "replicated",
+            Status::Provisioning => "provisioning",
+            Status::Succeeded => "succeeded",
+            Status::Failed => "failed",
+            Status::Rejected => "rejected",
+        }
+    }
+
+    /// Whether this status ends the deployment.
+    pub fn is_terminal(self) -> bool {
+        matches!(self, Status::Succeeded | Status::Failed | Status::Rejected)
+    }
+}
+
+impl fmt::Display for Status {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A pipeline step; its wire name is the queue and function name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum Step {
+    /// Validates and accepts a request, then checks replication once.
+    DeploymentRequested,
+    /// Re-checks replication on a backoff schedule.
+    ReplicationCheck,
+    /// Builds the network and sends the VM create.
+    ImageVersionReplicated,
+    /// Polls the VM create until it ends.
+    VmProvisioning,
+}
+
+impl Step {
+    /// All steps, in pipeline order.
+    pub const ALL: [Step; 4] = [
+        Step::DeploymentRequested,
+        Step::ReplicationCheck,
+        Step::ImageVersionReplicated,
+        Step::VmProvisioning,
+    ];
+
+    /// The queue (and function) name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Step::DeploymentRequested => "deployment-requested",
+            Step::ReplicationCheck => "replication-check",
+            Step::ImageVersionReplicated => "image-version-replicated",
+            Step::VmProvisioning => "vm-provisioning",
+        }
+    }
+}
+
+impl fmt::Display for Step {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// An event on `deployment-events`. Application properties `deploymentId` and `status` repeat
+/// the fields of the same name so subscriptions can filter on them.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+#[schemars(title = "DeploymentEvent")]
+pub struct DeploymentEvent {
+    /// The request's deployment id (empty if a rejected body had no usable one).
+    pub deployment_id: String,
+    /// The new status.
+    pub status: Status,
+    /// The step that emitted the event.
+    pub step: Step,
+    /// When the event was emitted (RFC 3339).
+    #[serde(with = "time::serde::rfc3339")]
+    #[schemars(with = "Rfc3339")]
+    pub at: OffsetDateTime,
+    /// Human-readable detail.
+    pub detail: String,
+    /// The VM's resource id (`provisioning`, `succeeded`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vm_id: Option<String>,
+    /// The VM's public IP address (`succeeded`, when one was requested).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub public_ip_address: Option<String>,
+    /// The VM's private IP address (`succeeded`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub private_ip_address: Option<String>,
+    /// Replication progress in the target region (`waiting-for-replication`, deadline `failed`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub progress: Option<ReplicationProgress>,
+    /// What went wrong (`failed`, `rejected`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<EventError>,
+    /// The original message body when it was JSON (`rejected`), so nothing is lost.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request: Option<serde_json::Value>,
+    /// The original message body when it was not JSON (`rejected`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub raw_body: Option<String>,
+}
+
+impl DeploymentEvent {
+    /// A bare event; fill the optional fields as needed.
+    pub fn new(
+        deployment_id: impl Into<String>,
+        status: Status,
+        step: Step,
+        at: OffsetDateTime,
+        detail: impl Into<String>,
+    ) -> Self {
+        DeploymentEvent {
+            deployment_id: deployment_id.into(),
+            status,
+            step,
+            at,
+            detail: detail.into(),
+            vm_id: None,
+            public_ip_address: None,
+            private_ip_address: None,
+            progress: None,
+            error: None,
+            request: None,
+            raw_body: None,
+        }
+    }
+}
+
+/// An error in an event: a stable code, ARM's (or the validator's) message, and how to fix it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct EventError {
+    /// E.g. `ValidationFailed`, `LinkedAuthorizationFailed`, `ReplicationFailed`, `DeadlineExceeded`.
+    pub code: String,
+    /// What happened.
+    pub message: String,
+    /// How to fix the cause, when known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hint: Option<String>,
+}
+
+/// MessageId of an event: `{deploymentId}:{status}` for `succeeded`/`failed` (one per
+/// deployment), `{deploymentId}:{status}:{attempt}` for progress. A rejection is identified by the
+/// message it rejects: see [`rejected_message_id`].
+pub fn event_message_id(deployment_id: &str, status: Status, attempt: u32) -> String {
+    if status.is_terminal() {
+        format!("{deployment_id}:{status}")
+    } else {
+        format!("{deployment_id}:{status}:{attempt}")
+    }
+}
+
+/// MessageId of a `rejected` event: `{deploymentId}:rejected:{incoming MessageId}`, so a
+/// redelivered message is rejected once while a corrected resend is still reported.
+pub fn rejected_message_id(deployment_id: &str, incoming_message_id: &str) -> String {
+    format!("{deployment_id}:rejected:{incoming_message_id}")
+}
+
+/// MessageId of a step message: `{deploymentId}:{step}:{attempt}`.
+pub fn step_message_id(deployment_id: &str, step: Step, attempt: u32) -> String {
+    format!("{deployment_id}:{step}:{attempt}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn message_ids_are_deterministic() {
+        assert_eq!(
+            event_message_id("d-1", Status::Succeeded, 7),
+            "d-1:succeeded"
+        );
+        assert_eq!(event_message_id("d-1", Status::Failed, 2), "d-1:failed");
+        assert_eq!(
+            event_message_id("d-1", Status::WaitingForReplication, 3),
+            "d-1:waiting-for-replication:3"
+        );
+        assert_eq!(rejected_message_id("d-1", "m-9"), "d-1:rejected:m-9");
+        assert_eq!(
+            step_message_id("d-1", Step::ReplicationCheck, 4),
+            "d-1:replication-check:4"
+        );
+    }
+
+    #[test]
+    fn status_wire_names_match_serde() {
+        for s in [
+            Status::Accepted,
+            Status::WaitingForReplication,
+            Status::Replicated,
+            Status::Provisioning,
+            Status::Succeeded,
+            Status::Failed,
+            Status::Rejected,
+        ] {
+            assert_eq!(serde_json::to_value(s).unwrap(), s.as_str());
+        }
+        for s in Step::ALL {
+            assert_eq!(serde_json::to_value(s).unwrap(), s.as_str());
+        }
+    }
+}
