@@ -6,7 +6,7 @@
 //! `dataType: binary`.
 
 use base64::Engine as _;
-use serde::de::{DeserializeOwned, IntoDeserializer};
+use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
 
 use crate::invocation::{Context, Invocation};
@@ -204,17 +204,37 @@ fn raw_body(value: &Value, data_type: DataType) -> (String, Option<BodyDecodeErr
     }
 }
 
-/// `T` from the body text: JSON first; for text bodies that are not JSON, `T` may still be a string.
+/// `T` from the body text: JSON first. A string type (`String`, `Box<str>`, …) that cannot take
+/// the body as JSON (not a JSON string, or not JSON at all) receives the text itself;
+/// `serde_json::Value` and structs never do.
 fn decode_body<T: DeserializeOwned>(raw: &str) -> Result<T, BodyDecodeError> {
     serde_json::from_str::<T>(raw).or_else(|json_error| {
-        if json_error.is_syntax() || json_error.is_eof() {
-            let text: serde::de::value::StrDeserializer<'_, serde::de::value::Error> =
-                raw.into_deserializer();
-            T::deserialize(text).map_err(|_| BodyDecodeError::new(json_error.to_string()))
-        } else {
-            Err(BodyDecodeError::new(json_error.to_string()))
-        }
+        T::deserialize(TextOnly(raw)).map_err(|_| BodyDecodeError::new(json_error.to_string()))
     })
+}
+
+/// A deserializer that only yields a string to types that ask for one.
+struct TextOnly<'a>(&'a str);
+
+impl<'de> serde::Deserializer<'de> for TextOnly<'_> {
+    type Error = serde::de::value::Error;
+
+    fn deserialize_any<V: serde::de::Visitor<'de>>(self, _: V) -> Result<V::Value, Self::Error> {
+        Err(serde::de::Error::custom("body is not JSON"))
+    }
+
+    fn deserialize_str<V: serde::de::Visitor<'de>>(self, v: V) -> Result<V::Value, Self::Error> {
+        v.visit_str(self.0)
+    }
+
+    fn deserialize_string<V: serde::de::Visitor<'de>>(self, v: V) -> Result<V::Value, Self::Error> {
+        v.visit_str(self.0)
+    }
+
+    serde::forward_to_deserialize_any! {
+        bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char bytes byte_buf option unit
+        unit_struct newtype_struct seq tuple tuple_struct map struct enum identifier ignored_any
+    }
 }
 
 /// Newtonsoft-side test in `Utility.IsJson`: trimmed text starts with `{` and ends with `}`.
@@ -259,10 +279,13 @@ mod tests {
     }
 
     #[test]
-    fn text_bodies_decode_into_strings() {
+    fn text_bodies_decode_into_strings_only() {
         let env = Envelope::parse(br#"{"Data":{"m":"plain text"}}"#).unwrap();
         let (msg, _) = service_bus_message::<String>(&env, &TriggerOptions::default()).unwrap();
         assert_eq!(msg.body, Ok("plain text".to_owned()));
+        let (msg, _) = service_bus_message::<Value>(&env, &TriggerOptions::default()).unwrap();
+        assert!(msg.body.unwrap_err().message.contains("expected value"));
+        assert_eq!(msg.raw_body, "plain text");
     }
 
     #[test]
