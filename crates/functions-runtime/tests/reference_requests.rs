@@ -113,7 +113,10 @@ async fn docs_storage_queue_sample_with_unquoted_values_still_decodes() {
     let (router, seen) = recording::<String>("QueueTrigger");
     send(router, post("QueueTrigger", body, Some("inv-1"))).await;
     let inv = only(&seen);
-    assert_eq!(inv.event.body, Ok(r#"{ message: "Message sent" }"#.to_owned()));
+    assert_eq!(
+        inv.event.body,
+        Ok(r#"{ message: "Message sent" }"#.to_owned())
+    );
     assert_eq!(inv.context.invocation_id, "inv-1");
 }
 
@@ -166,10 +169,8 @@ struct Order {
 
 #[tokio::test]
 async fn notes_complete_example_with_headers() {
-    let fixture: Value = serde_json::from_str(include_str!(
-        "fixtures/notes-3.4-servicebus-request.json"
-    ))
-    .unwrap();
+    let fixture: Value =
+        serde_json::from_str(include_str!("fixtures/notes-3.4-servicebus-request.json")).unwrap();
     let mut request = http::Request::post(fixture["path"].as_str().unwrap());
     for (name, value) in fixture["headers"].as_object().unwrap() {
         request = request.header(name, value.as_str().unwrap());
@@ -219,7 +220,10 @@ fn docs_response_sample_has_the_result_shape() {
         serde_json::from_str(&read_reference("docs-custom-handlers-response.json")).unwrap();
     let ours = InvocationResult::default()
         .output("res", json!({"body": "Message enqueued"}))
-        .output("myQueueOutput", json!(["queue message 1", "queue message 2"]))
+        .output(
+            "myQueueOutput",
+            json!(["queue message 1", "queue message 2"]),
+        )
         .log("Log message 1")
         .log("Log message 2")
         .return_value(json!("{\"hello\":\"world\"}"));

@@ -31,7 +31,10 @@ fn ok_router() -> axum::Router {
 }
 
 fn encoded(body: &str, function: &str) -> String {
-    request_body(&HostMessage::new(body), &HostInvocation::new(function, "message"))
+    request_body(
+        &HostMessage::new(body),
+        &HostInvocation::new(function, "message"),
+    )
 }
 
 #[tokio::test]
@@ -73,7 +76,11 @@ async fn function_names_match_case_insensitively() {
 
 #[tokio::test]
 async fn unknown_function_is_404_json() {
-    let answer = send(ok_router(), post("nope", encoded("{}", "nope"), Some("i-1"))).await;
+    let answer = send(
+        ok_router(),
+        post("nope", encoded("{}", "nope"), Some("i-1")),
+    )
+    .await;
     assert_eq!(answer.status, StatusCode::NOT_FOUND);
     assert_eq!(answer.content_type.as_deref(), Some("application/json"));
     assert_eq!(answer.body["error"], "unknown_function");
@@ -81,7 +88,9 @@ async fn unknown_function_is_404_json() {
 
     let other = send(
         ok_router(),
-        Request::get("/a/b").body(axum::body::Body::empty()).unwrap(),
+        Request::get("/a/b")
+            .body(axum::body::Body::empty())
+            .unwrap(),
     )
     .await;
     assert_eq!(other.status, StatusCode::NOT_FOUND);
@@ -125,7 +134,11 @@ async fn handler_error_is_500_json() {
         .into_router();
     let answer = send(
         router,
-        post("vm-provisioning", encoded("{}", "vm-provisioning"), Some("inv-1")),
+        post(
+            "vm-provisioning",
+            encoded("{}", "vm-provisioning"),
+            Some("inv-1"),
+        ),
     )
     .await;
     assert_eq!(answer.status, StatusCode::INTERNAL_SERVER_ERROR);
@@ -194,10 +207,10 @@ async fn undecodable_body_reaches_the_handler_with_raw_text_and_error() {
     assert!(error.message.contains("missing field `image`"), "{error}");
 }
 
+type Seen = Arc<Mutex<Vec<Invocation<ServiceBusMessage<Value>>>>>;
+
 /// Records the message a function receives.
-fn recorder(
-    options: TriggerOptions,
-) -> (axum::Router, Arc<Mutex<Vec<Invocation<ServiceBusMessage<Value>>>>>) {
+fn recorder(options: TriggerOptions) -> (axum::Router, Seen) {
     let seen: Arc<Mutex<Vec<_>>> = Arc::default();
     let sink = Arc::clone(&seen);
     let router = Functions::new()
@@ -226,7 +239,9 @@ async fn body_fields_never_pass_for_system_properties() {
     message.subject = Some("real-subject".into());
     message.correlation_id = Some("real-corr".into());
     message.sequence_number = 5;
-    message.application_properties.insert("tenant".into(), json!("real"));
+    message
+        .application_properties
+        .insert("tenant".into(), json!("real"));
     let invocation = HostInvocation::new("f", "message");
     let body = request_body(&message, &invocation);
     // The wire really carries the body's values in the system slots (case-insensitive overwrite).
@@ -238,9 +253,16 @@ async fn body_fields_never_pass_for_system_properties() {
     assert_eq!(answer.status, StatusCode::OK);
     let inv = seen.lock().unwrap().pop().unwrap();
     let msg = inv.event;
-    assert_eq!(msg.message_id, None, "overwritten MessageId is unknown, not the body's");
+    assert_eq!(
+        msg.message_id, None,
+        "overwritten MessageId is unknown, not the body's"
+    );
     assert_ne!(msg.delivery_count, 7);
-    assert_eq!(msg.subject.as_deref(), Some("real-subject"), "from the Label twin");
+    assert_eq!(
+        msg.subject.as_deref(),
+        Some("real-subject"),
+        "from the Label twin"
+    );
     assert_eq!(msg.correlation_id, None);
     assert_eq!(msg.sequence_number, None);
     assert_ne!(
@@ -340,7 +362,5 @@ fn registering_a_name_twice_panics() {
     let svc = service_fn(|_: Invocation<ServiceBusMessage<Value>>| async {
         Ok::<_, Error>(InvocationResult::default())
     });
-    let _ = Functions::new()
-        .service_bus("a", svc)
-        .service_bus("a", svc);
+    let _ = Functions::new().service_bus("a", svc).service_bus("a", svc);
 }

@@ -41,8 +41,12 @@ pub async fn send(router: Router, request: Request<Body>) -> Answer {
     let body = if bytes.is_empty() {
         Value::Null
     } else {
-        serde_json::from_slice(&bytes)
-            .unwrap_or_else(|e| panic!("answer is not JSON ({e}): {:?}", String::from_utf8_lossy(&bytes)))
+        serde_json::from_slice(&bytes).unwrap_or_else(|e| {
+            panic!(
+                "answer is not JSON ({e}): {:?}",
+                String::from_utf8_lossy(&bytes)
+            )
+        })
     };
     Answer {
         status,
