@@ -100,8 +100,8 @@ fn invalid(path: &Path, message: impl Into<String>) -> AppRootError {
 /// Reads `host.json` and the `function.json` of every direct subfolder of `root`.
 pub fn load(root: &Path) -> Result<AppDefinition, AppRootError> {
     let host_path = root.join("host.json");
-    let host: HostJson = serde_json::from_str(&read(&host_path)?)
-        .map_err(|e| invalid(&host_path, e.to_string()))?;
+    let host: HostJson =
+        serde_json::from_str(&read(&host_path)?).map_err(|e| invalid(&host_path, e.to_string()))?;
     // "Missing worker Description." is what the host says without it (NOTES §1.1).
     let executable = host
         .custom_handler
@@ -133,7 +133,10 @@ pub fn load(root: &Path) -> Result<AppDefinition, AppRootError> {
             .filter(|b| b.direction == "in" && b.kind.ends_with("Trigger"))
             .collect();
         let [trigger] = triggers.as_slice() else {
-            return Err(invalid(&path, "a function needs exactly one trigger binding"));
+            return Err(invalid(
+                &path,
+                "a function needs exactly one trigger binding",
+            ));
         };
         if trigger.kind != "serviceBusTrigger" {
             continue;

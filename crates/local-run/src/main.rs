@@ -53,9 +53,11 @@ async fn run(args: Args) -> Result<bool, Box<dyn std::error::Error>> {
     let mut options = LocalStackOptions::for_repository();
     options.scenario = args.scenario;
     options.settings = args.settings;
-    let request_path = args
-        .request
-        .unwrap_or_else(|| options.app_root.join("examples/deployment-request.linux.json"));
+    let request_path = args.request.unwrap_or_else(|| {
+        options
+            .app_root
+            .join("examples/deployment-request.linux.json")
+    });
     let request = std::fs::read_to_string(&request_path)
         .map_err(|e| format!("cannot read {}: {e}", request_path.display()))?;
     let deployment_id = serde_json::from_str::<serde_json::Value>(&request)
@@ -66,7 +68,11 @@ async fn run(args: Args) -> Result<bool, Box<dyn std::error::Error>> {
     let mut stack = LocalStack::start(options).await?;
     println!("azure stand-in   {}", stack.azure.base_url);
     println!("service bus      {} (capture)", stack.bus.base_url());
-    println!("handler          {} (logs: {})", stack.handler.base_url, stack.handler_log.display());
+    println!(
+        "handler          {} (logs: {})",
+        stack.handler.base_url,
+        stack.handler_log.display()
+    );
     println!(
         "functions        {}",
         stack
@@ -77,9 +83,16 @@ async fn run(args: Args) -> Result<bool, Box<dyn std::error::Error>> {
             .collect::<Vec<_>>()
             .join(", ")
     );
-    println!("sending          {} -> deployment-requested", request_path.display());
+    println!(
+        "sending          {} -> deployment-requested",
+        request_path.display()
+    );
     stack
-        .send("deployment-requested", &request, &format!("{deployment_id}:request"))
+        .send(
+            "deployment-requested",
+            &request,
+            &format!("{deployment_id}:request"),
+        )
         .await?;
 
     let mut printed = 0;

@@ -9,6 +9,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
+use functions_runtime::host_wire::{self, HostInvocation};
 use servicebus_capture::{CaptureHandle, CapturedMessage};
 use time::OffsetDateTime;
 
@@ -137,21 +138,15 @@ impl Pump {
         let lock = self.locks.entry(message.sequence_number).or_default();
         lock.deliveries += 1;
         let delivery_count = lock.deliveries;
-        let body = message.to_invocation(&function.function, delivery_count);
-        let body = rebind(body, &function.binding);
-        let answer = self
+        let invocation = HostInvocation::new(&function.function, &function.binding);
+        let body = host_wire::request_body(&message.host_message(delivery_count), &invocation);
+        let mut request = self
             .http
-            .post(format!("{}/{}", self.handler_url, function.function))
-            .header("content-type", "application/json; charset=utf-8")
-            .header("user-agent", "Azure-Functions-Host/4.1037.0.0 (imageferry local-run)")
-            .header("x-azure-functions-hostversion", "4.1037.0.0")
-            .header(
-                "x-azure-functions-invocationid",
-                uuid::Uuid::new_v4().to_string(),
-            )
-            .json(&body)
-            .send()
-            .await;
+            .post(format!("{}{}", self.handler_url, invocation.path()));
+        for (name, value) in invocation.headers() {
+            request = request.header(name, value);
+        }
+        let answer = request.body(body).send().await;
         let (status, text) = match answer {
             Ok(r) => {
                 let s = r.status().as_u16();
@@ -213,15 +208,4 @@ impl Pump {
             }
         }
     }
-}
-
-/// The capture encodes the trigger value under `message`; use the function's binding name.
-fn rebind(mut body: serde_json::Value, binding: &str) -> serde_json::Value {
-    if binding != "message"
-        && let Some(data) = body.get_mut("Data").and_then(|d| d.as_object_mut())
-        && let Some(v) = data.remove("message")
-    {
-        data.insert(binding.to_string(), v);
-    }
-    body
 }

@@ -125,7 +125,8 @@ impl LocalStack {
     pub async fn start(options: LocalStackOptions) -> Result<Self, StackError> {
         let app = app_root::load(&options.app_root)?;
         let bins = Binaries::locate()?;
-        let azure = processes::start_azure_sim(&bins.azure_sim, options.scenario.as_deref()).await?;
+        let azure =
+            processes::start_azure_sim(&bins.azure_sim, options.scenario.as_deref()).await?;
         let bus = servicebus_capture::start("127.0.0.1:0", CaptureOptions::default()).await?;
         let mut settings = local_settings(&azure.base_url, &bus);
         for (k, v) in options.settings {
@@ -185,7 +186,11 @@ impl LocalStack {
         if answer.status().as_u16() != 201 {
             return Err(StackError::Send {
                 queue: queue.into(),
-                reason: format!("{} {}", answer.status(), answer.text().await.unwrap_or_default()),
+                reason: format!(
+                    "{} {}",
+                    answer.status(),
+                    answer.text().await.unwrap_or_default()
+                ),
             });
         }
         Ok(())

@@ -7,8 +7,8 @@
 //! `MessageId` it has already accepted (answering 201 as Service Bus does) and flags it as a duplicate.
 //!
 //! Tests and the local run use it as the "Service Bus" the handler sends to, then deliver the
-//! recorded messages to the next function with [`CapturedMessage::to_invocation`], which encodes them
-//! the way the Functions host does.
+//! recorded messages to the next function with [`CapturedMessage::host_message`] and
+//! `functions_runtime::host_wire`, which encodes them the way the Functions host does.
 
 mod broker_properties;
 mod sas;
@@ -61,24 +61,24 @@ impl CapturedMessage {
         serde_json::from_str(&self.body).ok()
     }
 
-    /// The invocation request the Functions host would POST to `function` for this message.
-    pub fn to_invocation(&self, function: &str, delivery_count: u32) -> serde_json::Value {
-        let message = functions_runtime::host_wire::HostMessage {
-            body: self.body.clone().into_bytes(),
-            message_id: self.broker.message_id.clone(),
-            delivery_count,
-            enqueued_time: self.enqueued_time,
-            correlation_id: self.broker.correlation_id.clone(),
-            content_type: self.content_type.clone(),
-            subject: self.broker.label.clone(),
-            sequence_number: Some(self.sequence_number),
-            application_properties: self
-                .application_properties
-                .iter()
-                .map(|(k, v)| (k.clone(), v.clone()))
-                .collect(),
-        };
-        functions_runtime::host_wire::encode_service_bus_request(function, "message", &message)
+    /// The message as the Functions host hands it to a function on delivery `delivery_count`
+    /// (encode it with [`functions_runtime::host_wire::request_body`]).
+    pub fn host_message(&self, delivery_count: u32) -> functions_runtime::host_wire::HostMessage {
+        let mut message = functions_runtime::host_wire::HostMessage::new(self.body.clone());
+        message.message_id = self.broker.message_id.clone();
+        message.delivery_count = delivery_count;
+        message.enqueued_time = self.visible_at();
+        message.sequence_number = self.sequence_number;
+        message.correlation_id = self.broker.correlation_id.clone();
+        message.content_type = self.content_type.clone();
+        message.subject = self.broker.label.clone();
+        message.time_to_live = self.broker.time_to_live.map(time::Duration::seconds_f64);
+        message.application_properties = self
+            .application_properties
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        message
     }
 }
 

@@ -145,7 +145,7 @@ mod tests {
         ));
         assert_eq!(
             verify(&t, "j", "secret", "orders", 1_000),
-            Err(SasError::UnknownKeyName("j".into()))
+            Err(SasError::UnknownKeyName("k".into()))
         );
     }
 

@@ -109,10 +109,9 @@ async fn send(
     let mut state = handle.state().lock().unwrap_or_else(|e| e.into_inner());
     for (body, content_type, broker, application_properties) in messages {
         let duplicate = broker.message_id.as_ref().is_some_and(|id| {
-            state
-                .messages
-                .iter()
-                .any(|m| m.entity == entity && !m.duplicate && m.broker.message_id.as_ref() == Some(id))
+            state.messages.iter().any(|m| {
+                m.entity == entity && !m.duplicate && m.broker.message_id.as_ref() == Some(id)
+            })
         });
         state.next_sequence += 1;
         let sequence_number = state.next_sequence;
@@ -170,7 +169,11 @@ fn parse_single(
 /// (the REST doc quotes string values), anything else as plain text.
 fn property_value(text: &str) -> serde_json::Value {
     match serde_json::from_str::<serde_json::Value>(text) {
-        Ok(v @ (serde_json::Value::String(_) | serde_json::Value::Number(_) | serde_json::Value::Bool(_))) => v,
+        Ok(
+            v @ (serde_json::Value::String(_)
+            | serde_json::Value::Number(_)
+            | serde_json::Value::Bool(_)),
+        ) => v,
         _ => serde_json::Value::String(text.to_string()),
     }
 }

@@ -1,0 +1,186 @@
+//! The capture against the documented REST send protocol.
+
+use servicebus_capture::{CaptureOptions, sas_sign, start};
+
+fn key_of(conn: &str, name: &str) -> String {
+    conn.split(';')
+        .find_map(|p| p.strip_prefix(&format!("{name}=")))
+        .unwrap()
+        .to_string()
+}
+
+async fn capture() -> (servicebus_capture::CaptureHandle, String) {
+    let bus = start("127.0.0.1:0", CaptureOptions::default())
+        .await
+        .unwrap();
+    let conn = bus.connection_string();
+    let token = sas_sign(
+        &format!("{}/orders", bus.base_url()),
+        &key_of(&conn, "SharedAccessKeyName"),
+        &key_of(&conn, "SharedAccessKey"),
+        time::OffsetDateTime::now_utc().unix_timestamp() + 600,
+    );
+    (bus, token)
+}
+
+#[tokio::test]
+async fn single_send_with_broker_and_custom_properties() {
+    let (bus, token) = capture().await;
+    assert!(
+        bus.connection_string()
+            .ends_with(";UseDevelopmentEmulator=true")
+    );
+    let status = reqwest::Client::new()
+        .post(format!("{}/orders/messages?timeout=60", bus.base_url()))
+        .header("authorization", &token)
+        .header("content-type", "application/json")
+        .header(
+            "brokerproperties",
+            r#"{"MessageId":"m-1","CorrelationId":"c-1","Label":"M1","TimeToLive":10,"ScheduledEnqueueTimeUtc":"Sun, 06 Nov 2044 08:49:37 GMT"}"#,
+        )
+        .header("Priority", "\"High\"")
+        .header("Customer", "12345,ABC")
+        .header("Attempt", "3")
+        .body(r#"{"a":1}"#)
+        .send()
+        .await
+        .unwrap()
+        .status();
+    assert_eq!(status.as_u16(), 201);
+    let [m] = bus.sent("orders").try_into().unwrap();
+    assert_eq!(m.body, r#"{"a":1}"#);
+    assert_eq!(m.content_type.as_deref(), Some("application/json"));
+    assert_eq!(m.broker.message_id.as_deref(), Some("m-1"));
+    assert_eq!(m.broker.correlation_id.as_deref(), Some("c-1"));
+    assert_eq!(m.broker.label.as_deref(), Some("M1"));
+    assert_eq!(m.broker.time_to_live, Some(10.0));
+    assert_eq!(m.visible_at().year(), 2044);
+    assert_eq!(m.application_properties["priority"], "High");
+    assert_eq!(m.application_properties["customer"], "12345,ABC");
+    assert_eq!(m.application_properties["attempt"], 3);
+    assert!(!m.duplicate);
+}
+
+#[tokio::test]
+async fn duplicate_message_ids_are_recorded_but_flagged() {
+    let (bus, token) = capture().await;
+    let client = reqwest::Client::new();
+    for _ in 0..2 {
+        let s = client
+            .post(format!("{}/orders/messages", bus.base_url()))
+            .header("authorization", &token)
+            .header("brokerproperties", r#"{"MessageId":"same"}"#)
+            .body("x")
+            .send()
+            .await
+            .unwrap()
+            .status();
+        assert_eq!(
+            s.as_u16(),
+            201,
+            "Service Bus answers 201 and drops the duplicate"
+        );
+    }
+    assert_eq!(bus.sent("orders").len(), 2);
+    assert_eq!(bus.accepted("orders").len(), 1);
+}
+
+#[tokio::test]
+async fn batch_send_uses_the_documented_body() {
+    let (bus, token) = capture().await;
+    let body = include_str!(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../reference/functions/servicebus-rest-send-batch-body.json"
+    ));
+    let s = reqwest::Client::new()
+        .post(format!("{}/orders/messages", bus.base_url()))
+        .header("authorization", &token)
+        .header("content-type", "application/vnd.microsoft.servicebus.json")
+        .body(body)
+        .send()
+        .await
+        .unwrap()
+        .status();
+    assert_eq!(s.as_u16(), 201);
+    let sent = bus.sent("orders");
+    assert_eq!(sent.len(), 3);
+    assert_eq!(sent[2].body, "This is the third message");
+    assert_eq!(sent[2].broker.label.as_deref(), Some("M3"));
+    assert_eq!(sent[2].application_properties["Customer"], "ABC");
+}
+
+#[tokio::test]
+async fn bad_signatures_and_injected_faults_are_refused() {
+    let (bus, _) = capture().await;
+    let client = reqwest::Client::new();
+    let forged = sas_sign(
+        &format!("{}/orders", bus.base_url()),
+        "RootManageSharedAccessKey",
+        "not-the-key",
+        time::OffsetDateTime::now_utc().unix_timestamp() + 600,
+    );
+    let s = client
+        .post(format!("{}/orders/messages", bus.base_url()))
+        .header("authorization", forged)
+        .body("x")
+        .send()
+        .await
+        .unwrap()
+        .status();
+    assert_eq!(s.as_u16(), 401);
+    let (bus2, token) = capture().await;
+    bus2.fail_next(1);
+    let url = format!("{}/orders/messages", bus2.base_url());
+    let first = client
+        .post(&url)
+        .header("authorization", &token)
+        .body("x")
+        .send()
+        .await
+        .unwrap();
+    let second = client
+        .post(&url)
+        .header("authorization", &token)
+        .body("x")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(first.status().as_u16(), 503);
+    assert_eq!(second.status().as_u16(), 201);
+    assert!(bus.sent("orders").is_empty());
+    assert_eq!(bus.refused()[0].0, 401);
+}
+
+#[tokio::test]
+async fn a_captured_message_becomes_the_hosts_invocation() {
+    let (bus, token) = capture().await;
+    reqwest::Client::new()
+        .post(format!("{}/orders/messages", bus.base_url()))
+        .header("authorization", &token)
+        .header("content-type", "application/json")
+        .header(
+            "brokerproperties",
+            r#"{"MessageId":"m-9","CorrelationId":"dep-1"}"#,
+        )
+        .header("deploymentId", "\"dep-1\"")
+        .body(r#"{"deploymentId":"dep-1"}"#)
+        .send()
+        .await
+        .unwrap();
+    let m = &bus.sent("orders")[0];
+    let hm = m.host_message(2);
+    let inv = functions_runtime::host_wire::HostInvocation::new("orders", "message");
+    let body: serde_json::Value =
+        serde_json::from_str(&functions_runtime::host_wire::request_body(&hm, &inv)).unwrap();
+    // Double-encoded body, quoted metadata strings, numbers as strings (reference NOTES §3).
+    assert_eq!(
+        body["Data"]["message"],
+        "\"{\\\"deploymentId\\\":\\\"dep-1\\\"}\""
+    );
+    assert_eq!(body["Metadata"]["MessageId"], "\"m-9\"");
+    assert_eq!(body["Metadata"]["DeliveryCount"], "2");
+    assert_eq!(
+        body["Metadata"]["ApplicationProperties"]["deploymentid"],
+        "dep-1"
+    );
+}
