@@ -1,0 +1,446 @@
+//! [`ArmClient`]: GET/PUT against ARM with retries, LRO polling and the auxiliary-tenant header.
+
+use super::error::ArmError;
+use super::lro::{OperationRef, OperationState, OperationStatus, PollKind, StatusBody};
+use super::retry::{RetryPolicy, retry_after};
+use crate::endpoints::{Endpoints, same_origin};
+use crate::redact::SecretString;
+use crate::token::TokenProvider;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use std::sync::Arc;
+use std::time::Instant;
+
+use url::Url;
+
+/// ARM accepts at most three tokens in `x-ms-authorization-auxiliary`
+/// (learn.microsoft.com/azure/azure-resource-manager/management/authenticate-multi-tenant).
+pub const MAX_AUXILIARY_TOKENS: usize = 3;
+const AUX_HEADER: &str = "x-ms-authorization-auxiliary";
+const MAX_PAGES: usize = 100;
+
+/// A PUT (create-or-update) of one resource.
+#[derive(Debug)]
+pub struct PutRequest<'a, B> {
+    /// Tenant owning the target subscription (the primary token's tenant).
+    pub tenant: &'a str,
+    /// Tenants whose tokens go into `x-ms-authorization-auxiliary` (at most 3), e.g. the gallery's.
+    pub aux_tenants: &'a [&'a str],
+    /// Resource path, e.g. `/subscriptions/{sub}/resourceGroups/{rg}`.
+    pub path: &'a str,
+    /// `api-version`.
+    pub api_version: &'a str,
+    /// The resource body.
+    pub body: &'a B,
+}
+
+impl<B> Clone for PutRequest<'_, B> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<B> Copy for PutRequest<'_, B> {}
+
+/// The answer to a PUT: 200/201 (maybe still provisioning) or 202.
+#[derive(Debug, Clone)]
+pub struct Accepted<T> {
+    /// HTTP status (200, 201 or 202).
+    pub status: u16,
+    /// The response body, if there was one.
+    pub body: Option<T>,
+    /// The operation to poll, if ARM returned `Azure-AsyncOperation` or `Location`.
+    pub operation: Option<OperationRef>,
+}
+
+/// A response after retries.
+struct Raw {
+    status: u16,
+    headers: reqwest::header::HeaderMap,
+    body: Vec<u8>,
+}
+
+impl Raw {
+    fn error(&self) -> ArmError {
+        ArmError::from_response(self.status, &self.body, retry_after(&self.headers))
+    }
+}
+
+/// ARM client for one cloud (or a local stand-in). Cheap to clone.
+#[derive(Clone)]
+pub struct ArmClient {
+    http: reqwest::Client,
+    endpoints: Arc<Endpoints>,
+    tokens: Arc<TokenProvider>,
+    retry: RetryPolicy,
+}
+
+impl std::fmt::Debug for ArmClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ArmClient")
+            .field("endpoint", &self.endpoints.arm.as_str())
+            .field("retry", &self.retry)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ArmClient {
+    /// A client for `endpoints.arm`, with tokens for `endpoints.arm_scope`.
+    pub fn new(endpoints: Endpoints, tokens: Arc<TokenProvider>, retry: RetryPolicy) -> Self {
+        Self {
+            http: crate::http::new_client(),
+            endpoints: Arc::new(endpoints),
+            tokens,
+            retry,
+        }
+    }
+
+    /// The configured endpoints.
+    pub fn endpoints(&self) -> &Endpoints {
+        &self.endpoints
+    }
+
+    /// GET a resource; 404 is [`ArmError::NotFound`].
+    pub async fn get<T: DeserializeOwned>(
+        &self,
+        tenant: &str,
+        path: &str,
+        api_version: &str,
+        query: &[(&str, &str)],
+    ) -> Result<T, ArmError> {
+        self.get_optional(tenant, path, api_version, query)
+            .await?
+            .ok_or_else(|| ArmError::NotFound {
+                code: "NotFound".into(),
+                message: format!("{path} does not exist"),
+            })
+    }
+
+    /// GET a resource; 404 (or `ResourceNotFound`/`ResourceGroupNotFound`) is `None`.
+    pub async fn get_optional<T: DeserializeOwned>(
+        &self,
+        tenant: &str,
+        path: &str,
+        api_version: &str,
+        query: &[(&str, &str)],
+    ) -> Result<Option<T>, ArmError> {
+        let url = self.url(path, api_version, query)?;
+        let raw = self
+            .send(reqwest::Method::GET, url, tenant, &[], None)
+            .await?;
+        if (200..300).contains(&raw.status) {
+            return decode(&raw.body).map(Some);
+        }
+        match raw.error() {
+            ArmError::NotFound { .. } => Ok(None),
+            e => Err(e),
+        }
+    }
+
+    /// GET a list (`{value: [...], nextLink}`), following `nextLink` on the ARM host only.
+    pub async fn list<T: DeserializeOwned>(
+        &self,
+        tenant: &str,
+        path: &str,
+        api_version: &str,
+        query: &[(&str, &str)],
+    ) -> Result<Vec<T>, ArmError> {
+        #[derive(serde::Deserialize)]
+        #[serde(rename_all = "camelCase")]
+        struct Page<T> {
+            #[serde(default = "Vec::new")]
+            value: Vec<T>,
+            #[serde(default)]
+            next_link: Option<String>,
+        }
+        let mut url = self.url(path, api_version, query)?;
+        let mut items = Vec::new();
+        for _ in 0..MAX_PAGES {
+            let raw = self
+                .send(reqwest::Method::GET, url, tenant, &[], None)
+                .await?;
+            if !(200..300).contains(&raw.status) {
+                return Err(raw.error());
+            }
+            let page: Page<T> = decode(&raw.body)?;
+            items.extend(page.value);
+            match page.next_link.filter(|l| !l.is_empty()) {
+                Some(next) => url = self.check_followed(&next)?,
+                None => return Ok(items),
+            }
+        }
+        Err(ArmError::Decode(format!("more than {MAX_PAGES} pages")))
+    }
+
+    /// PUT a resource once (with retries on 429/5xx). Returns the status, body and the operation
+    /// to poll. Auxiliary tokens are sent on every attempt, the first included.
+    pub async fn put<B: Serialize, T: DeserializeOwned>(
+        &self,
+        req: PutRequest<'_, B>,
+    ) -> Result<Accepted<T>, ArmError> {
+        if req.aux_tenants.len() > MAX_AUXILIARY_TOKENS {
+            return Err(ArmError::TooManyAuxiliaryTokens(req.aux_tenants.len()));
+        }
+        let url = self.url(req.path, req.api_version, &[])?;
+        let body = serde_json::to_vec(req.body)
+            .map_err(|e| ArmError::InvalidRequest(format!("body: {e}")))?;
+        let raw = self
+            .send(
+                reqwest::Method::PUT,
+                url,
+                req.tenant,
+                req.aux_tenants,
+                Some(body),
+            )
+            .await?;
+        if !(200..300).contains(&raw.status) {
+            return Err(raw.error());
+        }
+        let operation = self.operation_from(&raw, req.path, req.api_version)?;
+        let body = if raw.body.iter().all(u8::is_ascii_whitespace) {
+            None
+        } else {
+            Some(decode(&raw.body)?)
+        };
+        Ok(Accepted {
+            status: raw.status,
+            body,
+            operation,
+        })
+    }
+
+    /// PUT a resource and follow its operation to the end (bounded by the policy's
+    /// `operation_timeout`); returns the final resource.
+    pub async fn put_and_wait<B: Serialize, T: DeserializeOwned>(
+        &self,
+        req: PutRequest<'_, B>,
+    ) -> Result<T, ArmError> {
+        let accepted: Accepted<serde_json::Value> = self.put(req).await?;
+        match accepted.operation {
+            None => match accepted.body {
+                Some(body) => {
+                    serde_json::from_value(body).map_err(|e| ArmError::Decode(e.to_string()))
+                }
+                None => self.get(req.tenant, req.path, req.api_version, &[]).await,
+            },
+            Some(op) => self.wait(req.tenant, &op).await,
+        }
+    }
+
+    /// Follows `op` until it ends (bounded by `operation_timeout`) and returns the resource.
+    pub async fn wait<T: DeserializeOwned>(
+        &self,
+        tenant: &str,
+        op: &OperationRef,
+    ) -> Result<T, ArmError> {
+        let start = Instant::now();
+        let mut delay = op.retry_after().unwrap_or(self.retry.poll_interval);
+        loop {
+            if start.elapsed() + delay > self.retry.operation_timeout {
+                return Err(ArmError::OperationTimeout(start.elapsed()));
+            }
+            tokio::time::sleep(delay).await;
+            let status = self.operation_status(tenant, op).await?;
+            match status.state {
+                OperationState::Succeeded => {
+                    return match status.resource {
+                        Some(body) => serde_json::from_value(body)
+                            .map_err(|e| ArmError::Decode(e.to_string())),
+                        None => {
+                            self.get(tenant, &op.resource_path, &op.api_version, &[])
+                                .await
+                        }
+                    };
+                }
+                OperationState::Failed | OperationState::Canceled => {
+                    let error = status.error.unwrap_or_default();
+                    return Err(ArmError::OperationFailed {
+                        state: status.state.as_str().to_owned(),
+                        code: error.code,
+                        message: error.message,
+                    });
+                }
+                _ => delay = status.retry_after.unwrap_or(self.retry.poll_interval),
+            }
+        }
+    }
+
+    /// Polls `op` once. The URL must be on the ARM endpoint.
+    pub async fn operation_status(
+        &self,
+        tenant: &str,
+        op: &OperationRef,
+    ) -> Result<OperationStatus, ArmError> {
+        let url = self.check_followed(&op.url)?;
+        let raw = self
+            .send(reqwest::Method::GET, url, tenant, &[], None)
+            .await?;
+        let wait = retry_after(&raw.headers);
+        match op.kind {
+            PollKind::AzureAsyncOperation => {
+                if !(200..300).contains(&raw.status) {
+                    return Err(raw.error());
+                }
+                let body: StatusBody = decode(&raw.body)?;
+                Ok(OperationStatus {
+                    state: body.status,
+                    error: body.error,
+                    percent_complete: body.percent_complete,
+                    retry_after: wait,
+                    resource: None,
+                })
+            }
+            PollKind::Location => match raw.status {
+                202 => Ok(OperationStatus {
+                    state: OperationState::InProgress,
+                    error: None,
+                    percent_complete: None,
+                    retry_after: wait,
+                    resource: None,
+                }),
+                200..=299 => Ok(OperationStatus {
+                    state: OperationState::Succeeded,
+                    error: None,
+                    percent_complete: None,
+                    retry_after: None,
+                    resource: serde_json::from_slice(&raw.body).ok(),
+                }),
+                // The operation's own failure is reported as an error status on the Location URL;
+                // auth and missing-URL errors stay errors of this request.
+                400 | 409 | 422 => Ok(OperationStatus {
+                    state: OperationState::Failed,
+                    error: super::error::ErrorDetail::parse(&raw.body),
+                    percent_complete: None,
+                    retry_after: None,
+                    resource: None,
+                }),
+                _ => Err(raw.error()),
+            },
+        }
+    }
+
+    fn operation_from(
+        &self,
+        raw: &Raw,
+        path: &str,
+        api_version: &str,
+    ) -> Result<Option<OperationRef>, ArmError> {
+        let header = |name: &str| {
+            raw.headers
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned)
+                .filter(|v| !v.is_empty())
+        };
+        let (kind, url) = if let Some(u) = header("azure-asyncoperation") {
+            (PollKind::AzureAsyncOperation, u)
+        } else if let (201 | 202, Some(u)) = (raw.status, header("location")) {
+            (PollKind::Location, u)
+        } else {
+            return Ok(None);
+        };
+        // Refuse at once rather than when polling.
+        self.check_followed(&url)?;
+        Ok(Some(OperationRef {
+            kind,
+            url,
+            resource_path: path.to_owned(),
+            api_version: api_version.to_owned(),
+            retry_after_secs: retry_after(&raw.headers).map(|d| d.as_secs()),
+        }))
+    }
+
+    fn url(&self, path: &str, api_version: &str, query: &[(&str, &str)]) -> Result<Url, ArmError> {
+        if !path.starts_with('/')
+            || path.contains("://")
+            || path.contains('?')
+            || path.contains('#')
+        {
+            return Err(ArmError::InvalidRequest(format!("resource path {path:?}")));
+        }
+        let mut url = self.endpoints.arm.clone();
+        url.set_path(&format!(
+            "{}{}",
+            self.endpoints.arm.path().trim_end_matches('/'),
+            path
+        ));
+        {
+            let mut q = url.query_pairs_mut();
+            q.clear();
+            q.append_pair("api-version", api_version);
+            for (k, v) in query {
+                q.append_pair(k, v);
+            }
+        }
+        Ok(url)
+    }
+
+    /// A URL from a response may be followed only if it is on the configured ARM endpoint.
+    fn check_followed(&self, url: &str) -> Result<Url, ArmError> {
+        let refuse = || ArmError::UntrustedUrl {
+            url: url.to_owned(),
+            expected: self.endpoints.arm.as_str().to_owned(),
+        };
+        let parsed = Url::parse(url).map_err(|_| refuse())?;
+        if same_origin(&parsed, &self.endpoints.arm) {
+            Ok(parsed)
+        } else {
+            Err(refuse())
+        }
+    }
+
+    /// Sends with retries on 429, 5xx and connection errors, honouring `Retry-After`, within the
+    /// policy's attempt and time budget. Tokens (primary and auxiliary) are fetched before the
+    /// first attempt and sent on every attempt. Returns the last response (any status).
+    async fn send(
+        &self,
+        method: reqwest::Method,
+        url: Url,
+        tenant: &str,
+        aux_tenants: &[&str],
+        body: Option<Vec<u8>>,
+    ) -> Result<Raw, ArmError> {
+        if aux_tenants.len() > MAX_AUXILIARY_TOKENS {
+            return Err(ArmError::TooManyAuxiliaryTokens(aux_tenants.len()));
+        }
+        let scope = self.endpoints.arm_scope.as_str();
+        let token = self.tokens.token(tenant, scope).await?;
+        let mut aux = Vec::with_capacity(aux_tenants.len());
+        for t in aux_tenants {
+            aux.push(format!(
+                "Bearer {}",
+                self.tokens.token(t, scope).await?.token.expose()
+            ));
+        }
+        let aux = SecretString::new(aux.join(", "));
+        let what = format!("ARM {method} {}", url.path());
+        let raw = crate::http::send_with_retries(&self.retry, &what, || {
+            let mut request = self
+                .http
+                .request(method.clone(), url.clone())
+                .bearer_auth(token.token.expose())
+                .header(reqwest::header::ACCEPT, "application/json");
+            if !aux.is_empty() {
+                request = request.header(AUX_HEADER, aux.expose());
+            }
+            if let Some(b) = &body {
+                request = request
+                    .header(reqwest::header::CONTENT_TYPE, "application/json")
+                    .body(b.clone());
+            }
+            request
+        })
+        .await
+        .map_err(ArmError::Transport)?;
+        tracing::debug!(method = %method, path = url.path(), status = raw.status, "ARM response");
+        Ok(Raw {
+            status: raw.status,
+            headers: raw.headers,
+            body: raw.body,
+        })
+    }
+}
+
+fn decode<T: DeserializeOwned>(body: &[u8]) -> Result<T, ArmError> {
+    serde_json::from_slice(body).map_err(|e| ArmError::Decode(e.to_string()))
+}

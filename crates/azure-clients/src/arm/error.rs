@@ -1,0 +1,355 @@
+//! ARM errors: the standard `{error:{code,message,details}}` body mapped to typed variants.
+
+use crate::token::TokenError;
+use serde::{Deserialize, Serialize};
+use std::time::Duration;
+
+/// ARM's error detail (`ErrorDetail` in common-types v3, `ApiError` in compute common types).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ErrorDetail {
+    /// Error code, e.g. `LinkedAuthorizationFailed`.
+    #[serde(default)]
+    pub code: String,
+    /// Human-readable message.
+    #[serde(default)]
+    pub message: String,
+    /// The property the error is about, e.g. `vmSize`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target: Option<String>,
+    /// Nested details.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub details: Vec<ErrorDetail>,
+}
+
+impl ErrorDetail {
+    /// Parses an ARM error body: `{"error": {...}}`, or a bare `{code, message}`.
+    pub fn parse(body: &[u8]) -> Option<Self> {
+        #[derive(Deserialize)]
+        struct Envelope {
+            error: ErrorDetail,
+        }
+        if let Ok(e) = serde_json::from_slice::<Envelope>(body) {
+            return Some(e.error);
+        }
+        serde_json::from_slice::<ErrorDetail>(body)
+            .ok()
+            .filter(|e| !e.code.is_empty())
+    }
+
+    /// This detail and all nested ones, depth first.
+    fn all(&self) -> Vec<&ErrorDetail> {
+        let mut out = vec![self];
+        for d in &self.details {
+            out.extend(d.all());
+        }
+        out
+    }
+}
+
+/// An ARM request failed.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum ArmError {
+    /// 403 `LinkedAuthorizationFailed`: the image in tenant 1 could not be read on behalf of tenant 2.
+    #[error("LinkedAuthorizationFailed: {message}")]
+    LinkedAuthorizationFailed {
+        /// ARM's message.
+        message: String,
+    },
+    /// 401 `InvalidAuthenticationTokenTenant`: the token is from the wrong tenant.
+    #[error("InvalidAuthenticationTokenTenant: {message}")]
+    InvalidAuthenticationTokenTenant {
+        /// ARM's message.
+        message: String,
+    },
+    /// 403 `AuthorizationFailed`: the app has no role allowing the action.
+    #[error("AuthorizationFailed: {message}")]
+    AuthorizationFailed {
+        /// ARM's message.
+        message: String,
+    },
+    /// Another 401 (expired/invalid token and the like).
+    #[error("{code} (HTTP 401): {message}")]
+    Unauthenticated {
+        /// ARM's code.
+        code: String,
+        /// ARM's message.
+        message: String,
+    },
+    /// 404 / `ResourceNotFound` / `ResourceGroupNotFound` / `NotFound`.
+    #[error("{code}: {message}")]
+    NotFound {
+        /// ARM's code.
+        code: String,
+        /// ARM's message.
+        message: String,
+    },
+    /// 409 / `Conflict`: e.g. another operation is in progress on the resource.
+    #[error("{code} (HTTP 409): {message}")]
+    Conflict {
+        /// ARM's code.
+        code: String,
+        /// ARM's message.
+        message: String,
+    },
+    /// Quota exhausted (`QuotaExceeded`, or `OperationNotAllowed` about quota).
+    #[error("{code}: {message}")]
+    QuotaExceeded {
+        /// ARM's code.
+        code: String,
+        /// ARM's message.
+        message: String,
+    },
+    /// `SkuNotAvailable`: the VM size is not offered in the region/zone for this subscription.
+    #[error("SkuNotAvailable: {message}")]
+    SkuNotAvailable {
+        /// ARM's message.
+        message: String,
+    },
+    /// `InvalidParameter` about the VM size.
+    #[error("InvalidParameter (vmSize): {message}")]
+    InvalidVmSize {
+        /// ARM's message.
+        message: String,
+    },
+    /// Another 4xx with an ARM error body.
+    #[error("{code} (HTTP {status}): {message}")]
+    BadRequest {
+        /// HTTP status.
+        status: u16,
+        /// ARM's code.
+        code: String,
+        /// ARM's message.
+        message: String,
+        /// ARM's target, if any.
+        target: Option<String>,
+    },
+    /// 429 after the retry budget was spent; `retry_after` is what ARM asked for.
+    #[error("throttled by ARM (HTTP 429){}", retry_after_text(.retry_after))]
+    Throttled {
+        /// The last `Retry-After`.
+        retry_after: Option<Duration>,
+        /// ARM's message, if any.
+        message: String,
+    },
+    /// 5xx after the retry budget was spent.
+    #[error("ARM server error (HTTP {status}) {code}: {message}")]
+    Server {
+        /// HTTP status.
+        status: u16,
+        /// ARM's code, if any.
+        code: String,
+        /// ARM's message, if any.
+        message: String,
+        /// The last `Retry-After`.
+        retry_after: Option<Duration>,
+    },
+    /// The long-running operation ended `Failed` or `Canceled`.
+    #[error("operation {state}: {code}: {message}")]
+    OperationFailed {
+        /// `Failed` or `Canceled`.
+        state: String,
+        /// The operation's error code.
+        code: String,
+        /// The operation's error message.
+        message: String,
+    },
+    /// The long-running operation did not finish within the policy's `operation_timeout`.
+    #[error("operation still running after {0:?}")]
+    OperationTimeout(Duration),
+    /// No token could be obtained.
+    #[error(transparent)]
+    Token(#[from] TokenError),
+    /// More than three auxiliary tenants were requested.
+    #[error(
+        "{0} auxiliary tenants requested; ARM accepts at most 3 in x-ms-authorization-auxiliary"
+    )]
+    TooManyAuxiliaryTokens(usize),
+    /// A URL from a response (operation status, Location, nextLink) points away from the ARM endpoint.
+    #[error("refusing to follow {url}: not on the configured ARM endpoint {expected}")]
+    UntrustedUrl {
+        /// The URL that was refused.
+        url: String,
+        /// The configured ARM endpoint.
+        expected: String,
+    },
+    /// Connection failure or timeout after the retry budget was spent.
+    #[error("ARM request failed: {0}")]
+    Transport(String),
+    /// A response body did not match the model.
+    #[error("unexpected ARM response: {0}")]
+    Decode(String),
+    /// A request could not be built (bad path, body not serializable).
+    #[error("invalid ARM request: {0}")]
+    InvalidRequest(String),
+}
+
+fn retry_after_text(d: &Option<Duration>) -> String {
+    d.map(|d| format!("; retry after {}s", d.as_secs()))
+        .unwrap_or_default()
+}
+
+impl ArmError {
+    /// Maps a non-success response (status + body) to a typed error.
+    pub(crate) fn from_response(status: u16, body: &[u8], retry_after: Option<Duration>) -> Self {
+        let detail = ErrorDetail::parse(body).unwrap_or_else(|| ErrorDetail {
+            code: String::new(),
+            message: String::from_utf8_lossy(&body[..body.len().min(512)]).into_owned(),
+            ..Default::default()
+        });
+        let code = detail.code.clone();
+        let message = detail.message.clone();
+        let any_code = |c: &str| detail.all().iter().any(|d| d.code.eq_ignore_ascii_case(c));
+        let quota_text = message.to_ascii_lowercase().contains("quota");
+        match status {
+            429 => Self::Throttled {
+                retry_after,
+                message,
+            },
+            s if s >= 500 => Self::Server {
+                status,
+                code,
+                message,
+                retry_after,
+            },
+            _ if any_code("LinkedAuthorizationFailed") => {
+                Self::LinkedAuthorizationFailed { message }
+            }
+            _ if any_code("InvalidAuthenticationTokenTenant") => {
+                Self::InvalidAuthenticationTokenTenant { message }
+            }
+            _ if any_code("AuthorizationFailed") => Self::AuthorizationFailed { message },
+            _ if any_code("QuotaExceeded") || (any_code("OperationNotAllowed") && quota_text) => {
+                Self::QuotaExceeded { code, message }
+            }
+            _ if any_code("SkuNotAvailable") => Self::SkuNotAvailable { message },
+            _ if detail.all().iter().any(|d| {
+                d.code.eq_ignore_ascii_case("InvalidParameter")
+                    && d.target
+                        .as_deref()
+                        .is_some_and(|t| t.to_ascii_lowercase().contains("vmsize"))
+            }) =>
+            {
+                Self::InvalidVmSize { message }
+            }
+            401 => Self::Unauthenticated { code, message },
+            404 => Self::NotFound {
+                code: if code.is_empty() {
+                    "NotFound".into()
+                } else {
+                    code
+                },
+                message,
+            },
+            _ if any_code("ResourceNotFound") || any_code("ResourceGroupNotFound") => {
+                Self::NotFound { code, message }
+            }
+            409 => Self::Conflict {
+                code: if code.is_empty() {
+                    "Conflict".into()
+                } else {
+                    code
+                },
+                message,
+            },
+            _ if any_code("Conflict") => Self::Conflict { code, message },
+            _ => Self::BadRequest {
+                status,
+                code,
+                message,
+                target: detail.target,
+            },
+        }
+    }
+
+    /// Whether retrying later may succeed (throttling, server errors, network, token endpoint down,
+    /// a conflicting operation in progress).
+    pub fn is_transient(&self) -> bool {
+        match self {
+            Self::Throttled { .. }
+            | Self::Server { .. }
+            | Self::Transport(_)
+            | Self::OperationTimeout(_) => true,
+            // e.g. `AnotherOperationInProgress`, `OperationPreempted`, `RetryableError`.
+            Self::Conflict { code, .. } => {
+                let c = code.to_ascii_lowercase();
+                c.contains("inprogress") || c.contains("retryable") || c.contains("preempted")
+            }
+            Self::Token(t) => t.is_transient(),
+            _ => false,
+        }
+    }
+
+    /// How long ARM asked to wait, if it did.
+    pub fn retry_after(&self) -> Option<Duration> {
+        match self {
+            Self::Throttled { retry_after, .. } | Self::Server { retry_after, .. } => *retry_after,
+            _ => None,
+        }
+    }
+
+    /// The ARM error code (or a name for errors that are not ARM's).
+    pub fn code(&self) -> &str {
+        match self {
+            Self::LinkedAuthorizationFailed { .. } => "LinkedAuthorizationFailed",
+            Self::InvalidAuthenticationTokenTenant { .. } => "InvalidAuthenticationTokenTenant",
+            Self::AuthorizationFailed { .. } => "AuthorizationFailed",
+            Self::SkuNotAvailable { .. } => "SkuNotAvailable",
+            Self::InvalidVmSize { .. } => "InvalidParameter",
+            Self::Unauthenticated { code, .. }
+            | Self::NotFound { code, .. }
+            | Self::Conflict { code, .. }
+            | Self::QuotaExceeded { code, .. }
+            | Self::BadRequest { code, .. }
+            | Self::OperationFailed { code, .. } => code,
+            Self::Throttled { .. } => "TooManyRequests",
+            Self::Server { code, .. } if !code.is_empty() => code,
+            Self::Server { .. } => "ServerError",
+            Self::OperationTimeout(_) => "OperationTimeout",
+            Self::Token(_) => "TokenError",
+            Self::TooManyAuxiliaryTokens(_) => "TooManyAuxiliaryTokens",
+            Self::UntrustedUrl { .. } => "UntrustedUrl",
+            Self::Transport(_) => "Transport",
+            Self::Decode(_) => "Decode",
+            Self::InvalidRequest(_) => "InvalidRequest",
+        }
+    }
+
+    /// What to do about it, for the errors whose fix is known.
+    pub fn hint(&self) -> Option<String> {
+        let hint = match self {
+            Self::LinkedAuthorizationFailed { message } => {
+                let m = message.to_ascii_lowercase();
+                if m.contains("linked subscription")
+                    || m.contains("not authorized to access linked")
+                {
+                    "the auxiliary token for the image's tenant (tenant 1) was missing or not accepted: send x-ms-authorization-auxiliary with a tenant-1 ARM token, and make sure the app is consented in tenant 1"
+                } else {
+                    "the app lacks read access to the image in tenant 1: assign it the Reader role on the gallery (or image definition) in tenant 1"
+                }
+            }
+            Self::InvalidAuthenticationTokenTenant { .. } => {
+                "the token is from the wrong tenant: the primary token must come from the tenant that owns the target subscription (tenant 2), which requires admin consent of the app in tenant 2; the gallery's tenant goes in the auxiliary header"
+            }
+            Self::AuthorizationFailed { .. } => {
+                "the app has no role allowing this action: Contributor on the target resource group in tenant 2 for creating resources, Reader on the gallery in tenant 1 for reading images"
+            }
+            Self::QuotaExceeded { .. } => {
+                "the subscription's vCPU/resource quota is exhausted in this region: request a quota increase, choose a smaller VM size or another region"
+            }
+            Self::SkuNotAvailable { .. } | Self::InvalidVmSize { .. } => {
+                "this VM size is not available for the subscription in this region: pick another size (az vm list-skus --location <region>) or region"
+            }
+            Self::TooManyAuxiliaryTokens(_) => {
+                "ARM accepts at most three auxiliary tenants per request"
+            }
+            Self::Token(TokenError::AppNotConsented { consent_url, .. }) => {
+                return Some(format!(
+                    "an administrator of that tenant must grant consent: {consent_url}"
+                ));
+            }
+            _ => return None,
+        };
+        Some(hint.to_owned())
+    }
+}

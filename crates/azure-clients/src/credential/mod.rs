@@ -1,0 +1,231 @@
+//! Credentials of the one multi-tenant app registration (`AZURE_CLIENT_ID`), usable in any tenant.
+//!
+//! Selection: `IMAGEFERRY_CREDENTIAL` = `secret` | `certificate` | `workload-identity` |
+//! `managed-identity-federated` picks one explicitly. Unset, the first present wins:
+//! 1. `AZURE_CLIENT_SECRET` (client secret);
+//! 2. `AZURE_CLIENT_CERTIFICATE_PATH` (PEM with private key and certificate);
+//! 3. `AZURE_FEDERATED_TOKEN_FILE` (workload identity);
+//! 4. `IDENTITY_ENDPOINT` + `IDENTITY_HEADER` (the Function App's managed identity, used as a
+//!    federated credential of the app registration; `IMAGEFERRY_MANAGED_IDENTITY_CLIENT_ID`
+//!    selects a user-assigned identity).
+//!
+//! The order follows azure_identity's environment → workload identity → managed identity chain.
+
+mod certificate;
+mod entra;
+mod managed_identity;
+mod transport;
+
+pub use certificate::CertificateAssertion;
+pub(crate) use entra::EntraTokenSource;
+pub use managed_identity::ManagedIdentityAssertion;
+
+use crate::error::ConfigError;
+use crate::redact::SecretString;
+use std::path::PathBuf;
+use url::Url;
+
+/// Which credential kind is used.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CredentialKind {
+    /// Client secret.
+    Secret,
+    /// Client certificate (signed client assertion).
+    Certificate,
+    /// Workload identity: a federated token read from a file.
+    WorkloadIdentity,
+    /// App Service managed identity token for `api://AzureADTokenExchange` as the client assertion.
+    ManagedIdentityFederated,
+}
+
+impl CredentialKind {
+    fn parse(value: &str) -> Result<Self, ConfigError> {
+        match value.trim().to_ascii_lowercase().as_str() {
+            "secret" | "client-secret" => Ok(Self::Secret),
+            "certificate" | "client-certificate" => Ok(Self::Certificate),
+            "workload-identity" => Ok(Self::WorkloadIdentity),
+            "managed-identity-federated" | "managed-identity" => Ok(Self::ManagedIdentityFederated),
+            _ => Err(ConfigError::Invalid {
+                name: "IMAGEFERRY_CREDENTIAL".into(),
+                reason: format!(
+                    "{value:?} is not one of secret, certificate, workload-identity, managed-identity-federated"
+                ),
+            }),
+        }
+    }
+}
+
+/// The credential's secret material.
+#[derive(Debug, Clone)]
+pub enum CredentialSource {
+    /// A client secret.
+    Secret(SecretString),
+    /// A PEM file holding the private key and the certificate.
+    Certificate(PathBuf),
+    /// A file holding a federated token (re-read on every token request).
+    WorkloadIdentity(PathBuf),
+    /// The App Service managed identity endpoint.
+    ManagedIdentity {
+        /// `IDENTITY_ENDPOINT`.
+        endpoint: Url,
+        /// `IDENTITY_HEADER`, sent as `X-IDENTITY-HEADER`.
+        header: SecretString,
+        /// Client id of a user-assigned identity (system-assigned if `None`).
+        client_id: Option<String>,
+    },
+}
+
+impl CredentialSource {
+    /// The kind of this source.
+    pub fn kind(&self) -> CredentialKind {
+        match self {
+            Self::Secret(_) => CredentialKind::Secret,
+            Self::Certificate(_) => CredentialKind::Certificate,
+            Self::WorkloadIdentity(_) => CredentialKind::WorkloadIdentity,
+            Self::ManagedIdentity { .. } => CredentialKind::ManagedIdentityFederated,
+        }
+    }
+}
+
+/// The app registration and its credential.
+#[derive(Debug, Clone)]
+pub struct CredentialConfig {
+    /// `AZURE_CLIENT_ID`: the multi-tenant app registration.
+    pub client_id: String,
+    /// `AZURE_TENANT_ID`: the app's home tenant (used for Service Bus tokens), if set.
+    pub home_tenant: Option<String>,
+    /// The secret material.
+    pub source: CredentialSource,
+}
+
+impl CredentialConfig {
+    /// Reads the variables listed in the [module docs](self) from `var`.
+    pub fn from_vars(var: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let get = |name: &str| var(name).filter(|v| !v.trim().is_empty());
+        let client_id = get("AZURE_CLIENT_ID").ok_or(ConfigError::Missing("AZURE_CLIENT_ID"))?;
+        let home_tenant = get("AZURE_TENANT_ID");
+        let kind = match get("IMAGEFERRY_CREDENTIAL") {
+            Some(v) => CredentialKind::parse(&v)?,
+            None if get("AZURE_CLIENT_SECRET").is_some() => CredentialKind::Secret,
+            None if get("AZURE_CLIENT_CERTIFICATE_PATH").is_some() => CredentialKind::Certificate,
+            None if get("AZURE_FEDERATED_TOKEN_FILE").is_some() => CredentialKind::WorkloadIdentity,
+            None if get("IDENTITY_ENDPOINT").is_some() => CredentialKind::ManagedIdentityFederated,
+            None => return Err(ConfigError::NoCredential),
+        };
+        let source = match kind {
+            CredentialKind::Secret => CredentialSource::Secret(SecretString::new(
+                get("AZURE_CLIENT_SECRET").ok_or(ConfigError::Missing("AZURE_CLIENT_SECRET"))?,
+            )),
+            CredentialKind::Certificate => {
+                if get("AZURE_CLIENT_CERTIFICATE_PASSWORD").is_some() {
+                    return Err(ConfigError::Invalid {
+                        name: "AZURE_CLIENT_CERTIFICATE_PASSWORD".into(),
+                        reason: "password-protected (PFX) certificates are not supported; use an unencrypted PEM with the private key and certificate".into(),
+                    });
+                }
+                CredentialSource::Certificate(PathBuf::from(
+                    get("AZURE_CLIENT_CERTIFICATE_PATH")
+                        .ok_or(ConfigError::Missing("AZURE_CLIENT_CERTIFICATE_PATH"))?,
+                ))
+            }
+            CredentialKind::WorkloadIdentity => CredentialSource::WorkloadIdentity(PathBuf::from(
+                get("AZURE_FEDERATED_TOKEN_FILE")
+                    .ok_or(ConfigError::Missing("AZURE_FEDERATED_TOKEN_FILE"))?,
+            )),
+            CredentialKind::ManagedIdentityFederated => {
+                let endpoint =
+                    get("IDENTITY_ENDPOINT").ok_or(ConfigError::Missing("IDENTITY_ENDPOINT"))?;
+                // App Service serves the endpoint on plain http to localhost; anything else must be https.
+                let endpoint = crate::endpoints::check_endpoint("IDENTITY_ENDPOINT", &endpoint)?;
+                CredentialSource::ManagedIdentity {
+                    endpoint,
+                    header: SecretString::new(
+                        get("IDENTITY_HEADER").ok_or(ConfigError::Missing("IDENTITY_HEADER"))?,
+                    ),
+                    client_id: get("IMAGEFERRY_MANAGED_IDENTITY_CLIENT_ID"),
+                }
+            }
+        };
+        Ok(Self {
+            client_id,
+            home_tenant,
+            source,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn config(pairs: &[(&str, &str)]) -> Result<CredentialConfig, ConfigError> {
+        let map: HashMap<&str, &str> = pairs.iter().copied().collect();
+        CredentialConfig::from_vars(|k| map.get(k).map(|v| v.to_string()))
+    }
+
+    #[test]
+    fn precedence_and_explicit_choice() {
+        let all = [
+            ("AZURE_CLIENT_ID", "app"),
+            ("AZURE_CLIENT_SECRET", "s"),
+            ("AZURE_CLIENT_CERTIFICATE_PATH", "/c.pem"),
+            ("AZURE_FEDERATED_TOKEN_FILE", "/t"),
+            ("IDENTITY_ENDPOINT", "http://localhost:4141/msi/token"),
+            ("IDENTITY_HEADER", "h"),
+        ];
+        assert_eq!(config(&all).unwrap().source.kind(), CredentialKind::Secret);
+        assert_eq!(
+            config(&all[2..]).unwrap_err().to_string(),
+            "AZURE_CLIENT_ID is not set"
+        );
+        let mut v = vec![all[0]];
+        v.extend_from_slice(&all[2..]);
+        assert_eq!(
+            config(&v).unwrap().source.kind(),
+            CredentialKind::Certificate
+        );
+        let mut v = vec![all[0]];
+        v.extend_from_slice(&all[3..]);
+        assert_eq!(
+            config(&v).unwrap().source.kind(),
+            CredentialKind::WorkloadIdentity
+        );
+        let mut v = vec![all[0]];
+        v.extend_from_slice(&all[4..]);
+        assert_eq!(
+            config(&v).unwrap().source.kind(),
+            CredentialKind::ManagedIdentityFederated
+        );
+        let mut v = all.to_vec();
+        v.push(("IMAGEFERRY_CREDENTIAL", "managed-identity-federated"));
+        assert_eq!(
+            config(&v).unwrap().source.kind(),
+            CredentialKind::ManagedIdentityFederated
+        );
+        assert!(matches!(config(&all[..1]), Err(ConfigError::NoCredential)));
+        v.push(("IMAGEFERRY_CREDENTIAL", "kerberos"));
+        assert!(config(&v).is_err());
+    }
+
+    #[test]
+    fn managed_identity_endpoint_must_be_loopback_or_https() {
+        let err = config(&[
+            ("AZURE_CLIENT_ID", "app"),
+            ("IDENTITY_ENDPOINT", "http://10.1.2.3/msi/token"),
+            ("IDENTITY_HEADER", "h"),
+        ])
+        .unwrap_err();
+        assert!(matches!(err, ConfigError::InsecureEndpoint { .. }));
+    }
+
+    #[test]
+    fn secret_is_redacted_in_debug() {
+        let c = config(&[
+            ("AZURE_CLIENT_ID", "app"),
+            ("AZURE_CLIENT_SECRET", "topsecret"),
+        ])
+        .unwrap();
+        assert!(!format!("{c:?}").contains("topsecret"));
+    }
+}

@@ -1,0 +1,200 @@
+//! Key Vault secrets: `GET {secretId}?api-version=7.4`
+//! (learn.microsoft.com/rest/api/keyvault/secrets/get-secret/get-secret).
+
+use crate::arm::RetryPolicy;
+use crate::endpoints::{Endpoints, is_loopback};
+use crate::redact::SecretString;
+use crate::token::{TokenError, TokenProvider};
+use std::fmt;
+use std::sync::Arc;
+use url::Url;
+
+const API_VERSION: &str = "7.4";
+
+/// A secret's value. `Debug` and `Display` never show it.
+#[derive(Clone)]
+pub struct SecretValue(SecretString);
+
+impl SecretValue {
+    /// The value. Never log it.
+    pub fn expose(&self) -> &str {
+        self.0.expose()
+    }
+
+    /// As a [`SecretString`] (e.g. for `OsProfile::admin_password`).
+    pub fn into_secret(self) -> SecretString {
+        self.0
+    }
+}
+
+impl fmt::Debug for SecretValue {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "SecretValue({})", crate::redact::REDACTED)
+    }
+}
+
+impl fmt::Display for SecretValue {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(crate::redact::REDACTED)
+    }
+}
+
+/// Reading a secret failed.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum KeyVaultError {
+    /// The secret id is not a Key Vault URL of the configured cloud (or an http loopback stand-in).
+    #[error("secret id {id} is not a Key Vault secret URL ending in {suffix} (https)")]
+    UntrustedSecretId {
+        /// The refused id.
+        id: String,
+        /// The cloud's vault suffix.
+        suffix: String,
+    },
+    /// 404: no such secret (or version).
+    #[error("secret {id} not found")]
+    NotFound {
+        /// The secret id.
+        id: String,
+    },
+    /// 401/403: the app may not read it.
+    #[error(
+        "access to secret {id} denied (HTTP {status}): {message}; grant the app 'Key Vault Secrets User' on the vault (or a get-secret access policy)"
+    )]
+    Forbidden {
+        /// The secret id.
+        id: String,
+        /// HTTP status.
+        status: u16,
+        /// Key Vault's message.
+        message: String,
+    },
+    /// 429/5xx after retries.
+    #[error("Key Vault unavailable (HTTP {status})")]
+    Unavailable {
+        /// HTTP status.
+        status: u16,
+    },
+    /// Another error status.
+    #[error("Key Vault error (HTTP {status}): {message}")]
+    Other {
+        /// HTTP status.
+        status: u16,
+        /// Key Vault's message.
+        message: String,
+    },
+    /// Network failure after retries.
+    #[error("Key Vault request failed: {0}")]
+    Transport(String),
+    /// No token.
+    #[error(transparent)]
+    Token(#[from] TokenError),
+    /// The response was not `{"value": ...}`.
+    #[error("unexpected Key Vault response: {0}")]
+    Decode(String),
+}
+
+impl KeyVaultError {
+    /// Whether retrying later may succeed.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            Self::Unavailable { .. } | Self::Transport(_) => true,
+            Self::Token(t) => t.is_transient(),
+            _ => false,
+        }
+    }
+}
+
+/// Reads secrets with the app's token for the cloud's Key Vault scope.
+#[derive(Clone)]
+pub struct KeyVaultSecrets {
+    http: reqwest::Client,
+    tokens: Arc<TokenProvider>,
+    scope: String,
+    suffix: String,
+    retry: RetryPolicy,
+}
+
+impl fmt::Debug for KeyVaultSecrets {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("KeyVaultSecrets")
+            .field("suffix", &self.suffix)
+            .finish_non_exhaustive()
+    }
+}
+
+impl KeyVaultSecrets {
+    /// Uses `endpoints.keyvault_scope` and `endpoints.keyvault_suffix`.
+    pub fn new(endpoints: &Endpoints, tokens: Arc<TokenProvider>, retry: RetryPolicy) -> Self {
+        Self {
+            http: crate::http::new_client(),
+            tokens,
+            scope: endpoints.keyvault_scope.clone(),
+            suffix: endpoints.keyvault_suffix.clone(),
+            retry,
+        }
+    }
+
+    /// The secret at `secret_id` (`https://{vault}{suffix}/secrets/{name}[/{version}]`), read with
+    /// a token from `tenant`.
+    pub async fn get(&self, secret_id: &str, tenant: &str) -> Result<SecretValue, KeyVaultError> {
+        let mut url = self.check(secret_id)?;
+        url.query_pairs_mut()
+            .clear()
+            .append_pair("api-version", API_VERSION);
+        let token = self.tokens.token(tenant, &self.scope).await?;
+        let raw = crate::http::send_with_retries(&self.retry, "Key Vault get secret", || {
+            self.http.get(url.clone()).bearer_auth(token.token.expose())
+        })
+        .await
+        .map_err(KeyVaultError::Transport)?;
+        let id = secret_id.to_owned();
+        let message = || {
+            crate::arm::ErrorDetail::parse(&raw.body)
+                .map(|d| format!("{}: {}", d.code, d.message))
+                .unwrap_or_default()
+        };
+        match raw.status {
+            200 => {
+                #[derive(serde::Deserialize)]
+                struct Bundle {
+                    value: String,
+                }
+                let bundle: Bundle = serde_json::from_slice(&raw.body)
+                    .map_err(|e| KeyVaultError::Decode(e.to_string()))?;
+                Ok(SecretValue(SecretString::new(bundle.value)))
+            }
+            404 => Err(KeyVaultError::NotFound { id }),
+            401 | 403 => Err(KeyVaultError::Forbidden {
+                id,
+                status: raw.status,
+                message: message(),
+            }),
+            s if s == 429 || s >= 500 => Err(KeyVaultError::Unavailable { status: s }),
+            s => Err(KeyVaultError::Other {
+                status: s,
+                message: message(),
+            }),
+        }
+    }
+
+    fn check(&self, secret_id: &str) -> Result<Url, KeyVaultError> {
+        let refuse = || KeyVaultError::UntrustedSecretId {
+            id: secret_id.to_owned(),
+            suffix: self.suffix.clone(),
+        };
+        let url = Url::parse(secret_id).map_err(|_| refuse())?;
+        let host = url.host_str().unwrap_or_default().to_ascii_lowercase();
+        let suffix = self.suffix.to_ascii_lowercase();
+        let vault_ok = url.scheme() == "https"
+            && host.ends_with(&suffix)
+            && host.len() > suffix.len()
+            && url.port().is_none_or(|p| p == 443);
+        let local_ok = url.scheme() == "http" && is_loopback(&url);
+        let path_ok = url.path().starts_with("/secrets/") && url.path().len() > "/secrets/".len();
+        if (vault_ok || local_ok) && path_ok {
+            Ok(url)
+        } else {
+            Err(refuse())
+        }
+    }
+}

@@ -1,0 +1,130 @@
+//! Shared model pieces: tolerant string enums, sub-resource ids, regions, provisioning state.
+
+use serde::{Deserialize, Serialize};
+
+/// Declares a string enum that keeps unknown values (`Other`) and matches case-insensitively.
+macro_rules! string_enum {
+    ($(#[$meta:meta])* $name:ident { $($(#[$vmeta:meta])* $variant:ident = $text:literal),+ $(,)? }) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, PartialEq, Eq, Hash)]
+        pub enum $name {
+            $($(#[$vmeta])* $variant,)+
+            /// A value this crate does not know, kept verbatim.
+            Other(String),
+        }
+
+        impl $name {
+            /// The value as ARM spells it.
+            pub fn as_str(&self) -> &str {
+                match self {
+                    $(Self::$variant => $text,)+
+                    Self::Other(s) => s,
+                }
+            }
+        }
+
+        impl From<&str> for $name {
+            fn from(s: &str) -> Self {
+                $(if s.eq_ignore_ascii_case($text) { return Self::$variant; })+
+                Self::Other(s.to_owned())
+            }
+        }
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+
+        impl serde::Serialize for $name {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                s.serialize_str(self.as_str())
+            }
+        }
+
+        impl<'de> serde::Deserialize<'de> for $name {
+            fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                let s = String::deserialize(d)?;
+                Ok(Self::from(s.as_str()))
+            }
+        }
+    };
+}
+
+string_enum! {
+    /// `provisioningState` of ARM resources (Compute, Network, Resources and galleries).
+    ProvisioningState {
+        /// `Creating`.
+        Creating = "Creating",
+        /// `Updating`.
+        Updating = "Updating",
+        /// `Succeeded`.
+        Succeeded = "Succeeded",
+        /// `Failed`.
+        Failed = "Failed",
+        /// `Deleting`.
+        Deleting = "Deleting",
+        /// `Migrating` (galleries).
+        Migrating = "Migrating",
+        /// `Canceled`.
+        Canceled = "Canceled",
+    }
+}
+
+impl ProvisioningState {
+    /// `Succeeded`, `Failed` or `Canceled`.
+    pub fn is_terminal(&self) -> bool {
+        matches!(self, Self::Succeeded | Self::Failed | Self::Canceled)
+    }
+}
+
+/// A reference to another resource by id.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SubResource {
+    /// The resource id.
+    #[serde(default)]
+    pub id: String,
+}
+
+impl SubResource {
+    /// A reference to `id`.
+    pub fn new(id: impl Into<String>) -> Self {
+        Self { id: id.into() }
+    }
+}
+
+/// A region's programmatic name: display names such as "West US 2" become `westus2`.
+pub fn normalize_region(region: &str) -> String {
+    region
+        .chars()
+        .filter(|c| !c.is_whitespace() && *c != '-' && *c != '_')
+        .flat_map(char::to_lowercase)
+        .collect()
+}
+
+/// Whether two region names denote the same region (`"West US 2"` == `"westus2"`).
+pub fn region_eq(a: &str, b: &str) -> bool {
+    normalize_region(a) == normalize_region(b)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn regions() {
+        assert!(region_eq("West US 2", "westus2"));
+        assert!(region_eq("South Central US", "southcentralus"));
+        assert!(region_eq("westus2", "WESTUS2"));
+        assert!(!region_eq("West US", "westus2"));
+    }
+
+    #[test]
+    fn unknown_enum_values_are_kept() {
+        let p: ProvisioningState = serde_json::from_str("\"Provisioning\"").unwrap();
+        assert_eq!(p, ProvisioningState::Other("Provisioning".into()));
+        assert_eq!(serde_json::to_string(&p).unwrap(), "\"Provisioning\"");
+        let p: ProvisioningState = serde_json::from_str("\"succeeded\"").unwrap();
+        assert!(p.is_terminal());
+    }
+}

@@ -1,0 +1,353 @@
+//! Azure Compute Gallery: image definitions and versions (GalleryRP 2025-03-03), and the
+//! location-scoped direct-shared / community image versions.
+
+use super::common::{ProvisioningState, region_eq};
+use serde::{Deserialize, Serialize};
+
+string_enum! {
+    /// `ReplicationState` of one region.
+    ReplicationState {
+        /// `Unknown`.
+        Unknown = "Unknown",
+        /// `Replicating`.
+        Replicating = "Replicating",
+        /// `Completed`.
+        Completed = "Completed",
+        /// `Failed`.
+        Failed = "Failed",
+    }
+}
+
+string_enum! {
+    /// `AggregatedReplicationState` over all regions.
+    AggregatedReplicationState {
+        /// `Unknown`.
+        Unknown = "Unknown",
+        /// `InProgress`.
+        InProgress = "InProgress",
+        /// `Completed`.
+        Completed = "Completed",
+        /// `Failed`.
+        Failed = "Failed",
+    }
+}
+
+string_enum! {
+    /// `OperatingSystemTypes`.
+    OsType {
+        /// `Windows`.
+        Windows = "Windows",
+        /// `Linux`.
+        Linux = "Linux",
+    }
+}
+
+string_enum! {
+    /// `OperatingSystemStateTypes`: a generalized image needs an `osProfile`, a specialized one must not have one.
+    OsState {
+        /// `Generalized`.
+        Generalized = "Generalized",
+        /// `Specialized`.
+        Specialized = "Specialized",
+    }
+}
+
+string_enum! {
+    /// `HyperVGeneration`.
+    HyperVGeneration {
+        /// `V1`.
+        V1 = "V1",
+        /// `V2`.
+        V2 = "V2",
+    }
+}
+
+/// A gallery image version, as read with `$expand=ReplicationStatus`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct GalleryImageVersion {
+    /// Resource id.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    /// Version name, e.g. `1.0.0`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// Region (display or programmatic name).
+    pub location: String,
+    /// Properties.
+    pub properties: GalleryImageVersionProperties,
+}
+
+/// `GalleryImageVersionProperties`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct GalleryImageVersionProperties {
+    /// Where the version is published.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub publishing_profile: Option<PublishingProfile>,
+    /// Source and disk images.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub storage_profile: Option<GalleryImageVersionStorageProfile>,
+    /// Read-only provisioning state.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub provisioning_state: Option<ProvisioningState>,
+    /// Read-only; present with `$expand=ReplicationStatus`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub replication_status: Option<ReplicationStatus>,
+}
+
+/// `GalleryImageVersionPublishingProfile`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct PublishingProfile {
+    /// Regions the version replicates to.
+    pub target_regions: Vec<TargetRegion>,
+    /// Default replica count per region.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub replica_count: Option<i32>,
+    /// Read-only publish time.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub published_date: Option<String>,
+    /// End of life, if set.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub end_of_life_date: Option<String>,
+    /// Excluded from `latest`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub exclude_from_latest: Option<bool>,
+    /// Default storage account type.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub storage_account_type: Option<String>,
+}
+
+/// `TargetRegion`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct TargetRegion {
+    /// Region display name, e.g. "West US 2".
+    pub name: String,
+    /// Replicas in this region.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub regional_replica_count: Option<i32>,
+    /// Storage account type, e.g. `Standard_LRS`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub storage_account_type: Option<String>,
+    /// Excluded from `latest` in this region.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub exclude_from_latest: Option<bool>,
+}
+
+/// `GalleryImageVersionStorageProfile` (the parts the pipeline reads).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct GalleryImageVersionStorageProfile {
+    /// The source the version was created from.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub source: Option<super::SubResource>,
+    /// The OS disk image.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub os_disk_image: Option<GalleryOsDiskImage>,
+}
+
+/// OS disk image of a version.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct GalleryOsDiskImage {
+    /// Size in GiB (read-only).
+    #[serde(rename = "sizeInGB", skip_serializing_if = "Option::is_none")]
+    pub size_in_gb: Option<i32>,
+    /// Host caching.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub host_caching: Option<String>,
+}
+
+/// `ReplicationStatus`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct ReplicationStatus {
+    /// Over all regions.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub aggregated_state: Option<AggregatedReplicationState>,
+    /// Per region.
+    pub summary: Vec<RegionalReplicationStatus>,
+}
+
+/// `RegionalReplicationStatus`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct RegionalReplicationStatus {
+    /// Region display name.
+    pub region: String,
+    /// State in this region.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub state: Option<ReplicationState>,
+    /// Details (e.g. the failure reason).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub details: Option<String>,
+    /// Progress in percent.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub progress: Option<i32>,
+}
+
+impl GalleryImageVersion {
+    /// Whether `region` is one of the publishing target regions.
+    pub fn targets_region(&self, region: &str) -> bool {
+        self.properties
+            .publishing_profile
+            .as_ref()
+            .is_some_and(|p| p.target_regions.iter().any(|t| region_eq(&t.name, region)))
+    }
+
+    /// The replication status of `region`, if reported.
+    pub fn region_status(&self, region: &str) -> Option<&RegionalReplicationStatus> {
+        self.properties
+            .replication_status
+            .as_ref()?
+            .summary
+            .iter()
+            .find(|s| region_eq(&s.region, region))
+    }
+
+    /// Whether the version is provisioned and replication to `region` has completed.
+    pub fn is_ready_in(&self, region: &str) -> bool {
+        self.properties.provisioning_state == Some(ProvisioningState::Succeeded)
+            && self
+                .region_status(region)
+                .is_some_and(|s| s.state == Some(ReplicationState::Completed))
+    }
+}
+
+/// A gallery image definition.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct GalleryImage {
+    /// Resource id.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    /// Definition name.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// Region.
+    pub location: String,
+    /// Properties.
+    pub properties: GalleryImageProperties,
+}
+
+/// `GalleryImageProperties` (the parts the pipeline reads).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct GalleryImageProperties {
+    /// `Windows` or `Linux`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub os_type: Option<OsType>,
+    /// `Generalized` or `Specialized`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub os_state: Option<OsState>,
+    /// `V1` or `V2`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hyper_v_generation: Option<HyperVGeneration>,
+    /// Publisher/offer/sku.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub identifier: Option<GalleryImageIdentifier>,
+    /// Features such as `{name: SecurityType, value: TrustedLaunch}`.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub features: Vec<GalleryImageFeature>,
+    /// Read-only provisioning state.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub provisioning_state: Option<ProvisioningState>,
+}
+
+/// `GalleryImageIdentifier`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct GalleryImageIdentifier {
+    /// Publisher.
+    pub publisher: String,
+    /// Offer.
+    pub offer: String,
+    /// SKU.
+    pub sku: String,
+}
+
+/// `GalleryImageFeature`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct GalleryImageFeature {
+    /// Feature name, e.g. `SecurityType`.
+    pub name: String,
+    /// Feature value, e.g. `TrustedLaunch`.
+    pub value: String,
+}
+
+impl GalleryImage {
+    /// The `SecurityType` feature's value, if any (`TrustedLaunch`, `TrustedLaunchSupported`,
+    /// `ConfidentialVM`, ...).
+    pub fn security_type(&self) -> Option<&str> {
+        self.properties
+            .features
+            .iter()
+            .find(|f| f.name.eq_ignore_ascii_case("SecurityType"))
+            .map(|f| f.value.as_str())
+    }
+
+    /// Whether VMs from this image must be created as Trusted Launch VMs
+    /// (feature `SecurityType=TrustedLaunch`).
+    pub fn is_trusted_launch(&self) -> bool {
+        self.security_type()
+            .is_some_and(|v| v.eq_ignore_ascii_case("TrustedLaunch"))
+    }
+
+    /// Whether the image is generalized (a VM from it needs an `osProfile`).
+    pub fn is_generalized(&self) -> bool {
+        self.properties.os_state == Some(OsState::Generalized)
+    }
+}
+
+/// The unique id of a direct-shared or community gallery.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct GalleryIdentifier {
+    /// e.g. `/SharedGalleries/{galleryUniqueName}/Images/{image}/Versions/{version}`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub unique_id: Option<String>,
+}
+
+/// A direct-shared (`sharedGalleries`) or community (`communityGalleries`) image version, read with
+/// the location-scoped GET `/subscriptions/{sub}/providers/Microsoft.Compute/locations/{loc}/...`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct DirectSharedImageVersion {
+    /// Version name.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// Region.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub location: Option<String>,
+    /// Resource type.
+    #[serde(rename = "type", skip_serializing_if = "Option::is_none")]
+    pub resource_type: Option<String>,
+    /// The unique id (use it as `sharedGalleryImageId` / `communityGalleryImageId`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub identifier: Option<GalleryIdentifier>,
+    /// Properties.
+    pub properties: DirectSharedImageVersionProperties,
+}
+
+/// `SharedGalleryImageVersionProperties` / `CommunityGalleryImageVersionProperties`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct DirectSharedImageVersionProperties {
+    /// Publish time.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub published_date: Option<String>,
+    /// End of life.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub end_of_life_date: Option<String>,
+    /// Excluded from `latest`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub exclude_from_latest: Option<bool>,
+}
+
+/// A direct-shared gallery image version.
+pub type SharedGalleryImageVersion = DirectSharedImageVersion;
+/// A community gallery image version.
+pub type CommunityGalleryImageVersion = DirectSharedImageVersion;

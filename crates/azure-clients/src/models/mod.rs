@@ -1,0 +1,35 @@
+//! Typed ARM models: what the pipeline reads, and the bodies it PUTs.
+//!
+//! Tolerant by design: unknown fields are ignored, unknown enum values are kept
+//! (`Other(String)`), every field is optional on input. Shapes follow the azure-rest-api-specs
+//! examples and schemas under `reference/arm/`.
+
+#[macro_use]
+mod common;
+mod compute;
+mod gallery;
+mod network;
+mod resources;
+
+pub use common::{ProvisioningState, SubResource, normalize_region, region_eq};
+pub use compute::{
+    HardwareProfile, ImageReference, LinuxConfiguration, ManagedDiskParameters,
+    NetworkInterfaceReference, NetworkInterfaceReferenceProperties, NetworkProfile, OsDisk,
+    OsProfile, SecurityProfile, SecurityType, SshConfiguration, SshPublicKey, StorageProfile,
+    UefiSettings, VirtualMachine, VirtualMachineProperties,
+};
+pub use gallery::{
+    AggregatedReplicationState, CommunityGalleryImageVersion, DirectSharedImageVersion,
+    DirectSharedImageVersionProperties, GalleryIdentifier, GalleryImage, GalleryImageFeature,
+    GalleryImageIdentifier, GalleryImageProperties, GalleryImageVersion,
+    GalleryImageVersionProperties, GalleryImageVersionStorageProfile, GalleryOsDiskImage,
+    HyperVGeneration, OsState, OsType, PublishingProfile, RegionalReplicationStatus,
+    ReplicationState, ReplicationStatus, SharedGalleryImageVersion, TargetRegion,
+};
+pub use network::{
+    AddressSpace, IpConfiguration, IpConfigurationProperties, NetworkInterface,
+    NetworkInterfaceProperties, NetworkSecurityGroup, NetworkSecurityGroupProperties,
+    PublicIpAddress, PublicIpAddressProperties, PublicIpSku, SecurityRule, SecurityRuleProperties,
+    Subnet, SubnetProperties, VirtualNetwork, VirtualNetworkProperties,
+};
+pub use resources::{ResourceGroup, ResourceGroupProperties};
