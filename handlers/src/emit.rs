@@ -1,0 +1,84 @@
+//! Sending step messages and events with deterministic MessageIds (Service Bus duplicate
+//! detection drops repeats), `CorrelationId` = deployment id, and application properties
+//! `deploymentId` and `status` on events so topic subscriptions can filter on them.
+
+use crate::app::App;
+use crate::outcome::StepError;
+use azure_clients::OutgoingMessage;
+use imageferry_contract::{DeploymentEvent, EventError, Step, event_message_id, step_message_id};
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+const JSON: &str = "application/json";
+
+impl App {
+    /// Publishes `event` on the events topic. Terminal events get `{id}:{status}`, progress events
+    /// `{id}:{status}:{attempt}` as MessageId, unless `message_id` overrides it (rejections).
+    pub async fn publish(
+        &self,
+        event: &DeploymentEvent,
+        attempt: u32,
+        message_id: Option<String>,
+    ) -> Result<(), StepError> {
+        let message_id = message_id
+            .unwrap_or_else(|| event_message_id(&event.deployment_id, event.status, attempt));
+        let body = serde_json::to_string(event).map_err(|e| internal("event", &e))?;
+        let mut application_properties = BTreeMap::new();
+        application_properties.insert("deploymentId".into(), event.deployment_id.clone());
+        application_properties.insert("status".into(), event.status.as_str().into());
+        let message = OutgoingMessage {
+            body,
+            content_type: JSON.into(),
+            message_id: Some(message_id),
+            correlation_id: Some(event.deployment_id.clone()).filter(|id| !id.is_empty()),
+            scheduled_enqueue_time: None,
+            time_to_live: None,
+            label: Some(event.status.as_str().into()),
+            application_properties,
+        };
+        self.send(&self.config.events_topic, message).await
+    }
+
+    /// Sends `body` to `step`'s queue as attempt `attempt`, visible after `delay`.
+    pub async fn send_step<T: Serialize>(
+        &self,
+        step: Step,
+        deployment_id: &str,
+        attempt: u32,
+        body: &T,
+        delay: Duration,
+    ) -> Result<(), StepError> {
+        let text = serde_json::to_string(body).map_err(|e| internal("step message", &e))?;
+        let scheduled = (!delay.is_zero()).then(|| self.clock.now() + delay);
+        let message = OutgoingMessage {
+            body: text,
+            content_type: JSON.into(),
+            message_id: Some(step_message_id(deployment_id, step, attempt)),
+            correlation_id: Some(deployment_id.to_string()),
+            scheduled_enqueue_time: scheduled,
+            time_to_live: None,
+            label: Some(step.as_str().into()),
+            application_properties: BTreeMap::new(),
+        };
+        self.send(step.as_str(), message).await
+    }
+
+    async fn send(&self, entity: &str, message: OutgoingMessage) -> Result<(), StepError> {
+        self.bus.send(entity, message).await.map_err(|e| {
+            StepError::Transient(EventError {
+                code: "ServiceBusSendFailed".into(),
+                message: format!("sending to {entity}: {e}"),
+                hint: None,
+            })
+        })
+    }
+}
+
+fn internal(what: &str, e: &serde_json::Error) -> StepError {
+    StepError::failed(
+        "InternalError",
+        format!("serializing the {what}: {e}"),
+        None,
+    )
+}

@@ -1,0 +1,20 @@
+//! The imageferry custom handler: configuration, the four pipeline steps (one module each under
+//! [`steps`]) and what they share.
+//!
+//! `deployment-requested` → (`replication-check`)* → `image-version-replicated` →
+//! (`vm-provisioning`)+ ; every step publishes its progress and exactly one terminal event
+//! (succeeded, failed or rejected) on the `deployment-events` topic.
+
+pub mod app;
+pub mod bodies;
+pub mod clock;
+pub mod config;
+pub mod emit;
+pub mod image;
+pub mod names;
+pub mod outcome;
+pub mod steps;
+
+pub use app::{App, StartupError};
+pub use config::{AllowList, AllowedTarget, Config, ConfigError};
+pub use steps::functions;

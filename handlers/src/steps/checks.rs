@@ -1,0 +1,172 @@
+//! Checks shared by the steps: contract validation and allow-lists, the image definition's
+//! facts, the replication state in the target region, and the deadline.
+
+use crate::app::App;
+use crate::image::{ImageDefinition, ImageVersion, Replication};
+use crate::names::{GALLERY_API, ImagePaths};
+use crate::outcome::StepError;
+use azure_clients::arm::ArmError;
+use imageferry_contract::{DeploymentRequest, ImageFacts, ImageId, ReplicationProgress};
+use time::OffsetDateTime;
+
+/// Validates the request against the contract and the allow-lists; returns the parsed image id.
+pub(crate) fn admit(app: &App, req: &DeploymentRequest) -> Result<ImageId, StepError> {
+    let image = req.validate().map_err(|e| StepError::invalid(&e))?;
+    if !app.config.gallery_allowed(&image) {
+        return Err(StepError::rejected(
+            "GalleryNotAllowed",
+            format!(
+                "gallery {} is not in IMAGEFERRY_ALLOWED_GALLERIES",
+                image.gallery_id()
+            ),
+            Some("ask the operators to add the gallery to IMAGEFERRY_ALLOWED_GALLERIES".into()),
+        ));
+    }
+    let t = &req.target;
+    if !app
+        .config
+        .target_allowed(&t.tenant_id, &t.subscription_id, &t.resource_group)
+    {
+        return Err(StepError::rejected(
+            "TargetNotAllowed",
+            format!(
+                "target {}/{}/{} is not in IMAGEFERRY_ALLOWED_TARGETS",
+                t.tenant_id, t.subscription_id, t.resource_group
+            ),
+            Some(
+                "ask the operators to add tenant/subscription[/resourceGroup] to IMAGEFERRY_ALLOWED_TARGETS"
+                    .into(),
+            ),
+        ));
+    }
+    Ok(image)
+}
+
+/// The deadline of a request arriving at an entry step: its own, or the configured default
+/// counted from the message's first enqueue (stable across redeliveries).
+pub(crate) fn entry_deadline(
+    app: &App,
+    req: &DeploymentRequest,
+    enqueued: Option<OffsetDateTime>,
+) -> OffsetDateTime {
+    let from = enqueued.unwrap_or_else(|| app.clock.now());
+    req.effective_deadline(from, app.config.default_deadline)
+}
+
+/// `failed` with `DeadlineExceeded` if the deadline has passed.
+pub(crate) fn before_deadline(
+    app: &App,
+    deadline: OffsetDateTime,
+    what: &str,
+    progress: Option<&ReplicationProgress>,
+) -> Result<(), StepError> {
+    if app.clock.now() < deadline {
+        return Ok(());
+    }
+    let seen = progress.map_or_else(String::new, |p| {
+        format!(
+            "; last progress: {} in {}{}{}",
+            p.state,
+            p.region,
+            p.percent.map_or_else(String::new, |n| format!(" ({n}%)")),
+            p.details
+                .as_deref()
+                .filter(|d| !d.is_empty())
+                .map_or_else(String::new, |d| format!(": {d}"))
+        )
+    });
+    Err(StepError::Failed {
+        error: imageferry_contract::EventError {
+            code: "DeadlineExceeded".into(),
+            message: format!(
+                "the deadline {} passed while {what}{seen}",
+                deadline
+                    .format(&time::format_description::well_known::Rfc3339)
+                    .unwrap_or_default()
+            ),
+            hint: Some("send the request again with a later deadline".into()),
+        },
+        progress: progress.cloned(),
+    })
+}
+
+/// Reads the image definition and checks the request against it (OS type, generalized or
+/// specialized, Trusted Launch).
+pub(crate) async fn image_facts(
+    app: &App,
+    req: &DeploymentRequest,
+    image: &ImageId,
+) -> Result<ImageFacts, StepError> {
+    let paths = ImagePaths::of(req, image);
+    let def: ImageDefinition = app
+        .arm
+        .get(&paths.tenant, &paths.definition, GALLERY_API, &[])
+        .await
+        .map_err(|e| image_error("reading the image definition", image, &e))?;
+    let facts = def
+        .facts()
+        .map_err(|e| StepError::rejected("UnsupportedImage", e.to_string(), None))?;
+    req.validate_for_image(&facts)
+        .map_err(|e| StepError::invalid(&e))?;
+    Ok(facts)
+}
+
+/// The image version's replication state in the target region.
+pub(crate) async fn replication(
+    app: &App,
+    req: &DeploymentRequest,
+    image: &ImageId,
+) -> Result<Replication, StepError> {
+    let paths = ImagePaths::of(req, image);
+    let now = app.clock.now();
+    if paths.has_replication_status {
+        let version: ImageVersion = app
+            .arm
+            .get(
+                &paths.tenant,
+                &paths.version,
+                GALLERY_API,
+                &[("$expand", "ReplicationStatus")],
+            )
+            .await
+            .map_err(|e| image_error("reading the image version", image, &e))?;
+        return Ok(version.replication_in(&req.target.location, now));
+    }
+    // Shared and community versions are read location-scoped: found means usable there.
+    let found: Option<ImageVersion> = app
+        .arm
+        .get_optional(&paths.tenant, &paths.version, GALLERY_API, &[])
+        .await
+        .map_err(|e| image_error("reading the image version", image, &e))?;
+    let progress = |state: &str, provisioning: Option<String>| ReplicationProgress {
+        region: req.target.location.clone(),
+        state: state.into(),
+        percent: None,
+        provisioning_state: provisioning,
+        details: None,
+        observed_at: now,
+    };
+    Ok(match found {
+        Some(_) => Replication::Ready(progress("Completed", None)),
+        None => Replication::Waiting(progress("NotYetAvailable", None)),
+    })
+}
+
+fn image_error(doing: &str, image: &ImageId, e: &ArmError) -> StepError {
+    if let ArmError::NotFound { message, .. } = e {
+        let hint = match image {
+            ImageId::Gallery { .. } => {
+                "check image.id and image.tenantId; the app needs Reader on the gallery in the image's tenant"
+            }
+            _ => {
+                "check image.id; the gallery must be shared with the target subscription or tenant (or be a community gallery) in the target location"
+            }
+        };
+        return StepError::failed(
+            "ImageNotFound",
+            format!("{doing}: {image} not found: {message}"),
+            Some(hint.into()),
+        );
+    }
+    StepError::arm(doing, e)
+}

@@ -1,0 +1,330 @@
+//! `image-version-replicated`: re-verify, then create the resource group (if missing and
+//! allowed), the network and the VM, and schedule `vm-provisioning`. The VM PUT carries the
+//! auxiliary tenant-1 token and is not waited for.
+//!
+//! Idempotency: an existing VM tagged with this deployment and built from this image is taken
+//! as created (no second PUT); any other existing VM of that name is a `Conflict`, never
+//! overwritten. Network resources have deterministic names and are PUT with the same bodies.
+
+use super::Delivery;
+use super::checks::{admit, before_deadline, entry_deadline, image_facts, replication};
+use crate::app::App;
+use crate::bodies;
+use crate::image::Replication;
+use crate::names::{COMPUTE_API, NETWORK_API, RESOURCES_API, TargetNames};
+use crate::outcome::StepError;
+use azure_clients::SecretString;
+use azure_clients::arm::{Accepted, PollKind, PutRequest};
+use imageferry_contract::{
+    DEPLOYMENT_TAG, DeploymentEvent, DeploymentRequest, ImageFacts, ImageId,
+    ImageVersionReplicated, OperationKind, OsState, OsType, PendingOperation, ReplicationCheck,
+    Status, Step, VmProvisioning,
+};
+use serde::Deserialize;
+use serde_json::Value;
+use std::collections::BTreeMap;
+
+/// Runs the step for one delivery.
+pub async fn run(app: &App, d: &Delivery, msg: ImageVersionReplicated) -> Result<(), StepError> {
+    let (req, deadline, from_pipeline) = match msg {
+        ImageVersionReplicated::Step(s) => (s.request, s.deadline, false),
+        ImageVersionReplicated::Request(r) => {
+            let deadline = entry_deadline(app, &r, d.enqueued_time);
+            (r, deadline, true)
+        }
+    };
+    let image = admit(app, &req)?;
+    before_deadline(app, deadline, "waiting to create the VM", None)?;
+    let facts = image_facts(app, &req, &image).await?;
+    let id = &req.deployment_id;
+    if from_pipeline {
+        let accepted = DeploymentEvent::new(
+            id,
+            Status::Accepted,
+            d.step,
+            app.clock.now(),
+            format!(
+                "accepted from a pipeline: {} in {}",
+                image, req.target.location
+            ),
+        );
+        app.publish(&accepted, 0, None).await?;
+    }
+    match replication(app, &req, &image).await? {
+        Replication::Ready(_) => {}
+        Replication::Waiting(progress) => {
+            // Not replicated after all: wait for it like `deployment-requested` would.
+            let next = ReplicationCheck {
+                request: req.clone(),
+                attempt: 1,
+                deadline,
+                last_progress: Some(progress),
+            };
+            let delay = app.config.replication_backoff(1);
+            return app
+                .send_step(Step::ReplicationCheck, id, 1, &next, delay)
+                .await;
+        }
+        other => {
+            return super::deployment_requested::handle_replication(app, &req, deadline, 0, other)
+                .await;
+        }
+    }
+    let replicated = DeploymentEvent::new(
+        id,
+        Status::Replicated,
+        d.step,
+        app.clock.now(),
+        format!("{image} is replicated to {}", req.target.location),
+    );
+    app.publish(&replicated, 0, None).await?;
+
+    let names = TargetNames::of(&req);
+    let tenant = req.target.tenant_id.as_str();
+    let operation = match existing_vm(app, &req, &image, &names).await? {
+        Some(()) => None,
+        None => {
+            ensure_resource_group(app, &req, &names).await?;
+            build_network(app, &req, &facts, &names).await?;
+            let password = admin_password(app, &req, &facts).await?;
+            let body = bodies::virtual_machine(&req, &image, &facts, &names, password);
+            let aux: Vec<&str> = match (&image, req.image.tenant_id.as_deref()) {
+                (ImageId::Gallery { .. }, Some(t1)) if !t1.eq_ignore_ascii_case(tenant) => vec![t1],
+                _ => Vec::new(),
+            };
+            let accepted: Accepted<Value> = app
+                .arm
+                .put(PutRequest {
+                    tenant,
+                    aux_tenants: &aux,
+                    path: &names.vm,
+                    api_version: COMPUTE_API,
+                    body: &body,
+                })
+                .await
+                .map_err(|e| StepError::arm("creating the VM", &e))?;
+            accepted.operation.map(|op| PendingOperation {
+                url: op.url,
+                kind: match op.kind {
+                    PollKind::AzureAsyncOperation => OperationKind::AzureAsyncOperation,
+                    PollKind::Location => OperationKind::Location,
+                },
+            })
+        }
+    };
+    let next = VmProvisioning {
+        request: req.clone(),
+        attempt: 1,
+        deadline,
+        vm_id: names.vm.clone(),
+        operation,
+    };
+    app.send_step(
+        Step::VmProvisioning,
+        id,
+        1,
+        &next,
+        app.config.provisioning_poll,
+    )
+    .await?;
+    let mut event = DeploymentEvent::new(
+        id,
+        Status::Provisioning,
+        d.step,
+        app.clock.now(),
+        format!("creating VM {}", req.vm.name),
+    );
+    event.vm_id = Some(names.vm.clone());
+    app.publish(&event, 0, None).await
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct ExistingVm {
+    #[serde(default)]
+    tags: BTreeMap<String, String>,
+    #[serde(default)]
+    properties: Value,
+}
+
+/// `Some(())` when the VM already exists from this deployment and image; `Conflict` when a VM
+/// of that name exists otherwise; `None` when there is none.
+async fn existing_vm(
+    app: &App,
+    req: &DeploymentRequest,
+    image: &ImageId,
+    names: &TargetNames,
+) -> Result<Option<()>, StepError> {
+    let vm: Option<ExistingVm> = app
+        .arm
+        .get_optional(&req.target.tenant_id, &names.vm, COMPUTE_API, &[])
+        .await
+        .map_err(|e| StepError::arm("checking for an existing VM", &e))?;
+    let Some(vm) = vm else { return Ok(None) };
+    let ours = vm
+        .tags
+        .iter()
+        .any(|(k, v)| k.eq_ignore_ascii_case(DEPLOYMENT_TAG) && v == &req.deployment_id);
+    let reference = &vm.properties["storageProfile"]["imageReference"];
+    let used = ["id", "sharedGalleryImageId", "communityGalleryImageId"]
+        .iter()
+        .find_map(|k| reference[*k].as_str())
+        .unwrap_or_default();
+    let same_image = used.eq_ignore_ascii_case(&image.to_string());
+    if ours && same_image {
+        return Ok(Some(()));
+    }
+    let why = if !ours {
+        format!("it is not tagged {DEPLOYMENT_TAG}={}", req.deployment_id)
+    } else {
+        format!("it was built from {used:?}, not {image}")
+    };
+    Err(StepError::failed(
+        "Conflict",
+        format!(
+            "VM {} already exists and {why}; it is never overwritten",
+            names.vm
+        ),
+        Some("choose another vm.name, or delete the existing VM first".into()),
+    ))
+}
+
+async fn ensure_resource_group(
+    app: &App,
+    req: &DeploymentRequest,
+    names: &TargetNames,
+) -> Result<(), StepError> {
+    let tenant = &req.target.tenant_id;
+    let rg: Option<Value> = app
+        .arm
+        .get_optional(tenant, &names.resource_group, RESOURCES_API, &[])
+        .await
+        .map_err(|e| StepError::arm("reading the resource group", &e))?;
+    if rg.is_some() {
+        return Ok(());
+    }
+    if !app.config.create_resource_group {
+        return Err(StepError::failed(
+            "ResourceGroupNotFound",
+            format!("resource group {} does not exist", names.resource_group),
+            Some(
+                "create it and grant the app Contributor on it, or set IMAGEFERRY_CREATE_RESOURCE_GROUP=true (then the app needs Contributor on the subscription)"
+                    .into(),
+            ),
+        ));
+    }
+    put_and_wait(
+        app,
+        tenant,
+        &names.resource_group,
+        RESOURCES_API,
+        &bodies::resource_group(req),
+        "creating the resource group",
+    )
+    .await
+}
+
+async fn build_network(
+    app: &App,
+    req: &DeploymentRequest,
+    facts: &ImageFacts,
+    names: &TargetNames,
+) -> Result<(), StepError> {
+    let tenant = &req.target.tenant_id;
+    if req.network.subnet_id.is_none() {
+        put_and_wait(
+            app,
+            tenant,
+            &names.vnet,
+            NETWORK_API,
+            &bodies::virtual_network(req),
+            "creating the virtual network",
+        )
+        .await?;
+    }
+    put_and_wait(
+        app,
+        tenant,
+        &names.nsg,
+        NETWORK_API,
+        &bodies::network_security_group(req, facts.os_type),
+        "creating the network security group",
+    )
+    .await?;
+    if req.vm.public_ip {
+        put_and_wait(
+            app,
+            tenant,
+            &names.public_ip,
+            NETWORK_API,
+            &bodies::public_ip(req),
+            "creating the public IP address",
+        )
+        .await?;
+    }
+    put_and_wait(
+        app,
+        tenant,
+        &names.nic,
+        NETWORK_API,
+        &bodies::network_interface(req, names),
+        "creating the network interface",
+    )
+    .await
+}
+
+async fn put_and_wait(
+    app: &App,
+    tenant: &str,
+    path: &str,
+    api_version: &str,
+    body: &Value,
+    doing: &str,
+) -> Result<(), StepError> {
+    app.arm
+        .put_and_wait::<Value, Value>(PutRequest {
+            tenant,
+            aux_tenants: &[],
+            path,
+            api_version,
+            body,
+        })
+        .await
+        .map(drop)
+        .map_err(|e| StepError::arm(doing, &e))
+}
+
+/// The Windows administrator password, read from Key Vault with the app's own (home tenant)
+/// identity. Never logged, never put in a message or an error.
+async fn admin_password(
+    app: &App,
+    req: &DeploymentRequest,
+    facts: &ImageFacts,
+) -> Result<Option<SecretString>, StepError> {
+    if facts.os_type != OsType::Windows || facts.os_state != OsState::Generalized {
+        return Ok(None);
+    }
+    let Some(secret_id) = req.vm.admin_password_secret_id.as_deref() else {
+        return Ok(None);
+    };
+    match app.secrets.get(secret_id, &app.config.home_tenant).await {
+        Ok(value) => Ok(Some(value.into_secret())),
+        Err(e) => {
+            let error = imageferry_contract::EventError {
+                code: "SecretUnavailable".into(),
+                message: format!("reading vm.adminPasswordSecretId: {e}"),
+                hint: Some(
+                    "grant the app's identity the Key Vault Secrets User role on the vault (or a get-secret access policy) and check the secret id"
+                        .into(),
+                ),
+            };
+            Err(if e.is_transient() {
+                StepError::Transient(error)
+            } else {
+                StepError::Failed {
+                    error,
+                    progress: None,
+                }
+            })
+        }
+    }
+}

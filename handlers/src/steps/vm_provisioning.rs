@@ -1,0 +1,200 @@
+//! `vm-provisioning`: poll the VM create once per delivery (its operation, or the VM itself),
+//! reschedule until it ends, then report `succeeded` with the VM id and its IP addresses, or
+//! `failed` with ARM's error and a hint. The deadline applies.
+
+use super::Delivery;
+use super::checks::{admit, before_deadline};
+use crate::app::App;
+use crate::names::{COMPUTE_API, NETWORK_API};
+use crate::outcome::{StepError, hint_for_code};
+use azure_clients::arm::{OperationRef, OperationState, PollKind};
+use imageferry_contract::{
+    DeploymentEvent, EventError, OperationKind, Status, Step, VmProvisioning,
+};
+use serde_json::Value;
+
+/// Runs the step for one delivery.
+pub async fn run(app: &App, d: &Delivery, msg: VmProvisioning) -> Result<(), StepError> {
+    admit(app, &msg.request)?;
+    let tenant = msg.request.target.tenant_id.as_str();
+    let state = match &msg.operation {
+        Some(op) => {
+            let op_ref = OperationRef {
+                kind: match op.kind {
+                    OperationKind::AzureAsyncOperation => PollKind::AzureAsyncOperation,
+                    OperationKind::Location => PollKind::Location,
+                },
+                url: op.url.clone(),
+                resource_path: msg.vm_id.clone(),
+                api_version: COMPUTE_API.into(),
+                retry_after_secs: None,
+            };
+            let status = app
+                .arm
+                .operation_status(tenant, &op_ref)
+                .await
+                .map_err(|e| StepError::arm("polling the VM create operation", &e))?;
+            match status.state {
+                OperationState::Succeeded => Poll::Done,
+                OperationState::Failed | OperationState::Canceled => {
+                    let detail = status.error.unwrap_or_default();
+                    Poll::Failed(EventError {
+                        hint: hint_for_code(&detail.code, &detail.message),
+                        code: if detail.code.is_empty() {
+                            "ProvisioningFailed".into()
+                        } else {
+                            detail.code
+                        },
+                        message: format!(
+                            "creating the VM {}: {}",
+                            status.state.as_str(),
+                            detail.message
+                        ),
+                    })
+                }
+                other => Poll::Running(other.as_str().to_string()),
+            }
+        }
+        None => vm_state(app, tenant, &msg.vm_id).await?,
+    };
+    match state {
+        Poll::Done => succeed(app, d, &msg).await,
+        Poll::Failed(error) => Err(StepError::Failed {
+            error,
+            progress: None,
+        }),
+        Poll::Running(state) => {
+            before_deadline(
+                app,
+                msg.deadline,
+                &format!("the VM was still provisioning ({state})"),
+                None,
+            )?;
+            let next = VmProvisioning {
+                attempt: msg.attempt + 1,
+                ..msg.clone()
+            };
+            app.send_step(
+                Step::VmProvisioning,
+                &msg.request.deployment_id,
+                next.attempt,
+                &next,
+                app.config.provisioning_poll,
+            )
+            .await
+        }
+    }
+}
+
+enum Poll {
+    Done,
+    Running(String),
+    Failed(EventError),
+}
+
+/// The VM's `provisioningState`, read with a GET.
+async fn vm_state(app: &App, tenant: &str, vm_id: &str) -> Result<Poll, StepError> {
+    let vm: Option<Value> = app
+        .arm
+        .get_optional(tenant, vm_id, COMPUTE_API, &[])
+        .await
+        .map_err(|e| StepError::arm("reading the VM", &e))?;
+    let Some(vm) = vm else {
+        return Err(StepError::failed(
+            "VmNotFound",
+            format!("VM {vm_id} disappeared while it was being created"),
+            Some(
+                "check the resource group's activity log; send the request again to recreate it"
+                    .into(),
+            ),
+        ));
+    };
+    let state = vm["properties"]["provisioningState"]
+        .as_str()
+        .unwrap_or("Unknown");
+    Ok(match state.to_ascii_lowercase().as_str() {
+        "succeeded" => Poll::Done,
+        "failed" | "canceled" => Poll::Failed(EventError {
+            code: "ProvisioningFailed".into(),
+            message: format!("VM {vm_id} provisioningState is {state}"),
+            hint: Some(
+                "see the VM's instance view and the resource group's activity log for the cause"
+                    .into(),
+            ),
+        }),
+        _ => Poll::Running(state.to_string()),
+    })
+}
+
+/// Reads the VM's addresses and publishes `succeeded`.
+async fn succeed(app: &App, d: &Delivery, msg: &VmProvisioning) -> Result<(), StepError> {
+    let tenant = msg.request.target.tenant_id.as_str();
+    let vm: Value = app
+        .arm
+        .get(tenant, &msg.vm_id, COMPUTE_API, &[])
+        .await
+        .map_err(|e| StepError::arm("reading the VM", &e))?;
+    let (private_ip, public_ip) = addresses(app, tenant, &vm).await?;
+    let mut event = DeploymentEvent::new(
+        &msg.request.deployment_id,
+        Status::Succeeded,
+        d.step,
+        app.clock.now(),
+        format!("VM {} is running", msg.request.vm.name),
+    );
+    event.vm_id = Some(vm["id"].as_str().unwrap_or(&msg.vm_id).to_string());
+    event.private_ip_address = private_ip;
+    event.public_ip_address = public_ip;
+    app.publish(&event, 0, None).await
+}
+
+/// Private and public IP of the VM's primary NIC (ARM `NetworkInterfaceIPConfiguration`,
+/// `PublicIPAddress.properties.ipAddress`).
+async fn addresses(
+    app: &App,
+    tenant: &str,
+    vm: &Value,
+) -> Result<(Option<String>, Option<String>), StepError> {
+    let nics = vm["properties"]["networkProfile"]["networkInterfaces"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    let primary = nics
+        .iter()
+        .find(|n| n["properties"]["primary"].as_bool() == Some(true))
+        .or_else(|| nics.first());
+    let Some(nic_id) = primary.and_then(|n| n["id"].as_str()) else {
+        return Ok((None, None));
+    };
+    let nic: Value = app
+        .arm
+        .get(tenant, nic_id, NETWORK_API, &[])
+        .await
+        .map_err(|e| StepError::arm("reading the network interface", &e))?;
+    let configs = nic["properties"]["ipConfigurations"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    let config = configs
+        .iter()
+        .find(|c| c["properties"]["primary"].as_bool() == Some(true))
+        .or_else(|| configs.first());
+    let Some(config) = config else {
+        return Ok((None, None));
+    };
+    let private_ip = config["properties"]["privateIPAddress"]
+        .as_str()
+        .map(str::to_string);
+    let public_ip = match config["properties"]["publicIPAddress"]["id"].as_str() {
+        Some(pip_id) => {
+            let pip: Value = app
+                .arm
+                .get(tenant, pip_id, NETWORK_API, &[])
+                .await
+                .map_err(|e| StepError::arm("reading the public IP address", &e))?;
+            pip["properties"]["ipAddress"].as_str().map(str::to_string)
+        }
+        None => None,
+    };
+    Ok((private_ip, public_ip))
+}
