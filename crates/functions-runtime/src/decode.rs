@@ -133,14 +133,17 @@ pub fn service_bus_message<T: DeserializeOwned>(
     options: &TriggerOptions,
 ) -> Result<(ServiceBusMessage<T>, Option<String>), EnvelopeError> {
     let (raw_body, encoding_error) = raw_body(envelope.trigger_value(options)?, options.data_type);
-    // The host promotes body fields only from string triggers whose text looks like an object.
-    let body_object = match options.data_type {
-        DataType::String if looks_like_object(&raw_body) => {
-            serde_json::from_str::<Map<String, Value>>(&raw_body).ok()
-        }
+    // Parse an object body once: for spotting promoted fields and for `T`.
+    let parsed = match encoding_error {
+        None if looks_like_object(&raw_body) => serde_json::from_str::<Value>(&raw_body).ok(),
         _ => None,
     };
-    let meta = Metadata::new(&envelope.metadata, body_object.as_ref());
+    // The host promotes body fields only from string triggers whose text looks like an object.
+    let body_object = match (options.data_type, &parsed) {
+        (DataType::String, Some(Value::Object(object))) => Some(object),
+        _ => None,
+    };
+    let meta = Metadata::new(&envelope.metadata, body_object);
     if !meta.shadowed().is_empty() {
         tracing::warn!(
             keys = ?meta.shadowed(),
@@ -152,9 +155,11 @@ pub fn service_bus_message<T: DeserializeOwned>(
             .and_then(Value::as_str)
             .map(str::to_owned)
     });
-    let body = match encoding_error {
-        Some(error) => Err(error),
-        None => decode_body(&raw_body),
+    let body = match (encoding_error, &parsed) {
+        (Some(error), _) => Err(error),
+        // On failure, decode the text again for an error with line and column.
+        (None, Some(value)) => T::deserialize(value).or_else(|_| decode_body(&raw_body)),
+        (None, None) => decode_body(&raw_body),
     };
     let message = ServiceBusMessage {
         message_id: meta.string(&["MessageId", "Id"]),
