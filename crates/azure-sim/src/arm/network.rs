@@ -1,0 +1,225 @@
+//! Microsoft.Network resources: virtual network (with subnets), public IP, NSG, NIC.
+//!
+//! Server-populated fields follow reference/arm/examples/network/*.json: child ids, child
+//! `provisioningState`, the NSG's `defaultSecurityRules` (copied from
+//! NetworkSecurityGroupCreateWithRule.json), NIC `ipConfigurations[].properties` defaults,
+//! `dnsSettings`, public IP defaults (PublicIpAddressCreateDefaults.json).
+
+use std::sync::OnceLock;
+
+use http::StatusCode;
+use serde_json::{Value, json};
+
+use super::ArmResult;
+use super::resources::{Kind, lookup};
+use crate::http::Reply;
+use crate::state::{State, key};
+
+const NSG_EXAMPLE: &str = include_str!(
+    "../../../../reference/arm/examples/network/NetworkSecurityGroupCreateWithRule.json"
+);
+const NSG_EXAMPLE_ID: &str = "/subscriptions/subid/resourceGroups/rg1/providers/Microsoft.Network/networkSecurityGroups/testnsg";
+
+fn default_security_rules(nsg_id: &str) -> Value {
+    static RULES: OnceLock<String> = OnceLock::new();
+    let template = RULES.get_or_init(|| {
+        let example: Value = serde_json::from_str(NSG_EXAMPLE).expect("bundled example is JSON");
+        example["responses"]["201"]["body"]["properties"]["defaultSecurityRules"].to_string()
+    });
+    serde_json::from_str(&template.replace(NSG_EXAMPLE_ID, nsg_id)).expect("template is JSON")
+}
+
+fn invalid_reference(target: &str, by: &str) -> Reply {
+    Reply::arm_error(
+        StatusCode::BAD_REQUEST,
+        "InvalidResourceReference",
+        format!(
+            "Resource {target} referenced by resource {by} was not found. Please make sure that the referenced resource exists, and that both resources are in the same region."
+        ),
+    )
+}
+
+fn set_common(body: &mut Value, kind: Kind, id: &str, name: &str) {
+    body["id"] = Value::String(id.to_owned());
+    body["name"] = Value::String(name.to_owned());
+    body["type"] = Value::String(kind.type_name().to_owned());
+    if !body["properties"].is_object() {
+        body["properties"] = json!({});
+    }
+}
+
+fn set_default(obj: &mut Value, field: &str, value: Value) {
+    if obj.get(field).is_none_or(Value::is_null) {
+        obj[field] = value;
+    }
+}
+
+/// Validates references and fills server-populated fields.
+pub(crate) fn prepare(
+    st: &State,
+    kind: Kind,
+    id: &str,
+    name: &str,
+    mut body: Value,
+) -> ArmResult<Value> {
+    set_common(&mut body, kind, id, name);
+    let props = &mut body["properties"];
+    match kind {
+        Kind::VirtualNetwork => {
+            if let Some(subnets) = props.get_mut("subnets").and_then(Value::as_array_mut) {
+                for s in subnets {
+                    let sname = s["name"].as_str().unwrap_or_default().to_owned();
+                    s["id"] = Value::String(format!("{id}/subnets/{sname}"));
+                    if !s["properties"].is_object() {
+                        s["properties"] = json!({});
+                    }
+                }
+            } else {
+                props["subnets"] = json!([]);
+            }
+            set_default(props, "virtualNetworkPeerings", json!([]));
+        }
+        Kind::PublicIp => {
+            set_default(props, "publicIPAddressVersion", json!("IPv4"));
+            set_default(props, "publicIPAllocationMethod", json!("Dynamic"));
+            set_default(props, "idleTimeoutInMinutes", json!(4));
+            set_default(&mut body, "sku", json!({"name": "Basic"}));
+            if let Some(existing) = lookup(st, id)
+                && let Some(ipc) = existing["properties"].get("ipConfiguration")
+            {
+                body["properties"]["ipConfiguration"] = ipc.clone();
+            }
+        }
+        Kind::Nsg => {
+            if let Some(rules) = props.get_mut("securityRules").and_then(Value::as_array_mut) {
+                for r in rules {
+                    let rname = r["name"].as_str().unwrap_or_default().to_owned();
+                    r["id"] = Value::String(format!("{id}/securityRules/{rname}"));
+                }
+            } else {
+                props["securityRules"] = json!([]);
+            }
+            props["defaultSecurityRules"] = default_security_rules(id);
+        }
+        Kind::Nic => {
+            if let Some(nsg) = props["networkSecurityGroup"]["id"].as_str()
+                && lookup(st, nsg).is_none()
+            {
+                return Err(invalid_reference(nsg, id));
+            }
+            let configs = props
+                .get_mut("ipConfigurations")
+                .and_then(Value::as_array_mut)
+                .map(std::mem::take)
+                .unwrap_or_default();
+            let mut out = Vec::with_capacity(configs.len());
+            for (i, mut c) in configs.into_iter().enumerate() {
+                let cname = c["name"].as_str().unwrap_or("ipconfig1").to_owned();
+                c["name"] = Value::String(cname.clone());
+                c["id"] = Value::String(format!("{id}/ipConfigurations/{cname}"));
+                if !c["properties"].is_object() {
+                    c["properties"] = json!({});
+                }
+                let cp = &mut c["properties"];
+                if let Some(subnet) = cp["subnet"]["id"].as_str() {
+                    let (vnet, sname) = subnet.rsplit_once("/subnets/").unwrap_or((subnet, ""));
+                    let found = lookup(st, vnet).and_then(|v| find_subnet(&v, sname));
+                    if found.is_none() {
+                        return Err(invalid_reference(subnet, id));
+                    }
+                } else if let Some(first) = out
+                    .first()
+                    .and_then(|f: &Value| f["properties"].get("subnet"))
+                {
+                    cp["subnet"] = first.clone();
+                }
+                if let Some(pip) = cp["publicIPAddress"]["id"].as_str()
+                    && lookup(st, pip).is_none()
+                {
+                    return Err(invalid_reference(pip, id));
+                }
+                let last = 4 + i;
+                let address = match cp
+                    .get("privateIPAddressPrefixLength")
+                    .and_then(Value::as_u64)
+                {
+                    Some(len) => format!("10.0.0.{}/{len}", 16 * (i + 1)),
+                    None => format!("10.0.0.{last}"),
+                };
+                set_default(cp, "privateIPAddress", Value::String(address));
+                set_default(cp, "privateIPAllocationMethod", json!("Dynamic"));
+                set_default(cp, "primary", json!(i == 0));
+                set_default(cp, "privateIPAddressVersion", json!("IPv4"));
+                out.push(c);
+            }
+            props["ipConfigurations"] = Value::Array(out);
+            set_default(
+                props,
+                "dnsSettings",
+                json!({"dnsServers": [], "appliedDnsServers": []}),
+            );
+            set_default(props, "enableAcceleratedNetworking", json!(false));
+            set_default(props, "enableIPForwarding", json!(false));
+            set_default(props, "vnetEncryptionSupported", json!(false));
+        }
+        _ => {}
+    }
+    Ok(body)
+}
+
+/// After a NIC PUT: the public IPs it uses now show `ipConfiguration` (as in the example bodies).
+pub(crate) fn link_references(st: &mut State, kind: Kind, id: &str) {
+    if kind != Kind::Nic {
+        return;
+    }
+    let Some(nic) = st.resources.get(&key(id)).map(|r| r.body.clone()) else {
+        return;
+    };
+    for c in nic["properties"]["ipConfigurations"]
+        .as_array()
+        .into_iter()
+        .flatten()
+    {
+        if let (Some(pip), Some(cid)) = (
+            c["properties"]["publicIPAddress"]["id"].as_str(),
+            c["id"].as_str(),
+        ) && let Some(r) = st.resources.get_mut(&key(pip))
+        {
+            r.body["properties"]["ipConfiguration"] = json!({"id": cid});
+        }
+    }
+}
+
+/// The subnet `name` of a rendered VNet body.
+pub(crate) fn find_subnet(vnet: &Value, name: &str) -> Option<Value> {
+    vnet["properties"]["subnets"]
+        .as_array()?
+        .iter()
+        .find(|s| {
+            s["name"]
+                .as_str()
+                .is_some_and(|n| n.eq_ignore_ascii_case(name))
+        })
+        .cloned()
+}
+
+/// Sets `provisioningState` on child objects the way the network examples show it.
+pub(crate) fn stamp_children(body: &mut Value, state: &str) {
+    for field in [
+        "subnets",
+        "securityRules",
+        "defaultSecurityRules",
+        "ipConfigurations",
+    ] {
+        if let Some(items) = body["properties"]
+            .get_mut(field)
+            .and_then(Value::as_array_mut)
+        {
+            for item in items {
+                if item["properties"].is_object() {
+                    item["properties"]["provisioningState"] = Value::String(state.to_owned());
+                }
+            }
+        }
+    }
+}

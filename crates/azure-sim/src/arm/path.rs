@@ -1,0 +1,206 @@
+//! Parsing of ARM request paths.
+
+/// What an ARM path addresses.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum ArmPath {
+    /// `/subscriptions/{sub}/resourceGroups/{rg}`.
+    ResourceGroup { sub: String, rg: String },
+    /// `/subscriptions/{sub}/resourceGroups/{rg}/providers/{ns}/{type}/{name}[/{type}/{name}]*`.
+    Resource {
+        sub: String,
+        rg: String,
+        namespace: String,
+        types: Vec<String>,
+        names: Vec<String>,
+    },
+    /// `/subscriptions/{sub}/providers/{ns}/locations/{loc}/operations/{id}`.
+    Operation {
+        sub: String,
+        namespace: String,
+        location: String,
+        id: String,
+    },
+    /// `/subscriptions/{sub}/providers/Microsoft.Compute/locations/{loc}/{sharedGalleries|communityGalleries}/{g}/images/{i}[/versions/{v}]`.
+    LocationGallery {
+        sub: String,
+        location: String,
+        community: bool,
+        gallery: String,
+        image: String,
+        version: Option<String>,
+    },
+}
+
+impl ArmPath {
+    /// Parses a path; `None` if it is not one the simulator serves.
+    pub(crate) fn parse(path: &str) -> Option<Self> {
+        let segs: Vec<&str> = path.trim_matches('/').split('/').collect();
+        let eq = |a: &str, b: &str| a.eq_ignore_ascii_case(b);
+        if segs.len() < 2 || !eq(segs[0], "subscriptions") || segs.iter().any(|s| s.is_empty()) {
+            return None;
+        }
+        let sub = segs[1].to_owned();
+        let rest = &segs[2..];
+        match rest {
+            [rg_kw, rg] if eq(rg_kw, "resourceGroups") => Some(Self::ResourceGroup {
+                sub,
+                rg: (*rg).to_owned(),
+            }),
+            [rg_kw, rg, prov, ns, tail @ ..]
+                if eq(rg_kw, "resourceGroups")
+                    && eq(prov, "providers")
+                    && !tail.is_empty()
+                    && tail.len() % 2 == 0 =>
+            {
+                Some(Self::Resource {
+                    sub,
+                    rg: (*rg).to_owned(),
+                    namespace: (*ns).to_owned(),
+                    types: tail.iter().step_by(2).map(|s| (*s).to_owned()).collect(),
+                    names: tail
+                        .iter()
+                        .skip(1)
+                        .step_by(2)
+                        .map(|s| (*s).to_owned())
+                        .collect(),
+                })
+            }
+            [prov, ns, loc_kw, loc, op_kw, id]
+                if eq(prov, "providers") && eq(loc_kw, "locations") && eq(op_kw, "operations") =>
+            {
+                Some(Self::Operation {
+                    sub,
+                    namespace: (*ns).to_owned(),
+                    location: (*loc).to_owned(),
+                    id: (*id).to_owned(),
+                })
+            }
+            [prov, ns, loc_kw, loc, kind, g, img_kw, img, tail @ ..]
+                if eq(prov, "providers")
+                    && eq(ns, "Microsoft.Compute")
+                    && eq(loc_kw, "locations")
+                    && (eq(kind, "sharedGalleries") || eq(kind, "communityGalleries"))
+                    && eq(img_kw, "images") =>
+            {
+                let version = match tail {
+                    [] => None,
+                    [v_kw, v] if eq(v_kw, "versions") => Some((*v).to_owned()),
+                    _ => return None,
+                };
+                Some(Self::LocationGallery {
+                    sub,
+                    location: (*loc).to_owned(),
+                    community: eq(kind, "communityGalleries"),
+                    gallery: (*g).to_owned(),
+                    image: (*img).to_owned(),
+                    version,
+                })
+            }
+            _ => None,
+        }
+    }
+}
+
+/// A parsed gallery image (or version) id.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct GalleryImageRef {
+    pub(crate) sub: String,
+    pub(crate) rg: String,
+    pub(crate) gallery: String,
+    pub(crate) image: String,
+    pub(crate) version: Option<String>,
+}
+
+impl GalleryImageRef {
+    /// Parses `/subscriptions/../resourceGroups/../providers/Microsoft.Compute/galleries/{g}/images/{i}[/versions/{v}]`.
+    pub(crate) fn parse(id: &str) -> Option<Self> {
+        match ArmPath::parse(id)? {
+            ArmPath::Resource {
+                sub,
+                rg,
+                namespace,
+                types,
+                names,
+            } if namespace.eq_ignore_ascii_case("Microsoft.Compute") => {
+                let t: Vec<String> = types.iter().map(|t| t.to_ascii_lowercase()).collect();
+                let t: Vec<&str> = t.iter().map(String::as_str).collect();
+                match t.as_slice() {
+                    ["galleries", "images"] => Some(Self {
+                        sub,
+                        rg,
+                        gallery: names[0].clone(),
+                        image: names[1].clone(),
+                        version: None,
+                    }),
+                    ["galleries", "images", "versions"] => Some(Self {
+                        sub,
+                        rg,
+                        gallery: names[0].clone(),
+                        image: names[1].clone(),
+                        version: Some(names[2].clone()),
+                    }),
+                    _ => None,
+                }
+            }
+            _ => None,
+        }
+    }
+
+    /// The image definition id.
+    pub(crate) fn image_id(&self) -> String {
+        format!(
+            "/subscriptions/{}/resourceGroups/{}/providers/Microsoft.Compute/galleries/{}/images/{}",
+            self.sub, self.rg, self.gallery, self.image
+        )
+    }
+}
+
+/// Parses `/SharedGalleries/{g}/Images/{i}/Versions/{v}` or `/CommunityGalleries/...`.
+pub(crate) fn parse_direct_ref(id: &str, kind: &str) -> Option<(String, String, Option<String>)> {
+    let segs: Vec<&str> = id.trim_matches('/').split('/').collect();
+    let eq = |a: &str, b: &str| a.eq_ignore_ascii_case(b);
+    match segs.as_slice() {
+        [k, g, i_kw, i] if eq(k, kind) && eq(i_kw, "Images") => {
+            Some(((*g).into(), (*i).into(), None))
+        }
+        [k, g, i_kw, i, v_kw, v] if eq(k, kind) && eq(i_kw, "Images") && eq(v_kw, "Versions") => {
+            Some(((*g).into(), (*i).into(), Some((*v).into())))
+        }
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_the_served_paths() {
+        assert_eq!(
+            ArmPath::parse("/subscriptions/s/resourceGroups/rg"),
+            Some(ArmPath::ResourceGroup {
+                sub: "s".into(),
+                rg: "rg".into()
+            })
+        );
+        let p = ArmPath::parse("/subscriptions/s/resourceGroups/rg/providers/Microsoft.Network/virtualNetworks/v/subnets/sn").unwrap();
+        assert!(
+            matches!(p, ArmPath::Resource { ref types, .. } if types == &["virtualNetworks", "subnets"])
+        );
+        assert!(
+            ArmPath::parse(
+                "/subscriptions/s/resourceGroups/rg/providers/Microsoft.Network/virtualNetworks"
+            )
+            .is_none()
+        );
+        let g = GalleryImageRef::parse("/subscriptions/s/resourceGroups/rg/providers/Microsoft.Compute/galleries/g/images/i/versions/1.0.0").unwrap();
+        assert_eq!(g.version.as_deref(), Some("1.0.0"));
+        assert_eq!(
+            parse_direct_ref(
+                "/SharedGalleries/u/Images/i/Versions/1.0.0",
+                "SharedGalleries"
+            ),
+            Some(("u".into(), "i".into(), Some("1.0.0".into())))
+        );
+    }
+}

@@ -1,0 +1,453 @@
+//! Generic resource handling: resource groups and tracked resources (idempotent PUT with 201 on
+//! create / 200 on update, GET, DELETE), RBAC per action, and rendering with `provisioningState`.
+//!
+//! Response shapes follow reference/arm/examples (CreateResourceGroup.json, the network
+//! *Create.json examples, the VirtualMachine_Create_* examples and the gallery examples).
+
+use http::{Method, StatusCode};
+use serde_json::{Value, json};
+
+use super::{ArmResult, Ctx, auth, gallery, lro, network, schema, vm};
+use crate::http::{Reply, is_write};
+use crate::sim::rg_id;
+use crate::state::{RegionReplication, Resource, State, key};
+
+/// Resource types the simulator serves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Kind {
+    VirtualNetwork,
+    Subnet,
+    PublicIp,
+    Nsg,
+    Nic,
+    VirtualMachine,
+    Gallery,
+    GalleryImage,
+    GalleryImageVersion,
+}
+
+impl Kind {
+    fn from_path(namespace: &str, types: &[String]) -> Option<Self> {
+        let t = format!("{namespace}/{}", types.join("/")).to_ascii_lowercase();
+        Some(match t.as_str() {
+            "microsoft.network/virtualnetworks" => Kind::VirtualNetwork,
+            "microsoft.network/virtualnetworks/subnets" => Kind::Subnet,
+            "microsoft.network/publicipaddresses" => Kind::PublicIp,
+            "microsoft.network/networksecuritygroups" => Kind::Nsg,
+            "microsoft.network/networkinterfaces" => Kind::Nic,
+            "microsoft.compute/virtualmachines" => Kind::VirtualMachine,
+            "microsoft.compute/galleries" => Kind::Gallery,
+            "microsoft.compute/galleries/images" => Kind::GalleryImage,
+            "microsoft.compute/galleries/images/versions" => Kind::GalleryImageVersion,
+            _ => return None,
+        })
+    }
+
+    /// Canonical ARM type name.
+    pub(crate) fn type_name(self) -> &'static str {
+        match self {
+            Kind::VirtualNetwork => "Microsoft.Network/virtualNetworks",
+            Kind::Subnet => "Microsoft.Network/virtualNetworks/subnets",
+            Kind::PublicIp => "Microsoft.Network/publicIPAddresses",
+            Kind::Nsg => "Microsoft.Network/networkSecurityGroups",
+            Kind::Nic => "Microsoft.Network/networkInterfaces",
+            Kind::VirtualMachine => "Microsoft.Compute/virtualMachines",
+            Kind::Gallery => "Microsoft.Compute/galleries",
+            Kind::GalleryImage => "Microsoft.Compute/galleries/images",
+            Kind::GalleryImageVersion => "Microsoft.Compute/galleries/images/versions",
+        }
+    }
+
+    fn namespace(self) -> &'static str {
+        self.type_name().split('/').next().unwrap_or_default()
+    }
+}
+
+/// What a type-specific PUT handler decided.
+pub(crate) struct Prepared {
+    /// Body to store (without `provisioningState`).
+    pub(crate) body: Value,
+    /// Simulated seconds until the operation ends (0 = synchronous).
+    pub(crate) duration: f64,
+    /// Ends `Failed` with this error.
+    pub(crate) fail: Option<(String, String)>,
+    /// Image versions: regions to replicate.
+    pub(crate) replication: Vec<RegionReplication>,
+}
+
+/// `/subscriptions/{sub}/resourceGroups/{rg}`.
+pub(crate) fn resource_group(ctx: &Ctx, sub: &str, rg: &str) -> ArmResult {
+    let id = rg_id(sub, rg);
+    let verb = if is_write(&ctx.req.method) {
+        "write"
+    } else {
+        "read"
+    };
+    let verb = if ctx.req.method == Method::DELETE {
+        "delete"
+    } else {
+        verb
+    };
+    let action = format!("Microsoft.Resources/subscriptions/resourceGroups/{verb}");
+    require(ctx, &action, &id)?;
+    let mut st = ctx.sim.state();
+    let k = key(&id);
+    match ctx.req.method {
+        Method::GET => match st.resources.get(&k) {
+            Some(r) => Ok(Reply::json(StatusCode::OK, render_rg(r))),
+            None => Err(rg_not_found(rg)),
+        },
+        Method::PUT => {
+            let body = parse_body(ctx)?;
+            let Some(location) = body.get("location").and_then(Value::as_str) else {
+                return Err(location_required());
+            };
+            let location = location.to_owned();
+            if let Some(existing) = st.resources.get_mut(&k) {
+                let old = existing.body["location"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_owned();
+                if !super::region::same(&old, &location) {
+                    return Err(Reply::arm_error(
+                        StatusCode::CONFLICT,
+                        "InvalidResourceGroupLocation",
+                        format!(
+                            "Invalid resource group location '{location}'. The Resource group already exists in location '{old}'."
+                        ),
+                    ));
+                }
+                if let Some(tags) = body.get("tags") {
+                    existing.body["tags"] = tags.clone();
+                }
+                existing.put_count += 1;
+                existing.creating = false;
+                return Ok(Reply::json(StatusCode::OK, render_rg(existing)));
+            }
+            let mut stored = json!({"id": id, "name": rg, "location": location, "properties": {}});
+            if let Some(tags) = body.get("tags") {
+                stored["tags"] = tags.clone();
+            }
+            let r = Resource {
+                id: id.clone(),
+                resource_type: "Microsoft.Resources/resourceGroups".into(),
+                body: stored,
+                put_count: 1,
+                creating: true,
+                ready_at: 0.0,
+                fail: false,
+                replication: Vec::new(),
+            };
+            let reply = Reply::json(StatusCode::CREATED, render_rg(&r));
+            st.resources.insert(k, r);
+            Ok(reply)
+        }
+        Method::DELETE => {
+            let prefix = format!("{k}/");
+            let existed = st.resources.remove(&k).is_some();
+            st.resources.retain(|rk, _| !rk.starts_with(&prefix));
+            Ok(Reply::json(
+                if existed {
+                    StatusCode::OK
+                } else {
+                    StatusCode::NO_CONTENT
+                },
+                Value::Null,
+            ))
+        }
+        _ => Err(method_not_allowed(ctx)),
+    }
+}
+
+fn render_rg(r: &Resource) -> Value {
+    let mut b = r.body.clone();
+    b["properties"] = json!({"provisioningState": "Succeeded"});
+    b
+}
+
+/// A resource under `/providers/{namespace}/...`.
+pub(crate) fn resource(
+    ctx: &Ctx,
+    sub: &str,
+    rg: &str,
+    namespace: &str,
+    types: &[String],
+    names: &[String],
+) -> ArmResult {
+    let Some(kind) = Kind::from_path(namespace, types) else {
+        return Err(Reply::arm_error(
+            StatusCode::NOT_FOUND,
+            "InvalidResourceType",
+            format!(
+                "The resource type '{}' could not be found in the namespace '{namespace}' for api version '{}'.",
+                types.join("/"),
+                ctx.api_version
+            ),
+        ));
+    };
+    let id = ctx.req.path.trim_end_matches('/').to_owned();
+    let verb = match ctx.req.method {
+        Method::GET => "read",
+        Method::DELETE => "delete",
+        _ => "write",
+    };
+    let action = format!("{}/{verb}", kind.type_name());
+    require(ctx, &action, &id)?;
+    let rgid = rg_id(sub, rg);
+    {
+        let st = ctx.sim.state();
+        if !st.resources.contains_key(&key(&rgid)) {
+            return Err(rg_not_found(rg));
+        }
+    }
+    let display = format!("{}/{}", kind.namespace(), interleave(types, names));
+    match ctx.req.method {
+        Method::GET => get(ctx, kind, &id, rg, &display),
+        Method::PUT => put(ctx, kind, &id, names),
+        Method::DELETE => {
+            let mut st = ctx.sim.state();
+            let k = key(&id);
+            let prefix = format!("{k}/");
+            let existed = st.resources.remove(&k).is_some();
+            st.resources.retain(|rk, _| !rk.starts_with(&prefix));
+            Ok(Reply::json(
+                if existed {
+                    StatusCode::OK
+                } else {
+                    StatusCode::NO_CONTENT
+                },
+                Value::Null,
+            ))
+        }
+        _ => Err(method_not_allowed(ctx)),
+    }
+}
+
+fn interleave(types: &[String], names: &[String]) -> String {
+    types
+        .iter()
+        .zip(names)
+        .map(|(t, n)| format!("{t}/{n}"))
+        .collect::<Vec<_>>()
+        .join("/")
+}
+
+fn get(ctx: &Ctx, kind: Kind, id: &str, rg: &str, display: &str) -> ArmResult {
+    let st = ctx.sim.state();
+    let now = st.clock.now();
+    if kind == Kind::Subnet {
+        let (vnet_id, name) = id.rsplit_once("/subnets/").unwrap_or((id, ""));
+        let subnet = st
+            .resources
+            .get(&key(vnet_id))
+            .map(|v| render(v, now, false))
+            .and_then(|v| network::find_subnet(&v, name));
+        return subnet
+            .map(|s| Reply::json(StatusCode::OK, s))
+            .ok_or_else(|| resource_not_found(display, rg));
+    }
+    let Some(r) = st.resources.get(&key(id)) else {
+        return Err(resource_not_found(display, rg));
+    };
+    let expand = ctx
+        .req
+        .query("$expand")
+        .is_some_and(|e| e.eq_ignore_ascii_case("ReplicationStatus"));
+    Ok(Reply::json(StatusCode::OK, render(r, now, expand)))
+}
+
+/// The body as a GET returns it at simulated time `now`.
+pub(crate) fn render(r: &Resource, now: f64, expand_replication: bool) -> Value {
+    let mut b = r.body.clone();
+    let state = r.provisioning_state(now);
+    if !b["properties"].is_object() {
+        b["properties"] = json!({});
+    }
+    b["properties"]["provisioningState"] = Value::String(state.to_owned());
+    network::stamp_children(&mut b, state);
+    if expand_replication && !r.replication.is_empty() {
+        b["properties"]["replicationStatus"] = gallery::replication_status(&r.replication, now);
+    }
+    b
+}
+
+fn put(ctx: &Ctx, kind: Kind, id: &str, names: &[String]) -> ArmResult {
+    let body = parse_body(ctx)?;
+    match kind {
+        Kind::VirtualMachine => schema::validate_vm(&body)?,
+        Kind::GalleryImageVersion => schema::validate_gallery_image_version(&body)?,
+        Kind::GalleryImage => schema::validate_gallery_image(&body)?,
+        _ => {}
+    }
+    let Some(location) = body
+        .get("location")
+        .and_then(Value::as_str)
+        .map(str::to_owned)
+    else {
+        return Err(location_required());
+    };
+    let name = names.last().cloned().unwrap_or_default();
+    let mut st = ctx.sim.state();
+    let now = st.clock.now();
+    // Nested resources need their parent (ARM's ParentResourceNotFound).
+    if names.len() > 1 {
+        let parent = id.rsplitn(3, '/').nth(2).unwrap_or_default().to_owned();
+        if !st.resources.contains_key(&key(&parent)) {
+            return Err(Reply::arm_error(
+                StatusCode::NOT_FOUND,
+                "ParentResourceNotFound",
+                format!(
+                    "Can not perform requested operation on nested resource. Parent resource '{}' not found.",
+                    names[..names.len() - 1].join("/")
+                ),
+            ));
+        }
+    }
+    let existing = st.resources.get(&key(id)).cloned();
+    let lro_settings = &ctx.sim.scenario.lro;
+    let prepared = match kind {
+        Kind::VirtualMachine => vm::prepare(ctx, &st, id, &name, existing.as_ref(), body)?,
+        Kind::VirtualNetwork | Kind::PublicIp | Kind::Nsg | Kind::Nic => Prepared {
+            body: network::prepare(&st, kind, id, &name, body)?,
+            duration: lro_settings.network_secs,
+            fail: None,
+            replication: Vec::new(),
+        },
+        Kind::Gallery | Kind::GalleryImage => Prepared {
+            body: gallery::prepare_definition(kind, id, &name, body),
+            duration: lro_settings.gallery_secs,
+            fail: None,
+            replication: Vec::new(),
+        },
+        Kind::GalleryImageVersion => gallery::prepare_version(ctx, id, &name, now, body),
+        Kind::Subnet => {
+            return Err(Reply::arm_error(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "HttpMethodNotSupported",
+                "azure-sim creates subnets only as part of the virtual network PUT.",
+            ));
+        }
+    };
+    let created = existing.is_none();
+    let put_count = existing.as_ref().map_or(0, |e| e.put_count) + 1;
+    let ready_at = now + prepared.duration;
+    let mut resource = Resource {
+        id: existing
+            .as_ref()
+            .map_or_else(|| id.to_owned(), |e| e.id.clone()),
+        resource_type: kind.type_name().to_owned(),
+        body: prepared.body,
+        put_count,
+        creating: created,
+        ready_at,
+        fail: prepared.fail.is_some(),
+        replication: prepared.replication,
+    };
+    if kind == Kind::GalleryImageVersion && !created {
+        // An update keeps the regions already replicated.
+        if let Some(e) = &existing {
+            gallery::merge_replication(&mut resource.replication, &e.replication);
+        }
+    }
+    let end = if resource.replication.is_empty() {
+        ready_at
+    } else {
+        gallery::home_region_end(&resource.replication)
+    };
+    let mut body = render(&resource, now, false);
+    if created && body["properties"]["provisioningState"] == "Updating" {
+        body["properties"]["provisioningState"] = "Creating".into();
+    }
+    st.resources.insert(key(id), resource);
+    let mut reply = Reply::json(
+        if created {
+            StatusCode::CREATED
+        } else {
+            StatusCode::OK
+        },
+        body,
+    );
+    if end > now {
+        reply = lro::start(
+            ctx,
+            &mut st,
+            kind,
+            id,
+            &location,
+            now,
+            end,
+            prepared.fail,
+            reply,
+        );
+    }
+    network::link_references(&mut st, kind, id);
+    Ok(reply)
+}
+
+/// RBAC check for the primary caller.
+pub(crate) fn require(ctx: &Ctx, action: &str, scope: &str) -> ArmResult<()> {
+    if auth::authorized(ctx.sim, &ctx.caller, action, scope) {
+        Ok(())
+    } else {
+        Err(auth::authorization_failed(&ctx.caller, action, scope))
+    }
+}
+
+fn parse_body(ctx: &Ctx) -> ArmResult<Value> {
+    match ctx.req.json() {
+        Ok(v @ Value::Object(_)) => Ok(v),
+        Ok(_) => Err(Reply::arm_error(
+            StatusCode::BAD_REQUEST,
+            "InvalidRequestContent",
+            "The request content was invalid and could not be deserialized: 'The request body must be a JSON object.'.",
+        )),
+        Err(e) => Err(Reply::arm_error(
+            StatusCode::BAD_REQUEST,
+            "InvalidRequestContent",
+            format!("The request content was invalid and could not be deserialized: '{e}'."),
+        )),
+    }
+}
+
+fn location_required() -> Reply {
+    Reply::arm_error(
+        StatusCode::BAD_REQUEST,
+        "LocationRequired",
+        "The location property is required for this definition.",
+    )
+}
+
+pub(crate) fn rg_not_found(rg: &str) -> Reply {
+    Reply::arm_error(
+        StatusCode::NOT_FOUND,
+        "ResourceGroupNotFound",
+        format!("Resource group '{rg}' could not be found."),
+    )
+}
+
+pub(crate) fn resource_not_found(display: &str, rg: &str) -> Reply {
+    Reply::arm_error(
+        StatusCode::NOT_FOUND,
+        "ResourceNotFound",
+        format!(
+            "The Resource '{display}' under resource group '{rg}' was not found. For more details please go to https://aka.ms/ARMResourceNotFoundFix"
+        ),
+    )
+}
+
+fn method_not_allowed(ctx: &Ctx) -> Reply {
+    Reply::arm_error(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "HttpMethodNotSupported",
+        format!(
+            "The requested resource does not support http method '{}'.",
+            ctx.req.method
+        ),
+    )
+}
+
+/// Looks up a stored resource body rendered at the current time.
+pub(crate) fn lookup(st: &State, id: &str) -> Option<Value> {
+    let now = st.clock.now();
+    st.resources.get(&key(id)).map(|r| render(r, now, false))
+}

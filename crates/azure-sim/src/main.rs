@@ -1,0 +1,84 @@
+//! `azure-sim --listen 127.0.0.1:PORT [--scenario FILE]`: serves Entra, managed identity, ARM and
+//! Key Vault on one loopback port; prints one line with its base URL once ready; stops on
+//! SIGTERM or Ctrl-C.
+
+use std::io::Write;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::Parser;
+
+/// Command line.
+#[derive(Debug, Parser)]
+#[command(
+    name = "azure-sim",
+    about = "Local stand-in for Entra ID, ARM and Key Vault"
+)]
+struct Args {
+    /// Address to listen on (port 0 picks a free port).
+    #[arg(long, default_value = "127.0.0.1:0")]
+    listen: SocketAddr,
+    /// Scenario file (TOML, or JSON if it ends in .json); default: the bundled scenario.
+    #[arg(long)]
+    scenario: Option<PathBuf>,
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .init();
+    let args = Args::parse();
+    let scenario = match &args.scenario {
+        Some(path) => match azure_sim::Scenario::load(path) {
+            Ok(s) => s,
+            Err(e) => {
+                eprintln!("azure-sim: {e}");
+                return ExitCode::from(2);
+            }
+        },
+        None => azure_sim::Scenario::seed(),
+    };
+    let handle = match azure_sim::start(scenario, args.listen).await {
+        Ok(h) => h,
+        Err(e) => {
+            eprintln!("azure-sim: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "azure-sim listening on {}", handle.base_url());
+    let _ = out.flush();
+    drop(out);
+    wait_for_signal().await;
+    tracing::info!("azure-sim stopping");
+    handle.shutdown().await;
+    ExitCode::SUCCESS
+}
+
+async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = term.recv() => {}
+                    _ = tokio::signal::ctrl_c() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}

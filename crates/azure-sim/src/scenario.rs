@@ -1,0 +1,604 @@
+//! The scenario: the tenants, principals, role assignments, galleries, secrets and faults the
+//! simulator starts with. Loaded from TOML or JSON; see the crate README for the format.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+/// The default scenario shipped with the crate (`scenarios/default.toml`).
+const DEFAULT_SCENARIO: &str = include_str!("../scenarios/default.toml");
+
+/// Errors loading a scenario.
+#[derive(Debug, thiserror::Error)]
+pub enum ScenarioError {
+    /// The file could not be read.
+    #[error("cannot read scenario {path}: {source}")]
+    Read {
+        /// The file.
+        path: String,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// TOML syntax or shape error.
+    #[error("invalid TOML scenario: {0}")]
+    Toml(#[from] toml::de::Error),
+    /// JSON syntax or shape error.
+    #[error("invalid JSON scenario: {0}")]
+    Json(#[from] serde_json::Error),
+    /// A reference inside the scenario does not resolve.
+    #[error("inconsistent scenario: {0}")]
+    Inconsistent(String),
+}
+
+/// Everything the simulator knows at start.
+#[derive(Debug, Clone, Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct Scenario {
+    /// Entra tenants and the subscriptions they own.
+    #[serde(default)]
+    pub tenants: Vec<Tenant>,
+    /// App registrations (multi-tenant service principals).
+    #[serde(default)]
+    pub apps: Vec<AppRegistration>,
+    /// The Function App's system-assigned managed identity, if any.
+    #[serde(default)]
+    pub managed_identity: Option<ManagedIdentity>,
+    /// Issuer of workload-identity tokens minted by `/_sim/federated-token`.
+    #[serde(default = "default_workload_issuer")]
+    pub workload_issuer: String,
+    /// Azure RBAC role assignments.
+    #[serde(default)]
+    pub role_assignments: Vec<RoleAssignment>,
+    /// Resource groups that exist at start.
+    #[serde(default)]
+    pub resource_groups: Vec<ResourceGroupSeed>,
+    /// Compute galleries with image definitions and versions.
+    #[serde(default)]
+    pub galleries: Vec<GallerySeed>,
+    /// Key Vault secrets served under `/secrets/{name}`.
+    #[serde(default)]
+    pub key_vault: KeyVaultSeed,
+    /// Durations of long-running operations.
+    #[serde(default)]
+    pub lro: LroSettings,
+    /// Injected faults and the time scale.
+    #[serde(default)]
+    pub faults: Faults,
+}
+
+fn default_workload_issuer() -> String {
+    "https://azure-sim.local/workload-identity".to_owned()
+}
+
+/// An Entra tenant.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Tenant {
+    /// Tenant id (GUID).
+    pub id: String,
+    /// Display name (informational).
+    #[serde(default)]
+    pub name: String,
+    /// Subscription ids owned by this tenant.
+    #[serde(default)]
+    pub subscriptions: Vec<String>,
+}
+
+/// A multi-tenant app registration.
+#[derive(Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AppRegistration {
+    /// Application (client) id.
+    pub client_id: String,
+    /// Display name.
+    #[serde(default)]
+    pub display_name: String,
+    /// Client secret, if the app has one.
+    #[serde(default)]
+    pub secret: Option<String>,
+    /// Tenants where a service principal exists (home tenant + consented tenants).
+    #[serde(default)]
+    pub consented_tenants: Vec<String>,
+    /// Service-principal object id per tenant; derived from (client id, tenant) when absent.
+    #[serde(default)]
+    pub object_ids: BTreeMap<String, String>,
+    /// Federated identity credentials (issuer + subject).
+    #[serde(default)]
+    pub federated_credentials: Vec<FederatedCredential>,
+    /// SHA-256 thumbprints (base64url, as in a JWT `x5t#S256` header) of registered certificates.
+    #[serde(default)]
+    pub certificate_thumbprints: Vec<String>,
+}
+
+impl std::fmt::Debug for AppRegistration {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AppRegistration")
+            .field("client_id", &self.client_id)
+            .field("display_name", &self.display_name)
+            .field("secret", &self.secret.as_ref().map(|_| "<redacted>"))
+            .field("consented_tenants", &self.consented_tenants)
+            .field("federated_credentials", &self.federated_credentials)
+            .finish_non_exhaustive()
+    }
+}
+
+impl AppRegistration {
+    /// The service principal's object id in `tenant` (distinct per tenant).
+    pub fn object_id(&self, tenant: &str) -> String {
+        self.object_ids
+            .iter()
+            .find(|(t, _)| t.eq_ignore_ascii_case(tenant))
+            .map(|(_, oid)| oid.clone())
+            .unwrap_or_else(|| derived_guid(&format!("{}|{}", self.client_id, tenant)))
+    }
+
+    /// Whether a service principal for this app exists in `tenant`.
+    pub fn is_consented(&self, tenant: &str) -> bool {
+        self.consented_tenants
+            .iter()
+            .any(|t| t.eq_ignore_ascii_case(tenant))
+    }
+}
+
+/// A federated identity credential on an app registration.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FederatedCredential {
+    /// Expected `iss` of the client assertion.
+    pub issuer: String,
+    /// Expected `sub` of the client assertion.
+    pub subject: String,
+    /// Expected `aud` (default `api://AzureADTokenExchange`).
+    #[serde(default = "default_exchange_audience")]
+    pub audience: String,
+}
+
+fn default_exchange_audience() -> String {
+    "api://AzureADTokenExchange".to_owned()
+}
+
+/// The App Service managed identity of the Function App.
+#[derive(Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ManagedIdentity {
+    /// Tenant of the identity.
+    pub tenant: String,
+    /// Client id of the identity.
+    pub client_id: String,
+    /// Object (principal) id of the identity.
+    pub object_id: String,
+    /// Value the caller must send in `X-IDENTITY-HEADER` (`IDENTITY_HEADER`).
+    pub identity_header: String,
+}
+
+impl std::fmt::Debug for ManagedIdentity {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ManagedIdentity")
+            .field("tenant", &self.tenant)
+            .field("client_id", &self.client_id)
+            .field("object_id", &self.object_id)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Built-in roles the simulator understands.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+pub enum Role {
+    /// `*/read`.
+    Reader,
+    /// Everything (the simulator does not model role-assignment writes).
+    Contributor,
+    /// Everything.
+    Owner,
+}
+
+impl Role {
+    /// Whether the role grants `action` (e.g. `Microsoft.Compute/virtualMachines/write`).
+    pub fn allows(self, action: &str) -> bool {
+        match self {
+            Role::Reader => action.ends_with("/read"),
+            Role::Contributor | Role::Owner => true,
+        }
+    }
+}
+
+/// A role assignment. `principal` is a service principal object id, an app's client id (matches
+/// that app's service principal in every tenant) or the managed identity's object id.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RoleAssignment {
+    /// Object id or client id.
+    pub principal: String,
+    /// The role.
+    pub role: Role,
+    /// ARM scope (subscription, resource group or resource id).
+    pub scope: String,
+}
+
+/// A resource group that exists at start.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ResourceGroupSeed {
+    /// Subscription id.
+    pub subscription: String,
+    /// Name.
+    pub name: String,
+    /// Location (e.g. `southcentralus`).
+    pub location: String,
+}
+
+/// A compute gallery.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GallerySeed {
+    /// Subscription id.
+    pub subscription: String,
+    /// Resource group (created if not listed in `resource_groups`).
+    pub resource_group: String,
+    /// Gallery name.
+    pub name: String,
+    /// Location.
+    pub location: String,
+    /// Direct-shared / community sharing.
+    #[serde(default)]
+    pub sharing: Sharing,
+    /// Image definitions.
+    #[serde(default)]
+    pub images: Vec<ImageSeed>,
+}
+
+/// How a gallery is shared beyond RBAC.
+#[derive(Debug, Clone, Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct Sharing {
+    /// Tenants the gallery is direct-shared with (permissions `Groups`).
+    #[serde(default)]
+    pub groups_tenants: Vec<String>,
+    /// Subscriptions the gallery is direct-shared with.
+    #[serde(default)]
+    pub groups_subscriptions: Vec<String>,
+    /// Public name when shared to the community (permissions `Community`).
+    #[serde(default)]
+    pub community_public_name: Option<String>,
+}
+
+/// An image definition.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ImageSeed {
+    /// Definition name.
+    pub name: String,
+    /// `Linux` or `Windows`.
+    pub os_type: String,
+    /// `Generalized` or `Specialized`.
+    pub os_state: String,
+    /// `V1` or `V2`.
+    #[serde(default = "default_hyperv")]
+    pub hyper_v_generation: String,
+    /// Features, e.g. `SecurityType = "TrustedLaunch"`.
+    #[serde(default)]
+    pub features: BTreeMap<String, String>,
+    /// Identifier publisher.
+    #[serde(default = "default_publisher")]
+    pub publisher: String,
+    /// Identifier offer.
+    #[serde(default)]
+    pub offer: Option<String>,
+    /// Identifier sku.
+    #[serde(default)]
+    pub sku: Option<String>,
+    /// Versions.
+    #[serde(default)]
+    pub versions: Vec<VersionSeed>,
+}
+
+fn default_hyperv() -> String {
+    "V2".to_owned()
+}
+fn default_publisher() -> String {
+    "imageferry".to_owned()
+}
+
+/// An image version and its replication plan.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VersionSeed {
+    /// Version name, e.g. `1.0.0`.
+    pub name: String,
+    /// Target regions.
+    pub regions: Vec<RegionSeed>,
+    /// Exclude from `latest`.
+    #[serde(default)]
+    pub exclude_from_latest: bool,
+}
+
+/// One target region of a version.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RegionSeed {
+    /// Display name as Azure returns it, e.g. `South Central US`.
+    pub name: String,
+    /// Seconds (simulated) until replication completes, counted from simulator start.
+    #[serde(default)]
+    pub replication_secs: f64,
+    /// Replication fails in this region instead of completing.
+    #[serde(default)]
+    pub fail: bool,
+}
+
+/// Key Vault contents.
+#[derive(Debug, Clone, Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct KeyVaultSeed {
+    /// Secrets.
+    #[serde(default)]
+    pub secrets: Vec<SecretSeed>,
+}
+
+/// A Key Vault secret.
+#[derive(Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SecretSeed {
+    /// Secret name.
+    pub name: String,
+    /// Secret value.
+    pub value: String,
+    /// Principals (object id or client id) allowed to read it.
+    #[serde(default)]
+    pub readers: Vec<String>,
+}
+
+impl std::fmt::Debug for SecretSeed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SecretSeed")
+            .field("name", &self.name)
+            .field("value", &"<redacted>")
+            .field("readers", &self.readers)
+            .finish()
+    }
+}
+
+/// Durations (simulated seconds) of long-running PUTs.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LroSettings {
+    /// Virtual machines.
+    #[serde(default = "default_vm_secs")]
+    pub vm_secs: f64,
+    /// Network resources (VNet, public IP, NSG, NIC).
+    #[serde(default = "default_network_secs")]
+    pub network_secs: f64,
+    /// Gallery image definitions / galleries.
+    #[serde(default = "default_network_secs")]
+    pub gallery_secs: f64,
+    /// `Retry-After` seconds advertised on LRO responses.
+    #[serde(default = "default_retry_after")]
+    pub retry_after_secs: u64,
+    /// Replication time (simulated seconds) per region for versions created by a PUT.
+    #[serde(default = "default_replication_secs")]
+    pub replication_secs: f64,
+    /// Names of VMs whose provisioning ends `Failed`.
+    #[serde(default)]
+    pub fail_vms: Vec<String>,
+}
+
+fn default_replication_secs() -> f64 {
+    120.0
+}
+
+fn default_vm_secs() -> f64 {
+    30.0
+}
+fn default_network_secs() -> f64 {
+    2.0
+}
+fn default_retry_after() -> u64 {
+    1
+}
+
+impl Default for LroSettings {
+    fn default() -> Self {
+        Self {
+            vm_secs: default_vm_secs(),
+            network_secs: default_network_secs(),
+            gallery_secs: default_network_secs(),
+            retry_after_secs: default_retry_after(),
+            replication_secs: default_replication_secs(),
+            fail_vms: Vec::new(),
+        }
+    }
+}
+
+/// Injected faults (applied to ARM and Key Vault requests) and the time scale.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Faults {
+    /// Fraction (0..=1) of requests answered 429 with `Retry-After`.
+    #[serde(default)]
+    pub throttle_rate: f64,
+    /// Fraction (0..=1) of requests answered 500/503.
+    #[serde(default)]
+    pub server_error_rate: f64,
+    /// Added latency per request, milliseconds.
+    #[serde(default)]
+    pub latency_ms: u64,
+    /// `Retry-After` seconds on 429.
+    #[serde(default = "default_retry_after")]
+    pub retry_after_secs: u64,
+    /// RNG seed for fault decisions.
+    #[serde(default = "default_seed")]
+    pub seed: u64,
+    /// Simulated seconds per real second (60 = a minute of replication per second).
+    #[serde(default = "default_scale")]
+    pub time_scale: f64,
+}
+
+fn default_seed() -> u64 {
+    42
+}
+fn default_scale() -> f64 {
+    1.0
+}
+
+impl Default for Faults {
+    fn default() -> Self {
+        Self {
+            throttle_rate: 0.0,
+            server_error_rate: 0.0,
+            latency_ms: 0,
+            retry_after_secs: default_retry_after(),
+            seed: default_seed(),
+            time_scale: default_scale(),
+        }
+    }
+}
+
+impl Scenario {
+    /// The default scenario (`scenarios/default.toml`), mirroring the seeds in docs/DESIGN.md.
+    pub fn seed() -> Self {
+        Self::from_toml(DEFAULT_SCENARIO).expect("the bundled default scenario is valid")
+    }
+
+    /// Parses a TOML scenario.
+    pub fn from_toml(text: &str) -> Result<Self, ScenarioError> {
+        let s: Scenario = toml::from_str(text)?;
+        s.check()?;
+        Ok(s)
+    }
+
+    /// Parses a JSON scenario.
+    pub fn from_json(text: &str) -> Result<Self, ScenarioError> {
+        let s: Scenario = serde_json::from_str(text)?;
+        s.check()?;
+        Ok(s)
+    }
+
+    /// Loads a scenario file; `.json` files are JSON, anything else TOML.
+    pub fn load(path: &Path) -> Result<Self, ScenarioError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ScenarioError::Read {
+            path: path.display().to_string(),
+            source,
+        })?;
+        if path
+            .extension()
+            .is_some_and(|e| e.eq_ignore_ascii_case("json"))
+        {
+            Self::from_json(&text)
+        } else {
+            Self::from_toml(&text)
+        }
+    }
+
+    /// The tenant owning `subscription`.
+    pub fn tenant_of_subscription(&self, subscription: &str) -> Option<&Tenant> {
+        self.tenants.iter().find(|t| {
+            t.subscriptions
+                .iter()
+                .any(|s| s.eq_ignore_ascii_case(subscription))
+        })
+    }
+
+    /// The tenant with id `id`.
+    pub fn tenant(&self, id: &str) -> Option<&Tenant> {
+        self.tenants.iter().find(|t| t.id.eq_ignore_ascii_case(id))
+    }
+
+    /// The app with client id `client_id`.
+    pub fn app(&self, client_id: &str) -> Option<&AppRegistration> {
+        self.apps
+            .iter()
+            .find(|a| a.client_id.eq_ignore_ascii_case(client_id))
+    }
+
+    fn check(&self) -> Result<(), ScenarioError> {
+        let bad = |m: String| Err(ScenarioError::Inconsistent(m));
+        for rg in &self.resource_groups {
+            if self.tenant_of_subscription(&rg.subscription).is_none() {
+                return bad(format!(
+                    "resource group {} is in subscription {} which no tenant owns",
+                    rg.name, rg.subscription
+                ));
+            }
+        }
+        for g in &self.galleries {
+            if self.tenant_of_subscription(&g.subscription).is_none() {
+                return bad(format!(
+                    "gallery {} is in subscription {} which no tenant owns",
+                    g.name, g.subscription
+                ));
+            }
+            for i in &g.images {
+                if !matches!(i.os_state.as_str(), "Generalized" | "Specialized") {
+                    return bad(format!(
+                        "image {}: osState must be Generalized or Specialized",
+                        i.name
+                    ));
+                }
+                if !matches!(i.os_type.as_str(), "Linux" | "Windows") {
+                    return bad(format!("image {}: osType must be Linux or Windows", i.name));
+                }
+            }
+        }
+        for a in &self.apps {
+            for t in &a.consented_tenants {
+                if self.tenant(t).is_none() {
+                    return bad(format!(
+                        "app {} consented in unknown tenant {t}",
+                        a.client_id
+                    ));
+                }
+            }
+        }
+        if self.faults.time_scale.is_nan() || self.faults.time_scale <= 0.0 {
+            return bad("faults.time_scale must be > 0".to_owned());
+        }
+        Ok(())
+    }
+}
+
+/// A stable GUID-formatted string derived from `seed` (SHA-256).
+pub(crate) fn derived_guid(seed: &str) -> String {
+    let d = ring::digest::digest(&ring::digest::SHA256, seed.as_bytes());
+    let mut b = [0u8; 16];
+    b.copy_from_slice(&d.as_ref()[..16]);
+    b[6] = (b[6] & 0x0f) | 0x40;
+    b[8] = (b[8] & 0x3f) | 0x80;
+    uuid::Uuid::from_bytes(b).to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_scenario_has_the_documented_ids() {
+        let s = Scenario::seed();
+        let t1 = s.tenant("11111111-1111-4111-8111-111111111111").unwrap();
+        assert_eq!(t1.subscriptions, ["aaaaaaaa-aaaa-4aaa-8aaa-aaaaaaaaaaaa"]);
+        let app = s.app("33333333-3333-4333-8333-333333333333").unwrap();
+        assert!(app.is_consented("22222222-2222-4222-8222-222222222222"));
+        assert_ne!(
+            app.object_id("11111111-1111-4111-8111-111111111111"),
+            app.object_id("22222222-2222-4222-8222-222222222222")
+        );
+        assert_eq!(s.galleries[0].images.len(), 4);
+    }
+
+    #[test]
+    fn secrets_are_not_printed() {
+        let s = Scenario::seed();
+        let dbg = format!("{s:?}");
+        assert!(!dbg.contains("local-sim-secret"));
+        assert!(!dbg.contains(&s.key_vault.secrets[0].value));
+    }
+
+    #[test]
+    fn inconsistent_scenario_is_rejected() {
+        let err = Scenario::from_toml(
+            "[[resource_groups]]\nsubscription = \"x\"\nname = \"rg\"\nlocation = \"westus\"\n",
+        )
+        .unwrap_err();
+        assert!(matches!(err, ScenarioError::Inconsistent(_)));
+    }
+}

@@ -1,0 +1,277 @@
+//! The simulator's mutable world: scaled clock, fault RNG, resources, operations and the request log.
+
+use std::collections::{BTreeMap, HashMap};
+use std::time::Instant;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::scenario::Faults;
+
+/// Simulated time: seconds since start, running `scale` times faster than real time.
+#[derive(Debug)]
+pub(crate) struct SimClock {
+    base: Instant,
+    offset: f64,
+    scale: f64,
+}
+
+impl SimClock {
+    pub(crate) fn new(scale: f64) -> Self {
+        Self {
+            base: Instant::now(),
+            offset: 0.0,
+            scale,
+        }
+    }
+
+    /// Simulated seconds since start.
+    pub(crate) fn now(&self) -> f64 {
+        self.offset + self.base.elapsed().as_secs_f64() * self.scale
+    }
+
+    pub(crate) fn set_scale(&mut self, scale: f64) {
+        self.offset = self.now();
+        self.base = Instant::now();
+        self.scale = scale;
+    }
+
+    pub(crate) fn advance(&mut self, secs: f64) {
+        self.offset += secs;
+    }
+
+    /// Converts a simulated duration into real seconds (for `Retry-After`).
+    pub(crate) fn real_secs(&self, sim_secs: f64) -> f64 {
+        sim_secs / self.scale
+    }
+}
+
+/// SplitMix64: small, seedable, deterministic.
+#[derive(Debug)]
+pub(crate) struct SplitMix64(u64);
+
+impl SplitMix64 {
+    pub(crate) fn new(seed: u64) -> Self {
+        Self(seed)
+    }
+
+    pub(crate) fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    /// Uniform in [0, 1).
+    pub(crate) fn next_f64(&mut self) -> f64 {
+        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
+    }
+}
+
+/// One recorded HTTP request.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct RequestRecord {
+    /// Sequence number (0-based).
+    pub seq: u64,
+    /// HTTP method.
+    pub method: String,
+    /// Path.
+    pub path: String,
+    /// Raw query string (without `?`).
+    pub query: String,
+    /// Whether `x-ms-authorization-auxiliary` was present.
+    pub aux_header: bool,
+    /// How many tokens it carried.
+    pub aux_token_count: usize,
+    /// Response status.
+    pub status: u16,
+    /// `tid` of the bearer token, if one was presented and decodable.
+    pub token_tenant: Option<String>,
+    /// `appid` of the bearer token.
+    pub token_appid: Option<String>,
+    /// Tenants of the auxiliary tokens.
+    #[serde(default)]
+    pub aux_tenants: Vec<String>,
+    /// ARM error code of the response, if any.
+    pub error_code: Option<String>,
+}
+
+/// A resource as listed by `/_sim/resources`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct ResourceRecord {
+    /// ARM id.
+    pub id: String,
+    /// ARM type, e.g. `Microsoft.Compute/virtualMachines`.
+    #[serde(rename = "type")]
+    pub resource_type: String,
+    /// Current `provisioningState`.
+    pub provisioning_state: String,
+    /// How many PUTs created or updated it.
+    pub put_count: u32,
+    /// The body as a GET returns it now.
+    pub body: Value,
+}
+
+/// Replication of one image version to one region.
+#[derive(Debug, Clone)]
+pub(crate) struct RegionReplication {
+    /// Display name.
+    pub(crate) name: String,
+    pub(crate) start: f64,
+    pub(crate) duration: f64,
+    pub(crate) failed: bool,
+    pub(crate) forced_complete: bool,
+}
+
+/// State of one region's replication at a point in time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ReplicationState {
+    Replicating(u8),
+    Completed,
+    Failed,
+}
+
+impl RegionReplication {
+    pub(crate) fn state(&self, now: f64) -> ReplicationState {
+        if self.failed {
+            return ReplicationState::Failed;
+        }
+        if self.forced_complete || now >= self.start + self.duration {
+            return ReplicationState::Completed;
+        }
+        let p = ((now - self.start) / self.duration * 100.0).clamp(0.0, 99.0);
+        ReplicationState::Replicating(p as u8)
+    }
+}
+
+/// A stored resource.
+#[derive(Debug, Clone)]
+pub(crate) struct Resource {
+    /// Canonical id (casing of the first PUT / seed).
+    pub(crate) id: String,
+    pub(crate) resource_type: String,
+    /// Stored body without `provisioningState` (computed on read).
+    pub(crate) body: Value,
+    pub(crate) put_count: u32,
+    /// The last PUT was a create (vs update).
+    pub(crate) creating: bool,
+    /// Simulated time when the last PUT's operation ends.
+    pub(crate) ready_at: f64,
+    /// The last PUT ends `Failed`.
+    pub(crate) fail: bool,
+    /// Image versions only.
+    pub(crate) replication: Vec<RegionReplication>,
+}
+
+impl Resource {
+    pub(crate) fn provisioning_state(&self, now: f64) -> &'static str {
+        if !self.replication.is_empty() {
+            return version_provisioning_state(&self.replication, now);
+        }
+        if now < self.ready_at {
+            if self.creating {
+                "Creating"
+            } else {
+                "Updating"
+            }
+        } else if self.fail {
+            "Failed"
+        } else {
+            "Succeeded"
+        }
+    }
+}
+
+/// A version is `Succeeded` once its first (home) region is replicated, `Failed` if that fails;
+/// other regions may still be replicating (as Azure reports; see Azure/AgentBaker#8373).
+pub(crate) fn version_provisioning_state(regions: &[RegionReplication], now: f64) -> &'static str {
+    match regions.first().map(|r| r.state(now)) {
+        Some(ReplicationState::Completed) | None => "Succeeded",
+        Some(ReplicationState::Failed) => "Failed",
+        Some(ReplicationState::Replicating(_)) => "Creating",
+    }
+}
+
+/// A long-running operation.
+#[derive(Debug, Clone)]
+pub(crate) struct Operation {
+    pub(crate) resource_key: String,
+    pub(crate) start_wall: time::OffsetDateTime,
+    pub(crate) start: f64,
+    pub(crate) end: f64,
+    pub(crate) fail: Option<(String, String)>,
+}
+
+/// All mutable state behind one mutex.
+#[derive(Debug)]
+pub(crate) struct State {
+    pub(crate) clock: SimClock,
+    pub(crate) faults: Faults,
+    pub(crate) rng: SplitMix64,
+    pub(crate) resources: BTreeMap<String, Resource>,
+    pub(crate) operations: HashMap<String, Operation>,
+    pub(crate) requests: Vec<RequestRecord>,
+}
+
+impl State {
+    pub(crate) fn new(faults: Faults) -> Self {
+        Self {
+            clock: SimClock::new(faults.time_scale),
+            rng: SplitMix64::new(faults.seed),
+            faults,
+            resources: BTreeMap::new(),
+            operations: HashMap::new(),
+            requests: Vec::new(),
+        }
+    }
+
+    pub(crate) fn set_faults(&mut self, faults: Faults) {
+        if faults.time_scale != self.faults.time_scale {
+            self.clock.set_scale(faults.time_scale);
+        }
+        if faults.seed != self.faults.seed {
+            self.rng = SplitMix64::new(faults.seed);
+        }
+        self.faults = faults;
+    }
+}
+
+/// The storage key of an ARM id (ids are case-insensitive).
+pub(crate) fn key(id: &str) -> String {
+    id.trim_end_matches('/').to_ascii_lowercase()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rng_is_deterministic() {
+        let mut a = SplitMix64::new(7);
+        let mut b = SplitMix64::new(7);
+        for _ in 0..10 {
+            assert_eq!(a.next_u64(), b.next_u64());
+        }
+        let x = a.next_f64();
+        assert!((0.0..1.0).contains(&x));
+    }
+
+    #[test]
+    fn replication_progress_advances_with_simulated_time() {
+        let r = RegionReplication {
+            name: "West US 2".into(),
+            start: 0.0,
+            duration: 100.0,
+            failed: false,
+            forced_complete: false,
+        };
+        assert_eq!(r.state(0.0), ReplicationState::Replicating(0));
+        assert_eq!(r.state(50.0), ReplicationState::Replicating(50));
+        assert_eq!(r.state(100.0), ReplicationState::Completed);
+        let mut c = SimClock::new(60.0);
+        c.advance(10.0);
+        assert!(c.now() >= 10.0);
+        assert!((c.real_secs(60.0) - 1.0).abs() < 1e-9);
+    }
+}
