@@ -72,7 +72,11 @@ async fn concurrent_callers_share_one_request() {
         })
     });
     let results = futures::future::join_all(calls).await;
-    assert_eq!(entra.count(), 2, "50 concurrent callers over 2 tenants -> 2 requests");
+    assert_eq!(
+        entra.count(),
+        2,
+        "50 concurrent callers over 2 tenants -> 2 requests"
+    );
     for r in results {
         let (tenant, token) = r.unwrap();
         assert!(token.token.expose().starts_with(&format!("at-{tenant}-")));
@@ -109,7 +113,10 @@ async fn single_flight_with_a_counting_fake_and_refresh_before_expiry() {
     let tokens = TokenProvider::with_source(source.clone());
     let all = futures::future::join_all((0..50).map(|_| tokens.token(T1, ARM))).await;
     assert_eq!(source.fetches.load(Ordering::SeqCst), 1);
-    assert!(all.iter().all(|t| t.as_ref().unwrap().token.expose() == format!("{T1}-0")));
+    assert!(
+        all.iter()
+            .all(|t| t.as_ref().unwrap().token.expose() == format!("{T1}-0"))
+    );
 
     // A token within 5 minutes of expiry is refreshed.
     let short = Arc::new(CountingSource {
@@ -125,10 +132,16 @@ async fn single_flight_with_a_counting_fake_and_refresh_before_expiry() {
 #[tokio::test]
 async fn certificate_assertion_is_a_signed_rs256_jwt() {
     let (base, entra) = fake_entra().await;
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/client-cert.pem");
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/client-cert.pem"
+    );
     let tokens = TokenProvider::from_vars(
         &endpoints(&base),
-        vars(&[("AZURE_CLIENT_ID", APP), ("AZURE_CLIENT_CERTIFICATE_PATH", path)]),
+        vars(&[
+            ("AZURE_CLIENT_ID", APP),
+            ("AZURE_CLIENT_CERTIFICATE_PATH", path),
+        ]),
     )
     .unwrap();
     tokens.token(T2, ARM).await.unwrap();
@@ -183,7 +196,9 @@ async fn certificate_assertion_is_a_signed_rs256_jwt() {
     );
     let signed = format!("{}.{}", parts[0], parts[1]);
     let signature = URL_SAFE_NO_PAD.decode(parts[2]).unwrap();
-    public.verify(signed.as_bytes(), &signature).expect("valid signature");
+    public
+        .verify(signed.as_bytes(), &signature)
+        .expect("valid signature");
     let mut tampered = signed.into_bytes();
     tampered[5] ^= 1;
     assert!(public.verify(&tampered, &signature).is_err());
@@ -253,7 +268,10 @@ async fn managed_identity_token_is_the_assertion_in_every_tenant() {
     assert_eq!(header.as_deref(), Some(MI_HEADER));
     let requests = entra.requests();
     assert_eq!(
-        requests.iter().map(|r| r.tenant.as_str()).collect::<Vec<_>>(),
+        requests
+            .iter()
+            .map(|r| r.tenant.as_str())
+            .collect::<Vec<_>>(),
         [T1, T2]
     );
     for r in &requests {
@@ -269,7 +287,10 @@ async fn managed_identity_refusal_is_a_permanent_credential_error() {
         &endpoints(&base),
         vars(&[
             ("AZURE_CLIENT_ID", APP),
-            ("IDENTITY_ENDPOINT", base.join("msi/token").unwrap().as_str()),
+            (
+                "IDENTITY_ENDPOINT",
+                base.join("msi/token").unwrap().as_str(),
+            ),
             ("IDENTITY_HEADER", "wrong-header"),
         ]),
     )
@@ -284,15 +305,42 @@ async fn managed_identity_refusal_is_a_permanent_credential_error() {
 async fn entra_errors_are_typed_with_what_to_do() {
     let (base, entra) = fake_entra().await;
     let tenants = [
-        ("aaaaaaaa-0000-4000-8000-000000000001", Answer::Error(400, 700016, "Application with identifier was not found in the directory.")),
-        ("aaaaaaaa-0000-4000-8000-000000000002", Answer::Error(401, 7000215, "Invalid client secret provided.")),
-        ("aaaaaaaa-0000-4000-8000-000000000003", Answer::Error(400, 90002, "Tenant not found.")),
-        ("aaaaaaaa-0000-4000-8000-000000000004", Answer::Error(400, 700024, "Client assertion is not within its valid time range.")),
+        (
+            "aaaaaaaa-0000-4000-8000-000000000001",
+            Answer::Error(
+                400,
+                700016,
+                "Application with identifier was not found in the directory.",
+            ),
+        ),
+        (
+            "aaaaaaaa-0000-4000-8000-000000000002",
+            Answer::Error(401, 7000215, "Invalid client secret provided."),
+        ),
+        (
+            "aaaaaaaa-0000-4000-8000-000000000003",
+            Answer::Error(400, 90002, "Tenant not found."),
+        ),
+        (
+            "aaaaaaaa-0000-4000-8000-000000000004",
+            Answer::Error(
+                400,
+                700024,
+                "Client assertion is not within its valid time range.",
+            ),
+        ),
         ("aaaaaaaa-0000-4000-8000-000000000005", Answer::Page(503)),
-        ("aaaaaaaa-0000-4000-8000-000000000006", Answer::Error(500, 90033, "A transient error has occurred.")),
+        (
+            "aaaaaaaa-0000-4000-8000-000000000006",
+            Answer::Error(500, 90033, "A transient error has occurred."),
+        ),
     ];
     for (t, a) in &tenants {
-        entra.answers.lock().unwrap().insert(t.to_string(), a.clone());
+        entra
+            .answers
+            .lock()
+            .unwrap()
+            .insert(t.to_string(), a.clone());
     }
     let tokens = secret_provider(&base);
     let err = |i: usize| {
@@ -303,7 +351,9 @@ async fn entra_errors_are_typed_with_what_to_do() {
 
     match err(0).await {
         e @ TokenError::AppNotConsented { .. } => {
-            let TokenError::AppNotConsented { consent_url, .. } = &e else { unreachable!() };
+            let TokenError::AppNotConsented { consent_url, .. } = &e else {
+                unreachable!()
+            };
             let expected = format!(
                 "{}{}/oauth2/authorize?client_id={APP}&response_type=code&redirect_uri=https%3A%2F%2Fwww.microsoft.com%2F",
                 base.as_str(),
@@ -315,10 +365,18 @@ async fn entra_errors_are_typed_with_what_to_do() {
         }
         other => panic!("{other:?}"),
     }
-    assert!(matches!(err(1).await, TokenError::InvalidClientSecret { .. }));
+    assert!(matches!(
+        err(1).await,
+        TokenError::InvalidClientSecret { .. }
+    ));
     assert!(matches!(err(2).await, TokenError::UnknownTenant { .. }));
     match err(3).await {
-        TokenError::Entra { status, codes, description, .. } => {
+        TokenError::Entra {
+            status,
+            codes,
+            description,
+            ..
+        } => {
             assert_eq!(status, 400);
             assert_eq!(codes, "700024");
             assert!(description.contains("AADSTS700024"), "{description}");
@@ -326,13 +384,23 @@ async fn entra_errors_are_typed_with_what_to_do() {
         other => panic!("{other:?}"),
     }
     let e = err(4).await;
-    assert!(matches!(e, TokenError::Unavailable { .. }) && e.is_transient(), "{e:?}");
+    assert!(
+        matches!(e, TokenError::Unavailable { .. }) && e.is_transient(),
+        "{e:?}"
+    );
     let e = err(5).await;
-    assert!(matches!(e, TokenError::Unavailable { .. }) && e.is_transient(), "{e:?}");
+    assert!(
+        matches!(e, TokenError::Unavailable { .. }) && e.is_transient(),
+        "{e:?}"
+    );
 
     // Failures are not cached: the next call asks again and can succeed.
     let before = entra.count();
-    entra.answers.lock().unwrap().insert(tenants[4].0.into(), Answer::Token);
+    entra
+        .answers
+        .lock()
+        .unwrap()
+        .insert(tenants[4].0.into(), Answer::Token);
     tokens.token(tenants[4].0, ARM).await.unwrap();
     assert_eq!(entra.count(), before + 1);
 }

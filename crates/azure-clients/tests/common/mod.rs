@@ -186,7 +186,9 @@ impl TokenSource for StaticTokens {
 }
 
 pub fn static_tokens() -> Arc<TokenProvider> {
-    Arc::new(TokenProvider::with_source(Arc::new(StaticTokens::default())))
+    Arc::new(TokenProvider::with_source(
+        Arc::new(StaticTokens::default()),
+    ))
 }
 
 /// Captures tracing output into a buffer for the duration of the returned guard.
@@ -214,4 +216,91 @@ impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for LogBuffer {
     fn make_writer(&'a self) -> Self::Writer {
         self.clone()
     }
+}
+
+/// One request a fake ARM received.
+#[derive(Debug, Clone)]
+pub struct Recorded {
+    pub method: String,
+    pub path: String,
+    pub query: String,
+    pub headers: HashMap<String, String>,
+    pub body: String,
+    /// How many earlier requests had the same method and path.
+    pub seen: usize,
+    pub at: std::time::Instant,
+}
+
+impl Recorded {
+    /// `http://host:port` of the server, from the `Host` header.
+    pub fn origin(&self) -> String {
+        format!("http://{}", self.headers["host"])
+    }
+}
+
+pub type Log = Arc<Mutex<Vec<Recorded>>>;
+
+/// A fake server answering every request with `handler`; records requests.
+pub async fn fake_server<F>(handler: F) -> (Url, Log)
+where
+    F: Fn(&Recorded) -> Response + Send + Sync + 'static,
+{
+    let log: Log = Arc::new(Mutex::new(Vec::new()));
+    let handler = Arc::new(handler);
+    let state = (log.clone(), handler);
+    let router = Router::new().fallback(
+        move |method: axum::http::Method,
+              uri: axum::http::Uri,
+              headers: HeaderMap,
+              body: String| {
+            let (log, handler) = state.clone();
+            async move {
+                let headers: HashMap<String, String> = headers
+                    .iter()
+                    .map(|(k, v)| (k.as_str().to_owned(), v.to_str().unwrap_or("").to_owned()))
+                    .collect();
+                let recorded = {
+                    let mut log = log.lock().unwrap();
+                    let seen = log
+                        .iter()
+                        .filter(|r| r.method == method.as_str() && r.path == uri.path())
+                        .count();
+                    let r = Recorded {
+                        method: method.to_string(),
+                        path: uri.path().to_owned(),
+                        query: uri.query().unwrap_or("").to_owned(),
+                        headers,
+                        body,
+                        seen,
+                        at: std::time::Instant::now(),
+                    };
+                    log.push(r.clone());
+                    r
+                };
+                handler(&recorded)
+            }
+        },
+    );
+    (serve(router).await, log)
+}
+
+/// A JSON response with extra headers.
+pub fn json(status: u16, body: serde_json::Value, headers: &[(&str, String)]) -> Response {
+    let mut response = (StatusCode::from_u16(status).unwrap(), axum::Json(body)).into_response();
+    for (k, v) in headers {
+        response.headers_mut().insert(
+            axum::http::HeaderName::from_bytes(k.as_bytes()).unwrap(),
+            axum::http::HeaderValue::from_str(v).unwrap(),
+        );
+    }
+    response
+}
+
+/// An ARM error body.
+pub fn arm_error(status: u16, code: &str, message: &str) -> Response {
+    json(
+        status,
+        serde_json::json!({"error": {"code": code, "message": message}}),
+        &[],
+    )
 }
