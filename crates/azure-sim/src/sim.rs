@@ -252,8 +252,7 @@ fn version_body(g: &GallerySeed, v: &VersionSeed, id: &str) -> Value {
                 "targetRegions": regions,
                 "replicaCount": 1,
                 "publishedDate": "2026-01-01T00:00:00Z",
-                "storageAccountType": "Standard_LRS",
-                "excludeFromLatest": v.exclude_from_latest
+                "storageAccountType": "Standard_LRS"
             },
             "storageProfile": {
                 "source": {"id": format!("/subscriptions/{}/resourceGroups/{}/providers/Microsoft.Compute/images/{}-source", g.subscription, g.resource_group, v.name)},

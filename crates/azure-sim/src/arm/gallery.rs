@@ -207,15 +207,24 @@ fn version_key(v: &str) -> Vec<u64> {
     v.split('.').map(|p| p.parse().unwrap_or(0)).collect()
 }
 
+/// `excludeFromLatest` at the publishing-profile level, or on every target region.
+fn excluded_from_latest(version: &Value) -> bool {
+    let pp = &version["properties"]["publishingProfile"];
+    if pp["excludeFromLatest"] == json!(true) {
+        return true;
+    }
+    pp["targetRegions"].as_array().is_some_and(|rs| {
+        !rs.is_empty() && rs.iter().all(|r| r["excludeFromLatest"] == json!(true))
+    })
+}
+
 /// The latest version of an image definition (highest version not excluded from latest).
 pub(crate) fn latest_version(st: &State, image_id: &str) -> Option<String> {
     let prefix = format!("{}/versions/", key(image_id));
     st.resources
         .iter()
         .filter(|(k, _)| k.starts_with(&prefix) && !k[prefix.len()..].contains('/'))
-        .filter(|(_, r)| {
-            r.body["properties"]["publishingProfile"]["excludeFromLatest"] != json!(true)
-        })
+        .filter(|(_, r)| !excluded_from_latest(&r.body))
         .max_by_key(|(k, _)| version_key(&k[prefix.len()..]))
         .map(|(_, r)| r.id.clone())
 }

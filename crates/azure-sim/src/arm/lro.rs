@@ -87,7 +87,7 @@ pub(crate) fn status(ctx: &Ctx, op_id: &str) -> ArmResult {
         "id": ctx.req.path,
         "name": op_id,
         "status": status,
-        "percentComplete": if status == "InProgress" { percent.floor() } else { 100.0 },
+        "percentComplete": if status == "InProgress" { percent.floor() as u64 } else { 100 },
         "startTime": rfc3339(op.start_wall),
     });
     if status != "InProgress" {

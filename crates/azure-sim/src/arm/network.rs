@@ -84,6 +84,14 @@ pub(crate) fn prepare(
             set_default(props, "publicIPAllocationMethod", json!("Dynamic"));
             set_default(props, "idleTimeoutInMinutes", json!(4));
             set_default(&mut body, "sku", json!({"name": "Basic"}));
+            // Standard SKU addresses report DDoS settings (PublicIpAddressCreateCustomizedValues.json).
+            if body["sku"]["name"] == json!("Standard") {
+                set_default(
+                    &mut body["properties"],
+                    "ddosSettings",
+                    json!({"protectionMode": "VirtualNetworkInherited"}),
+                );
+            }
             if let Some(existing) = lookup(st, id)
                 && let Some(ipc) = existing["properties"].get("ipConfiguration")
             {
