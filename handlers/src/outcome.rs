@@ -17,7 +17,7 @@ pub enum StepError {
         /// What happened and how to fix it.
         error: EventError,
         /// Replication progress last seen, for deadline failures.
-        progress: Option<ReplicationProgress>,
+        progress: Option<Box<ReplicationProgress>>,
     },
     /// Retrying later may work: the message is abandoned (redelivered) unless this is its last
     /// delivery, which records `failed` with code `RetriesExhausted`.

@@ -86,7 +86,7 @@ pub(crate) fn before_deadline(
             ),
             hint: Some("send the request again with a later deadline".into()),
         },
-        progress: progress.cloned(),
+        progress: progress.cloned().map(Box::new),
     })
 }
 

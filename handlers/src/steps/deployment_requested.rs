@@ -109,7 +109,7 @@ pub(crate) async fn handle_replication(
                         .into(),
                 ),
             },
-            progress: Some(progress),
+            progress: Some(Box::new(progress)),
         }),
         Replication::NotTargeted(regions) => Err(StepError::rejected(
             "RegionNotTargeted",

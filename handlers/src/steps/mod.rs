@@ -194,7 +194,7 @@ async fn finish(
         }
         Err(StepError::Failed { error, progress }) => {
             let mut event = event(app, deployment_id, Status::Failed, step, &error);
-            event.progress = progress;
+            event.progress = progress.map(|p| *p);
             (event, None)
         }
         Err(StepError::Transient(error)) => {

@@ -177,7 +177,11 @@ impl Bench {
             label: None,
             application_properties: BTreeMap::new(),
         };
-        self.app.bus.send(queue, message).await.expect("capture accepts");
+        self.app
+            .bus
+            .send(queue, message)
+            .await
+            .expect("capture accepts");
     }
 
     /// Delivers until no step message is pending; returns the events published.
@@ -265,7 +269,11 @@ impl Bench {
             .into_iter()
             .filter(|e| e.status.is_terminal())
             .collect();
-        assert_eq!(terminal.len(), 1, "expected one terminal event, got {terminal:#?}");
+        assert_eq!(
+            terminal.len(),
+            1,
+            "expected one terminal event, got {terminal:#?}"
+        );
         terminal.into_iter().next().unwrap()
     }
 
@@ -286,7 +294,12 @@ impl Bench {
         self.sim
             .requests()
             .into_iter()
-            .filter(|r| r.method == method && r.path.to_ascii_lowercase().ends_with(&suffix.to_ascii_lowercase()))
+            .filter(|r| {
+                r.method == method
+                    && r.path
+                        .to_ascii_lowercase()
+                        .ends_with(&suffix.to_ascii_lowercase())
+            })
             .collect()
     }
 
@@ -301,7 +314,9 @@ impl Bench {
 
 /// VM id of `name` in the seeded target resource group.
 pub fn vm_id(name: &str) -> String {
-    format!("/subscriptions/{SUB2}/resourceGroups/myResourceGroup/providers/Microsoft.Compute/virtualMachines/{name}")
+    format!(
+        "/subscriptions/{SUB2}/resourceGroups/myResourceGroup/providers/Microsoft.Compute/virtualMachines/{name}"
+    )
 }
 
 fn uuid_like(n: usize) -> String {
