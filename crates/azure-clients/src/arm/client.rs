@@ -1,7 +1,7 @@
 //! [`ArmClient`]: GET/PUT against ARM with retries, LRO polling and the auxiliary-tenant header.
 
 use super::error::ArmError;
-use super::lro::{OperationRef, OperationState, OperationStatus, PollKind, StatusBody};
+use super::lro::{OperationRef, OperationState, OperationStatus, OperationStatusBody, PollKind};
 use super::retry::{RetryPolicy, retry_after};
 use crate::endpoints::{Endpoints, same_origin};
 use crate::redact::SecretString;
@@ -281,7 +281,7 @@ impl ArmClient {
                 if !(200..300).contains(&raw.status) {
                     return Err(raw.error());
                 }
-                let body: StatusBody = decode(&raw.body)?;
+                let body: OperationStatusBody = decode(&raw.body)?;
                 Ok(OperationStatus {
                     state: body.status,
                     error: body.error,

@@ -97,15 +97,24 @@ impl Serialize for OperationState {
     }
 }
 
-/// The operation status body (`Azure-AsyncOperation`).
-#[derive(Debug, Clone, Deserialize)]
+/// The operation status body an `Azure-AsyncOperation` URL returns.
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub(crate) struct StatusBody {
+pub struct OperationStatusBody {
+    /// `InProgress`, `Succeeded`, `Failed`, `Canceled` (or a service-specific running state).
     pub status: OperationState,
-    #[serde(default)]
+    /// The error of a failed operation.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<ErrorDetail>,
-    #[serde(default)]
+    /// Progress, if reported.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub percent_complete: Option<f64>,
+    /// Start time, if reported.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub start_time: Option<String>,
+    /// End time, if reported.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub end_time: Option<String>,
 }
 
 /// One poll's result.
@@ -129,7 +138,7 @@ mod tests {
 
     #[test]
     fn status_values() {
-        let body: StatusBody = serde_json::from_str(
+        let body: OperationStatusBody = serde_json::from_str(
             r#"{"status":"Failed","error":{"code":"AllocationFailed","message":"no capacity"},"extra":1}"#,
         )
         .unwrap();
@@ -148,7 +157,7 @@ mod tests {
         ))
         .unwrap();
         let v: serde_json::Value = serde_json::from_str(&text).unwrap();
-        let body: StatusBody =
+        let body: OperationStatusBody =
             serde_json::from_value(v["responses"]["200"]["body"].clone()).unwrap();
         assert_eq!(body.status, OperationState::InProgress);
         assert!(body.percent_complete.is_some());

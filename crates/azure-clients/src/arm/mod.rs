@@ -7,6 +7,6 @@ mod retry;
 
 pub use client::{Accepted, ArmClient, MAX_AUXILIARY_TOKENS, PutRequest};
 pub use error::{ArmError, ErrorDetail};
-pub use lro::{OperationRef, OperationState, OperationStatus, PollKind};
+pub use lro::{OperationRef, OperationState, OperationStatus, OperationStatusBody, PollKind};
 pub(crate) use retry::retry_after as retry_after_header;
 pub use retry::{RetryPolicy, parse_retry_after};

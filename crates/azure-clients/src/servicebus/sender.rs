@@ -270,15 +270,12 @@ fn property_headers(
                 "application property name {name:?} is not a valid header name"
             ))
         })?;
-        let quoted = serde_json::to_string(value).expect("strings serialize");
-        if !quoted
-            .chars()
-            .all(|c| c.is_ascii() && !c.is_ascii_control())
-        {
+        if !value.chars().all(|c| c.is_ascii() && !c.is_ascii_control()) {
             return Err(ServiceBusError::InvalidMessage(format!(
                 "application property {name:?} must be printable ASCII to travel as a header"
             )));
         }
+        let quoted = serde_json::to_string(value).expect("strings serialize");
         let value = reqwest::header::HeaderValue::from_str(&quoted).map_err(|_| {
             ServiceBusError::InvalidMessage(format!(
                 "application property {name:?} has an invalid value"

@@ -1,0 +1,79 @@
+//! Key Vault secrets against a fake vault.
+
+mod common;
+
+use azure_clients::{Cloud, Endpoints, KeyVaultError, KeyVaultSecrets, RetryPolicy};
+use common::{arm_error, fake_server, json, static_tokens};
+use serde_json::json as j;
+use std::time::Duration;
+
+const T1: &str = "11111111-1111-4111-8111-111111111111";
+
+fn secrets(cloud: Cloud) -> KeyVaultSecrets {
+    let retry = RetryPolicy {
+        max_attempts: 2,
+        initial_backoff: Duration::from_millis(5),
+        ..RetryPolicy::default()
+    };
+    KeyVaultSecrets::new(&Endpoints::for_cloud(cloud), static_tokens(), retry)
+}
+
+#[tokio::test]
+async fn reads_a_secret_with_a_tenant_token() {
+    let (base, log) = fake_server(|r| match r.path.as_str() {
+        "/secrets/vm-admin-password" => json(200, j!({"value": "Adm1n-P@ssw0rd!", "id": format!("{}/secrets/vm-admin-password/abc", r.origin()), "attributes": {"enabled": true}}), &[]),
+        "/secrets/denied" => arm_error(403, "Forbidden", "Caller is not authorized to perform action on resource."),
+        _ => arm_error(404, "SecretNotFound", "A secret with (name/id) x was not found in this key vault."),
+    })
+    .await;
+    let kv = secrets(Cloud::Public);
+    let value = kv
+        .get(&format!("{base}secrets/vm-admin-password"), T1)
+        .await
+        .unwrap();
+    assert_eq!(value.expose(), "Adm1n-P@ssw0rd!");
+    assert!(!format!("{value:?} {value}").contains("Adm1n"));
+    {
+        let log = log.lock().unwrap();
+        assert_eq!(log[0].query, "api-version=7.4");
+        assert_eq!(log[0].headers["authorization"], format!("Bearer t-{T1}"));
+    }
+    let e = kv
+        .get(&format!("{base}secrets/denied"), T1)
+        .await
+        .unwrap_err();
+    assert!(matches!(e, KeyVaultError::Forbidden { status: 403, .. }));
+    assert!(e.to_string().contains("Key Vault Secrets User"));
+    assert!(matches!(
+        kv.get(&format!("{base}secrets/nope"), T1).await,
+        Err(KeyVaultError::NotFound { .. })
+    ));
+}
+
+#[tokio::test]
+async fn secret_ids_outside_the_clouds_vault_suffix_are_refused() {
+    let kv = secrets(Cloud::Public);
+    for id in [
+        "https://evil.example.com/secrets/x",
+        "https://myvault.vault.azure.net.evil.com/secrets/x",
+        "http://myvault.vault.azure.net/secrets/x",
+        "https://myvault.vault.azure.net:8443/secrets/x",
+        "https://myvault.vault.azure.net/keys/x",
+        "https://.vault.azure.net/secrets/x",
+        "not a url",
+    ] {
+        assert!(
+            matches!(
+                kv.get(id, T1).await,
+                Err(KeyVaultError::UntrustedSecretId { .. })
+            ),
+            "{id}"
+        );
+    }
+    let gov = secrets(Cloud::UsGovernment);
+    assert!(matches!(
+        gov.get("https://myvault.vault.azure.net/secrets/x", T1)
+            .await,
+        Err(KeyVaultError::UntrustedSecretId { .. })
+    ));
+}
