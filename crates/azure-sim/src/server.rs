@@ -144,7 +144,8 @@ impl SimHandle {
         self.sim.state().faults.clone()
     }
 
-    /// Replaces the fault settings (rates, latency, seed, time scale).
+    /// Replaces the fault settings (rates, latency, seed, time scale) and restarts the seeded
+    /// fault sequence.
     pub fn set_faults(&self, faults: Faults) {
         self.sim.state().set_faults(faults);
     }

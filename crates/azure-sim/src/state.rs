@@ -230,9 +230,8 @@ impl State {
         if faults.time_scale != self.faults.time_scale {
             self.clock.set_scale(faults.time_scale);
         }
-        if faults.seed != self.faults.seed {
-            self.rng = SplitMix64::new(faults.seed);
-        }
+        // Setting faults restarts the seeded sequence, so a test run is reproducible.
+        self.rng = SplitMix64::new(faults.seed);
         self.faults = faults;
     }
 }
