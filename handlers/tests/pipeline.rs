@@ -542,3 +542,42 @@ async fn a_pipeline_may_send_image_version_replicated_directly() {
     );
     assert!(bench.deliveries_to(Step::DeploymentRequested).is_empty());
 }
+
+#[tokio::test]
+async fn the_handler_serves_exactly_the_four_functions() {
+    let bench = Bench::seeded().await;
+    let mut names = imageferry_handlers::functions(bench.app.clone()).names();
+    names.sort();
+    assert_eq!(
+        names,
+        [
+            "deployment-requested",
+            "image-version-replicated",
+            "replication-check",
+            "vm-provisioning"
+        ]
+    );
+}
+
+#[tokio::test]
+async fn image_not_replicated_after_all_goes_back_to_waiting() {
+    // A pipeline claims the version is replicated before it is: the step re-verifies and waits.
+    let mut bench = Bench::seeded().await;
+    bench
+        .submit_raw(
+            Step::ImageVersionReplicated.as_str(),
+            &linux_request("early-1").to_string(),
+        )
+        .await;
+    bench.run().await;
+    assert_eq!(bench.terminal().status, Status::Succeeded);
+    let ivr: Vec<_> = bench
+        .capture
+        .accepted(Step::ImageVersionReplicated.as_str())
+        .into_iter()
+        .filter_map(|m| m.broker.message_id)
+        .collect();
+    // The pipeline's own message, then the hand-over after the 4th check (a fresh MessageId).
+    assert_eq!(ivr.len(), 2, "{ivr:?}");
+    assert_eq!(ivr[1], "early-1:image-version-replicated:4");
+}

@@ -55,7 +55,7 @@ pub(crate) async fn handle_replication(
                 deadline,
                 attempt,
             };
-            app.send_step(Step::ImageVersionReplicated, id, 0, &next, Duration::ZERO)
+            app.send_step(Step::ImageVersionReplicated, id, attempt, &next, Duration::ZERO)
                 .await
         }
         Replication::Waiting(progress) => {

@@ -26,11 +26,11 @@ use std::collections::BTreeMap;
 
 /// Runs the step for one delivery.
 pub async fn run(app: &App, d: &Delivery, msg: ImageVersionReplicated) -> Result<(), StepError> {
-    let (req, deadline, from_pipeline) = match msg {
-        ImageVersionReplicated::Step(s) => (s.request, s.deadline, false),
+    let (req, deadline, checks, from_pipeline) = match msg {
+        ImageVersionReplicated::Step(s) => (s.request, s.deadline, s.attempt, false),
         ImageVersionReplicated::Request(r) => {
             let deadline = entry_deadline(app, &r, d.enqueued_time);
-            (r, deadline, true)
+            (r, deadline, 0, true)
         }
     };
     let image = admit(app, &req)?;
@@ -53,21 +53,25 @@ pub async fn run(app: &App, d: &Delivery, msg: ImageVersionReplicated) -> Result
     match replication(app, &req, &image).await? {
         Replication::Ready(_) => {}
         Replication::Waiting(progress) => {
-            // Not replicated after all: wait for it like `deployment-requested` would.
+            // Not replicated after all: wait for it like `deployment-requested` would, numbering
+            // the check after the ones already made so its MessageId is new.
+            let attempt = checks + 1;
             let next = ReplicationCheck {
                 request: req.clone(),
-                attempt: 1,
+                attempt,
                 deadline,
                 last_progress: Some(progress),
             };
-            let delay = app.config.replication_backoff(1);
+            let delay = app.config.replication_backoff(attempt);
             return app
-                .send_step(Step::ReplicationCheck, id, 1, &next, delay)
+                .send_step(Step::ReplicationCheck, id, attempt, &next, delay)
                 .await;
         }
         other => {
-            return super::deployment_requested::handle_replication(app, &req, deadline, 0, other)
-                .await;
+            return super::deployment_requested::handle_replication(
+                app, &req, deadline, checks, other,
+            )
+            .await;
         }
     }
     let replicated = DeploymentEvent::new(
