@@ -255,7 +255,7 @@ pub fn shape_diff(expected: &Value, actual: &Value, ignore: &[&str]) -> Vec<Stri
 }
 
 fn diff(e: &Value, a: &Value, path: &str, ignore: &[&str], out: &mut Vec<String>) {
-    if ignore.iter().any(|i| *i == path) {
+    if ignore.contains(&path) {
         return;
     }
     if kind(e) != kind(a) {
