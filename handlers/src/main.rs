@@ -5,6 +5,9 @@ use std::sync::Arc;
 
 #[tokio::main]
 async fn main() -> Result<(), functions_runtime::Error> {
-    let app = imageferry_handlers::App::from_env()?;
+    functions_runtime::init_tracing();
+    let app = imageferry_handlers::App::from_env().inspect_err(|e| {
+        tracing::error!(error = %e, "the handler cannot start: fix its settings");
+    })?;
     functions_runtime::run(imageferry_handlers::functions(Arc::new(app))).await
 }

@@ -60,11 +60,17 @@ async fn linux_happy_path() {
     assert!(vm_puts[0].aux_header);
     assert_eq!(vm_puts[0].aux_tenants, [TENANT1]);
     assert_eq!(vm_puts[0].token_tenant.as_deref(), Some(TENANT2));
+    let with_aux: Vec<_> = bench
+        .sim
+        .requests()
+        .into_iter()
+        .filter(|r| r.aux_header)
+        .collect();
     assert!(
-        bench
-            .arm_requests("PUT", "/networkInterfaces/myVM-nic")
+        with_aux
             .iter()
-            .all(|r| !r.aux_header)
+            .all(|r| r.method == "PUT" && r.path.ends_with("/virtualMachines/myVM")),
+        "only the VM PUT carries the auxiliary token: {with_aux:#?}"
     );
 
     let vm = bench.resource(&vm_id("myVM"));
@@ -580,4 +586,43 @@ async fn image_not_replicated_after_all_goes_back_to_waiting() {
     // The pipeline's own message, then the hand-over after the 4th check (a fresh MessageId).
     assert_eq!(ivr.len(), 2, "{ivr:?}");
     assert_eq!(ivr[1], "early-1:image-version-replicated:4");
+}
+
+#[tokio::test]
+async fn community_gallery_reference() {
+    let mut bench = Bench::seeded().await;
+    let community =
+        "/CommunityGalleries/myGalleryPublic-0a1b2c3d/Images/myImageDefinition/Versions/1.0.0";
+    let mut req = linux_request("community-1");
+    req["image"] = json!({ "id": community });
+    bench.submit(&req).await;
+    bench.run().await;
+    let done = bench.terminal();
+    assert_eq!(done.status, Status::Succeeded, "{done:#?}");
+    assert!(bench.sim.requests().iter().all(|r| !r.aux_header));
+    let vm = bench.resource(&vm_id("myVM"));
+    assert_eq!(
+        vm["properties"]["storageProfile"]["imageReference"]["communityGalleryImageId"],
+        json!(community)
+    );
+}
+
+#[tokio::test]
+async fn failed_vm_provisioning_reports_arms_error_with_a_hint() {
+    let mut scenario = scenario();
+    scenario.lro.fail_vms = vec!["myVM".into()];
+    let mut bench = Bench::start(scenario, config()).await;
+    bench.submit(&linux_request("boot-fail")).await;
+    bench.run().await;
+    let done = bench.terminal();
+    assert_eq!(done.status, Status::Failed);
+    assert_eq!(done.step, Step::VmProvisioning);
+    let error = done.error.unwrap();
+    assert_eq!(error.code, "OSProvisioningTimedOut", "{error:#?}");
+    assert!(
+        error.message.contains("did not finish"),
+        "{}",
+        error.message
+    );
+    assert!(error.hint.unwrap().contains("never overwrites"));
 }

@@ -39,7 +39,8 @@ pub async fn run(app: &App, d: &Delivery, msg: VmProvisioning) -> Result<(), Ste
                 OperationState::Failed | OperationState::Canceled => {
                     let detail = status.error.unwrap_or_default();
                     Poll::Failed(EventError {
-                        hint: hint_for_code(&detail.code, &detail.message),
+                        hint: hint_for_code(&detail.code, &detail.message)
+                            .or_else(|| Some(FAILED_VM_HINT.into())),
                         code: if detail.code.is_empty() {
                             "ProvisioningFailed".into()
                         } else {
@@ -86,6 +87,9 @@ pub async fn run(app: &App, d: &Delivery, msg: VmProvisioning) -> Result<(), Ste
     }
 }
 
+/// Advice for a VM create that failed for a reason without a specific fix.
+const FAILED_VM_HINT: &str = "see the VM's instance view (boot diagnostics) and the resource group's activity log for the cause; delete the failed VM before sending the request again, imageferry never overwrites a VM";
+
 enum Poll {
     Done,
     Running(String),
@@ -117,10 +121,7 @@ async fn vm_state(app: &App, tenant: &str, vm_id: &str) -> Result<Poll, StepErro
         "failed" | "canceled" => Poll::Failed(EventError {
             code: "ProvisioningFailed".into(),
             message: format!("VM {vm_id} provisioningState is {state}"),
-            hint: Some(
-                "see the VM's instance view and the resource group's activity log for the cause"
-                    .into(),
-            ),
+            hint: Some(FAILED_VM_HINT.into()),
         }),
         _ => Poll::Running(state.to_string()),
     })
