@@ -18,7 +18,7 @@ pub mod token;
 
 pub use arm::{
     Accepted, ArmClient, ArmError, ErrorDetail, OperationRef, OperationState, OperationStatus,
-    PollKind, PutRequest, RetryPolicy,
+    OperationStatusBody, PollKind, PutRequest, RetryPolicy,
 };
 pub use credential::{CredentialConfig, CredentialKind, CredentialSource};
 pub use endpoints::{Cloud, Endpoints, SERVICEBUS_SCOPE, check_endpoint, is_loopback};

@@ -131,7 +131,8 @@ pub struct PublicIpAddress {
     /// Zones.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub zones: Vec<String>,
-    /// Properties.
+    /// Properties (omitted when empty: the defaults are Basic/Dynamic).
+    #[serde(skip_serializing_if = "PublicIpAddressProperties::is_empty")]
     pub properties: PublicIpAddressProperties,
 }
 
@@ -168,6 +169,15 @@ pub struct PublicIpAddressProperties {
     /// Provisioning state (read-only).
     #[serde(rename = "provisioningState", skip_serializing_if = "Option::is_none")]
     pub provisioning_state: Option<ProvisioningState>,
+}
+
+impl PublicIpAddressProperties {
+    fn is_empty(&self) -> bool {
+        self.public_ip_allocation_method.is_none()
+            && self.public_ip_address_version.is_none()
+            && self.ip_address.is_none()
+            && self.provisioning_state.is_none()
+    }
 }
 
 impl PublicIpAddress {

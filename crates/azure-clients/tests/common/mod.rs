@@ -50,13 +50,16 @@ pub enum Answer {
     Page(u16),
 }
 
+/// A managed-identity request: query parameters and the `X-IDENTITY-HEADER` value.
+pub type MiRequest = (HashMap<String, String>, Option<String>);
+
 #[derive(Default)]
 pub struct EntraState {
     pub requests: Mutex<Vec<TokenRequest>>,
     pub answers: Mutex<HashMap<String, Answer>>,
     pub delay: Mutex<Duration>,
     pub issued: AtomicUsize,
-    pub mi_requests: Mutex<Vec<(HashMap<String, String>, Option<String>)>>,
+    pub mi_requests: Mutex<Vec<MiRequest>>,
 }
 
 impl EntraState {

@@ -1,0 +1,461 @@
+//! Every example under reference/arm parses into the models; bodies built from the models match
+//! the examples' request shapes.
+
+use azure_clients::OperationStatusBody;
+use azure_clients::models::*;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use serde_json::{Value, json};
+use std::path::{Path, PathBuf};
+
+const EXAMPLES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../reference/arm/examples");
+const SCHEMAS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../reference/arm/schemas");
+
+fn load(path: &Path) -> Value {
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+fn example(rel: &str) -> Value {
+    load(&Path::new(EXAMPLES).join(rel))
+}
+
+/// The request body parameter of an example (the one object-valued parameter), if any.
+fn request_body(ex: &Value) -> Option<Value> {
+    ex["parameters"]
+        .as_object()
+        .unwrap()
+        .values()
+        .find(|v| v.is_object())
+        .cloned()
+}
+
+fn response_bodies(ex: &Value) -> Vec<(String, Value)> {
+    ex["responses"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .filter_map(|(status, r)| r.get("body").map(|b| (status.clone(), b.clone())))
+        .collect()
+}
+
+/// Every leaf of `ours` is present in `theirs` with the same value (arrays element-wise).
+fn assert_subset(ours: &Value, theirs: &Value, path: &str) {
+    match (ours, theirs) {
+        (Value::Object(a), Value::Object(b)) => {
+            for (k, v) in a {
+                let p = format!("{path}.{k}");
+                let other = b
+                    .get(k)
+                    .unwrap_or_else(|| panic!("{p} is not in the example"));
+                assert_subset(v, other, &p);
+            }
+        }
+        (Value::Array(a), Value::Array(b)) => {
+            assert!(
+                a.len() <= b.len(),
+                "{path}: {} items vs {}",
+                a.len(),
+                b.len()
+            );
+            for (i, (x, y)) in a.iter().zip(b).enumerate() {
+                assert_subset(x, y, &format!("{path}[{i}]"));
+            }
+        }
+        // JSON numbers compare by value (40 == 40.0).
+        (Value::Number(a), Value::Number(b)) => assert_eq!(a.as_f64(), b.as_f64(), "{path}"),
+        (a, b) => assert_eq!(a, b, "{path}"),
+    }
+}
+
+/// Same keys and JSON types as the example for every field we set; `extra` lists paths we set
+/// that the example does not show (each justified by the schema).
+fn assert_shape(ours: &Value, theirs: &Value, path: &str, extra: &[&str]) {
+    match (ours, theirs) {
+        (Value::Object(a), Value::Object(b)) => {
+            for (k, v) in a {
+                let p = format!("{path}.{k}");
+                match b.get(k) {
+                    Some(other) => assert_shape(v, other, &p, extra),
+                    None => assert!(extra.contains(&p.as_str()), "{p} is not in the example"),
+                }
+            }
+        }
+        (Value::Array(a), Value::Array(b)) => {
+            if let (Some(x), Some(y)) = (a.first(), b.first()) {
+                assert_shape(x, y, &format!("{path}[]"), extra);
+            }
+        }
+        (a, b) => assert_eq!(
+            std::mem::discriminant(a),
+            std::mem::discriminant(b),
+            "{path}: {a} vs {b}"
+        ),
+    }
+}
+
+/// Parses `body` into `T` and checks that what `T` writes back is the example's own data.
+fn roundtrip<T: DeserializeOwned + Serialize>(body: &Value, what: &str) -> T {
+    let model: T = serde_json::from_value(body.clone()).unwrap_or_else(|e| panic!("{what}: {e}"));
+    assert_subset(&serde_json::to_value(&model).unwrap(), body, what);
+    model
+}
+
+fn check_file(path: &Path) {
+    let ex = load(path);
+    let name = path.file_name().unwrap().to_str().unwrap();
+    let mut bodies: Vec<(String, Value)> = response_bodies(&ex);
+    if let Some(req) = request_body(&ex) {
+        bodies.push(("request".into(), req));
+    }
+    assert!(!bodies.is_empty(), "{name} has no bodies");
+    for (which, body) in &bodies {
+        let what = format!("{name} {which}");
+        match name {
+            n if n.starts_with("OperationStatus") => {
+                roundtrip::<OperationStatusBody>(body, &what);
+            }
+            n if n.starts_with("VirtualMachine_") => {
+                roundtrip::<VirtualMachine>(body, &what);
+            }
+            n if n.starts_with("GalleryImageVersion_") => {
+                roundtrip::<GalleryImageVersion>(body, &what);
+            }
+            n if n.starts_with("GalleryImage_") => {
+                roundtrip::<GalleryImage>(body, &what);
+            }
+            n if n.starts_with("NetworkInterface") => {
+                roundtrip::<NetworkInterface>(body, &what);
+            }
+            n if n.starts_with("NetworkSecurityGroup") => {
+                roundtrip::<NetworkSecurityGroup>(body, &what);
+            }
+            n if n.starts_with("PublicIpAddress") => {
+                roundtrip::<PublicIpAddress>(body, &what);
+            }
+            n if n.starts_with("VirtualNetwork") => {
+                roundtrip::<VirtualNetwork>(body, &what);
+            }
+            n if n.starts_with("CreateResourceGroup") => {
+                roundtrip::<ResourceGroup>(body, &what);
+            }
+            other => panic!("no model mapped for example {other}"),
+        }
+    }
+}
+
+fn all_examples() -> Vec<PathBuf> {
+    let mut files = Vec::new();
+    for dir in std::fs::read_dir(EXAMPLES).unwrap() {
+        for f in std::fs::read_dir(dir.unwrap().path()).unwrap() {
+            files.push(f.unwrap().path());
+        }
+    }
+    files.sort();
+    files
+}
+
+#[test]
+fn every_example_parses_into_the_models() {
+    let files = all_examples();
+    assert!(files.len() >= 16, "{files:?}");
+    for f in files {
+        check_file(&f);
+    }
+}
+
+#[test]
+fn replication_status_is_read_from_the_example() {
+    let ex = example("gallery/GalleryImageVersion_Get_WithReplicationStatus.json");
+    let v: GalleryImageVersion =
+        serde_json::from_value(ex["responses"]["200"]["body"].clone()).unwrap();
+    assert_eq!(
+        v.properties.provisioning_state,
+        Some(ProvisioningState::Succeeded)
+    );
+    let status = v.properties.replication_status.as_ref().unwrap();
+    assert_eq!(
+        status.aggregated_state,
+        Some(AggregatedReplicationState::Completed)
+    );
+    assert_eq!(status.summary.len(), 2);
+    let west = v.region_status("westus").unwrap();
+    assert_eq!(west.state, Some(ReplicationState::Completed));
+    assert_eq!(west.progress, Some(100));
+    assert!(v.targets_region("eastus") && v.targets_region("West US"));
+    assert!(v.is_ready_in("westus"));
+    assert!(!v.is_ready_in("westus2"));
+    let targets = &v
+        .properties
+        .publishing_profile
+        .as_ref()
+        .unwrap()
+        .target_regions;
+    assert_eq!(targets[1].regional_replica_count, Some(2));
+}
+
+#[test]
+fn unknown_enum_values_do_not_fail() {
+    let v: GalleryImageVersion = serde_json::from_value(json!({
+        "location": "West US 2",
+        "properties": {
+            "provisioningState": "Replicating2027",
+            "replicationStatus": {"aggregatedState": "Paused", "summary": [
+                {"region": "West US 2", "state": "Throttled", "details": "queued", "progress": 3, "newField": true}
+            ]},
+            "brandNewProperty": {"x": 1}
+        }
+    }))
+    .unwrap();
+    let s = v.region_status("westus2").unwrap();
+    assert_eq!(s.state, Some(ReplicationState::Other("Throttled".into())));
+    assert!(!v.is_ready_in("westus2"));
+    assert_eq!(
+        v.properties.provisioning_state,
+        Some(ProvisioningState::Other("Replicating2027".into()))
+    );
+}
+
+#[test]
+fn gallery_image_definition_fields_and_trusted_launch() {
+    let ex = example("gallery/GalleryImage_Get.json");
+    let img: GalleryImage = serde_json::from_value(ex["responses"]["200"]["body"].clone()).unwrap();
+    assert_eq!(img.properties.os_type, Some(OsType::Windows));
+    assert_eq!(img.properties.os_state, Some(OsState::Generalized));
+    assert_eq!(
+        img.properties.hyper_v_generation,
+        Some(HyperVGeneration::V1)
+    );
+    assert!(img.is_generalized() && !img.is_trusted_launch());
+
+    // Feature shape from GalleryRP.json `GalleryImageFeature` {name, value}.
+    let schema = load(&Path::new(SCHEMAS).join("GalleryRP.json"));
+    let feature = &schema["definitions"]["GalleryImageFeature"]["properties"];
+    assert!(feature.get("name").is_some() && feature.get("value").is_some());
+    let mut body = ex["responses"]["200"]["body"].clone();
+    body["properties"]["osType"] = json!("Linux");
+    body["properties"]["hyperVGeneration"] = json!("V2");
+    body["properties"]["features"] = json!([{"name": "SecurityType", "value": "TrustedLaunch"}, {"name": "IsAcceleratedNetworkSupported", "value": "true"}]);
+    let tl: GalleryImage = roundtrip(&body, "trusted launch image");
+    assert!(tl.is_trusted_launch());
+    assert_eq!(tl.security_type(), Some("TrustedLaunch"));
+    body["properties"]["features"] =
+        json!([{"name": "SecurityType", "value": "TrustedLaunchSupported"}]);
+    let supported: GalleryImage = serde_json::from_value(body).unwrap();
+    assert!(!supported.is_trusted_launch());
+}
+
+#[test]
+fn direct_shared_and_community_versions_parse() {
+    // Shape per GalleryRP.json SharedGalleryImageVersion / PirSharedGalleryResource.
+    let v: SharedGalleryImageVersion = serde_json::from_value(json!({
+        "name": "1.0.0", "location": "westus", "type": "Microsoft.Compute/sharedGalleries/images/versions",
+        "identifier": {"uniqueId": "/SharedGalleries/abc-myGallery/Images/img/Versions/1.0.0"},
+        "properties": {"publishedDate": "2026-01-01T00:00:00Z", "excludeFromLatest": false,
+                       "storageProfile": {"osDiskImage": {"diskSizeGB": 30, "hostCaching": "ReadOnly"}}}
+    }))
+    .unwrap();
+    assert_eq!(
+        v.identifier.unwrap().unique_id.as_deref(),
+        Some("/SharedGalleries/abc-myGallery/Images/img/Versions/1.0.0")
+    );
+    let schema = load(&Path::new(SCHEMAS).join("GalleryRP.json"));
+    for def in [
+        "SharedGalleryImageVersionProperties",
+        "CommunityGalleryImageVersionProperties",
+    ] {
+        let props = schema["definitions"][def]["properties"]
+            .as_object()
+            .unwrap();
+        for k in ["publishedDate", "endOfLifeDate", "excludeFromLatest"] {
+            assert!(props.contains_key(k), "{def}.{k}");
+        }
+    }
+    let _: CommunityGalleryImageVersion =
+        serde_json::from_value(json!({"name": "1.0.0", "properties": {}})).unwrap();
+}
+
+fn request(rel: &str) -> Value {
+    request_body(&example(rel)).unwrap()
+}
+
+#[test]
+fn resource_group_vnet_and_public_ip_bodies_match_the_examples() {
+    let ours = serde_json::to_value(ResourceGroup::new("eastus")).unwrap();
+    assert_eq!(ours, request("resources/CreateResourceGroup.json"));
+
+    let ours = serde_json::to_value(VirtualNetwork::with_subnet(
+        "eastus",
+        "10.0.0.0/16",
+        "test-1",
+        "10.0.0.0/24",
+    ))
+    .unwrap();
+    assert_eq!(ours, request("network/VirtualNetworkCreateSubnet.json"));
+
+    let ours = serde_json::to_value(PublicIpAddress::standard_static("eastus")).unwrap();
+    let theirs = request("network/PublicIpAddressCreateCustomizedValues.json");
+    assert_subset(&ours, &theirs, "publicIP");
+    assert_eq!(ours["sku"]["name"], "Standard");
+    assert_eq!(ours["properties"]["publicIPAllocationMethod"], "Static");
+}
+
+#[test]
+fn nsg_and_nic_bodies_match_the_example_shapes() {
+    let nsg = NetworkSecurityGroup::allow_inbound_tcp("eastus", "default-allow-ssh", 22, 1000);
+    let ours = serde_json::to_value(&nsg).unwrap();
+    assert_shape(
+        &ours,
+        &request("network/NetworkSecurityGroupCreateWithRule.json"),
+        "nsg",
+        &[],
+    );
+    assert_eq!(
+        ours["properties"]["securityRules"][0]["properties"]["destinationPortRange"],
+        "22"
+    );
+
+    let nic = NetworkInterface::new(
+        "eastus",
+        "/subscriptions/subid/resourceGroups/rg1/providers/Microsoft.Network/virtualNetworks/rg1-vnet/subnets/default",
+        Some("/subscriptions/subid/resourceGroups/rg1/providers/Microsoft.Network/publicIPAddresses/test-ip".into()),
+        Some("/subscriptions/subid/resourceGroups/rg1/providers/Microsoft.Network/networkSecurityGroups/nsg".into()),
+    );
+    let ours = serde_json::to_value(&nic).unwrap();
+    let theirs = request("network/NetworkInterfaceCreate.json");
+    // Not in the request example; both are NetworkInterface(IPConfiguration)PropertiesFormat fields
+    // (privateIPAllocationMethod appears in the example's response).
+    let extra = [
+        "nic.properties.networkSecurityGroup",
+        "nic.properties.ipConfigurations[].properties.privateIPAllocationMethod",
+    ];
+    assert_shape(&ours, &theirs, "nic", &extra);
+    let response = &example("network/NetworkInterfaceCreate.json")["responses"]["200"]["body"];
+    assert_eq!(
+        response["properties"]["ipConfigurations"][0]["properties"]["privateIPAllocationMethod"],
+        "Dynamic"
+    );
+}
+
+fn vm(image: ImageReference, os_profile: Option<OsProfile>) -> VirtualMachine {
+    VirtualMachine {
+        location: "westus".into(),
+        properties: VirtualMachineProperties {
+            hardware_profile: Some(HardwareProfile {
+                vm_size: "Standard_D1_v2".into(),
+            }),
+            storage_profile: Some(StorageProfile {
+                image_reference: Some(image),
+                os_disk: Some(OsDisk::from_image(
+                    Some("myVMosdisk".into()),
+                    "Standard_LRS",
+                )),
+            }),
+            os_profile,
+            network_profile: Some(NetworkProfile::primary_nic(
+                "/subscriptions/{subscription-id}/resourceGroups/myResourceGroup/providers/Microsoft.Network/networkInterfaces/{existing-nic-name}",
+            )),
+            ..Default::default()
+        },
+        ..Default::default()
+    }
+}
+
+fn password_profile() -> OsProfile {
+    OsProfile::password("myVM", "{your-username}", "{your-password}".into())
+}
+
+#[test]
+fn vm_bodies_match_the_examples() {
+    let gallery_image = "/subscriptions/{subscription-id}/resourceGroups/myResourceGroup/providers/Microsoft.Compute/galleries/mySharedGallery/images/mySharedImage";
+    let cases = [
+        (
+            "compute/VirtualMachine_Create_FromAGeneralizedSharedImage.json",
+            vm(
+                ImageReference::gallery(gallery_image),
+                Some(password_profile()),
+            ),
+        ),
+        (
+            "compute/VirtualMachine_Create_FromASpecializedSharedImage.json",
+            vm(ImageReference::gallery(gallery_image), None),
+        ),
+        (
+            "compute/VirtualMachine_Create_FromASharedGalleryImage.json",
+            vm(
+                ImageReference::shared_gallery(
+                    "/SharedGalleries/sharedGalleryName/Images/sharedGalleryImageName/Versions/sharedGalleryImageVersionName",
+                ),
+                Some(password_profile()),
+            ),
+        ),
+        (
+            "compute/VirtualMachine_Create_FromACommunityGalleryImage.json",
+            vm(
+                ImageReference::community_gallery(
+                    "/CommunityGalleries/galleryPublicName/Images/communityGalleryImageName/Versions/communityGalleryImageVersionName",
+                ),
+                Some(password_profile()),
+            ),
+        ),
+    ];
+    for (file, body) in cases {
+        assert_eq!(
+            serde_json::to_value(&body).unwrap(),
+            request(file),
+            "{file}"
+        );
+    }
+
+    let ssh_example = request("compute/VirtualMachine_Create_WithSshAuthentication.json");
+    let key = ssh_example["properties"]["osProfile"]["linuxConfiguration"]["ssh"]["publicKeys"][0]
+        ["keyData"]
+        .as_str()
+        .unwrap();
+    let ours = OsProfile::linux_ssh("myVM", "{your-username}", key);
+    assert_eq!(
+        serde_json::to_value(&ours).unwrap(),
+        ssh_example["properties"]["osProfile"]
+    );
+}
+
+#[test]
+fn trusted_launch_profile_matches_the_schema() {
+    let schema = load(&Path::new(SCHEMAS).join("computeRPCommon.json"));
+    let defs = &schema["definitions"];
+    let ours = serde_json::to_value(SecurityProfile::trusted_launch()).unwrap();
+    for k in ours.as_object().unwrap().keys() {
+        assert!(
+            defs["SecurityProfile"]["properties"].get(k).is_some(),
+            "SecurityProfile.{k}"
+        );
+    }
+    for k in ours["uefiSettings"].as_object().unwrap().keys() {
+        assert!(
+            defs["UefiSettings"]["properties"].get(k).is_some(),
+            "UefiSettings.{k}"
+        );
+    }
+    let types = defs["SecurityProfile"]["properties"]["securityType"]["enum"].to_string();
+    assert!(types.contains("TrustedLaunch"), "{types}");
+    assert_eq!(
+        ours,
+        json!({"securityType": "TrustedLaunch", "uefiSettings": {"secureBootEnabled": true, "vTpmEnabled": true}})
+    );
+}
+
+#[test]
+fn admin_password_is_redacted_in_debug_but_sent_in_the_body() {
+    let body = vm(
+        ImageReference::gallery("/x"),
+        Some(OsProfile::password(
+            "vm",
+            "azureuser",
+            "Sup3r-S3cret!".into(),
+        )),
+    );
+    assert!(!format!("{body:?}").contains("Sup3r-S3cret!"));
+    assert_eq!(
+        serde_json::to_value(&body).unwrap()["properties"]["osProfile"]["adminPassword"],
+        "Sup3r-S3cret!"
+    );
+}
