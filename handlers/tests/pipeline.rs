@@ -472,6 +472,15 @@ async fn invalid_request_is_rejected_listing_every_problem() {
     let done = bench.terminal();
     assert_eq!(done.status, Status::Rejected);
     assert_eq!(done.deployment_id, "bad-1");
+    let sent = bench.capture.accepted(EVENTS);
+    assert!(
+        sent[0]
+            .broker
+            .message_id
+            .as_deref()
+            .unwrap()
+            .starts_with("bad-1:rejected:")
+    );
     let message = done.error.unwrap().message;
     for path in [
         "target.subscriptionId",
@@ -625,4 +634,18 @@ async fn failed_vm_provisioning_reports_arms_error_with_a_hint() {
         error.message
     );
     assert!(error.hint.unwrap().contains("never overwrites"));
+}
+
+#[tokio::test]
+async fn an_invalid_deployment_id_is_not_used_as_an_id() {
+    let mut bench = Bench::seeded().await;
+    let mut req = linux_request("x");
+    req["deploymentId"] = json!("Not:A Valid/Id".repeat(20));
+    bench.submit(&req).await;
+    bench.run().await;
+    let done = bench.terminal();
+    assert_eq!(done.status, Status::Rejected);
+    assert_eq!(done.deployment_id, "");
+    assert_eq!(done.request, Some(req));
+    assert!(done.error.unwrap().message.contains("deploymentId"));
 }

@@ -186,10 +186,24 @@ pub fn event_message_id(deployment_id: &str, status: Status, attempt: u32) -> St
     }
 }
 
+/// Longest MessageId Service Bus accepts.
+pub const MAX_MESSAGE_ID_LEN: usize = 128;
+
 /// MessageId of a `rejected` event: `{deploymentId}:rejected:{incoming MessageId}`, so a
-/// redelivered message is rejected once while a corrected resend is still reported.
+/// redelivered message is rejected once while a corrected resend is still reported. When that
+/// would exceed 128 characters the incoming MessageId is replaced by its FNV-1a hash.
 pub fn rejected_message_id(deployment_id: &str, incoming_message_id: &str) -> String {
-    format!("{deployment_id}:rejected:{incoming_message_id}")
+    let full = format!("{deployment_id}:rejected:{incoming_message_id}");
+    if full.len() <= MAX_MESSAGE_ID_LEN {
+        return full;
+    }
+    let hash = incoming_message_id
+        .bytes()
+        .fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+            (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
+        });
+    let id: String = deployment_id.chars().take(80).collect();
+    format!("{id}:rejected:{hash:016x}")
 }
 
 /// MessageId of a step message: `{deploymentId}:{step}:{attempt}`.
@@ -213,6 +227,11 @@ mod tests {
             "d-1:waiting-for-replication:3"
         );
         assert_eq!(rejected_message_id("d-1", "m-9"), "d-1:rejected:m-9");
+        let long = "m".repeat(128);
+        let hashed = rejected_message_id("d-1", &long);
+        assert!(hashed.len() <= MAX_MESSAGE_ID_LEN && hashed.starts_with("d-1:rejected:"));
+        assert_eq!(hashed, rejected_message_id("d-1", &long));
+        assert_ne!(hashed, rejected_message_id("d-1", &"n".repeat(128)));
         assert_eq!(
             step_message_id("d-1", Step::ReplicationCheck, 4),
             "d-1:replication-check:4"

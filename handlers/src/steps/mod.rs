@@ -18,6 +18,7 @@ use crate::outcome::StepError;
 use functions_runtime::{
     BodyDecodeError, Functions, Invocation, InvocationResult, ServiceBusMessage, service_fn,
 };
+use imageferry_contract::validate::is_deployment_id;
 use imageferry_contract::{
     DeploymentEvent, DeploymentRequest, EventError, ImageVersionReplicated, ReplicationCheck,
     Status, Step, VmProvisioning, rejected_message_id,
@@ -184,6 +185,13 @@ async fn finish(
             return Ok(InvocationResult::default().log(format!("{log_prefix}: done")));
         }
         Err(StepError::Rejected(error)) => {
+            // A rejected body's id may be anything; the event (and its MessageId) only carries a
+            // valid one. The original body goes along in full.
+            let deployment_id = if is_deployment_id(deployment_id) {
+                deployment_id
+            } else {
+                ""
+            };
             let mut event = event(app, deployment_id, Status::Rejected, step, &error);
             match serde_json::from_str::<serde_json::Value>(raw_body) {
                 Ok(json) => event.request = Some(json),
@@ -266,7 +274,7 @@ fn sniff_deployment_id(raw: &str) -> String {
         .or_else(|| json.get("request").and_then(|r| r.get("deploymentId")))
         .and_then(serde_json::Value::as_str)
         .unwrap_or_default();
-    if imageferry_contract::validate::is_deployment_id(id) {
+    if is_deployment_id(id) {
         id.to_string()
     } else {
         String::new()
