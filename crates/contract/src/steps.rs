@@ -63,7 +63,7 @@ pub struct ReplicatedStep {
     pub attempt: u32,
 }
 
-/// Body of `image-version-replicated`: either the step form, or a plain [`DeploymentRequest`]
+/// Body of `image-version-replicated`: either the step form, or a plain `DeploymentRequest`
 /// sent by a pipeline that knows the version is replicated (it is re-verified either way).
 /// A body with a top-level `request` object is the step form.
 #[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
