@@ -90,3 +90,15 @@ fn default_scenario_file_loads_as_the_seed() {
     let back = azure_sim::Scenario::from_json(&json).unwrap();
     assert_eq!(back.galleries[0].images.len(), 4);
 }
+
+#[test]
+fn readme_scenario_example_is_valid() {
+    let readme =
+        std::fs::read_to_string(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md"))
+            .unwrap();
+    let start = readme.find("```toml\n").expect("README has a TOML example") + "```toml\n".len();
+    let end = start + readme[start..].find("```").unwrap();
+    let s = azure_sim::Scenario::from_toml(&readme[start..end]).expect("README example parses");
+    assert_eq!(s.galleries[0].images[0].versions[0].regions.len(), 2);
+    assert_eq!(s.faults.seed, 42);
+}

@@ -11,11 +11,9 @@ mod resources;
 pub(crate) mod schema;
 mod vm;
 
-pub(crate) use resources::render as render_resource_at;
-
 /// Renders a stored resource as a GET would (with `replicationStatus` for image versions).
 pub(crate) fn render_resource(r: &crate::state::Resource, now: f64) -> serde_json::Value {
-    render_resource_at(r, now, true)
+    resources::render(r, now, true)
 }
 
 use http::StatusCode;

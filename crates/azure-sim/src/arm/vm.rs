@@ -256,7 +256,7 @@ fn resolve_image(
                 "imageReference.id",
             ));
         };
-        authorize_linked(ctx, vm_id, vm_sub, image_id, &r)?;
+        authorize_linked(ctx, vm_id, image_id, &r)?;
         let image_def_id = r.image_id();
         let version_id = match &r.version {
             Some(v) => format!("{image_def_id}/versions/{v}"),
@@ -373,13 +373,7 @@ fn check_replicated(
 
 /// The linked-scope rule: reading an image in another subscription needs read there, and when that
 /// subscription is in another tenant, an auxiliary token for that tenant whose principal can read.
-fn authorize_linked(
-    ctx: &Ctx,
-    vm_id: &str,
-    vm_sub: &str,
-    image_id: &str,
-    r: &GalleryImageRef,
-) -> ArmResult<()> {
+fn authorize_linked(ctx: &Ctx, vm_id: &str, image_id: &str, r: &GalleryImageRef) -> ArmResult<()> {
     let Some(image_tenant) = ctx.sim.scenario.tenant_of_subscription(&r.sub) else {
         return Err(not_available(image_id, "any"));
     };
@@ -414,9 +408,6 @@ fn authorize_linked(
             ),
         )),
         Some(a) if lacks_read(a) => Err(linked_scope_denied()),
-        Some(_) => {
-            let _ = vm_sub;
-            Ok(())
-        }
+        Some(_) => Ok(()),
     }
 }
