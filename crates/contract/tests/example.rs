@@ -196,3 +196,24 @@ fn secret_ids_must_be_key_vault_secret_urls() {
         );
     }
 }
+
+#[test]
+fn the_repository_examples_are_valid_requests() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples");
+    let mut checked = 0;
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        let name = path.file_name().unwrap().to_string_lossy().to_string();
+        if !(name.starts_with("deployment-request") && name.ends_with(".json")) {
+            continue;
+        }
+        let text = std::fs::read_to_string(&path).unwrap();
+        let req: DeploymentRequest =
+            serde_json::from_str(&text).unwrap_or_else(|e| panic!("{name}: {e}"));
+        if let Err(e) = req.validate() {
+            panic!("{name}: {e}");
+        }
+        checked += 1;
+    }
+    assert!(checked >= 1, "no examples/deployment-request*.json found");
+}
