@@ -129,7 +129,7 @@ async fn lro_via_azure_async_operation_then_resource_get() {
             &[
                 ("azure-asyncoperation", format!("{}/providers/Microsoft.Compute/locations/southcentralus/operations/op1?api-version=2025-04-01", r.origin())),
                 ("location", format!("{}/ignored-when-async-operation-present", r.origin())),
-                ("retry-after", "0".into()),
+                ("retry-after", "1".into()),
             ],
         ),
         ("GET", p) if p.ends_with("/operations/op1") => match r.seen {
@@ -169,6 +169,8 @@ async fn lro_via_azure_async_operation_then_resource_get() {
     assert!(seq[1].ends_with("/operations/op1") && seq[3].ends_with("/operations/op1"));
     assert_eq!(seq[4], format!("GET {VM}"));
     assert!(!seq.iter().any(|s| s.contains("ignored")));
+    // The PUT's Retry-After (1 s) is honoured before the first poll.
+    assert!(log[1].at - log[0].at >= Duration::from_secs(1));
     // Polls go with the primary token only.
     assert!(!log[1].headers.contains_key("x-ms-authorization-auxiliary"));
 }
@@ -478,4 +480,38 @@ fn plain_http_to_a_non_loopback_arm_endpoint_is_refused() {
     )]))
     .unwrap_err();
     assert!(err.to_string().contains("AZURE_AUTHORITY_HOST"), "{err}");
+}
+
+#[tokio::test]
+async fn provisioning_state_is_polled_when_there_is_no_operation_header() {
+    let (base, log) = fake_server(|r| match (r.method.as_str(), r.seen) {
+        ("PUT", _) => json(201, vm_body("Creating"), &[]),
+        ("GET", 0) => json(200, vm_body("Updating"), &[]),
+        _ => json(200, vm_body("Succeeded"), &[]),
+    })
+    .await;
+    let req = PutRequest {
+        tenant: T2,
+        aux_tenants: &[],
+        path: VM,
+        api_version: "2025-04-01",
+        body: &VirtualMachine::default(),
+    };
+    let vm: VirtualMachine = client(&base, policy()).put_and_wait(req).await.unwrap();
+    assert_eq!(
+        vm.properties.provisioning_state,
+        Some(ProvisioningState::Succeeded)
+    );
+    assert_eq!(log.lock().unwrap().len(), 3);
+
+    let (base, _) = fake_server(|r| match r.method.as_str() {
+        "PUT" => json(200, vm_body("Updating"), &[]),
+        _ => json(200, vm_body("Failed"), &[]),
+    })
+    .await;
+    let err = client(&base, policy())
+        .put_and_wait::<_, VirtualMachine>(req)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, ArmError::OperationFailed { .. }), "{err:?}");
 }

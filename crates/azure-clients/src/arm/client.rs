@@ -210,20 +210,57 @@ impl ArmClient {
     }
 
     /// PUT a resource and follow its operation to the end (bounded by the policy's
-    /// `operation_timeout`); returns the final resource.
+    /// `operation_timeout`); returns the final resource. Without an operation header, a body whose
+    /// `properties.provisioningState` is not terminal is polled with GETs until it is
+    /// (the async-operations doc's fallback).
     pub async fn put_and_wait<B: Serialize, T: DeserializeOwned>(
         &self,
         req: PutRequest<'_, B>,
     ) -> Result<T, ArmError> {
         let accepted: Accepted<serde_json::Value> = self.put(req).await?;
-        match accepted.operation {
+        let body = match accepted.operation {
+            Some(op) => return self.wait(req.tenant, &op).await,
             None => match accepted.body {
-                Some(body) => {
-                    serde_json::from_value(body).map_err(|e| ArmError::Decode(e.to_string()))
-                }
-                None => self.get(req.tenant, req.path, req.api_version, &[]).await,
+                Some(body) => body,
+                None => self.get(req.tenant, req.path, req.api_version, &[]).await?,
             },
-            Some(op) => self.wait(req.tenant, &op).await,
+        };
+        let body = self
+            .wait_for_provisioning(req.tenant, req.path, req.api_version, body)
+            .await?;
+        serde_json::from_value(body).map_err(|e| ArmError::Decode(e.to_string()))
+    }
+
+    async fn wait_for_provisioning(
+        &self,
+        tenant: &str,
+        path: &str,
+        api_version: &str,
+        mut body: serde_json::Value,
+    ) -> Result<serde_json::Value, ArmError> {
+        let start = Instant::now();
+        loop {
+            let state = body
+                .pointer("/properties/provisioningState")
+                .and_then(|v| v.as_str())
+                .map(OperationState::parse);
+            match state {
+                None | Some(OperationState::Succeeded) => return Ok(body),
+                Some(s @ (OperationState::Failed | OperationState::Canceled)) => {
+                    return Err(ArmError::OperationFailed {
+                        state: s.as_str().to_owned(),
+                        code: format!("ProvisioningState/{}", s.as_str()),
+                        message: format!("{path} ended in provisioningState {}", s.as_str()),
+                    });
+                }
+                Some(_) => {}
+            }
+            let delay = self.retry.poll_interval;
+            if start.elapsed() + delay > self.retry.operation_timeout {
+                return Err(ArmError::OperationTimeout(start.elapsed()));
+            }
+            tokio::time::sleep(delay).await;
+            body = self.get(tenant, path, api_version, &[]).await?;
         }
     }
 
