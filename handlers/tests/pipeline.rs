@@ -649,3 +649,71 @@ async fn an_invalid_deployment_id_is_not_used_as_an_id() {
     assert_eq!(done.request, Some(req));
     assert!(done.error.unwrap().message.contains("deploymentId"));
 }
+
+#[tokio::test]
+async fn deadline_applies_while_the_vm_provisions() {
+    let mut scenario = scenario();
+    scenario.lro.vm_secs = 3600.0;
+    let mut bench = Bench::start(scenario, config()).await;
+    bench
+        .sim
+        .complete_replication(&version_id("myImageDefinition"), "South Central US")
+        .unwrap();
+    let mut req = linux_request("slow-vm");
+    req["deadline"] = json!(rfc3339(bench.app.clock.now() + time::Duration::minutes(5)));
+    bench.submit(&req).await;
+    bench.run().await;
+    let done = bench.terminal();
+    assert_eq!(done.status, Status::Failed);
+    assert_eq!(done.step, Step::VmProvisioning);
+    let error = done.error.unwrap();
+    assert_eq!(error.code, "DeadlineExceeded");
+    assert!(
+        error.message.contains("still provisioning (InProgress)"),
+        "{}",
+        error.message
+    );
+}
+
+#[tokio::test]
+async fn missing_resource_group_is_created_only_when_allowed() {
+    // Contributor on the whole target subscription, so the app may create resource groups.
+    let mut scenario = scenario();
+    scenario
+        .role_assignments
+        .push(azure_sim::scenario::RoleAssignment {
+            principal: CLIENT_ID.into(),
+            role: azure_sim::scenario::Role::Contributor,
+            scope: format!("/subscriptions/{SUB2}"),
+        });
+    let mut cfg = config();
+    cfg.allowed_targets = imageferry_handlers::AllowList::Any;
+    let mut req = linux_request("new-rg");
+    req["target"]["resourceGroup"] = json!("newRG");
+
+    let mut bench = Bench::start(scenario.clone(), cfg.clone()).await;
+    bench.submit(&req).await;
+    bench.run().await;
+    let error = bench.terminal().error.unwrap();
+    assert_eq!(error.code, "ResourceGroupNotFound", "{error:#?}");
+    assert!(
+        error
+            .hint
+            .unwrap()
+            .contains("IMAGEFERRY_CREATE_RESOURCE_GROUP")
+    );
+    assert!(
+        bench
+            .arm_requests("PUT", "/resourceGroups/newRG")
+            .is_empty()
+    );
+
+    cfg.create_resource_group = true;
+    let mut bench = Bench::start(scenario, cfg).await;
+    bench.submit(&req).await;
+    bench.run().await;
+    assert_eq!(bench.terminal().status, Status::Succeeded);
+    assert_eq!(bench.arm_requests("PUT", "/resourceGroups/newRG").len(), 1);
+    let rg = bench.resource(&format!("/subscriptions/{SUB2}/resourceGroups/newRG"));
+    assert_eq!(rg["tags"]["imageferry-deployment"], "new-rg");
+}
