@@ -918,3 +918,54 @@ async fn inspection_endpoints_list_requests_and_resources() {
         .unwrap();
     assert!(env.sim.requests().is_empty());
 }
+
+#[tokio::test]
+async fn references_must_exist_in_the_same_region_and_location_is_immutable() {
+    let env = Env::new().await;
+    let t2 = env.token(T2, ARM_SCOPE).await;
+    let nic = env.network(&t2, "vm1", "southcentralus").await;
+    // A NIC in another region cannot use the southcentralus subnet.
+    let body = json!({"location": "westus2", "properties": {"ipConfigurations": [{"name": "c", "properties": {"subnet": {"id": format!("{RG2}/providers/Microsoft.Network/virtualNetworks/vm1VNET/subnets/vm1Subnet")}}}]}});
+    let r = env.put(&format!("{RG2}/providers/Microsoft.Network/networkInterfaces/other?api-version={NETWORK_API}"), &t2, body).await;
+    assert_eq!(
+        (r.status, r.code()),
+        (400, "InvalidResourceReference"),
+        "{:?}",
+        r.body
+    );
+    assert!(
+        r.message()
+            .contains("both resources are in the same region")
+    );
+    // An existing resource cannot move.
+    let r = env
+        .put(
+            &format!("{nic}?api-version={NETWORK_API}"),
+            &t2,
+            json!({"location": "westus2", "properties": {}}),
+        )
+        .await;
+    assert_eq!(
+        (r.status, r.code()),
+        (409, "InvalidResourceLocation"),
+        "{:?}",
+        r.body
+    );
+    // A VM must be in its NIC's region.
+    let t1 = env.token(T1, ARM_SCOPE).await;
+    env.replicate_all("myImageDefinition");
+    let r = env
+        .put_vm(
+            "vm1",
+            &t2,
+            &[&t1],
+            vm_body(image_ref("myImageDefinition"), &nic, "westus2", true),
+        )
+        .await;
+    assert_eq!(
+        (r.status, r.code()),
+        (400, "InvalidResourceReference"),
+        "{:?}",
+        r.body
+    );
+}

@@ -7,12 +7,10 @@
 
 use std::sync::OnceLock;
 
-use http::StatusCode;
 use serde_json::{Value, json};
 
 use super::ArmResult;
-use super::resources::{Kind, lookup};
-use crate::http::Reply;
+use super::resources::{Kind, lookup, referenced};
 use crate::state::{State, key};
 
 const NSG_EXAMPLE: &str = include_str!(
@@ -27,16 +25,6 @@ fn default_security_rules(nsg_id: &str) -> Value {
         example["responses"]["201"]["body"]["properties"]["defaultSecurityRules"].to_string()
     });
     serde_json::from_str(&template.replace(NSG_EXAMPLE_ID, nsg_id)).expect("template is JSON")
-}
-
-fn invalid_reference(target: &str, by: &str) -> Reply {
-    Reply::arm_error(
-        StatusCode::BAD_REQUEST,
-        "InvalidResourceReference",
-        format!(
-            "Resource {target} referenced by resource {by} was not found. Please make sure that the referenced resource exists, and that both resources are in the same region."
-        ),
-    )
 }
 
 fn set_common(body: &mut Value, kind: Kind, id: &str, name: &str) {
@@ -110,10 +98,10 @@ pub(crate) fn prepare(
             props["defaultSecurityRules"] = default_security_rules(id);
         }
         Kind::Nic => {
-            if let Some(nsg) = props["networkSecurityGroup"]["id"].as_str()
-                && lookup(st, nsg).is_none()
-            {
-                return Err(invalid_reference(nsg, id));
+            let location = body["location"].as_str().unwrap_or_default().to_owned();
+            let props = &mut body["properties"];
+            if let Some(nsg) = props["networkSecurityGroup"]["id"].as_str() {
+                referenced(st, nsg, id, &location)?;
             }
             let configs = props
                 .get_mut("ipConfigurations")
@@ -130,21 +118,15 @@ pub(crate) fn prepare(
                 }
                 let cp = &mut c["properties"];
                 if let Some(subnet) = cp["subnet"]["id"].as_str() {
-                    let (vnet, sname) = subnet.rsplit_once("/subnets/").unwrap_or((subnet, ""));
-                    let found = lookup(st, vnet).and_then(|v| find_subnet(&v, sname));
-                    if found.is_none() {
-                        return Err(invalid_reference(subnet, id));
-                    }
+                    referenced(st, subnet, id, &location)?;
                 } else if let Some(first) = out
                     .first()
                     .and_then(|f: &Value| f["properties"].get("subnet"))
                 {
                     cp["subnet"] = first.clone();
                 }
-                if let Some(pip) = cp["publicIPAddress"]["id"].as_str()
-                    && lookup(st, pip).is_none()
-                {
-                    return Err(invalid_reference(pip, id));
+                if let Some(pip) = cp["publicIPAddress"]["id"].as_str() {
+                    referenced(st, pip, id, &location)?;
                 }
                 let last = 4 + i;
                 let address = match cp

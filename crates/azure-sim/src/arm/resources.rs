@@ -304,6 +304,20 @@ fn put(ctx: &Ctx, kind: Kind, id: &str, names: &[String]) -> ArmResult {
         }
     }
     let existing = st.resources.get(&key(id)).cloned();
+    if let Some(old) = existing
+        .as_ref()
+        .and_then(|e| e.body["location"].as_str())
+        .filter(|old| !super::region::same(old, &location))
+    {
+        return Err(Reply::arm_error(
+            StatusCode::CONFLICT,
+            "InvalidResourceLocation",
+            format!(
+                "The resource '{name}' already exists in location '{old}' in resource group '{}'. A resource with the same name cannot be created in location '{location}'. Please select a new resource name.",
+                id.split('/').nth(4).unwrap_or_default()
+            ),
+        ));
+    }
     let lro_settings = &ctx.sim.scenario.lro;
     let prepared = match kind {
         Kind::VirtualMachine => vm::prepare(ctx, &st, id, &name, existing.as_ref(), body)?,
@@ -444,6 +458,33 @@ fn method_not_allowed(ctx: &Ctx) -> Reply {
             ctx.req.method
         ),
     )
+}
+
+/// A referenced resource (NIC → subnet/public IP/NSG, VM → NIC) must exist in the same region
+/// (Network RP's `InvalidResourceReference` text).
+pub(crate) fn referenced(st: &State, target: &str, by: &str, location: &str) -> ArmResult<Value> {
+    let (lookup_id, subnet) = match target.rsplit_once("/subnets/") {
+        Some((vnet, name)) => (vnet, Some(name)),
+        None => (target, None),
+    };
+    let found = lookup(st, lookup_id).filter(|r| {
+        r["location"]
+            .as_str()
+            .is_some_and(|l| super::region::same(l, location))
+    });
+    let found = match subnet {
+        Some(name) => found.and_then(|v| network::find_subnet(&v, name)),
+        None => found,
+    };
+    found.ok_or_else(|| {
+        Reply::arm_error(
+            StatusCode::BAD_REQUEST,
+            "InvalidResourceReference",
+            format!(
+                "Resource {target} referenced by resource {by} was not found. Please make sure that the referenced resource exists, and that both resources are in the same region."
+            ),
+        )
+    })
 }
 
 /// Looks up a stored resource body rendered at the current time.

@@ -23,7 +23,7 @@ use serde_json::{Value, json};
 use super::auth::{self, Caller};
 use super::gallery;
 use super::path::{GalleryImageRef, parse_direct_ref};
-use super::resources::{Prepared, lookup};
+use super::resources::{Prepared, referenced};
 use super::{ArmResult, Ctx};
 use crate::http::Reply;
 use crate::sim::gallery_id;
@@ -123,16 +123,8 @@ pub(crate) fn prepare(
         .into_iter()
         .flatten()
     {
-        if let Some(nic_id) = nic["id"].as_str()
-            && lookup(st, nic_id).is_none()
-        {
-            return Err(Reply::arm_error(
-                StatusCode::BAD_REQUEST,
-                "InvalidResourceReference",
-                format!(
-                    "Resource {nic_id} referenced by resource {id} was not found. Please make sure that the referenced resource exists, and that both resources are in the same region."
-                ),
-            ));
+        if let Some(nic_id) = nic["id"].as_str() {
+            referenced(st, nic_id, id, &location)?;
         }
     }
 
