@@ -4,7 +4,8 @@
 //! - `IMAGEFERRY_CLOUD` = `AzurePublicCloud` (default) | `AzureUSGovernment` | `AzureChinaCloud`
 //!   picks every default below;
 //! - `AZURE_AUTHORITY_HOST` overrides the Entra authority host;
-//! - `IMAGEFERRY_ARM_ENDPOINT` overrides the ARM endpoint (scopes stay the cloud's).
+//! - `IMAGEFERRY_ARM_ENDPOINT` overrides the ARM endpoint (scopes stay the cloud's);
+//! - `IMAGEFERRY_SERVICEBUS_SCOPE` overrides the Service Bus token scope.
 //!
 //! `https://` is required, except `http://` to a loopback address (127.0.0.0/8, `::1`,
 //! `localhost`) for local stand-ins and tests.
@@ -72,9 +73,10 @@ struct CloudDefaults {
     vault_scope: &'static str,
 }
 
-/// The Service Bus data-plane scope. It is the same in every cloud: Service Bus tokens are always
-/// requested for the `https://servicebus.azure.net` resource
-/// (learn.microsoft.com/azure/service-bus-messaging/authenticate-application).
+/// The Service Bus data-plane scope: tokens are requested for the `https://servicebus.azure.net`
+/// resource (learn.microsoft.com/azure/service-bus-messaging/authenticate-application; the
+/// docs.azure.cn copy of that page says the same in its current revision, an older localized one
+/// names `https://servicebus.chinacloudapi.cn`). `IMAGEFERRY_SERVICEBUS_SCOPE` overrides it.
 pub const SERVICEBUS_SCOPE: &str = "https://servicebus.azure.net/.default";
 
 /// Endpoints and scopes of one Azure cloud (or of a local stand-in).
@@ -140,6 +142,9 @@ impl Endpoints {
         }
         if let Some(v) = get("IMAGEFERRY_ARM_ENDPOINT") {
             endpoints.arm = check_endpoint("IMAGEFERRY_ARM_ENDPOINT", &v)?;
+        }
+        if let Some(v) = get("IMAGEFERRY_SERVICEBUS_SCOPE") {
+            endpoints.servicebus_scope = v.trim().to_owned();
         }
         Ok(endpoints)
     }

@@ -414,3 +414,53 @@ async fn unreachable_token_endpoint_is_transient() {
     assert!(matches!(err, TokenError::Unavailable { .. }), "{err:?}");
     assert!(err.is_transient());
 }
+
+/// First fetch succeeds with a token living `lifetime`; later fetches fail (Entra down).
+struct FlakySource {
+    fetches: AtomicUsize,
+    lifetime: time::Duration,
+}
+
+impl TokenSource for FlakySource {
+    fn fetch(&self, tenant: &str, _: &str) -> BoxFuture<'static, Result<AccessToken, TokenError>> {
+        let n = self.fetches.fetch_add(1, Ordering::SeqCst);
+        let result = if n == 0 {
+            Ok(AccessToken {
+                token: SecretString::new("first"),
+                expires_on: time::OffsetDateTime::now_utc() + self.lifetime,
+            })
+        } else {
+            Err(TokenError::Unavailable {
+                tenant: tenant.to_owned(),
+                reason: "HTTP 503".into(),
+            })
+        };
+        async move { result }.boxed()
+    }
+}
+
+#[tokio::test]
+async fn a_failed_early_refresh_serves_the_still_valid_token() {
+    let source = Arc::new(FlakySource {
+        fetches: AtomicUsize::new(0),
+        lifetime: time::Duration::minutes(4),
+    });
+    let tokens = TokenProvider::with_source(source.clone());
+    assert_eq!(tokens.token(T1, ARM).await.unwrap().token.expose(), "first");
+    assert_eq!(tokens.token(T1, ARM).await.unwrap().token.expose(), "first");
+    assert_eq!(
+        source.fetches.load(Ordering::SeqCst),
+        2,
+        "the refresh was attempted"
+    );
+
+    // A token about to expire is not served: the error is.
+    let source = Arc::new(FlakySource {
+        fetches: AtomicUsize::new(0),
+        lifetime: time::Duration::seconds(30),
+    });
+    let tokens = TokenProvider::with_source(source.clone());
+    tokens.token(T1, ARM).await.unwrap();
+    let err = tokens.token(T1, ARM).await.unwrap_err();
+    assert!(err.is_transient());
+}

@@ -250,11 +250,12 @@ impl ServiceBusSender {
     }
 }
 
-/// Application properties as headers. String values are sent JSON-quoted (`Priority: "High"`):
-/// the service parses an unquoted value as a number, boolean or date when it looks like one, so
-/// quoting keeps e.g. `"42"` a string. This is how Microsoft's REST-based SDK (azure-sb for
-/// Node.js) sent custom properties; the REST docs' example `Priority: High` relies on that
-/// fallback parsing.
+/// Application properties as headers (one header each, per the REST docs'
+/// "message-headers-and-properties"). String values are sent in double quotes (`Priority: "High"`),
+/// as Microsoft's REST-based Node.js SDK did (Azure/azure-sdk-for-node,
+/// lib/services/serviceBus/lib/servicebusservice.js `setRequestHeaders`: strings and RFC 1123
+/// dates quoted, numbers and booleans bare), so a value such as `42` stays a string. Values are
+/// JSON-escaped and must be printable ASCII.
 fn property_headers(
     msg: &OutgoingMessage,
 ) -> Result<Vec<(reqwest::header::HeaderName, reqwest::header::HeaderValue)>, ServiceBusError> {

@@ -32,6 +32,8 @@ pub trait TokenSource: Send + Sync + 'static {
 
 /// Refresh this long before expiry (the same margin azure_identity's own cache uses).
 const REFRESH_MARGIN: Duration = Duration::minutes(5);
+/// If an early refresh fails, the old token is still served while it has this long to live.
+const STALE_MINIMUM: Duration = Duration::minutes(1);
 
 type Key = (String, String);
 type InFlight = Shared<BoxFuture<'static, Result<AccessToken, TokenError>>>;
@@ -86,7 +88,8 @@ impl TokenProvider {
 
     /// A token for `scope` (e.g. `https://management.azure.com/.default`) in `tenant`.
     /// Served from cache until 5 minutes before expiry; concurrent callers for the same key share
-    /// one request, and share its error too.
+    /// one request, and share its error too. If that early refresh fails, the cached token is
+    /// returned while it still has a minute to live.
     pub async fn token(&self, tenant: &str, scope: &str) -> Result<AccessToken, TokenError> {
         validate(tenant, scope)?;
         let key = (tenant.to_ascii_lowercase(), scope.to_owned());
@@ -99,8 +102,12 @@ impl TokenProvider {
                     return Ok(t.clone());
                 }
                 Some(Slot::Fetching(f)) => f.clone(),
-                _ => {
-                    let f = self.start_fetch(key.clone());
+                other => {
+                    let stale = match other {
+                        Some(Slot::Ready(t)) => Some(t.clone()),
+                        _ => None,
+                    };
+                    let f = self.start_fetch(key.clone(), stale);
                     slots.insert(key.clone(), Slot::Fetching(f.clone()));
                     f
                 }
@@ -109,24 +116,30 @@ impl TokenProvider {
         fut.await
     }
 
-    fn start_fetch(&self, key: Key) -> InFlight {
+    fn start_fetch(&self, key: Key, stale: Option<AccessToken>) -> InFlight {
         let request = self.source.fetch(&key.0, &key.1);
         let slots = Arc::clone(&self.slots);
         async move {
             let result = request.await;
             let mut slots = slots.lock().expect("token cache lock");
-            match &result {
+            match result {
                 Ok(token) => {
                     slots.insert(key, Slot::Ready(token.clone()));
+                    Ok(token)
                 }
-                Err(_) => {
-                    // Forget the failure so the next caller tries again.
-                    if matches!(slots.get(&key), Some(Slot::Fetching(_))) {
-                        slots.remove(&key);
+                Err(e) => match stale {
+                    Some(old) if old.expires_on - STALE_MINIMUM > OffsetDateTime::now_utc() => {
+                        tracing::warn!(tenant = %key.0, scope = %key.1, error = %e, "token refresh failed; using the cached token until it expires");
+                        slots.insert(key, Slot::Ready(old.clone()));
+                        Ok(old)
                     }
-                }
+                    _ => {
+                        // Forget the failure so the next caller tries again.
+                        slots.remove(&key);
+                        Err(e)
+                    }
+                },
             }
-            result
         }
         .boxed()
         .shared()
