@@ -237,11 +237,11 @@ fn check_assertion(sim: &Sim, app: &AppRegistration, assertion: &str) -> Result<
             ),
         ));
     }
-    // Certificate credential: the simulator checks the `x5t#S256` thumbprint against the app's
-    // registered certificates; the RS256 signature itself is NOT verified (documented in README).
+    // Certificate credential: matched by the `x5t#S256` thumbprint; the RS256 signature is
+    // verified when the scenario gives the certificate's public key (README: limitations).
     if let Some(thumb) = header.get("x5t#S256").and_then(Value::as_str) {
-        if app.certificate_thumbprints.iter().any(|t| t == thumb) {
-            return Ok(());
+        if let Some(cert) = app.certificates.iter().find(|c| c.thumbprint == thumb) {
+            return verify_rs256(cert, assertion);
         }
         return Err(aad_error(
             StatusCode::UNAUTHORIZED,
@@ -305,4 +305,41 @@ fn check_assertion(sim: &Sim, app: &AppRegistration, assertion: &str) -> Result<
         ));
     }
     Ok(())
+}
+
+/// Verifies an RS256 JWS with the certificate's public key (when the scenario has one).
+fn verify_rs256(
+    cert: &crate::scenario::CertificateCredential,
+    assertion: &str,
+) -> Result<(), Reply> {
+    use base64::Engine;
+    let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let (Some(n), Some(e)) = (&cert.n, &cert.e) else {
+        return Ok(());
+    };
+    let invalid = || {
+        aad_error(
+            StatusCode::UNAUTHORIZED,
+            "invalid_client",
+            700027,
+            "Client assertion contains an invalid signature. [Reason - The provided signature value did not match the expected signature value.]",
+        )
+    };
+    let (signing_input, sig) = assertion.rsplit_once('.').ok_or_else(invalid)?;
+    let alg = crate::jwt::decode_unverified(assertion)
+        .ok()
+        .and_then(|(h, _)| h.get("alg").and_then(Value::as_str).map(str::to_owned));
+    if alg.as_deref() != Some("RS256") {
+        return Err(invalid());
+    }
+    let (Ok(n), Ok(e), Ok(sig)) = (b64.decode(n), b64.decode(e), b64.decode(sig)) else {
+        return Err(invalid());
+    };
+    let key = ring::signature::RsaPublicKeyComponents { n, e };
+    key.verify(
+        &ring::signature::RSA_PKCS1_2048_8192_SHA256,
+        signing_input.as_bytes(),
+        &sig,
+    )
+    .map_err(|_| invalid())
 }

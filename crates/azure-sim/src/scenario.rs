@@ -106,9 +106,24 @@ pub struct AppRegistration {
     /// Federated identity credentials (issuer + subject).
     #[serde(default)]
     pub federated_credentials: Vec<FederatedCredential>,
-    /// SHA-256 thumbprints (base64url, as in a JWT `x5t#S256` header) of registered certificates.
+    /// Registered certificate credentials.
     #[serde(default)]
-    pub certificate_thumbprints: Vec<String>,
+    pub certificates: Vec<CertificateCredential>,
+}
+
+/// A certificate credential: matched by the assertion's `x5t#S256` header; when the RSA public
+/// key is given (JWK `n`/`e`, base64url) the assertion's RS256 signature is verified too.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CertificateCredential {
+    /// SHA-256 thumbprint of the certificate, base64url (the `x5t#S256` header value).
+    pub thumbprint: String,
+    /// RSA modulus, base64url big-endian.
+    #[serde(default)]
+    pub n: Option<String>,
+    /// RSA public exponent, base64url big-endian (usually `AQAB`).
+    #[serde(default)]
+    pub e: Option<String>,
 }
 
 impl std::fmt::Debug for AppRegistration {

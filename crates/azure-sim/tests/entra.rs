@@ -335,46 +335,75 @@ async fn managed_identity_endpoint_and_secretless_exchange() {
 }
 
 #[tokio::test]
-async fn certificate_assertion_is_matched_by_thumbprint() {
-    let mut s = azure_sim::Scenario::seed();
-    s.apps[0].certificate_thumbprints = vec!["q2VNZWp0aHVtYnByaW50".into()];
-    let env = Env::with(s).await;
+async fn certificate_assertion_is_matched_by_thumbprint_and_its_rs256_signature_verified() {
     use base64::Engine;
     let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    // Test-only key generated with `openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -outform DER`.
+    let der = include_bytes!("fixtures/test-only-rsa2048.pk8");
+    let key = ring::signature::RsaKeyPair::from_pkcs8(der).unwrap();
+    let public = ring::rsa::PublicKeyComponents::<Vec<u8>>::from(key.public());
+    let mut s = azure_sim::Scenario::seed();
+    s.apps[0].certificates = vec![
+        azure_sim::scenario::CertificateCredential {
+            thumbprint: "with-key".into(),
+            n: Some(b64.encode(&public.n)),
+            e: Some(b64.encode(&public.e)),
+        },
+        azure_sim::scenario::CertificateCredential {
+            thumbprint: "thumbprint-only".into(),
+            n: None,
+            e: None,
+        },
+    ];
+    let env = Env::with(s).await;
     let now = azure_sim::jwt::now_unix();
-    let make = |thumb: &str| {
+    let unsigned = |thumb: &str| {
         let h = b64.encode(
             serde_json::json!({"alg": "RS256", "typ": "JWT", "x5t#S256": thumb}).to_string(),
         );
         let p = b64.encode(serde_json::json!({"aud": format!("{}/{T1}/oauth2/v2.0/token", env.base), "iss": APP, "sub": APP, "jti": "1", "nbf": now, "exp": now + 600}).to_string());
-        format!("{h}.{p}.c2ln")
+        format!("{h}.{p}")
     };
-    let ok = make("q2VNZWp0aHVtYnByaW50");
-    let r = env
-        .token_request(
-            T1,
-            &[
-                ("grant_type", "client_credentials"),
-                ("client_id", APP),
-                ("client_assertion_type", JWT_BEARER),
-                ("client_assertion", &ok),
-                ("scope", ARM_SCOPE),
-            ],
+    let sign = |input: &str| {
+        let mut sig = vec![0u8; key.public().modulus_len()];
+        key.sign(
+            &ring::signature::RSA_PKCS1_SHA256,
+            &ring::rand::SystemRandom::new(),
+            input.as_bytes(),
+            &mut sig,
         )
-        .await;
+        .unwrap();
+        format!("{input}.{}", b64.encode(sig))
+    };
+    let exchange = |assertion: String| {
+        let env = &env;
+        async move {
+            env.token_request(
+                T1,
+                &[
+                    ("grant_type", "client_credentials"),
+                    ("client_id", APP),
+                    ("client_assertion_type", JWT_BEARER),
+                    ("client_assertion", &assertion),
+                    ("scope", ARM_SCOPE),
+                ],
+            )
+            .await
+        }
+    };
+    let r = exchange(sign(&unsigned("with-key"))).await;
     assert_eq!(r.status, 200, "{:?}", r.body);
-    let bad = make("unknown");
-    let r = env
-        .token_request(
-            T1,
-            &[
-                ("grant_type", "client_credentials"),
-                ("client_id", APP),
-                ("client_assertion_type", JWT_BEARER),
-                ("client_assertion", &bad),
-                ("scope", ARM_SCOPE),
-            ],
-        )
-        .await;
+    // Same thumbprint, wrong signature.
+    let r = exchange(format!(
+        "{}.{}",
+        unsigned("with-key"),
+        b64.encode([7u8; 256])
+    ))
+    .await;
+    assert_aad_error(&r, 401, "invalid_client", 700027);
+    // Thumbprint-only credentials are matched without a signature check (documented limitation).
+    let r = exchange(format!("{}.c2ln", unsigned("thumbprint-only"))).await;
+    assert_eq!(r.status, 200, "{:?}", r.body);
+    let r = exchange(sign(&unsigned("unknown"))).await;
     assert_aad_error(&r, 401, "invalid_client", 700027);
 }
