@@ -5,6 +5,8 @@
 //! Secrets (client secrets, tokens, SAS keys, passwords) are [`SecretString`]s and never appear in
 //! `Debug`/`Display` output, errors or logs.
 
+#![warn(missing_docs)]
+
 pub mod arm;
 pub mod credential;
 mod endpoints;
