@@ -335,9 +335,8 @@ fn record(sim: &Sim, req: &Req, reply: &Reply) {
             .map(|(_, v)| v);
     }
     let mut st = sim.state();
-    let seq = st.requests.len() as u64;
-    st.requests.push(RequestRecord {
-        seq,
+    st.record(RequestRecord {
+        seq: 0,
         method: req.method.to_string(),
         path: req.path.clone(),
         query: req.raw_query.clone(),

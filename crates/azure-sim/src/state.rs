@@ -72,7 +72,8 @@ impl SplitMix64 {
 /// One recorded HTTP request.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct RequestRecord {
-    /// Sequence number (0-based).
+    /// Sequence number: 0-based, increasing over the whole run (clearing the log or dropping old
+    /// entries does not restart it).
     pub seq: u64,
     /// HTTP method.
     pub method: String,
@@ -203,6 +204,9 @@ pub(crate) struct Operation {
     pub(crate) fail: Option<(String, String)>,
 }
 
+/// Request-log capacity (a long local run must not grow without bound).
+pub(crate) const MAX_RECORDED: usize = 100_000;
+
 /// All mutable state behind one mutex.
 #[derive(Debug)]
 pub(crate) struct State {
@@ -212,6 +216,7 @@ pub(crate) struct State {
     pub(crate) resources: BTreeMap<String, Resource>,
     pub(crate) operations: HashMap<String, Operation>,
     pub(crate) requests: Vec<RequestRecord>,
+    next_seq: u64,
 }
 
 impl State {
@@ -223,7 +228,18 @@ impl State {
             resources: BTreeMap::new(),
             operations: HashMap::new(),
             requests: Vec::new(),
+            next_seq: 0,
         }
+    }
+
+    /// Appends to the request log, keeping at most [`MAX_RECORDED`] entries (oldest dropped).
+    pub(crate) fn record(&mut self, mut r: RequestRecord) {
+        r.seq = self.next_seq;
+        self.next_seq += 1;
+        if self.requests.len() >= MAX_RECORDED {
+            self.requests.drain(..MAX_RECORDED / 10);
+        }
+        self.requests.push(r);
     }
 
     pub(crate) fn set_faults(&mut self, faults: Faults) {

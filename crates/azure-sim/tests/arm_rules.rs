@@ -969,3 +969,46 @@ async fn references_must_exist_in_the_same_region_and_location_is_immutable() {
         r.body
     );
 }
+
+#[tokio::test]
+async fn latency_fault_delays_arm_responses_and_time_advances_over_http() {
+    let env = Env::new().await;
+    let t2 = env.token(T2, ARM_SCOPE).await;
+    env.sim.set_faults(Faults {
+        latency_ms: 60,
+        ..Faults::default()
+    });
+    let started = std::time::Instant::now();
+    assert_eq!(
+        env.get(&format!("{RG2}?api-version={RESOURCES_API}"), &t2)
+            .await
+            .status,
+        200
+    );
+    assert!(started.elapsed() >= Duration::from_millis(60));
+    env.sim.set_faults(Faults::default());
+    // West US 2 completes at 600 simulated seconds.
+    let t1 = env.token(T1, ARM_SCOPE).await;
+    let path = format!(
+        "{}?api-version={GALLERY_API}&$expand=ReplicationStatus",
+        version_id("myImageDefinition")
+    );
+    assert_eq!(
+        env.get(&path, &t1).await.body["properties"]["replicationStatus"]["aggregatedState"],
+        "InProgress"
+    );
+    let r = env
+        .http
+        .post(format!("{}/_sim/advance", env.base))
+        .json(&json!({"seconds": 600}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(
+        env.get(&path, &t1).await.body["properties"]["replicationStatus"]["aggregatedState"],
+        "Completed"
+    );
+    let seqs: Vec<u64> = env.sim.requests().iter().map(|r| r.seq).collect();
+    assert!(seqs.windows(2).all(|w| w[1] == w[0] + 1), "{seqs:?}");
+}
