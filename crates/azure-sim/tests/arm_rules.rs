@@ -634,7 +634,36 @@ async fn shared_gallery_get_and_vm_create_need_no_auxiliary_token() {
     let cpath = format!(
         "/subscriptions/{SUB2}/providers/Microsoft.Compute/locations/southcentralus/communityGalleries/myGalleryPublic-0a1b2c3d/images/myImageDefinition/versions/1.0.0?api-version={GALLERY_API}"
     );
-    assert_eq!(env.get(&cpath, &t2).await.status, 200);
+    let c = env.get(&cpath, &t2).await;
+    assert_eq!(c.status, 200);
+    // No example exists for these views: their bodies follow GalleryRP.json's definitions.
+    let check = |def: &str, body: &Value| {
+        let v = azure_sim::arm::schema::validate("GalleryRP.json", def, body).unwrap();
+        assert!(
+            v.is_empty(),
+            "{def}: {}",
+            v.iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join("; ")
+        );
+    };
+    let shared = env.get(&path, &t2).await;
+    check("SharedGalleryImageVersion", &shared.body);
+    check("CommunityGalleryImageVersion", &c.body);
+    let img = env
+        .get(&format!("/subscriptions/{SUB2}/providers/Microsoft.Compute/locations/southcentralus/sharedGalleries/{unique}/images/myImageDefinition?api-version={GALLERY_API}"), &t2)
+        .await;
+    assert_eq!(img.status, 200);
+    check("SharedGalleryImage", &img.body);
+    // Failed in West US 2 → not visible there.
+    env.sim
+        .fail_replication(&version_id("myImageDefinition"), "West US 2")
+        .unwrap();
+    let w = env
+        .get(&format!("/subscriptions/{SUB2}/providers/Microsoft.Compute/locations/westus2/sharedGalleries/{unique}/images/myImageDefinition/versions/1.0.0?api-version={GALLERY_API}"), &t2)
+        .await;
+    assert_eq!(w.status, 404);
 }
 
 #[tokio::test]

@@ -334,3 +334,61 @@ async fn gallery_examples() {
     assert_shape(&ex, 201, &env.put(&path, &t1, body.clone()).await, &[]);
     assert_shape(&ex, 200, &env.put(&path, &t1, body).await, &[]);
 }
+
+/// Bodies the simulator returns validate against the swagger definitions too (no invented fields).
+#[tokio::test]
+async fn responses_validate_against_the_swagger() {
+    let (env, t2, t1) = env().await;
+    env.replicate_all("myImageDefinition");
+    let nic = env.network(&t2, "vmv", "southcentralus").await;
+    let r = env
+        .put_vm(
+            "vmv",
+            &t2,
+            &[&t1],
+            vm_body(
+                serde_json::json!({"id": version_id("myImageDefinition")}),
+                &nic,
+                "southcentralus",
+                true,
+            ),
+        )
+        .await;
+    assert_eq!(r.status, 201);
+    let check = |file: &str, def: &str, body: &Value| {
+        let v = azure_sim::arm::schema::validate(file, def, body).unwrap();
+        assert!(
+            v.is_empty(),
+            "{def}: {}",
+            v.iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join("; ")
+        );
+    };
+    check("virtualMachine.json", "VirtualMachine", &r.body);
+    let v = env
+        .get(
+            &format!(
+                "{}?api-version={GALLERY_API}&$expand=ReplicationStatus",
+                version_id("myImageDefinition")
+            ),
+            &t1,
+        )
+        .await;
+    check("GalleryRP.json", "GalleryImageVersion", &v.body);
+    let i = env
+        .get(
+            &format!("{GALLERY}/images/myTrustedLaunchImage?api-version={GALLERY_API}"),
+            &t1,
+        )
+        .await;
+    check("GalleryRP.json", "GalleryImage", &i.body);
+    let g = env
+        .get(&format!("{GALLERY}?api-version={GALLERY_API}"), &t1)
+        .await;
+    check("GalleryRP.json", "Gallery", &g.body);
+    assert!(
+        azure_sim::arm::schema::validate("GalleryRP.json", "NoSuchDefinition", &g.body).is_err()
+    );
+}

@@ -8,7 +8,7 @@ mod network;
 pub(crate) mod path;
 pub mod region;
 mod resources;
-pub(crate) mod schema;
+pub mod schema;
 mod vm;
 
 /// Renders a stored resource as a GET would (with `replicationStatus` for image versions).

@@ -61,26 +61,95 @@ fn specs() -> &'static HashMap<&'static str, Value> {
     })
 }
 
-/// A validation failure.
+/// A validation failure (paths are dotted JSON paths, `a.b[0].c`).
 #[derive(Debug, Clone, PartialEq)]
-pub(crate) enum Violation {
+pub enum Violation {
+    /// A member the definition does not declare.
     UnknownMember {
+        /// Member name.
         member: String,
+        /// Definition name of the enclosing object.
         on_type: String,
+        /// Path of the member.
         path: String,
     },
+    /// Wrong JSON type.
     WrongType {
+        /// Path.
         path: String,
+        /// Swagger type expected.
         expected: String,
     },
+    /// A required property is missing or null.
     Required {
+        /// Path.
         path: String,
     },
+    /// A value outside a closed enum.
     Enum {
+        /// Path.
         path: String,
+        /// The value.
         value: String,
+        /// Allowed values.
         allowed: Vec<String>,
     },
+}
+
+impl std::fmt::Display for Violation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Violation::UnknownMember {
+                member,
+                on_type,
+                path,
+            } => {
+                write!(f, "{path}: unknown member '{member}' of {on_type}")
+            }
+            Violation::WrongType { path, expected } => write!(f, "{path}: expected {expected}"),
+            Violation::Required { path } => write!(f, "{path}: required"),
+            Violation::Enum {
+                path,
+                value,
+                allowed,
+            } => {
+                write!(f, "{path}: '{value}' not in {}", allowed.join("|"))
+            }
+        }
+    }
+}
+
+/// The definition asked for does not exist in the bundled swagger files.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "no definition {definition} in {file} (files: GalleryRP.json, virtualMachine.json, computeRPCommon.json, compute-v1-common.json, resource-management-v3-types.json)"
+)]
+pub struct UnknownDefinition {
+    /// File asked for.
+    pub file: String,
+    /// Definition asked for.
+    pub definition: String,
+}
+
+/// Validates `body` against `{file}#/definitions/{definition}` of the bundled reference/arm
+/// schemas (request semantics: `readOnly` properties are not checked).
+pub fn validate(
+    file: &str,
+    definition: &str,
+    body: &Value,
+) -> Result<Vec<Violation>, UnknownDefinition> {
+    let unknown = || UnknownDefinition {
+        file: file.to_owned(),
+        definition: definition.to_owned(),
+    };
+    let (name, _) = FILES.iter().find(|(n, _)| *n == file).ok_or_else(unknown)?;
+    if specs()[name]
+        .pointer(&format!("/definitions/{definition}"))
+        .is_none()
+    {
+        return Err(unknown());
+    }
+    Ok(violations(name, definition, body))
 }
 
 impl Violation {
