@@ -20,13 +20,7 @@ pub(crate) fn resources(sim: &Sim) -> Vec<ResourceRecord> {
     st.resources
         .values()
         .map(|r| {
-            let body = if r.resource_type == "Microsoft.Resources/resourceGroups" {
-                let mut b = r.body.clone();
-                b["properties"] = json!({"provisioningState": "Succeeded"});
-                b
-            } else {
-                crate::arm::render_resource(r, now)
-            };
+            let body = crate::arm::render_resource(r, now);
             ResourceRecord {
                 id: r.id.clone(),
                 resource_type: r.resource_type.clone(),

@@ -2,11 +2,13 @@
 //! cross-tenant gallery-image rules.
 
 pub(crate) mod auth;
+mod errors;
 mod gallery;
 mod lro;
 mod network;
 pub(crate) mod path;
 pub mod region;
+mod resource_group;
 mod resources;
 pub mod schema;
 mod vm;
@@ -77,7 +79,7 @@ fn handle_inner(sim: &Sim, req: &Req) -> ArmResult {
     };
     auth::check_tenant(sim, &ctx.caller, &sub)?;
     match path {
-        ArmPath::ResourceGroup { sub, rg } => resources::resource_group(&ctx, &sub, &rg),
+        ArmPath::ResourceGroup { sub, rg } => resource_group::handle(&ctx, &sub, &rg),
         ArmPath::Resource {
             sub,
             rg,

@@ -7,8 +7,9 @@
 use http::{Method, StatusCode};
 use serde_json::{Value, json};
 
+use super::errors::{location_required, method_not_allowed, resource_not_found, rg_not_found};
 use super::{ArmResult, Ctx, auth, gallery, lro, network, schema, vm};
-use crate::http::{Reply, is_write};
+use crate::http::Reply;
 use crate::sim::rg_id;
 use crate::state::{RegionReplication, Resource, State, key};
 
@@ -73,96 +74,6 @@ pub(crate) struct Prepared {
     pub(crate) fail: Option<(String, String)>,
     /// Image versions: regions to replicate.
     pub(crate) replication: Vec<RegionReplication>,
-}
-
-/// `/subscriptions/{sub}/resourceGroups/{rg}`.
-pub(crate) fn resource_group(ctx: &Ctx, sub: &str, rg: &str) -> ArmResult {
-    let id = rg_id(sub, rg);
-    let verb = if is_write(&ctx.req.method) {
-        "write"
-    } else {
-        "read"
-    };
-    let verb = if ctx.req.method == Method::DELETE {
-        "delete"
-    } else {
-        verb
-    };
-    let action = format!("Microsoft.Resources/subscriptions/resourceGroups/{verb}");
-    require(ctx, &action, &id)?;
-    let mut st = ctx.sim.state();
-    let k = key(&id);
-    match ctx.req.method {
-        Method::GET => match st.resources.get(&k) {
-            Some(r) => Ok(Reply::json(StatusCode::OK, render_rg(r))),
-            None => Err(rg_not_found(rg)),
-        },
-        Method::PUT => {
-            let body = parse_body(ctx)?;
-            let Some(location) = body.get("location").and_then(Value::as_str) else {
-                return Err(location_required());
-            };
-            let location = location.to_owned();
-            if let Some(existing) = st.resources.get_mut(&k) {
-                let old = existing.body["location"]
-                    .as_str()
-                    .unwrap_or_default()
-                    .to_owned();
-                if !super::region::same(&old, &location) {
-                    return Err(Reply::arm_error(
-                        StatusCode::CONFLICT,
-                        "InvalidResourceGroupLocation",
-                        format!(
-                            "Invalid resource group location '{location}'. The Resource group already exists in location '{old}'."
-                        ),
-                    ));
-                }
-                if let Some(tags) = body.get("tags") {
-                    existing.body["tags"] = tags.clone();
-                }
-                existing.put_count += 1;
-                existing.creating = false;
-                return Ok(Reply::json(StatusCode::OK, render_rg(existing)));
-            }
-            let mut stored = json!({"id": id, "name": rg, "location": location, "properties": {}});
-            if let Some(tags) = body.get("tags") {
-                stored["tags"] = tags.clone();
-            }
-            let r = Resource {
-                id: id.clone(),
-                resource_type: "Microsoft.Resources/resourceGroups".into(),
-                body: stored,
-                put_count: 1,
-                creating: true,
-                ready_at: 0.0,
-                fail: false,
-                replication: Vec::new(),
-            };
-            let reply = Reply::json(StatusCode::CREATED, render_rg(&r));
-            st.resources.insert(k, r);
-            Ok(reply)
-        }
-        Method::DELETE => {
-            let prefix = format!("{k}/");
-            let existed = st.resources.remove(&k).is_some();
-            st.resources.retain(|rk, _| !rk.starts_with(&prefix));
-            Ok(Reply::json(
-                if existed {
-                    StatusCode::OK
-                } else {
-                    StatusCode::NO_CONTENT
-                },
-                Value::Null,
-            ))
-        }
-        _ => Err(method_not_allowed(ctx)),
-    }
-}
-
-fn render_rg(r: &Resource) -> Value {
-    let mut b = r.body.clone();
-    b["properties"] = json!({"provisioningState": "Succeeded"});
-    b
 }
 
 /// A resource under `/providers/{namespace}/...`.
@@ -407,7 +318,7 @@ pub(crate) fn require(ctx: &Ctx, action: &str, scope: &str) -> ArmResult<()> {
     }
 }
 
-fn parse_body(ctx: &Ctx) -> ArmResult<Value> {
+pub(crate) fn parse_body(ctx: &Ctx) -> ArmResult<Value> {
     match ctx.req.json() {
         Ok(v @ Value::Object(_)) => Ok(v),
         Ok(_) => Err(Reply::arm_error(
@@ -421,43 +332,6 @@ fn parse_body(ctx: &Ctx) -> ArmResult<Value> {
             format!("The request content was invalid and could not be deserialized: '{e}'."),
         )),
     }
-}
-
-fn location_required() -> Reply {
-    Reply::arm_error(
-        StatusCode::BAD_REQUEST,
-        "LocationRequired",
-        "The location property is required for this definition.",
-    )
-}
-
-pub(crate) fn rg_not_found(rg: &str) -> Reply {
-    Reply::arm_error(
-        StatusCode::NOT_FOUND,
-        "ResourceGroupNotFound",
-        format!("Resource group '{rg}' could not be found."),
-    )
-}
-
-pub(crate) fn resource_not_found(display: &str, rg: &str) -> Reply {
-    Reply::arm_error(
-        StatusCode::NOT_FOUND,
-        "ResourceNotFound",
-        format!(
-            "The Resource '{display}' under resource group '{rg}' was not found. For more details please go to https://aka.ms/ARMResourceNotFoundFix"
-        ),
-    )
-}
-
-fn method_not_allowed(ctx: &Ctx) -> Reply {
-    Reply::arm_error(
-        StatusCode::METHOD_NOT_ALLOWED,
-        "HttpMethodNotSupported",
-        format!(
-            "The requested resource does not support http method '{}'.",
-            ctx.req.method
-        ),
-    )
 }
 
 /// A referenced resource (NIC → subnet/public IP/NSG, VM → NIC) must exist in the same region
