@@ -7,12 +7,14 @@
 
 use base64::Engine as _;
 use serde::de::DeserializeOwned;
-use serde_json::{Map, Value};
+use serde_json::Value;
 
+use crate::envelope::{DataValue, Envelope};
 use crate::invocation::{Context, Invocation};
 use crate::message::{BodyDecodeError, ServiceBusMessage};
 use crate::metadata::Metadata;
 use crate::promotion::unquote;
+use crate::raw::RawObject;
 use crate::trigger::{DataType, TriggerOptions};
 
 /// Header carrying the host's invocation id.
@@ -46,61 +48,6 @@ pub enum EnvelopeError {
     },
 }
 
-/// The parsed envelope: `Data` and `Metadata` objects.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Envelope {
-    /// `Data`: binding name → value.
-    pub data: Map<String, Value>,
-    /// `Metadata`: trigger metadata, `sys`, promoted body fields.
-    pub metadata: Map<String, Value>,
-}
-
-impl Envelope {
-    /// Parses a request body. Key names `Data`/`Metadata` are the host's; lowercase is tolerated.
-    pub fn parse(body: &[u8]) -> Result<Self, EnvelopeError> {
-        let value: Value =
-            serde_json::from_slice(body).map_err(|e| EnvelopeError::NotJson(e.to_string()))?;
-        let Value::Object(mut root) = value else {
-            return Err(EnvelopeError::MissingData);
-        };
-        let data = match take(&mut root, "Data", "data") {
-            Some(Value::Object(data)) => data,
-            _ => return Err(EnvelopeError::MissingData),
-        };
-        let metadata = match take(&mut root, "Metadata", "metadata") {
-            None | Some(Value::Null) => Map::new(),
-            Some(Value::Object(metadata)) => metadata,
-            Some(_) => return Err(EnvelopeError::BadMetadata),
-        };
-        Ok(Self { data, metadata })
-    }
-
-    /// The trigger's `Data` entry: the configured binding, else the only entry.
-    pub fn trigger_value(&self, options: &TriggerOptions) -> Result<&Value, EnvelopeError> {
-        if let Some(value) = options
-            .binding_name
-            .as_deref()
-            .and_then(|name| self.data.get(name))
-        {
-            return Ok(value);
-        }
-        let mut values = self.data.values();
-        match (values.next(), values.next()) {
-            (Some(only), None) => Ok(only),
-            (None, _) => Err(EnvelopeError::NoTriggerValue {
-                expected: options.binding_name.clone(),
-            }),
-            (Some(_), Some(_)) => Err(EnvelopeError::AmbiguousData {
-                found: self.data.keys().cloned().collect(),
-            }),
-        }
-    }
-}
-
-fn take(root: &mut Map<String, Value>, key: &str, alt: &str) -> Option<Value> {
-    root.remove(key).or_else(|| root.remove(alt))
-}
-
 /// Decodes a whole invocation request for a Service Bus (or storage queue) trigger.
 ///
 /// `invocation_id` is the `X-Azure-Functions-InvocationId` header value, if any.
@@ -128,22 +75,20 @@ pub fn service_bus_invocation<T: DeserializeOwned>(
 }
 
 /// Decodes the message of a parsed envelope; also returns `Metadata.sys.RandGuid`.
-pub fn service_bus_message<T: DeserializeOwned>(
-    envelope: &Envelope,
+fn service_bus_message<T: DeserializeOwned>(
+    envelope: &Envelope<'_>,
     options: &TriggerOptions,
 ) -> Result<(ServiceBusMessage<T>, Option<String>), EnvelopeError> {
     let (raw_body, encoding_error) = raw_body(envelope.trigger_value(options)?, options.data_type);
-    // Parse an object body once: for spotting promoted fields and for `T`.
-    let parsed = match encoding_error {
-        None if looks_like_object(&raw_body) => serde_json::from_str::<Value>(&raw_body).ok(),
+    // The host promotes body fields only from string triggers whose text looks like an object;
+    // only the top-level keys are needed to spot them.
+    let body_keys = match (options.data_type, &encoding_error) {
+        (DataType::String, None) if looks_like_object(&raw_body) => {
+            RawObject::parse(&raw_body).ok()
+        }
         _ => None,
     };
-    // The host promotes body fields only from string triggers whose text looks like an object.
-    let body_object = match (options.data_type, &parsed) {
-        (DataType::String, Some(Value::Object(object))) => Some(object),
-        _ => None,
-    };
-    let meta = Metadata::new(&envelope.metadata, body_object);
+    let meta = Metadata::new(&envelope.metadata, body_keys.as_ref());
     if !meta.shadowed().is_empty() {
         tracing::warn!(
             keys = ?meta.shadowed(),
@@ -155,12 +100,6 @@ pub fn service_bus_message<T: DeserializeOwned>(
             .and_then(Value::as_str)
             .map(str::to_owned)
     });
-    let body = match (encoding_error, &parsed) {
-        (Some(error), _) => Err(error),
-        // On failure, decode the text again for an error with line and column.
-        (None, Some(value)) => T::deserialize(value).or_else(|_| decode_body(&raw_body)),
-        (None, None) => decode_body(&raw_body),
-    };
     let message = ServiceBusMessage {
         message_id: meta.string(&["MessageId", "Id"]),
         delivery_count: meta
@@ -175,19 +114,24 @@ pub fn service_bus_message<T: DeserializeOwned>(
         application_properties: meta
             .object(&["ApplicationProperties", "UserProperties"])
             .unwrap_or_default(),
+        body: match encoding_error {
+            Some(error) => Err(error),
+            None => decode_body(&raw_body),
+        },
         raw_body,
-        body,
     };
     Ok((message, rand_guid))
 }
 
 /// The body text inside the trigger value, plus an error when its encoding is broken (the message
 /// still reaches the handler).
-fn raw_body(value: &Value, data_type: DataType) -> (String, Option<BodyDecodeError>) {
+fn raw_body(value: &DataValue<'_>, data_type: DataType) -> (String, Option<BodyDecodeError>) {
     match (value, data_type) {
-        (Value::String(s), DataType::String) => (unquote(s).unwrap_or_else(|| s.clone()), None),
-        (Value::String(s), DataType::Binary) => {
-            let text = unquote(s).unwrap_or_else(|| s.clone());
+        (DataValue::Text(text), DataType::String) => {
+            (unquote(text).unwrap_or_else(|| text.to_string()), None)
+        }
+        (DataValue::Text(text), DataType::Binary) => {
+            let text = unquote(text).unwrap_or_else(|| text.to_string());
             match base64::engine::general_purpose::STANDARD.decode(text.trim()) {
                 Ok(bytes) => match String::from_utf8(bytes) {
                     Ok(body) => (body, None),
@@ -204,8 +148,9 @@ fn raw_body(value: &Value, data_type: DataType) -> (String, Option<BodyDecodeErr
                 ),
             }
         }
-        (Value::Null, _) => (String::new(), None),
-        (other, _) => (other.to_string(), None),
+        (DataValue::Json(Value::Null), _) => (String::new(), None),
+        // Lenient: a raw JSON value instead of a string.
+        (DataValue::Json(value), _) => (value.to_string(), None),
     }
 }
 
@@ -254,7 +199,8 @@ mod tests {
     use serde_json::json;
 
     fn decode(v: Value, options: &TriggerOptions) -> ServiceBusMessage<Value> {
-        let env = Envelope::parse(v.to_string().as_bytes()).unwrap();
+        let text = v.to_string();
+        let env = Envelope::parse(text.as_bytes()).unwrap();
         service_bus_message::<Value>(&env, options).unwrap().0
     }
 
@@ -291,35 +237,6 @@ mod tests {
         let (msg, _) = service_bus_message::<Value>(&env, &TriggerOptions::default()).unwrap();
         assert!(msg.body.unwrap_err().message.contains("expected value"));
         assert_eq!(msg.raw_body, "plain text");
-    }
-
-    #[test]
-    fn envelope_errors() {
-        assert!(matches!(
-            Envelope::parse(b"nope"),
-            Err(EnvelopeError::NotJson(_))
-        ));
-        assert_eq!(Envelope::parse(b"{}"), Err(EnvelopeError::MissingData));
-        assert_eq!(Envelope::parse(b"[1]"), Err(EnvelopeError::MissingData));
-        assert_eq!(
-            Envelope::parse(br#"{"Data":{},"Metadata":3}"#),
-            Err(EnvelopeError::BadMetadata)
-        );
-        let empty = Envelope::parse(br#"{"Data":{}}"#).unwrap();
-        assert!(matches!(
-            empty.trigger_value(&TriggerOptions::default()),
-            Err(EnvelopeError::NoTriggerValue { .. })
-        ));
-        let two = Envelope::parse(br#"{"Data":{"a":"1","b":"2"}}"#).unwrap();
-        assert!(matches!(
-            two.trigger_value(&TriggerOptions::default()),
-            Err(EnvelopeError::AmbiguousData { .. })
-        ));
-        let named = TriggerOptions {
-            binding_name: Some("b".into()),
-            ..TriggerOptions::default()
-        };
-        assert_eq!(two.trigger_value(&named), Ok(&json!("2")));
     }
 
     #[test]

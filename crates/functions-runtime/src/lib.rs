@@ -29,6 +29,7 @@
 //! errors, never panic.
 
 pub mod decode;
+mod envelope;
 mod functions;
 pub mod host_wire;
 mod invocation;
@@ -36,6 +37,7 @@ mod invoke;
 mod message;
 mod metadata;
 mod promotion;
+mod raw;
 mod response;
 mod server;
 mod telemetry;

@@ -1,32 +1,35 @@
 //! Reading trigger `Metadata` the way the host encodes it (NOTES §3.1–3.2), leniently enough for
 //! the hand-written doc samples, and without trusting values a body field may have overwritten.
 
+use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 use time::{OffsetDateTime, PrimitiveDateTime, format_description::well_known::Rfc3339};
 
 use crate::promotion::{could_be_promoted, unquote};
+use crate::raw::{self, Kind, RawObject};
 
 /// `Metadata` plus the knowledge of which of its keys a body field may have overwritten.
 pub(crate) struct Metadata<'a> {
-    map: &'a Map<String, Value>,
+    map: &'a RawObject<'a>,
     shadowed: Vec<&'a str>,
 }
 
 impl<'a> Metadata<'a> {
-    /// `body` is the decoded message body when it is a JSON object (the only case the host
+    /// `body` is the message body's top level when it is a JSON object (the only case the host
     /// promotes from).
-    pub(crate) fn new(map: &'a Map<String, Value>, body: Option<&Map<String, Value>>) -> Self {
+    pub(crate) fn new(map: &'a RawObject<'a>, body: Option<&RawObject<'_>>) -> Self {
         let shadowed = match body {
-            Some(body) => map
+            Some(body) if body.len() > 0 => map
                 .iter()
                 .filter(|(key, meta)| {
                     body.iter().any(|(body_key, body_value)| {
-                        body_key.eq_ignore_ascii_case(key) && could_be_promoted(meta, body_value)
+                        body_key.eq_ignore_ascii_case(key)
+                            && raw_could_be_promoted(meta, body_value)
                     })
                 })
-                .map(|(key, _)| key.as_str())
+                .map(|(key, _)| key)
                 .collect(),
-            None => Vec::new(),
+            _ => Vec::new(),
         };
         Self { map, shadowed }
     }
@@ -36,34 +39,44 @@ impl<'a> Metadata<'a> {
         &self.shadowed
     }
 
-    /// The first of `keys` present and not shadowed.
-    fn get(&self, keys: &[&str]) -> Option<&'a Value> {
-        keys.iter()
-            .filter(|key| !self.shadowed.contains(key))
-            .find_map(|key| self.map.get(*key))
+    /// The value of `key`, unless absent or shadowed.
+    fn get(&self, key: &str) -> Option<&'a RawValue> {
+        if self.shadowed.contains(&key) {
+            return None;
+        }
+        self.map.get(key)
     }
 
     /// A string property: `"\"abc\""` (host), `"abc"` (doc samples), or a bare number.
     pub(crate) fn string(&self, keys: &[&str]) -> Option<String> {
-        keys.iter().find_map(|key| match self.get(&[key])? {
-            Value::String(s) => Some(unquote(s).unwrap_or_else(|| s.clone())),
-            Value::Number(n) => Some(n.to_string()),
-            Value::Bool(b) => Some(b.to_string()),
-            Value::Null | Value::Array(_) | Value::Object(_) => None,
+        keys.iter().find_map(|key| {
+            let value = self.get(key)?;
+            match raw::kind(value) {
+                Kind::String => {
+                    let s = raw::string(value)?;
+                    Some(unquote(&s).unwrap_or_else(|| s.into_owned()))
+                }
+                Kind::Scalar => Some(value.get().trim().to_owned()),
+                Kind::Object | Kind::Array | Kind::Null => None,
+            }
         })
     }
 
     /// An integer property: `"1"` (host), `1` (doc samples) or `"\"1\""` (early host, PR 5028).
     pub(crate) fn integer(&self, keys: &[&str]) -> Option<i64> {
-        keys.iter().find_map(|key| match self.get(&[key])? {
-            Value::Number(n) => n.as_i64(),
-            Value::String(s) => {
-                let s = s.trim();
-                s.parse()
-                    .ok()
-                    .or_else(|| unquote(s).and_then(|inner| inner.trim().parse().ok()))
+        keys.iter().find_map(|key| {
+            let value = self.get(key)?;
+            match raw::kind(value) {
+                Kind::Scalar => value.get().trim().parse().ok(),
+                Kind::String => {
+                    let s = raw::string(value)?;
+                    let s = s.trim();
+                    s.parse()
+                        .ok()
+                        .or_else(|| unquote(s).and_then(|inner| inner.trim().parse().ok()))
+                }
+                Kind::Object | Kind::Array | Kind::Null => None,
             }
-            _ => None,
         })
     }
 
@@ -71,28 +84,45 @@ impl<'a> Metadata<'a> {
     /// (`EnqueuedTimeUtc`); quoted or not.
     pub(crate) fn time(&self, keys: &[&str]) -> Option<OffsetDateTime> {
         keys.iter().find_map(|key| {
-            let raw = self.get(&[key])?.as_str()?;
-            let text = unquote(raw).unwrap_or_else(|| raw.to_owned());
-            parse_time(text.trim())
+            let s = raw::string(self.get(key)?)?;
+            match unquote(&s) {
+                Some(inner) => parse_time(inner.trim()),
+                None => parse_time(s.trim()),
+            }
         })
     }
 
     /// An object property (`ApplicationProperties`), also accepted as a JSON-object-in-a-string.
     pub(crate) fn object(&self, keys: &[&str]) -> Option<Map<String, Value>> {
-        keys.iter().find_map(|key| object_value(self.get(&[key])?))
+        keys.iter().find_map(|key| object_value(self.get(key)?))
     }
 }
 
 /// An object, or a string holding a JSON object (how PR 5028 sent `sys`).
-pub(crate) fn object_value(value: &Value) -> Option<Map<String, Value>> {
-    match value {
-        Value::Object(map) => Some(map.clone()),
-        Value::String(s) => serde_json::from_str::<Map<String, Value>>(s)
-            .ok()
-            .or_else(|| {
-                unquote(s).and_then(|inner| serde_json::from_str::<Map<String, Value>>(&inner).ok())
-            }),
-        _ => None,
+fn object_value(value: &RawValue) -> Option<Map<String, Value>> {
+    match raw::kind(value) {
+        Kind::Object => serde_json::from_str(value.get()).ok(),
+        Kind::String => {
+            let s = raw::string(value)?;
+            serde_json::from_str::<Map<String, Value>>(&s)
+                .ok()
+                .or_else(|| {
+                    unquote(&s)
+                        .and_then(|inner| serde_json::from_str::<Map<String, Value>>(&inner).ok())
+                })
+        }
+        Kind::Array | Kind::Null | Kind::Scalar => None,
+    }
+}
+
+/// [`could_be_promoted`] on raw values; only called for keys that collide with body keys.
+fn raw_could_be_promoted(meta: &RawValue, body_value: &RawValue) -> bool {
+    match (
+        serde_json::from_str::<Value>(meta.get()),
+        serde_json::from_str::<Value>(body_value.get()),
+    ) {
+        (Ok(meta), Ok(body_value)) => could_be_promoted(&meta, &body_value),
+        _ => false,
     }
 }
 
@@ -118,15 +148,20 @@ mod tests {
         v.as_object().unwrap().clone()
     }
 
+    fn text(v: Value) -> String {
+        v.to_string()
+    }
+
     #[test]
     fn reads_host_encodings() {
-        let m = map(json!({
+        let m = text(json!({
             "MessageId": "\"m-1\"",
             "DeliveryCount": "3",
             "EnqueuedTimeUtc": "2024-05-01T12:00:00",
             "EnqueuedTime": "2024-05-01T12:00:00+00:00",
             "ApplicationProperties": {"a": 1},
         }));
+        let m = RawObject::parse(&m).unwrap();
         let meta = Metadata::new(&m, None);
         assert_eq!(meta.string(&["MessageId"]).as_deref(), Some("m-1"));
         assert_eq!(meta.integer(&["DeliveryCount"]), Some(3));
@@ -146,13 +181,14 @@ mod tests {
 
     #[test]
     fn reads_doc_sample_and_early_host_encodings() {
-        let m = map(json!({
+        let m = text(json!({
             "DequeueCount": 1,
             "Id": "800ae4b3",
             "QuotedCount": "\"7\"",
             "InsertionTime": "\"2019-10-09T17:58:31+00:00\"",
             "sys": "{\"RandGuid\": \"g\"}",
         }));
+        let m = RawObject::parse(&m).unwrap();
         let meta = Metadata::new(&m, None);
         assert_eq!(meta.integer(&["DeliveryCount", "DequeueCount"]), Some(1));
         assert_eq!(meta.integer(&["QuotedCount"]), Some(7));
@@ -169,14 +205,16 @@ mod tests {
 
     #[test]
     fn shadowed_keys_are_ignored_and_twins_used() {
-        let m = map(json!({
+        let m = text(json!({
             "MessageId": "\"from-body\"",
             "Subject": "\"from-body\"",
             "Label": "\"real-subject\"",
             "DeliveryCount": "2",
         }));
         let body =
-            map(json!({"messageId": "from-body", "subject": "from-body", "deliveryCount": 9}));
+            text(json!({"messageId": "from-body", "subject": "from-body", "deliveryCount": 9}));
+        let body = RawObject::parse(&body).unwrap();
+        let m = RawObject::parse(&m).unwrap();
         let meta = Metadata::new(&m, Some(&body));
         assert_eq!(meta.shadowed(), &["MessageId", "Subject"]);
         assert_eq!(meta.string(&["MessageId"]), None);
