@@ -486,7 +486,13 @@ async fn vm_provisioning_can_fail_by_scenario() {
 #[tokio::test]
 async fn replication_progress_advances_with_scaled_time_and_can_be_failed() {
     let mut s = Scenario::seed();
-    s.faults.time_scale = 600.0; // 600 simulated seconds per real second
+    // 100 simulated seconds per real second: South Central US (60 s) is done after 0.6 s real,
+    // West US 2 (6000 s) takes a real minute, so the assertions hold even on a loaded machine.
+    s.faults.time_scale = 100.0;
+    for image in &mut s.galleries[0].images {
+        image.versions[0].regions[0].replication_secs = 60.0;
+        image.versions[0].regions[1].replication_secs = 6000.0;
+    }
     let env = Env::with(s).await;
     let t1 = env.token(T1, ARM_SCOPE).await;
     let path = format!(
@@ -506,18 +512,45 @@ async fn replication_progress_advances_with_scaled_time_and_can_be_failed() {
         first.body["properties"]["replicationStatus"]["aggregatedState"],
         "InProgress"
     );
-    tokio::time::sleep(Duration::from_millis(300)).await; // ≈180 simulated seconds
-    let mid = env.get(&path, &t1).await;
+    // Poll (real time) until the home region completes.
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    let mid = loop {
+        let r = env.get(&path, &t1).await;
+        if r.body["properties"]["replicationStatus"]["summary"][0]["state"] == "Completed" {
+            break r;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "home region never completed"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
     let summary = &mid.body["properties"]["replicationStatus"]["summary"];
     assert_eq!(summary[0]["state"], "Completed");
     assert_eq!(summary[1]["state"], "Replicating");
-    assert!(
-        summary[1]["progress"].as_i64().unwrap()
-            > first.body["properties"]["replicationStatus"]["summary"][1]["progress"]
-                .as_i64()
-                .unwrap()
-    );
     assert_eq!(mid.body["properties"]["provisioningState"], "Succeeded");
+    // West US 2's progress keeps advancing with (scaled) real time.
+    let progress = |r: &Resp| {
+        r.body["properties"]["replicationStatus"]["summary"][1]["progress"]
+            .as_i64()
+            .unwrap()
+    };
+    let start = progress(&first);
+    loop {
+        let r = env.get(&path, &t1).await;
+        assert_eq!(
+            r.body["properties"]["replicationStatus"]["summary"][1]["state"],
+            "Replicating"
+        );
+        if progress(&r) > start {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "progress never advanced"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     // Without $expand there is no replicationStatus.
     let plain = env
         .get(
