@@ -4,7 +4,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
 
 use axum::Router;
-use axum::extract::{DefaultBodyLimit, Path, State};
+use axum::extract::Request;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use bytes::Bytes;
@@ -25,7 +25,7 @@ use crate::trigger::TriggerOptions;
 pub const DEFAULT_BODY_LIMIT: usize = 256 * 1024 * 1024;
 
 type Handler =
-    Arc<dyn Fn(String, HeaderMap, Bytes) -> BoxFuture<'static, Response> + Send + Sync + 'static>;
+    Arc<dyn Fn(Arc<str>, HeaderMap, Bytes) -> BoxFuture<'static, Response> + Send + Sync + 'static>;
 
 /// The functions this handler serves, by function (folder) name.
 pub struct Functions {
@@ -63,7 +63,7 @@ impl Functions {
     /// (`dataType` string, any single `Data` entry).
     ///
     /// # Panics
-    /// If `name` is empty, contains `/`, or is already registered.
+    /// If `name` is not a valid function name (letters, digits, `-`, `_`) or is already registered.
     pub fn service_bus<T, S>(self, name: &str, service: S) -> Self
     where
         T: DeserializeOwned + Send + 'static,
@@ -80,7 +80,7 @@ impl Functions {
     /// Registers a `serviceBusTrigger` function whose binding has a `dataType` or name to honour.
     ///
     /// # Panics
-    /// If `name` is empty, contains `/`, or is already registered.
+    /// If `name` is not a valid function name (letters, digits, `-`, `_`) or is already registered.
     pub fn service_bus_with<T, S>(mut self, name: &str, options: TriggerOptions, service: S) -> Self
     where
         T: DeserializeOwned + Send + 'static,
@@ -92,8 +92,11 @@ impl Functions {
         S::Future: Send,
     {
         assert!(
-            !name.is_empty() && !name.contains('/'),
-            "function name {name:?} must be one non-empty path segment"
+            !name.is_empty()
+                && name
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_'),
+            "function name {name:?} must be letters, digits, '-' or '_' (Azure Functions names)"
         );
         assert!(
             !self.handlers.contains_key(name),
@@ -132,13 +135,21 @@ impl Functions {
 
     /// The axum router: `GET /` readiness, `POST /<FunctionName>`, JSON 404 for anything else.
     pub fn into_router(self) -> Router {
-        let handlers = Arc::new(self.handlers);
-        Router::new()
-            .route("/", get(ready))
-            .route("/{function}", post(dispatch))
-            .fallback(not_found)
-            .layer(DefaultBodyLimit::max(self.body_limit))
-            .with_state(handlers)
+        let limit = self.body_limit;
+        let handlers: Arc<HashMap<String, Handler>> = Arc::new(self.handlers);
+        let mut router = Router::new().route("/", get(ready));
+        // One static route per function: no path extraction or lookup on the hot path.
+        for (name, handler) in handlers.iter() {
+            let handler = Arc::clone(handler);
+            let name: Arc<str> = Arc::from(name.as_str());
+            router = router.route(
+                &format!("/{name}"),
+                post(move |request: Request| {
+                    invoke_with(Arc::clone(&handler), Arc::clone(&name), limit, request)
+                }),
+            );
+        }
+        router.fallback(move |request: Request| fallback(Arc::clone(&handlers), limit, request))
     }
 }
 
@@ -152,34 +163,76 @@ async fn ready() -> Response {
         .into_response()
 }
 
-async fn dispatch(
-    State(handlers): State<Arc<HashMap<String, Handler>>>,
-    Path(function): Path<String>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    let found = handlers.get(&function).or_else(|| {
-        // Function names are case-insensitive on the host side.
-        handlers
-            .iter()
-            .find(|(name, _)| name.eq_ignore_ascii_case(&function))
-            .map(|(_, h)| h)
-    });
-    match found {
-        Some(handler) => handler(function, headers, body).await,
-        None => {
-            tracing::error!(function = %function, "invocation for a function this handler does not serve");
-            ErrorBody::new(
-                "unknown_function",
-                format!("no function named {function:?} is registered"),
-            )
-            .function(&function)
-            .into_response(StatusCode::NOT_FOUND)
+/// Reads the body (bounded) and runs the function's handler.
+async fn invoke_with(handler: Handler, name: Arc<str>, limit: usize, request: Request) -> Response {
+    let (parts, body) = request.into_parts();
+    let declared = parts
+        .headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    if declared.is_some_and(|length| length > limit) {
+        return too_large(&name, limit);
+    }
+    match axum::body::to_bytes(body, limit).await {
+        Ok(bytes) => handler(name, parts.headers, bytes).await,
+        Err(e) => {
+            tracing::error!(function = %name, error = %e, "could not read the invocation request body");
+            too_large(&name, limit)
         }
     }
 }
 
-async fn not_found(method: http::Method, uri: http::Uri) -> Response {
-    ErrorBody::new("not_found", format!("no route for {method} {}", uri.path()))
-        .into_response(StatusCode::NOT_FOUND)
+fn too_large(name: &str, limit: usize) -> Response {
+    ErrorBody::new(
+        "bad_request",
+        format!("invocation request body unreadable or larger than {limit} bytes"),
+    )
+    .function(name)
+    .into_response(StatusCode::PAYLOAD_TOO_LARGE)
+}
+
+/// Anything but an exact route: a function name in another case (the host treats names
+/// case-insensitively), an unknown function (404 JSON), or no route at all (404 JSON).
+async fn fallback(
+    handlers: Arc<HashMap<String, Handler>>,
+    limit: usize,
+    request: Request,
+) -> Response {
+    let path = request.uri().path().to_owned();
+    let segment = path
+        .strip_prefix('/')
+        .filter(|s| !s.is_empty() && !s.contains('/'));
+    match (request.method() == http::Method::POST, segment) {
+        (true, Some(function)) => {
+            let found = handlers
+                .iter()
+                .find(|(name, _)| name.eq_ignore_ascii_case(function));
+            match found {
+                Some((name, handler)) => {
+                    invoke_with(
+                        Arc::clone(handler),
+                        Arc::from(name.as_str()),
+                        limit,
+                        request,
+                    )
+                    .await
+                }
+                None => {
+                    tracing::error!(function = %function, "invocation for a function this handler does not serve");
+                    ErrorBody::new(
+                        "unknown_function",
+                        format!("no function named {function:?} is registered"),
+                    )
+                    .function(function)
+                    .into_response(StatusCode::NOT_FOUND)
+                }
+            }
+        }
+        _ => ErrorBody::new(
+            "not_found",
+            format!("no route for {} {path}", request.method()),
+        )
+        .into_response(StatusCode::NOT_FOUND),
+    }
 }

@@ -364,3 +364,28 @@ fn registering_a_name_twice_panics() {
     });
     let _ = Functions::new().service_bus("a", svc).service_bus("a", svc);
 }
+
+#[tokio::test]
+async fn oversized_requests_are_413_json() {
+    let router = Functions::new()
+        .body_limit(64)
+        .service_bus(
+            "f",
+            service_fn(|_: Invocation<ServiceBusMessage<Value>>| async {
+                Ok::<_, Error>(InvocationResult::default())
+            }),
+        )
+        .into_router();
+    let answer = send(router, post("f", encoded(&"x".repeat(100), "f"), None)).await;
+    assert_eq!(answer.status, StatusCode::PAYLOAD_TOO_LARGE);
+    assert_eq!(answer.body["function"], "f");
+}
+
+#[test]
+#[should_panic(expected = "must be letters, digits")]
+fn function_names_must_be_azure_function_names() {
+    let svc = service_fn(|_: Invocation<ServiceBusMessage<Value>>| async {
+        Ok::<_, Error>(InvocationResult::default())
+    });
+    let _ = Functions::new().service_bus("a/b", svc);
+}
