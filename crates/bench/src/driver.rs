@@ -111,8 +111,13 @@ pub fn run(options: &Options) -> Result<Report, BenchError> {
         .map(|(label, _)| (label.clone(), LoadResult::default()))
         .collect();
     let mut peaks = vec![0u64; load_targets.len()];
-    for _ in 0..options.rounds {
-        for (i, (_, bin)) in load_targets.iter().enumerate() {
+    let mut round_ratios = Vec::with_capacity(options.rounds);
+    for round in 0..options.rounds {
+        // ABBA order, so drift and background load hit both targets alike.
+        let order: [usize; 2] = if round % 2 == 0 { [0, 1] } else { [1, 0] };
+        let mut throughput = [0f64; 2];
+        for i in order {
+            let bin = &load_targets[i].1;
             let mut server = Server::spawn(bin)?;
             server.wait_ready()?;
             let mut spec = LoadSpec {
@@ -127,8 +132,10 @@ pub fn run(options: &Options) -> Result<Report, BenchError> {
             spec.requests = options.requests;
             let result = runtime.block_on(load::run(&spec))?;
             peaks[i] = peaks[i].max(rss::read(server.pid())?.peak_kib);
+            throughput[i] = result.throughput();
             load_results[i].1.merge(result);
         }
+        round_ratios.push(throughput[1] / throughput[0].max(f64::EPSILON));
     }
 
     eprintln!("bench: idle memory and sizes");
@@ -169,6 +176,7 @@ pub fn run(options: &Options) -> Result<Report, BenchError> {
         subject_note,
         start,
         load: load_results,
+        round_ratios,
         load_shape: format!(
             "{} rounds x {} requests, concurrency {}, {} warm-up each, same host_wire body of {} bytes",
             options.rounds,

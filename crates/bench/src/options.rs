@@ -27,10 +27,10 @@ impl Default for Options {
             bin_dir: None,
             handler: None,
             start_runs: 30,
-            requests: 20_000,
+            requests: 15_000,
             warmup: 2_000,
             concurrency: 32,
-            rounds: 3,
+            rounds: 6,
         }
     }
 }

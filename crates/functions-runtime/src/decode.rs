@@ -95,11 +95,7 @@ fn service_bus_message<T: DeserializeOwned>(
             "message body fields share names with Service Bus system properties; those properties are ignored"
         );
     }
-    let rand_guid = meta.object(&["sys"]).and_then(|sys| {
-        sys.get("RandGuid")
-            .and_then(Value::as_str)
-            .map(str::to_owned)
-    });
+    let rand_guid = meta.sys_string("RandGuid");
     let message = ServiceBusMessage {
         message_id: meta.string(&["MessageId", "Id"]),
         delivery_count: meta

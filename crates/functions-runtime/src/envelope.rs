@@ -33,9 +33,7 @@ pub(crate) struct Envelope<'a> {
 impl<'a> Envelope<'a> {
     /// Parses a request body. Key names `Data`/`Metadata` are the host's; lowercase is tolerated.
     pub(crate) fn parse(body: &'a [u8]) -> Result<Self, EnvelopeError> {
-        let text = std::str::from_utf8(body)
-            .map_err(|e| EnvelopeError::NotJson(format!("not UTF-8: {e}")))?;
-        let wire: Wire<'a> = serde_json::from_str(text).map_err(|e| {
+        let wire: Wire<'a> = serde_json::from_slice(body).map_err(|e| {
             if e.is_data() {
                 EnvelopeError::MissingData
             } else {

@@ -1,6 +1,8 @@
 //! Reading trigger `Metadata` the way the host encodes it (NOTES §3.1–3.2), leniently enough for
 //! the hand-written doc samples, and without trusting values a body field may have overwritten.
 
+use std::borrow::Cow;
+
 use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 use time::{OffsetDateTime, PrimitiveDateTime, format_description::well_known::Rfc3339};
@@ -90,6 +92,21 @@ impl<'a> Metadata<'a> {
                 None => parse_time(s.trim()),
             }
         })
+    }
+
+    /// A string member of `sys` (an object; a JSON-object-in-a-string in PR 5028's host).
+    pub(crate) fn sys_string(&self, member: &str) -> Option<String> {
+        let sys = self.get("sys")?;
+        match raw::kind(sys) {
+            Kind::Object => {
+                let object = RawObject::parse(sys.get()).ok()?;
+                raw::string(object.get(member)?).map(Cow::into_owned)
+            }
+            _ => object_value(sys)?
+                .get(member)
+                .and_then(Value::as_str)
+                .map(str::to_owned),
+        }
     }
 
     /// An object property (`ApplicationProperties`), also accepted as a JSON-object-in-a-string.
@@ -201,6 +218,7 @@ mod tests {
             Some(datetime!(2019-10-09 17:58:31 UTC))
         );
         assert_eq!(meta.object(&["sys"]), Some(map(json!({"RandGuid": "g"}))));
+        assert_eq!(meta.sys_string("RandGuid").as_deref(), Some("g"));
     }
 
     #[test]

@@ -54,8 +54,23 @@ impl ErrorBody {
 
 /// `200` with the result, `Content-Type: application/json` (the host requires it, NOTES §0.4).
 pub(crate) fn result_response(result: &InvocationResult) -> Response {
+    if result.outputs.is_empty() && result.logs.is_empty() && result.return_value.is_null() {
+        // The common answer of a step that only acts on Azure: no serialization needed.
+        return (
+            StatusCode::OK,
+            [(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            )],
+            EMPTY_RESULT,
+        )
+            .into_response();
+    }
     json_response(StatusCode::OK, result)
 }
+
+/// `InvocationResult::default()` as JSON.
+const EMPTY_RESULT: &str = r#"{"Outputs":{},"Logs":[],"ReturnValue":null}"#;
 
 fn json_response<T: Serialize>(status: StatusCode, value: &T) -> Response {
     match serde_json::to_vec(value) {
@@ -84,5 +99,18 @@ fn json_response<T: Serialize>(status: StatusCode, value: &T) -> Response {
             )
                 .into_response()
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn empty_result_constant_matches_serialization() {
+        assert_eq!(
+            serde_json::to_string(&InvocationResult::default()).unwrap(),
+            EMPTY_RESULT
+        );
     }
 }
