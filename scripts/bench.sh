@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# Builds the release binaries and runs the benchmark driver (crates/bench). Loopback only, bounded
-# in count and time (a few minutes on 2 cores, most of it the release build).
-# Extra arguments go to the driver: --handler PATH, --start-runs N, --requests N, --warmup N,
-# --concurrency N, --rounds N.
+# Builds the release binaries and runs the benchmark driver (crates/bench): start-up time, no-op
+# invocation throughput and latency, RSS and binary size, against bare axum baselines. Loopback
+# only, bounded in count and time (about a minute on 2 cores after the release build).
+# Extra arguments go to the driver: --handler PATH, --handler-env FILE, --start-runs N,
+# --requests N, --warmup N, --concurrency N, --rounds N.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -11,4 +12,12 @@ cargo build --release -p bench --bins
 if ! cargo build --release -p imageferry-handlers --bin handler; then
     echo "bench.sh: the handler binary does not build; benchmarking noop-handler in its place" >&2
 fi
-exec target/release/bench "$@"
+# The handler reads its app settings from the environment, as under the Functions host.
+settings=()
+for file in local.settings.json local.settings.json.example; do
+    if [[ -f $file ]]; then
+        settings=(--handler-env "$file")
+        break
+    fi
+done
+exec target/release/bench "${settings[@]}" "$@"

@@ -7,7 +7,7 @@ use std::time::Duration;
 use bytes::Bytes;
 
 use crate::load::{LoadResult, LoadSpec};
-use crate::options::Options;
+use crate::options::{Options, read_settings};
 use crate::process::Server;
 use crate::report::{Report, RssRow, SizeRow};
 use crate::{BenchError, NOOP_FUNCTION, load, rss, startup, workload};
@@ -59,19 +59,28 @@ impl Binaries {
 /// Runs everything and returns the report.
 pub fn run(options: &Options) -> Result<Report, BenchError> {
     let bins = Binaries::locate(options)?;
+    let handler_env = match &options.handler_env {
+        Some(path) => read_settings(path).map_err(|message| BenchError::Io {
+            context: "reading the handler's settings".into(),
+            source: std::io::Error::new(std::io::ErrorKind::InvalidData, message),
+        })?,
+        None => Vec::new(),
+    };
     let (subject, subject_path, subject_note) = match &bins.handler {
-        Some(path) => match Server::spawn(path).and_then(|mut s| s.wait_ready()) {
-            Ok(_) => (
-                "handler".to_owned(),
-                path.clone(),
-                format!("{} (the real handler)", path.display()),
-            ),
-            Err(e) => (
-                "noop-handler".to_owned(),
-                bins.noop_handler.clone(),
-                format!("noop-handler, because the real handler could not be benchmarked: {e}"),
-            ),
-        },
+        Some(path) => {
+            match Server::spawn_with_env(path, &handler_env).and_then(|mut s| s.wait_ready()) {
+                Ok(_) => (
+                    "handler".to_owned(),
+                    path.clone(),
+                    format!("{} (the real handler)", path.display()),
+                ),
+                Err(e) => (
+                    "noop-handler".to_owned(),
+                    bins.noop_handler.clone(),
+                    format!("noop-handler, because the real handler could not be benchmarked: {e}"),
+                ),
+            }
+        }
         None => (
             "noop-handler".to_owned(),
             bins.noop_handler.clone(),
@@ -80,12 +89,21 @@ pub fn run(options: &Options) -> Result<Report, BenchError> {
     };
 
     eprintln!("bench: start-up, {} runs per binary", options.start_runs);
+    let subject_env = if subject == "handler" {
+        handler_env.clone()
+    } else {
+        Vec::new()
+    };
     let mut start_targets = vec![
-        ("bare-hello".to_owned(), bins.bare_hello.clone()),
-        (subject.clone(), subject_path.clone()),
+        ("bare-hello".to_owned(), bins.bare_hello.clone(), Vec::new()),
+        (subject.clone(), subject_path.clone(), subject_env.clone()),
     ];
     if subject != "noop-handler" {
-        start_targets.push(("noop-handler".to_owned(), bins.noop_handler.clone()));
+        start_targets.push((
+            "noop-handler".to_owned(),
+            bins.noop_handler.clone(),
+            Vec::new(),
+        ));
     }
     let start = startup::measure(&start_targets, options.start_runs)?;
 
@@ -141,23 +159,30 @@ pub fn run(options: &Options) -> Result<Report, BenchError> {
     eprintln!("bench: idle memory and sizes");
     let mut rss_rows = Vec::new();
     let mut idle_targets = vec![
-        ("bare-hello".to_owned(), bins.bare_hello.clone(), None),
+        (
+            "bare-hello".to_owned(),
+            bins.bare_hello.clone(),
+            None,
+            Vec::new(),
+        ),
         (
             "bare-echo".to_owned(),
             bins.bare_echo.clone(),
             Some(peaks[0]),
+            Vec::new(),
         ),
         (
             "noop-handler".to_owned(),
             bins.noop_handler.clone(),
             Some(peaks[1]),
+            Vec::new(),
         ),
     ];
     if subject != "noop-handler" {
-        idle_targets.push((subject.clone(), subject_path.clone(), None));
+        idle_targets.push((subject.clone(), subject_path.clone(), None, subject_env));
     }
-    for (label, bin, peak_kib) in &idle_targets {
-        let mut server = Server::spawn(bin)?;
+    for (label, bin, peak_kib, env) in &idle_targets {
+        let mut server = Server::spawn_with_env(bin, env)?;
         server.wait_ready()?;
         std::thread::sleep(SETTLE);
         rss_rows.push(RssRow {
@@ -168,7 +193,7 @@ pub fn run(options: &Options) -> Result<Report, BenchError> {
     }
     let sizes = idle_targets
         .iter()
-        .map(|(label, bin, _)| size_row(label, bin))
+        .map(|(label, bin, _, _)| size_row(label, bin))
         .collect::<Result<Vec<_>, _>>()?;
 
     Ok(Report {

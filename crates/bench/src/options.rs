@@ -9,6 +9,8 @@ pub struct Options {
     pub bin_dir: Option<PathBuf>,
     /// The real `handler` binary (default: `<bin_dir>/handler` when it exists).
     pub handler: Option<PathBuf>,
+    /// App settings for the real handler: a `local.settings.json` (its `Values`) or `KEY=VALUE` lines.
+    pub handler_env: Option<PathBuf>,
     /// Start-up runs per binary.
     pub start_runs: usize,
     /// Measured requests per target per round.
@@ -26,6 +28,7 @@ impl Default for Options {
         Self {
             bin_dir: None,
             handler: None,
+            handler_env: None,
             start_runs: 30,
             requests: 15_000,
             warmup: 2_000,
@@ -36,7 +39,7 @@ impl Default for Options {
 }
 
 /// Usage text.
-pub const USAGE: &str = "usage: bench [--handler PATH] [--bin-dir DIR] [--start-runs N] [--requests N] \
+pub const USAGE: &str = "usage: bench [--handler PATH] [--handler-env FILE] [--bin-dir DIR] [--start-runs N] [--requests N] \
 [--warmup N] [--concurrency N] [--rounds N]";
 
 impl Options {
@@ -61,6 +64,7 @@ impl Options {
             match flag.as_str() {
                 "--handler" => options.handler = Some(PathBuf::from(&value)),
                 "--bin-dir" => options.bin_dir = Some(PathBuf::from(&value)),
+                "--handler-env" => options.handler_env = Some(PathBuf::from(&value)),
                 "--start-runs" => options.start_runs = count()?,
                 "--requests" => options.requests = count()?,
                 "--warmup" => options.warmup = count()?,
@@ -90,5 +94,60 @@ mod tests {
         assert!(Options::parse(args(&["--requests", "0"])).is_err());
         assert!(Options::parse(args(&["--requests"])).is_err());
         assert!(Options::parse(args(&["--nope", "1"])).is_err());
+    }
+}
+
+/// Reads app settings: `local.settings.json` (string members of `Values`) or `KEY=VALUE` lines
+/// (`#` comments and blank lines skipped).
+pub fn read_settings(path: &std::path::Path) -> Result<Vec<(String, String)>, String> {
+    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    if path.extension().is_some_and(|e| e == "json")
+        || path.to_string_lossy().ends_with(".json.example")
+    {
+        let json: serde_json::Value =
+            serde_json::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+        let values = json
+            .get("Values")
+            .and_then(serde_json::Value::as_object)
+            .ok_or_else(|| format!("{}: no \"Values\" object", path.display()))?;
+        return Ok(values
+            .iter()
+            .filter_map(|(k, v)| v.as_str().map(|v| (k.clone(), v.to_owned())))
+            .collect());
+    }
+    Ok(text
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .filter_map(|l| l.split_once('='))
+        .map(|(k, v)| (k.trim().to_owned(), v.trim().to_owned()))
+        .collect())
+}
+
+#[cfg(test)]
+mod settings_tests {
+    use super::*;
+
+    #[test]
+    fn reads_local_settings_values_and_env_lines() {
+        let dir = std::env::temp_dir();
+        let json = dir.join(format!("bench-settings-{}.json", std::process::id()));
+        std::fs::write(
+            &json,
+            r#"{"IsEncrypted":false,"Values":{"FUNCTIONS_WORKER_RUNTIME":"Custom","N":1}}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            read_settings(&json).unwrap(),
+            vec![("FUNCTIONS_WORKER_RUNTIME".to_owned(), "Custom".to_owned())]
+        );
+        let env = dir.join(format!("bench-settings-{}.env", std::process::id()));
+        std::fs::write(&env, "# c\nA=1\n\nB = x=y\n").unwrap();
+        assert_eq!(
+            read_settings(&env).unwrap(),
+            vec![("A".into(), "1".into()), ("B".into(), "x=y".into())]
+        );
+        let _ = std::fs::remove_file(json);
+        let _ = std::fs::remove_file(env);
     }
 }

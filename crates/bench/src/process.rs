@@ -24,9 +24,15 @@ pub struct Server {
 impl Server {
     /// Starts `path` with `FUNCTIONS_CUSTOMHANDLER_PORT` set to a free port, output discarded.
     pub fn spawn(path: &Path) -> Result<Self, BenchError> {
+        Self::spawn_with_env(path, &[])
+    }
+
+    /// Like [`Server::spawn`], with extra environment variables (app settings).
+    pub fn spawn_with_env(path: &Path, env: &[(String, String)]) -> Result<Self, BenchError> {
         let port = free_port()?;
         let mut command = Command::new(path);
         command
+            .envs(env.iter().map(|(k, v)| (k, v)))
             .env(functions_runtime::PORT_ENV, port.to_string())
             .env("FUNCTIONS_HTTPWORKER_PORT", port.to_string())
             .stdin(Stdio::null())

@@ -17,22 +17,22 @@ pub struct StartSamples {
     pub samples: Vec<Duration>,
 }
 
+/// A binary to start: label, path, extra environment.
+pub type StartTarget = (String, PathBuf, Vec<(String, String)>);
+
 /// Measures every binary `runs` times, round-robin so drift hits all equally.
-pub fn measure(
-    targets: &[(String, PathBuf)],
-    runs: usize,
-) -> Result<Vec<StartSamples>, BenchError> {
+pub fn measure(targets: &[StartTarget], runs: usize) -> Result<Vec<StartSamples>, BenchError> {
     let mut results: Vec<StartSamples> = targets
         .iter()
-        .map(|(label, path)| StartSamples {
+        .map(|(label, path, _)| StartSamples {
             label: label.clone(),
             path: path.clone(),
             samples: Vec::with_capacity(runs),
         })
         .collect();
     for _ in 0..runs {
-        for result in &mut results {
-            let mut server = Server::spawn(&result.path)?;
+        for (result, (_, _, env)) in results.iter_mut().zip(targets) {
+            let mut server = Server::spawn_with_env(&result.path, env)?;
             result.samples.push(server.wait_ready()?);
         }
     }
