@@ -20,6 +20,10 @@ struct Args {
     /// Scenario file for the Azure stand-in (its default scenario when omitted).
     #[arg(long)]
     scenario: Option<PathBuf>,
+    /// Simulated seconds per real second in the Azure stand-in: 30 turns the seed's two minutes
+    /// of replication into four seconds. 1 runs in real time.
+    #[arg(long, default_value_t = 30.0)]
+    time_scale: f64,
     /// Give up after this many seconds.
     #[arg(long, default_value_t = 300)]
     timeout: u64,
@@ -53,6 +57,7 @@ async fn run(args: Args) -> Result<bool, Box<dyn std::error::Error>> {
     let mut options = LocalStackOptions::for_repository();
     options.scenario = args.scenario;
     options.settings = args.settings;
+    options.time_scale = Some(args.time_scale);
     let request_path = args.request.unwrap_or_else(|| {
         options
             .app_root

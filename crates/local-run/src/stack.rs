@@ -62,6 +62,9 @@ pub struct LocalStackOptions {
     pub settings: Vec<(String, String)>,
     /// Where the handler's logs go.
     pub log_dir: PathBuf,
+    /// Simulated seconds per real second in the Azure stand-in (replication and long-running
+    /// operations); the scenario's own value when `None`.
+    pub time_scale: Option<f64>,
 }
 
 impl LocalStackOptions {
@@ -74,6 +77,7 @@ impl LocalStackOptions {
             app_root: root,
             scenario: None,
             settings: Vec::new(),
+            time_scale: None,
         }
     }
 }
@@ -112,12 +116,39 @@ pub fn local_settings(azure_url: &str, bus: &CaptureHandle) -> Vec<(String, Stri
         ),
         ("IMAGEFERRY_REPLICATION_BACKOFF_INITIAL", "1s".to_string()),
         ("IMAGEFERRY_REPLICATION_BACKOFF_CAP", "5s".to_string()),
-        ("IMAGEFERRY_PROVISIONING_POLL_INTERVAL", "1s".to_string()),
+        ("IMAGEFERRY_PROVISIONING_POLL", "1s".to_string()),
         ("RUST_LOG", "info".to_string()),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_string(), v))
     .collect()
+}
+
+/// Numbers the handler log files of one process (tests start several stacks at once).
+fn next_log_number() -> u32 {
+    static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(1);
+    NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+}
+
+/// Sets the stand-in's time scale through its control API (`POST /_sim/faults`).
+async fn set_time_scale(azure_url: &str, scale: f64) -> Result<(), StackError> {
+    let answer = reqwest::Client::new()
+        .post(format!("{azure_url}/_sim/faults"))
+        .json(&serde_json::json!({ "time_scale": scale }))
+        .send()
+        .await
+        .map_err(|e| ProcessError::NotReady {
+            name: "azure-sim".into(),
+            reason: format!("setting the time scale: {e}"),
+        })?;
+    if !answer.status().is_success() {
+        return Err(ProcessError::NotReady {
+            name: "azure-sim".into(),
+            reason: format!("setting the time scale: {}", answer.status()),
+        }
+        .into());
+    }
+    Ok(())
 }
 
 impl LocalStack {
@@ -127,6 +158,9 @@ impl LocalStack {
         let bins = Binaries::locate()?;
         let azure =
             processes::start_azure_sim(&bins.azure_sim, options.scenario.as_deref()).await?;
+        if let Some(scale) = options.time_scale {
+            set_time_scale(&azure.base_url, scale).await?;
+        }
         let bus = servicebus_capture::start("127.0.0.1:0", CaptureOptions::default()).await?;
         let mut settings = local_settings(&azure.base_url, &bus);
         for (k, v) in options.settings {
@@ -137,9 +171,11 @@ impl LocalStack {
             name: format!("log folder {}", options.log_dir.display()),
             source,
         })?;
-        let handler_log = options
-            .log_dir
-            .join(format!("handler-{}.log", std::process::id()));
+        let handler_log = options.log_dir.join(format!(
+            "handler-{}-{}.log",
+            std::process::id(),
+            next_log_number()
+        ));
         let handler =
             processes::start_handler(&bins.handler, &app.root, &settings, &handler_log).await?;
         let pump = Pump::new(bus.clone(), handler.base_url.clone(), &app.functions);
