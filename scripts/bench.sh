@@ -14,7 +14,7 @@ if ! cargo build --release -p imageferry-handlers --bin handler; then
 fi
 # The handler reads its app settings from the environment, as under the Functions host.
 settings=()
-for file in local.settings.json local.settings.json.example; do
+for file in local.settings.json crates/bench/handler-settings.env; do
     if [[ -f $file ]]; then
         settings=(--handler-env "$file")
         break
