@@ -88,14 +88,9 @@ async fn linux_happy_path() {
         .into_iter()
         .find(|m| m.broker.message_id.as_deref() == Some("web-canary-42:succeeded"))
         .expect("terminal event MessageId");
-    // Names compare case-insensitively: the REST single send carries them as HTTP headers.
-    let property = |name: &str| {
-        terminal
-            .application_properties
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.clone())
-    };
+    // Names keep their case (the sender uses the batch form's UserProperties), so a
+    // subscription filter on `deploymentId` matches.
+    let property = |name: &str| terminal.application_properties.get(name).cloned();
     assert_eq!(property("deploymentId"), Some(json!("web-canary-42")));
     assert_eq!(property("status"), Some(json!("succeeded")));
     assert_eq!(

@@ -63,23 +63,28 @@ async fn sas_send_sets_the_documented_headers() {
     let r: &Recorded = &log[0];
     assert_eq!(r.method, "POST");
     assert_eq!(r.path, "/replication-check/messages");
-    assert_eq!(r.body, r#"{"deploymentId":"d-1"}"#);
-    assert_eq!(r.headers["content-type"], "application/json");
-
-    let broker: serde_json::Value = serde_json::from_str(&r.headers["brokerproperties"]).unwrap();
+    // With application properties the message goes in the batch form, which keeps the
+    // properties' names as written (headers would arrive lowercased).
     assert_eq!(
-        broker,
-        j!({
-            "MessageId": "d-1:replication-check:3",
-            "CorrelationId": "d-1",
-            "ScheduledEnqueueTimeUtc": "Sun, 22 Nov 2026 08:49:37 GMT",
-            "TimeToLive": 90,
-            "Label": "replication-check",
-        })
+        r.headers["content-type"],
+        "application/vnd.microsoft.servicebus.json"
     );
-    // Application properties: one header each, string values JSON-quoted.
-    assert_eq!(r.headers["priority"], "\"High\"");
-    assert_eq!(r.headers["attempt"], "\"42\"");
+    assert!(!r.headers.contains_key("brokerproperties"));
+    let batch: serde_json::Value = serde_json::from_str(&r.body).unwrap();
+    assert_eq!(
+        batch,
+        j!([{
+            "Body": r#"{"deploymentId":"d-1"}"#,
+            "BrokerProperties": {
+                "MessageId": "d-1:replication-check:3",
+                "CorrelationId": "d-1",
+                "ScheduledEnqueueTimeUtc": "Sun, 22 Nov 2026 08:49:37 GMT",
+                "TimeToLive": 90,
+                "Label": "replication-check",
+            },
+            "UserProperties": { "Priority": "High", "attempt": "42" },
+        }])
+    );
 
     // SAS: SharedAccessSignature sr=..&sig=..&se=..&skn=.., signature verified.
     let auth = &r.headers["authorization"];
@@ -105,6 +110,34 @@ async fn sas_send_sets_the_documented_headers() {
         .unwrap();
     ring::hmac::verify(&key, format!("{encoded_sr}\n{se}").as_bytes(), &sig)
         .expect("valid SAS signature");
+}
+
+#[tokio::test]
+async fn a_message_without_properties_is_a_single_send_with_broker_properties() {
+    let (base, log) = fake_server(|_| json(201, j!({}), &[])).await;
+    let plain = OutgoingMessage {
+        application_properties: BTreeMap::new(),
+        ..message()
+    };
+    sas_sender(&base)
+        .send("replication-check", plain)
+        .await
+        .unwrap();
+    let log = log.lock().unwrap();
+    let r: &Recorded = &log[0];
+    assert_eq!(r.body, r#"{"deploymentId":"d-1"}"#);
+    assert_eq!(r.headers["content-type"], "application/json");
+    let broker: serde_json::Value = serde_json::from_str(&r.headers["brokerproperties"]).unwrap();
+    assert_eq!(
+        broker,
+        j!({
+            "MessageId": "d-1:replication-check:3",
+            "CorrelationId": "d-1",
+            "ScheduledEnqueueTimeUtc": "Sun, 22 Nov 2026 08:49:37 GMT",
+            "TimeToLive": 90,
+            "Label": "replication-check",
+        })
+    );
 }
 
 #[test]

@@ -23,7 +23,8 @@ pub struct OutgoingMessage {
     pub time_to_live: Option<Duration>,
     /// `Label` (the subject).
     pub label: Option<String>,
-    /// Application (custom) properties, each sent as its own header.
+    /// Application (custom) properties; sent in the batch format's `UserProperties` so that their
+    /// names keep their case.
     pub application_properties: BTreeMap<String, String>,
 }
 

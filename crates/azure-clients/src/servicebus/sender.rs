@@ -20,6 +20,9 @@ use url::Url;
 const SAS_LIFETIME_SECS: i64 = 3600;
 
 /// Headers the sender sets itself; application properties may not use them.
+/// Content type of the REST batch send.
+const BATCH_CONTENT_TYPE: &str = "application/vnd.microsoft.servicebus.json";
+
 const RESERVED_HEADERS: &[&str] = &[
     "authorization",
     "brokerproperties",
@@ -153,23 +156,44 @@ impl ServiceBusSender {
     /// receiver's idempotence) absorbs a send that succeeded but whose answer was lost.
     pub async fn send(&self, entity: &str, msg: OutgoingMessage) -> Result<(), ServiceBusError> {
         let url = self.entity_url(entity)?;
-        let properties = property_headers(&msg)?;
+        // Application properties travel in the batch format's `UserProperties`
+        // (learn.microsoft.com/rest/api/servicebus/send-message-batch), which keeps their names'
+        // case: as plain headers (send-message-to-queue) HTTP lowercases them on the wire, and a
+        // subscription filter on `deploymentId` would not see `deploymentid`. The names are still
+        // checked as if they were headers, so a message is valid for both forms.
+        property_headers(&msg)?;
         let broker = msg.broker_properties();
         let authorization = self.authorization(&url).await?;
-        let content_type =
-            reqwest::header::HeaderValue::from_str(&msg.content_type).map_err(|_| {
-                ServiceBusError::InvalidMessage("content type is not a valid header value".into())
-            })?;
+        let (content_type, body, broker_header) = if msg.application_properties.is_empty() {
+            let content_type =
+                reqwest::header::HeaderValue::from_str(&msg.content_type).map_err(|_| {
+                    ServiceBusError::InvalidMessage(
+                        "content type is not a valid header value".into(),
+                    )
+                })?;
+            (content_type, msg.body.clone(), Some(broker))
+        } else {
+            let entry = serde_json::json!([{
+                "Body": msg.body,
+                "BrokerProperties": serde_json::from_str::<serde_json::Value>(&broker)
+                    .unwrap_or_default(),
+                "UserProperties": msg.application_properties,
+            }]);
+            (
+                reqwest::header::HeaderValue::from_static(BATCH_CONTENT_TYPE),
+                entry.to_string(),
+                None,
+            )
+        };
         let raw = crate::http::send_with_retries(&self.retry, "Service Bus send", || {
             let mut request = self
                 .http
                 .post(url.clone())
                 .header(reqwest::header::AUTHORIZATION, authorization.expose())
                 .header(reqwest::header::CONTENT_TYPE, content_type.clone())
-                .header("BrokerProperties", broker.clone())
-                .body(msg.body.clone());
-            for (name, value) in &properties {
-                request = request.header(name.clone(), value.clone());
+                .body(body.clone());
+            if let Some(broker) = &broker_header {
+                request = request.header("BrokerProperties", broker.clone());
             }
             request
         })
@@ -250,12 +274,12 @@ impl ServiceBusSender {
     }
 }
 
-/// Application properties as headers (one header each, per the REST docs'
-/// "message-headers-and-properties"). String values are sent in double quotes (`Priority: "High"`),
-/// as Microsoft's REST-based Node.js SDK did (Azure/azure-sdk-for-node,
-/// lib/services/serviceBus/lib/servicebusservice.js `setRequestHeaders`: strings and RFC 1123
-/// dates quoted, numbers and booleans bare), so a value such as `42` stays a string. Values are
-/// JSON-escaped and must be printable ASCII.
+/// Application properties as the single-send form would carry them: one header each (REST docs'
+/// "message-headers-and-properties"), string values in double quotes (`Priority: "High"`), as
+/// Microsoft's REST-based Node.js SDK did (Azure/azure-sdk-for-node,
+/// lib/services/serviceBus/lib/servicebusservice.js `setRequestHeaders`). `send` uses it to refuse
+/// names and values that could not travel that way (reserved header names, non-ASCII values), so
+/// a message is valid in both REST forms.
 fn property_headers(
     msg: &OutgoingMessage,
 ) -> Result<Vec<(reqwest::header::HeaderName, reqwest::header::HeaderValue)>, ServiceBusError> {
