@@ -86,4 +86,10 @@ fn noop_handler_serves_logs_json_and_stops_on_sigterm() {
             .any(|l| l["fields"]["message"] == "custom handler stopped"),
         "{stdout}"
     );
+    // A well-formed message whose body fields are promoted into Metadata is not a warning.
+    let noisy: Vec<_> = lines
+        .iter()
+        .filter(|l| l["level"] == "WARN" || l["level"] == "ERROR")
+        .collect();
+    assert!(noisy.is_empty(), "unexpected warnings: {noisy:?}");
 }

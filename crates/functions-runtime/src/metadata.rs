@@ -10,6 +10,25 @@ use time::{OffsetDateTime, PrimitiveDateTime, format_description::well_known::Rf
 use crate::promotion::{could_be_promoted, unquote};
 use crate::raw::{self, Kind, RawObject};
 
+/// Every `Metadata` key the runtime reads (Service Bus and storage-queue trigger properties).
+pub(crate) const SYSTEM_KEYS: &[&str] = &[
+    "MessageId",
+    "Id",
+    "DeliveryCount",
+    "DequeueCount",
+    "EnqueuedTime",
+    "EnqueuedTimeUtc",
+    "InsertionTime",
+    "CorrelationId",
+    "ContentType",
+    "Subject",
+    "Label",
+    "SequenceNumber",
+    "ApplicationProperties",
+    "UserProperties",
+    "sys",
+];
+
 /// `Metadata` plus the knowledge of which of its keys a body field may have overwritten.
 pub(crate) struct Metadata<'a> {
     map: &'a RawObject<'a>,
@@ -20,9 +39,12 @@ impl<'a> Metadata<'a> {
     /// `body` is the message body's top level when it is a JSON object (the only case the host
     /// promotes from).
     pub(crate) fn new(map: &'a RawObject<'a>, body: Option<&RawObject<'_>>) -> Self {
+        // Only the system keys the runtime reads matter; promoted body fields are in `Metadata`
+        // too and trivially "collide" with themselves.
         let shadowed = match body {
             Some(body) if body.len() > 0 => map
                 .iter()
+                .filter(|(key, _)| SYSTEM_KEYS.contains(key))
                 .filter(|(key, meta)| {
                     body.iter().any(|(body_key, body_value)| {
                         body_key.eq_ignore_ascii_case(key)
@@ -43,6 +65,7 @@ impl<'a> Metadata<'a> {
 
     /// The value of `key`, unless absent or shadowed.
     fn get(&self, key: &str) -> Option<&'a RawValue> {
+        debug_assert!(SYSTEM_KEYS.contains(&key), "{key} must be in SYSTEM_KEYS");
         if self.shadowed.contains(&key) {
             return None;
         }
@@ -201,14 +224,14 @@ mod tests {
         let m = text(json!({
             "DequeueCount": 1,
             "Id": "800ae4b3",
-            "QuotedCount": "\"7\"",
+            "SequenceNumber": "\"7\"",
             "InsertionTime": "\"2019-10-09T17:58:31+00:00\"",
             "sys": "{\"RandGuid\": \"g\"}",
         }));
         let m = RawObject::parse(&m).unwrap();
         let meta = Metadata::new(&m, None);
         assert_eq!(meta.integer(&["DeliveryCount", "DequeueCount"]), Some(1));
-        assert_eq!(meta.integer(&["QuotedCount"]), Some(7));
+        assert_eq!(meta.integer(&["SequenceNumber"]), Some(7));
         assert_eq!(
             meta.string(&["MessageId", "Id"]).as_deref(),
             Some("800ae4b3")
@@ -235,6 +258,15 @@ mod tests {
         let m = RawObject::parse(&m).unwrap();
         let meta = Metadata::new(&m, Some(&body));
         assert_eq!(meta.shadowed(), &["MessageId", "Subject"]);
+        let promoted =
+            text(json!({"MessageId": "\"real\"", "orderId": "\"1\"", "customer": {"id": 1}}));
+        let promoted = RawObject::parse(&promoted).unwrap();
+        let body = text(json!({"orderId": "1", "customer": {"id": 1}}));
+        let body = RawObject::parse(&body).unwrap();
+        assert!(
+            Metadata::new(&promoted, Some(&body)).shadowed().is_empty(),
+            "ordinary promoted fields are not system properties"
+        );
         assert_eq!(meta.string(&["MessageId"]), None);
         assert_eq!(
             meta.string(&["Subject", "Label"]).as_deref(),
