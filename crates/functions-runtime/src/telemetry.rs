@@ -14,6 +14,11 @@ use tracing_subscriber::fmt::format::Writer;
 /// count). Stdout, not stderr: the host treats every stderr line as an error. Calling it again, or
 /// after another subscriber was installed, does nothing.
 pub fn init_tracing() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(install);
+}
+
+fn install() {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
     let _already_installed = tracing_subscriber::fmt()
         .json()
