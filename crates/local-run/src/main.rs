@@ -129,6 +129,25 @@ async fn run(args: Args) -> Result<bool, Box<dyn std::error::Error>> {
         })
         .await;
     let deliveries = stack.pump.history().len();
+    if std::env::var_os("IMAGEFERRY_LOCAL_TRACE").is_some() {
+        for d in stack.pump.history() {
+            eprintln!(
+                "delivered        #{} {} ({})",
+                d.sequence_number, d.function, d.status
+            );
+        }
+    }
+    for d in stack
+        .pump
+        .history()
+        .iter()
+        .filter(|d| d.status >= 300 || d.status == 0)
+    {
+        eprintln!(
+            "abandoned        {} delivery {} answered {}: {}",
+            d.function, d.delivery_count, d.status, d.answer
+        );
+    }
     let dead = stack.pump.dead_letters().len();
     let code = stack.shutdown().await;
     println!("deliveries       {deliveries} ({dead} dead-lettered); handler exited with {code:?}");

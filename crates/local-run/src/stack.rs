@@ -115,7 +115,7 @@ pub fn local_settings(azure_url: &str, bus: &CaptureHandle) -> Vec<(String, Stri
             format!("{}/{}", seed::TENANT_2, seed::SUBSCRIPTION_2),
         ),
         ("IMAGEFERRY_REPLICATION_BACKOFF_INITIAL", "1s".to_string()),
-        ("IMAGEFERRY_REPLICATION_BACKOFF_CAP", "5s".to_string()),
+        ("IMAGEFERRY_REPLICATION_BACKOFF_CAP", "3s".to_string()),
         ("IMAGEFERRY_PROVISIONING_POLL", "1s".to_string()),
         ("RUST_LOG", "info".to_string()),
     ]
