@@ -112,6 +112,10 @@ async fn linux_deployment_runs_end_to_end_across_processes() {
         vm_id.ends_with("/providers/Microsoft.Compute/virtualMachines/e2eLinux"),
         "{vm_id}"
     );
+    // The seeds' network: the NIC sits in 192.168.1.0/24 (first usable address .4), and the
+    // static public IP has an address.
+    assert_eq!(end["privateIpAddress"], "192.168.1.4", "{end:#}");
+    assert!(end["publicIpAddress"].as_str().is_some(), "{end:#}");
     let seen = statuses(&stack);
     for expected in ["accepted", "replicated", "provisioning", "succeeded"] {
         assert!(

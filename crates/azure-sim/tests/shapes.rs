@@ -119,13 +119,23 @@ async fn network_examples() {
     let custom = example("network/PublicIpAddressCreateCustomizedValues.json");
     let body = request(&custom, "parameters", &repl);
     // `zones` is not requested; the example's service picked a zone, the simulator does not.
+    // `ipAddress` (a PublicIPAddressPropertiesFormat field in the Network swagger) is allocated
+    // at creation for a Static address; the example omits it.
+    let created = env
+        .put(&format!("{n}/publicIPAddresses/test-ip2{q}"), &t2, body)
+        .await;
     assert_shape(
         &custom,
         201,
-        &env.put(&format!("{n}/publicIPAddresses/test-ip2{q}"), &t2, body)
-            .await,
-        &["zones", "properties.ipConfiguration"],
+        &created,
+        &[
+            "zones",
+            "properties.ipConfiguration",
+            "properties.ipAddress",
+        ],
     );
+    let address = created.body["properties"]["ipAddress"].as_str().unwrap();
+    assert!(address.starts_with("198.51.100."), "{address}");
 
     // The NIC example needs VNet rg1-vnet (renamed with the resource group) with subnet "default".
     let r = env

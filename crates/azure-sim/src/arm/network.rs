@@ -85,6 +85,16 @@ pub(crate) fn prepare(
             {
                 body["properties"]["ipConfiguration"] = ipc.clone();
             }
+            // A Static address is allocated when the resource is created and kept on update
+            // (learn.microsoft.com/azure/virtual-network/ip-services/public-ip-addresses,
+            // "IP address assignment"); a Dynamic one only once attached to a running VM, which
+            // the simulator leaves out. Addresses come from TEST-NET-2 (RFC 5737).
+            if body["properties"]["publicIPAllocationMethod"] == json!("Static") {
+                let kept = lookup(st, id)
+                    .and_then(|existing| existing["properties"].get("ipAddress").cloned());
+                let address = kept.unwrap_or_else(|| json!(test_net_address(id)));
+                body["properties"]["ipAddress"] = address;
+            }
         }
         Kind::Nsg => {
             if let Some(rules) = props.get_mut("securityRules").and_then(Value::as_array_mut) {
@@ -128,13 +138,20 @@ pub(crate) fn prepare(
                 if let Some(pip) = cp["publicIPAddress"]["id"].as_str() {
                     referenced(st, pip, id, &location)?;
                 }
-                let last = 4 + i;
+                // Azure reserves the first four addresses of a subnet, so the first NIC gets
+                // x.x.x.4 (learn.microsoft.com/azure/virtual-network/virtual-networks-faq,
+                // "Are there any restrictions on using IP addresses within these subnets?").
+                let base = cp["subnet"]["id"]
+                    .as_str()
+                    .and_then(|subnet| subnet_base(st, subnet))
+                    .unwrap_or([10, 0, 0, 0]);
+                let [a, b, c3, _] = base;
                 let address = match cp
                     .get("privateIPAddressPrefixLength")
                     .and_then(Value::as_u64)
                 {
-                    Some(len) => format!("10.0.0.{}/{len}", 16 * (i + 1)),
-                    None => format!("10.0.0.{last}"),
+                    Some(len) => format!("{a}.{b}.{c3}.{}/{len}", 16 * (i + 1)),
+                    None => format!("{a}.{b}.{c3}.{}", 4 + i),
                 };
                 set_default(cp, "privateIPAddress", Value::String(address));
                 set_default(cp, "privateIPAllocationMethod", json!("Dynamic"));
@@ -155,6 +172,31 @@ pub(crate) fn prepare(
         _ => {}
     }
     Ok(body)
+}
+
+/// An address in 198.51.100.0/24 (TEST-NET-2) derived from the resource id.
+fn test_net_address(id: &str) -> String {
+    let hash = id
+        .to_ascii_lowercase()
+        .bytes()
+        .fold(2_166_136_261u32, |h, b| {
+            (h ^ u32::from(b)).wrapping_mul(16_777_619)
+        });
+    format!("198.51.100.{}", 1 + hash % 254)
+}
+
+/// The network address of a subnet (`.../virtualNetworks/{v}/subnets/{s}`), from its VNet's body.
+fn subnet_base(st: &State, subnet_id: &str) -> Option<[u8; 4]> {
+    let (vnet_id, subnet) = subnet_id.rsplit_once("/subnets/")?;
+    let vnet = lookup(st, vnet_id)?;
+    let prefix = vnet["properties"]["subnets"].as_array()?.iter().find(|s| {
+        s["name"]
+            .as_str()
+            .is_some_and(|n| n.eq_ignore_ascii_case(subnet))
+    })?["properties"]["addressPrefix"]
+        .as_str()?;
+    let address: std::net::Ipv4Addr = prefix.split('/').next()?.parse().ok()?;
+    Some(address.octets())
 }
 
 /// After a NIC PUT: the public IPs it uses now show `ipConfiguration` (as in the example bodies).
