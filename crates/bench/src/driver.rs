@@ -1,5 +1,6 @@
 //! The benchmark run: start-up, throughput, memory, sizes, in that order, then the table.
 
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
@@ -8,7 +9,7 @@ use bytes::Bytes;
 
 use crate::load::{LoadResult, LoadSpec};
 use crate::options::{Options, read_settings};
-use crate::process::Server;
+use crate::process::Target;
 use crate::report::{Report, RssRow, SizeRow};
 use crate::{BenchError, NOOP_FUNCTION, load, rss, startup, workload};
 
@@ -59,51 +60,16 @@ impl Binaries {
 /// Runs everything and returns the report.
 pub fn run(options: &Options) -> Result<Report, BenchError> {
     let bins = Binaries::locate(options)?;
-    let handler_env = match &options.handler_env {
-        Some(path) => read_settings(path).map_err(|message| BenchError::Io {
-            context: "reading the handler's settings".into(),
-            source: std::io::Error::new(std::io::ErrorKind::InvalidData, message),
-        })?,
-        None => Vec::new(),
-    };
-    let (subject, subject_path, subject_note) = match &bins.handler {
-        Some(path) => {
-            match Server::spawn_with_env(path, &handler_env).and_then(|mut s| s.wait_ready()) {
-                Ok(_) => (
-                    "handler".to_owned(),
-                    path.clone(),
-                    format!("{} (the real handler)", path.display()),
-                ),
-                Err(e) => (
-                    "noop-handler".to_owned(),
-                    bins.noop_handler.clone(),
-                    format!("noop-handler, because the real handler could not be benchmarked: {e}"),
-                ),
-            }
-        }
-        None => (
-            "noop-handler".to_owned(),
-            bins.noop_handler.clone(),
-            "noop-handler (target/release/handler not found; pass --handler PATH)".to_owned(),
-        ),
-    };
+    let (subject, subject_note) = choose_subject(&bins, options)?;
+    let noop = Target::new("noop-handler", bins.noop_handler.clone());
 
     eprintln!("bench: start-up, {} runs per binary", options.start_runs);
-    let subject_env = if subject == "handler" {
-        handler_env.clone()
-    } else {
-        Vec::new()
-    };
     let mut start_targets = vec![
-        ("bare-hello".to_owned(), bins.bare_hello.clone(), Vec::new()),
-        (subject.clone(), subject_path.clone(), subject_env.clone()),
+        Target::new("bare-hello", bins.bare_hello.clone()),
+        subject.clone(),
     ];
-    if subject != "noop-handler" {
-        start_targets.push((
-            "noop-handler".to_owned(),
-            bins.noop_handler.clone(),
-            Vec::new(),
-        ));
+    if subject.label != noop.label {
+        start_targets.push(noop.clone());
     }
     let start = startup::measure(&start_targets, options.start_runs)?;
 
@@ -112,7 +78,104 @@ pub fn run(options: &Options) -> Result<Report, BenchError> {
         options.rounds, options.requests, options.concurrency
     );
     let (path, headers, body) = workload::invocation_request(NOOP_FUNCTION);
-    let body = Bytes::from(body);
+    let spec = LoadSpec {
+        addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+        path,
+        headers,
+        body: Bytes::from(body),
+        concurrency: options.concurrency,
+        requests: options.requests,
+    };
+    let bare_echo = Target::new("bare-echo", bins.bare_echo.clone());
+    let load = measure_load([&bare_echo, &noop], &spec, options)?;
+
+    eprintln!("bench: idle memory and sizes");
+    let mut memory_targets = vec![
+        (Target::new("bare-hello", bins.bare_hello.clone()), None),
+        (bare_echo, Some(load.peak_kib[0])),
+        (noop, Some(load.peak_kib[1])),
+    ];
+    if subject.label != "noop-handler" {
+        memory_targets.push((subject.clone(), None));
+    }
+    let mut rss_rows = Vec::with_capacity(memory_targets.len());
+    for (target, peak_kib) in &memory_targets {
+        rss_rows.push(RssRow {
+            label: target.label.clone(),
+            idle_kib: idle_rss(target)?,
+            peak_kib: *peak_kib,
+        });
+    }
+    let sizes = memory_targets
+        .iter()
+        .map(|(target, _)| size_row(&target.label, &target.path))
+        .collect::<Result<Vec<_>, _>>()?;
+
+    Ok(Report {
+        cpus: std::thread::available_parallelism().map_or(1, usize::from),
+        subject_note,
+        start,
+        load: load.results,
+        round_ratios: load.round_ratios,
+        load_shape: format!(
+            "{} rounds x {} requests, concurrency {}, {} warm-up each, same host_wire body of {} bytes",
+            options.rounds,
+            options.requests,
+            options.concurrency,
+            options.warmup,
+            spec.body.len()
+        ),
+        rss: rss_rows,
+        sizes,
+        subject: subject.label,
+    })
+}
+
+/// The binary standing for `handler`: the real one when it exists and starts, else noop-handler.
+fn choose_subject(bins: &Binaries, options: &Options) -> Result<(Target, String), BenchError> {
+    let noop = Target::new("noop-handler", bins.noop_handler.clone());
+    let Some(path) = &bins.handler else {
+        let note = "noop-handler (target/release/handler not found; pass --handler PATH)";
+        return Ok((noop, note.to_owned()));
+    };
+    let env = match &options.handler_env {
+        Some(file) => read_settings(file).map_err(|message| BenchError::Io {
+            context: "reading the handler's settings".into(),
+            source: std::io::Error::new(std::io::ErrorKind::InvalidData, message),
+        })?,
+        None => Vec::new(),
+    };
+    let handler = Target {
+        label: "handler".to_owned(),
+        path: path.clone(),
+        env,
+    };
+    match handler.spawn().and_then(|mut server| server.wait_ready()) {
+        Ok(_) => {
+            let note = format!("{} (the real handler)", path.display());
+            Ok((handler, note))
+        }
+        Err(e) => {
+            let note =
+                format!("noop-handler, because the real handler could not be benchmarked: {e}");
+            Ok((noop, note))
+        }
+    }
+}
+
+/// Throughput results of the two load targets.
+struct LoadOutcome {
+    results: Vec<(String, LoadResult)>,
+    peak_kib: [u64; 2],
+    round_ratios: Vec<f64>,
+}
+
+/// Alternating rounds against `[baseline, runtime]`, each on a fresh process after a warm-up.
+fn measure_load(
+    targets: [&Target; 2],
+    spec: &LoadSpec,
+    options: &Options,
+) -> Result<LoadOutcome, BenchError> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -120,100 +183,49 @@ pub fn run(options: &Options) -> Result<Report, BenchError> {
             context: "starting the load generator".into(),
             source,
         })?;
-    let load_targets = [
-        ("bare-echo".to_owned(), bins.bare_echo.clone()),
-        ("noop-handler".to_owned(), bins.noop_handler.clone()),
-    ];
-    let mut load_results: Vec<(String, LoadResult)> = load_targets
+    let mut results: Vec<(String, LoadResult)> = targets
         .iter()
-        .map(|(label, _)| (label.clone(), LoadResult::default()))
+        .map(|t| (t.label.clone(), LoadResult::default()))
         .collect();
-    let mut peaks = vec![0u64; load_targets.len()];
+    let mut peak_kib = [0u64; 2];
     let mut round_ratios = Vec::with_capacity(options.rounds);
     for round in 0..options.rounds {
         // ABBA order, so drift and background load hit both targets alike.
         let order: [usize; 2] = if round % 2 == 0 { [0, 1] } else { [1, 0] };
         let mut throughput = [0f64; 2];
         for i in order {
-            let bin = &load_targets[i].1;
-            let mut server = Server::spawn(bin)?;
+            let mut server = targets[i].spawn()?;
             server.wait_ready()?;
-            let mut spec = LoadSpec {
+            let warmup = LoadSpec {
                 addr: server.addr,
-                path: path.clone(),
-                headers: headers.clone(),
-                body: body.clone(),
-                concurrency: options.concurrency,
                 requests: options.warmup,
+                ..spec.clone()
             };
-            runtime.block_on(load::run(&spec))?;
-            spec.requests = options.requests;
-            let result = runtime.block_on(load::run(&spec))?;
-            peaks[i] = peaks[i].max(rss::read(server.pid())?.peak_kib);
+            runtime.block_on(load::run(&warmup))?;
+            let measured = LoadSpec {
+                requests: options.requests,
+                ..warmup
+            };
+            let result = runtime.block_on(load::run(&measured))?;
+            peak_kib[i] = peak_kib[i].max(rss::read(server.pid())?.peak_kib);
             throughput[i] = result.throughput();
-            load_results[i].1.merge(result);
+            results[i].1.merge(result);
         }
         round_ratios.push(throughput[1] / throughput[0].max(f64::EPSILON));
     }
-
-    eprintln!("bench: idle memory and sizes");
-    let mut rss_rows = Vec::new();
-    let mut idle_targets = vec![
-        (
-            "bare-hello".to_owned(),
-            bins.bare_hello.clone(),
-            None,
-            Vec::new(),
-        ),
-        (
-            "bare-echo".to_owned(),
-            bins.bare_echo.clone(),
-            Some(peaks[0]),
-            Vec::new(),
-        ),
-        (
-            "noop-handler".to_owned(),
-            bins.noop_handler.clone(),
-            Some(peaks[1]),
-            Vec::new(),
-        ),
-    ];
-    if subject != "noop-handler" {
-        idle_targets.push((subject.clone(), subject_path.clone(), None, subject_env));
-    }
-    for (label, bin, peak_kib, env) in &idle_targets {
-        let mut server = Server::spawn_with_env(bin, env)?;
-        server.wait_ready()?;
-        std::thread::sleep(SETTLE);
-        rss_rows.push(RssRow {
-            label: label.clone(),
-            idle_kib: rss::read(server.pid())?.current_kib,
-            peak_kib: *peak_kib,
-        });
-    }
-    let sizes = idle_targets
-        .iter()
-        .map(|(label, bin, _, _)| size_row(label, bin))
-        .collect::<Result<Vec<_>, _>>()?;
-
-    Ok(Report {
-        cpus: std::thread::available_parallelism().map_or(1, usize::from),
-        subject_note,
-        start,
-        load: load_results,
+    Ok(LoadOutcome {
+        results,
+        peak_kib,
         round_ratios,
-        load_shape: format!(
-            "{} rounds x {} requests, concurrency {}, {} warm-up each, same host_wire body of {} bytes",
-            options.rounds,
-            options.requests,
-            options.concurrency,
-            options.warmup,
-            body.len()
-        ),
-        rss: rss_rows,
-        sizes,
-        subject,
     })
+}
+
+/// `VmRSS` of a freshly started, idle process.
+fn idle_rss(target: &Target) -> Result<u64, BenchError> {
+    let mut server = target.spawn()?;
+    server.wait_ready()?;
+    std::thread::sleep(SETTLE);
+    Ok(rss::read(server.pid())?.current_kib)
 }
 
 /// File size, and size after `strip` into a temporary file when `strip` exists.

@@ -11,6 +11,33 @@ use crate::BenchError;
 /// How long a server may take to answer `GET /`.
 pub const READY_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// A binary to run, with the extra environment (app settings) it needs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Target {
+    /// Label in the report.
+    pub label: String,
+    /// The binary.
+    pub path: PathBuf,
+    /// Extra environment variables.
+    pub env: Vec<(String, String)>,
+}
+
+impl Target {
+    /// A target without extra environment.
+    pub fn new(label: &str, path: PathBuf) -> Self {
+        Self {
+            label: label.to_owned(),
+            path,
+            env: Vec::new(),
+        }
+    }
+
+    /// Starts it (see [`Server::spawn_with_env`]).
+    pub fn spawn(&self) -> Result<Server, BenchError> {
+        Server::spawn_with_env(&self.path, &self.env)
+    }
+}
+
 /// A running server process; killed when dropped.
 #[derive(Debug)]
 pub struct Server {

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::BenchError;
-use crate::process::Server;
+use crate::process::Target;
 
 /// Start-up samples of one binary.
 #[derive(Debug, Clone)]
@@ -17,22 +17,19 @@ pub struct StartSamples {
     pub samples: Vec<Duration>,
 }
 
-/// A binary to start: label, path, extra environment.
-pub type StartTarget = (String, PathBuf, Vec<(String, String)>);
-
-/// Measures every binary `runs` times, round-robin so drift hits all equally.
-pub fn measure(targets: &[StartTarget], runs: usize) -> Result<Vec<StartSamples>, BenchError> {
+/// Measures every target `runs` times, round-robin so drift hits all equally.
+pub fn measure(targets: &[Target], runs: usize) -> Result<Vec<StartSamples>, BenchError> {
     let mut results: Vec<StartSamples> = targets
         .iter()
-        .map(|(label, path, _)| StartSamples {
-            label: label.clone(),
-            path: path.clone(),
+        .map(|target| StartSamples {
+            label: target.label.clone(),
+            path: target.path.clone(),
             samples: Vec::with_capacity(runs),
         })
         .collect();
     for _ in 0..runs {
-        for (result, (_, _, env)) in results.iter_mut().zip(targets) {
-            let mut server = Server::spawn_with_env(&result.path, env)?;
+        for (result, target) in results.iter_mut().zip(targets) {
+            let mut server = target.spawn()?;
             result.samples.push(server.wait_ready()?);
         }
     }
