@@ -3,6 +3,12 @@
 //! Binaries: `bare-hello` and `bare-echo` (baselines), `noop-handler` (the runtime with a no-op
 //! function) and `bench` (the driver, run by `scripts/bench.sh`). Everything runs on loopback, is
 //! bounded in count and time, and prints one table.
+//!
+//! Method: start-up is spawn → first HTTP answer on `GET /`, polled every 100 µs, binaries
+//! interleaved. Throughput is a closed loop of keep-alive HTTP/1 connections on a single-threaded
+//! client, the same host-encoded request for both targets, rounds in ABBA order on fresh processes;
+//! the goal uses the median of per-round ratios, which resists bursts of background load on a
+//! shared machine. The client shares the CPUs with the server, as the Functions host does.
 
 pub mod baseline;
 pub mod driver;
