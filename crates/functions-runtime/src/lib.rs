@@ -43,7 +43,7 @@ mod server;
 mod telemetry;
 mod trigger;
 
-pub use functions::Functions;
+pub use functions::{DEFAULT_BODY_LIMIT, Functions};
 pub use invocation::{Context, Invocation, InvocationResult};
 pub use message::{BodyDecodeError, ServiceBusMessage};
 pub use response::ErrorBody;
