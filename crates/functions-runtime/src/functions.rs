@@ -99,8 +99,8 @@ impl Functions {
             "function name {name:?} must be letters, digits, '-' or '_' (Azure Functions names)"
         );
         assert!(
-            !self.handlers.contains_key(name),
-            "function {name:?} is registered twice"
+            !self.handlers.keys().any(|k| k.eq_ignore_ascii_case(name)),
+            "function {name:?} is registered twice (names are case-insensitive)"
         );
         // `Mutex` makes the (Send-only) service shareable; each invocation clones it, as Tower
         // services are meant to be used.
