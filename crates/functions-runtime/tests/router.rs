@@ -362,7 +362,7 @@ fn registering_a_name_twice_panics() {
     let svc = service_fn(|_: Invocation<ServiceBusMessage<Value>>| async {
         Ok::<_, Error>(InvocationResult::default())
     });
-    let _ = Functions::new().service_bus("a", svc).service_bus("a", svc);
+    let _ = Functions::new().service_bus("a", svc).service_bus("A", svc);
 }
 
 #[tokio::test]
