@@ -1,0 +1,167 @@
+// imageferry: the Azure resources of one environment (azd convention: `azd provision` deploys this
+// file at subscription scope with infra/main.parameters.json).
+//
+// Creates a resource group with
+//   - a Service Bus namespace (Standard: topics need it) with the four step queues and the
+//     `deployment-events` topic (modules/servicebus.bicep);
+//   - a Flex Consumption Function App for the Rust custom handler, its host storage, Application
+//     Insights + Log Analytics, and a user-assigned identity that the app registration trusts as a
+//     federated credential (modules/functionapp.bicep);
+//   - a Key Vault for Windows VM admin passwords, or role assignments on an existing one
+//     (modules/keyvault.bicep, modules/keyvault-access.bicep);
+//   - the data-plane role assignments (modules/servicebus-access.bicep and the modules above).
+//
+// What Bicep does not do (docs/DEPLOY.md has the commands): the Entra app registration, its
+// federated credential for the user-assigned identity, admin consent in tenant 2, Reader on the
+// gallery in tenant 1 and Contributor on the target resource group in tenant 2.
+targetScope = 'subscription'
+
+@minLength(1)
+@maxLength(64)
+@description('azd environment name; names and tags every resource.')
+param environmentName string
+
+@minLength(1)
+@description('Azure region of every resource. Pick one that offers the Flex Consumption plan (`az functionapp list-flexconsumption-locations`).')
+param location string
+
+@description('Application (client) id of the multi-tenant app registration (app setting AZURE_CLIENT_ID).')
+param appClientId string
+
+@description('Object id of the app registration\'s service principal in the home tenant (`az ad sp show --id <appClientId> --query id -o tsv`). The handler sends Service Bus messages and reads Key Vault secrets with the app registration\'s token, so this principal gets Azure Service Bus Data Sender and Key Vault Secrets User. Empty: assign them by hand (docs/DEPLOY.md).')
+param appServicePrincipalObjectId string = ''
+
+@description('Home tenant of the app registration (app setting AZURE_TENANT_ID). Default: the tenant of this deployment.')
+param homeTenantId string = tenant().tenantId
+
+@minLength(1)
+@description('IMAGEFERRY_ALLOWED_GALLERIES: comma-separated gallery resource ids, /SharedGalleries/{name}, /CommunityGalleries/{name}, or *.')
+param allowedGalleries string
+
+@minLength(1)
+@description('IMAGEFERRY_ALLOWED_TARGETS: comma-separated tenant/subscription[/resourceGroup], or *.')
+param allowedTargets string
+
+@description('IMAGEFERRY_CREATE_RESOURCE_GROUP: create a missing target resource group.')
+param createResourceGroup bool = false
+
+@minValue(2)
+@maxValue(2000)
+@description('MaxDeliveryCount of the four queues, passed to the app as IMAGEFERRY_MAX_DELIVERY_COUNT (the last delivery records `failed` instead of dead-lettering silently).')
+param maxDeliveryCount int = 10
+
+@description('Service Bus duplicate detection window of the queues and the topic (ISO 8601, 20 s to 7 days).')
+param duplicateDetectionWindow string = 'PT1H'
+
+@description('Name of an existing Key Vault that holds Windows admin passwords. Empty: create one.')
+param existingKeyVaultName string = ''
+
+@description('Resource group of existingKeyVaultName (same subscription). Empty: the environment\'s resource group.')
+param existingKeyVaultResourceGroup string = ''
+
+@allowed([512, 2048, 4096])
+@description('Flex Consumption instance memory (MB).')
+param instanceMemoryMB int = 2048
+
+@minValue(40)
+@maxValue(1000)
+@description('Flex Consumption maximum instance count (40 is the lowest maximum the plan documents).')
+param maximumInstanceCount int = 40
+
+var resourceToken = toLower(uniqueString(subscription().id, environmentName, location))
+var tags = {
+  'azd-env-name': environmentName
+  app: 'imageferry'
+}
+var createKeyVault = empty(existingKeyVaultName)
+var keyVaultName = createKeyVault ? 'kv-${resourceToken}' : existingKeyVaultName
+var keyVaultResourceGroupName = (createKeyVault || empty(existingKeyVaultResourceGroup)) ? rg.name : existingKeyVaultResourceGroup
+
+resource rg 'Microsoft.Resources/resourceGroups@2024-03-01' = {
+  name: 'rg-${environmentName}'
+  location: location
+  tags: tags
+}
+
+module serviceBus 'modules/servicebus.bicep' = {
+  name: 'servicebus'
+  scope: rg
+  params: {
+    name: 'sb-${resourceToken}'
+    location: location
+    tags: tags
+    maxDeliveryCount: maxDeliveryCount
+    duplicateDetectionWindow: duplicateDetectionWindow
+  }
+}
+
+module keyVault 'modules/keyvault.bicep' = if (createKeyVault) {
+  name: 'keyvault'
+  scope: rg
+  params: {
+    name: keyVaultName
+    location: location
+    tags: tags
+  }
+}
+
+module functionApp 'modules/functionapp.bicep' = {
+  name: 'functionapp'
+  scope: rg
+  params: {
+    resourceToken: resourceToken
+    location: location
+    tags: tags
+    serviceBusFullyQualifiedNamespace: serviceBus.outputs.fullyQualifiedNamespace
+    eventsTopicName: serviceBus.outputs.eventsTopicName
+    appClientId: appClientId
+    homeTenantId: homeTenantId
+    allowedGalleries: allowedGalleries
+    allowedTargets: allowedTargets
+    createResourceGroup: createResourceGroup
+    maxDeliveryCount: maxDeliveryCount
+    instanceMemoryMB: instanceMemoryMB
+    maximumInstanceCount: maximumInstanceCount
+  }
+}
+
+module serviceBusAccess 'modules/servicebus-access.bicep' = {
+  name: 'servicebus-access'
+  scope: rg
+  params: {
+    namespaceName: serviceBus.outputs.name
+    functionAppPrincipalId: functionApp.outputs.systemPrincipalId
+    appServicePrincipalObjectId: appServicePrincipalObjectId
+  }
+}
+
+module keyVaultAccess 'modules/keyvault-access.bicep' = {
+  name: 'keyvault-access'
+  scope: resourceGroup(keyVaultResourceGroupName)
+  params: {
+    keyVaultName: keyVaultName
+    functionAppPrincipalId: functionApp.outputs.systemPrincipalId
+    appServicePrincipalObjectId: appServicePrincipalObjectId
+  }
+  dependsOn: [
+    keyVault
+  ]
+}
+
+// Outputs azd stores in .azure/<env>/.env (and docs/DEPLOY.md uses).
+output AZURE_LOCATION string = location
+output AZURE_TENANT_ID string = homeTenantId
+output AZURE_RESOURCE_GROUP string = rg.name
+output AZURE_FUNCTION_APP_NAME string = functionApp.outputs.name
+output AZURE_FUNCTION_APP_PRINCIPAL_ID string = functionApp.outputs.systemPrincipalId
+output FEDERATED_IDENTITY_NAME string = functionApp.outputs.federatedIdentityName
+output FEDERATED_IDENTITY_PRINCIPAL_ID string = functionApp.outputs.federatedIdentityPrincipalId
+output FEDERATED_IDENTITY_CLIENT_ID string = functionApp.outputs.federatedIdentityClientId
+output SERVICEBUS_NAMESPACE string = serviceBus.outputs.name
+output SERVICEBUS_FULLY_QUALIFIED_NAMESPACE string = serviceBus.outputs.fullyQualifiedNamespace
+output SERVICEBUS_EVENTS_TOPIC string = serviceBus.outputs.eventsTopicName
+output SERVICEBUS_TERMINAL_SUBSCRIPTION string = serviceBus.outputs.terminalSubscriptionName
+output KEY_VAULT_NAME string = keyVaultName
+output KEY_VAULT_RESOURCE_GROUP string = keyVaultResourceGroupName
+output STORAGE_ACCOUNT_NAME string = functionApp.outputs.storageAccountName
+output APPLICATIONINSIGHTS_NAME string = functionApp.outputs.applicationInsightsName
