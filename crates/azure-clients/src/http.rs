@@ -1,12 +1,12 @@
 //! The one reqwest client configuration used by every client in this crate (rustls with ring).
 
-use std::sync::Once;
+use std::sync::{Once, OnceLock};
 use std::time::Duration;
 
 static RING_PROVIDER: Once = Once::new();
 
-/// Installs rustls' ring crypto provider as the process default, once. reqwest is built with
-/// `rustls-tls-webpki-roots-no-provider`, so a provider must be installed before the first client.
+/// Installs rustls' ring crypto provider as the process default, once, for code that builds its
+/// own rustls configuration. (reqwest itself is built with `rustls-tls`, which uses ring.)
 /// If another provider was installed first (by the embedding binary), that one is kept.
 pub fn install_crypto_provider() {
     RING_PROVIDER.call_once(|| {
@@ -14,16 +14,52 @@ pub fn install_crypto_provider() {
     });
 }
 
-/// A reqwest client: rustls (ring), no redirects (ARM and Entra never need them, and following one
-/// would leak the bearer token to another host), bounded connect and request time.
-pub fn new_client() -> reqwest::Client {
-    install_crypto_provider();
-    reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .connect_timeout(Duration::from_secs(10))
-        .timeout(Duration::from_secs(60))
-        .build()
-        .expect("reqwest client with rustls builds")
+/// A handle to an HTTP client: by default the process's shared reqwest client, built on first
+/// use. Dereferences to [`reqwest::Client`].
+///
+/// The shared client uses rustls (ring), follows no redirects (ARM and Entra never need them, and
+/// following one would leak the bearer token to another host), and bounds connect and request
+/// time. It is built once, lazily: building a client parses the web PKI roots into a TLS
+/// configuration, which dominated the handler's start when ARM, Entra, Service Bus and Key Vault
+/// each built their own at start-up (measured with `scripts/bench.sh`).
+#[derive(Clone, Debug, Default)]
+pub enum HttpClient {
+    /// The process's shared client.
+    #[default]
+    Shared,
+    /// A client of the caller's.
+    Custom(reqwest::Client),
+}
+
+impl std::ops::Deref for HttpClient {
+    type Target = reqwest::Client;
+
+    fn deref(&self) -> &reqwest::Client {
+        static CLIENT: OnceLock<reqwest::Client> = OnceLock::new();
+        match self {
+            HttpClient::Custom(c) => c,
+            HttpClient::Shared => CLIENT.get_or_init(|| {
+                install_crypto_provider();
+                reqwest::Client::builder()
+                    .redirect(reqwest::redirect::Policy::none())
+                    .connect_timeout(Duration::from_secs(10))
+                    .timeout(Duration::from_secs(60))
+                    .build()
+                    .expect("reqwest client with rustls builds")
+            }),
+        }
+    }
+}
+
+impl From<reqwest::Client> for HttpClient {
+    fn from(c: reqwest::Client) -> Self {
+        HttpClient::Custom(c)
+    }
+}
+
+/// The shared client (see [`HttpClient`]); nothing is built until the first request.
+pub fn new_client() -> HttpClient {
+    HttpClient::Shared
 }
 
 /// A reqwest error as text without its URL (URLs may carry SAS signatures or secret ids).

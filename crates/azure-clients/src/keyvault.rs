@@ -107,7 +107,7 @@ impl KeyVaultError {
 /// Reads secrets with the app's token for the cloud's Key Vault scope.
 #[derive(Clone)]
 pub struct KeyVaultSecrets {
-    http: reqwest::Client,
+    http: crate::http::HttpClient,
     tokens: Arc<TokenProvider>,
     scope: String,
     suffix: String,

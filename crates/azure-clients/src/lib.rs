@@ -25,7 +25,7 @@ pub use arm::{
 pub use credential::{CredentialConfig, CredentialKind, CredentialSource};
 pub use endpoints::{Cloud, Endpoints, SERVICEBUS_SCOPE, check_endpoint, is_loopback};
 pub use error::ConfigError;
-pub use http::install_crypto_provider;
+pub use http::{HttpClient, install_crypto_provider};
 pub use keyvault::{KeyVaultError, KeyVaultSecrets, SecretValue};
 pub use redact::{REDACTED, SecretString};
 pub use servicebus::{OutgoingMessage, ServiceBusConnection, ServiceBusError, ServiceBusSender};

@@ -69,7 +69,7 @@ impl Raw {
 /// ARM client for one cloud (or a local stand-in). Cheap to clone.
 #[derive(Clone)]
 pub struct ArmClient {
-    http: reqwest::Client,
+    http: crate::http::HttpClient,
     endpoints: Arc<Endpoints>,
     tokens: Arc<TokenProvider>,
     retry: RetryPolicy,

@@ -48,7 +48,7 @@ struct MiTokenResponse {
 
 /// Fetches (and reuses) the managed identity's token-exchange token.
 pub struct ManagedIdentityAssertion {
-    http: reqwest::Client,
+    http: crate::http::HttpClient,
     endpoint: Url,
     header: SecretString,
     client_id: Option<String>,
@@ -67,7 +67,7 @@ impl fmt::Debug for ManagedIdentityAssertion {
 impl ManagedIdentityAssertion {
     /// Uses the endpoint and header App Service provides; `client_id` picks a user-assigned identity.
     pub fn new(
-        http: reqwest::Client,
+        http: crate::http::HttpClient,
         endpoint: Url,
         header: SecretString,
         client_id: Option<String>,

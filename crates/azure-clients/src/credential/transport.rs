@@ -20,7 +20,7 @@ use url::Url;
 /// Sends azure_identity's requests with reqwest.
 #[derive(Debug)]
 pub(crate) struct ReqwestTransport {
-    http: reqwest::Client,
+    http: crate::http::HttpClient,
     /// `(https origin given to azure_identity, real http origin)` for a loopback authority.
     downgrade: Option<(Url, Url)>,
 }
@@ -28,7 +28,8 @@ pub(crate) struct ReqwestTransport {
 impl ReqwestTransport {
     /// `authority` is the configured authority host. Returns the transport and the authority host
     /// to give azure_identity.
-    pub(crate) fn new(http: reqwest::Client, authority: &Url) -> (Self, Url) {
+    pub(crate) fn new(http: impl Into<crate::http::HttpClient>, authority: &Url) -> (Self, Url) {
+        let http = http.into();
         if authority.scheme() == "http" {
             let mut https = authority.clone();
             let port = authority.port_or_known_default();

@@ -51,7 +51,7 @@ enum Auth {
 /// Sends messages to queues and topics of one namespace. Cheap to clone.
 #[derive(Clone)]
 pub struct ServiceBusSender {
-    http: reqwest::Client,
+    http: crate::http::HttpClient,
     endpoint: Url,
     auth: Auth,
     retry: RetryPolicy,
