@@ -172,6 +172,35 @@ pub fn check_endpoint(name: &str, value: &str) -> Result<Url, ConfigError> {
     }
 }
 
+/// Like [`check_endpoint`], and also accepts plain http to a link-local address (169.254.0.0/16,
+/// fe80::/10): the addresses a hosting platform serves its own endpoints on inside the host, such
+/// as the App Service managed-identity endpoint on Linux.
+pub fn check_platform_endpoint(name: &str, value: &str) -> Result<Url, ConfigError> {
+    match check_endpoint(name, value) {
+        Err(ConfigError::InsecureEndpoint { .. }) => {
+            let url = Url::parse(value.trim()).map_err(|e| ConfigError::InvalidUrl {
+                name: name.to_owned(),
+                value: value.to_owned(),
+                reason: e.to_string(),
+            })?;
+            let link_local = match url.host() {
+                Some(url::Host::Ipv4(ip)) => ip.is_link_local(),
+                Some(url::Host::Ipv6(ip)) => (ip.segments()[0] & 0xffc0) == 0xfe80,
+                _ => false,
+            };
+            if link_local {
+                Ok(url)
+            } else {
+                Err(ConfigError::InsecureEndpoint {
+                    name: name.to_owned(),
+                    url: url.to_string(),
+                })
+            }
+        }
+        other => other,
+    }
+}
+
 /// Whether the URL's host is a loopback address (127.0.0.0/8, `::1`) or `localhost`.
 pub fn is_loopback(url: &Url) -> bool {
     match url.host() {

@@ -23,7 +23,9 @@ pub use arm::{
     OperationStatusBody, PollKind, PutRequest, RetryPolicy,
 };
 pub use credential::{CredentialConfig, CredentialKind, CredentialSource};
-pub use endpoints::{Cloud, Endpoints, SERVICEBUS_SCOPE, check_endpoint, is_loopback};
+pub use endpoints::{
+    Cloud, Endpoints, SERVICEBUS_SCOPE, check_endpoint, check_platform_endpoint, is_loopback,
+};
 pub use error::ConfigError;
 pub use http::{HttpClient, install_crypto_provider};
 pub use keyvault::{KeyVaultError, KeyVaultSecrets, SecretValue};

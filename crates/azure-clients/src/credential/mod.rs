@@ -135,8 +135,12 @@ impl CredentialConfig {
             CredentialKind::ManagedIdentityFederated => {
                 let endpoint =
                     get("IDENTITY_ENDPOINT").ok_or(ConfigError::Missing("IDENTITY_ENDPOINT"))?;
-                // App Service serves the endpoint on plain http to localhost; anything else must be https.
-                let endpoint = crate::endpoints::check_endpoint("IDENTITY_ENDPOINT", &endpoint)?;
+                // The platform serves the endpoint on plain http inside the host: loopback on
+                // Windows App Service and Container Apps (`http://localhost:42356/msi/token`),
+                // a link-local address on Linux App Service and Functions
+                // (`http://169.254.x.x:8081/msi/token`). Anything else must be https.
+                let endpoint =
+                    crate::endpoints::check_platform_endpoint("IDENTITY_ENDPOINT", &endpoint)?;
                 CredentialSource::ManagedIdentity {
                     endpoint,
                     header: SecretString::new(
@@ -209,7 +213,17 @@ mod tests {
     }
 
     #[test]
-    fn managed_identity_endpoint_must_be_loopback_or_https() {
+    fn managed_identity_endpoint_may_be_link_local_http() {
+        let c = config(&[
+            ("AZURE_CLIENT_ID", "app"),
+            ("IDENTITY_ENDPOINT", "http://169.254.129.3:8081/msi/token"),
+            ("IDENTITY_HEADER", "h"),
+        ]);
+        assert!(c.is_ok(), "{c:?}");
+    }
+
+    #[test]
+    fn managed_identity_endpoint_must_be_platform_local_or_https() {
         let err = config(&[
             ("AZURE_CLIENT_ID", "app"),
             ("IDENTITY_ENDPOINT", "http://10.1.2.3/msi/token"),
