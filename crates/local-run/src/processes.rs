@@ -145,14 +145,23 @@ impl Drop for Running {
 }
 
 /// Starts `azure-sim --listen 127.0.0.1:0 [--scenario FILE]` and waits for the line with its URL.
-pub async fn start_azure_sim(bin: &Path, scenario: Option<&Path>) -> Result<Running, ProcessError> {
+/// Its own log (stderr) goes to `log_file`.
+pub async fn start_azure_sim(
+    bin: &Path,
+    scenario: Option<&Path>,
+    log_file: &Path,
+) -> Result<Running, ProcessError> {
+    let log = std::fs::File::create(log_file).map_err(|source| ProcessError::Spawn {
+        name: format!("log file {}", log_file.display()),
+        source,
+    })?;
     let mut cmd = Command::new(bin);
     cmd.args(["--listen", "127.0.0.1:0"]);
     if let Some(s) = scenario {
         cmd.arg("--scenario").arg(s);
     }
     cmd.stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
+        .stderr(Stdio::from(log))
         .kill_on_drop(true);
     let mut child = cmd.spawn().map_err(|source| ProcessError::Spawn {
         name: "azure-sim".into(),

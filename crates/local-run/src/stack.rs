@@ -156,8 +156,17 @@ impl LocalStack {
     pub async fn start(options: LocalStackOptions) -> Result<Self, StackError> {
         let app = app_root::load(&options.app_root)?;
         let bins = Binaries::locate()?;
-        let azure =
-            processes::start_azure_sim(&bins.azure_sim, options.scenario.as_deref()).await?;
+        std::fs::create_dir_all(&options.log_dir).map_err(|source| ProcessError::Spawn {
+            name: format!("log folder {}", options.log_dir.display()),
+            source,
+        })?;
+        let run = format!("{}-{}", std::process::id(), next_log_number());
+        let azure = processes::start_azure_sim(
+            &bins.azure_sim,
+            options.scenario.as_deref(),
+            &options.log_dir.join(format!("azure-sim-{run}.log")),
+        )
+        .await?;
         if let Some(scale) = options.time_scale {
             set_time_scale(&azure.base_url, scale).await?;
         }
@@ -167,15 +176,7 @@ impl LocalStack {
             settings.retain(|(name, _)| *name != k);
             settings.push((k, v));
         }
-        std::fs::create_dir_all(&options.log_dir).map_err(|source| ProcessError::Spawn {
-            name: format!("log folder {}", options.log_dir.display()),
-            source,
-        })?;
-        let handler_log = options.log_dir.join(format!(
-            "handler-{}-{}.log",
-            std::process::id(),
-            next_log_number()
-        ));
+        let handler_log = options.log_dir.join(format!("handler-{run}.log"));
         let handler =
             processes::start_handler(&bins.handler, &app.root, &settings, &handler_log).await?;
         let pump = Pump::new(bus.clone(), handler.base_url.clone(), &app.functions);
