@@ -128,3 +128,23 @@ mod tests {
         assert!(p.is_terminal());
     }
 }
+
+/// The envelope ARM puts around a tracked resource (`TrackedResource` in the common types):
+/// read-only id and name, region, tags, and the type's `properties`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct TrackedResource<P> {
+    /// Resource id (read-only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    /// Name (read-only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// Region.
+    pub location: String,
+    /// Tags.
+    #[serde(skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub tags: std::collections::BTreeMap<String, String>,
+    /// Properties.
+    pub properties: P,
+}

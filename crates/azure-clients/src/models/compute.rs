@@ -3,26 +3,9 @@
 use super::common::ProvisioningState;
 use crate::redact::SecretString;
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
 
 /// A virtual machine.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", default)]
-pub struct VirtualMachine {
-    /// Resource id (read-only).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub id: Option<String>,
-    /// Name (read-only).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub name: Option<String>,
-    /// Region.
-    pub location: String,
-    /// Tags.
-    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
-    pub tags: BTreeMap<String, String>,
-    /// Properties.
-    pub properties: VirtualMachineProperties,
-}
+pub type VirtualMachine = super::TrackedResource<VirtualMachineProperties>;
 
 /// `VirtualMachineProperties` (the parts the pipeline sets or reads).
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]

@@ -5,23 +5,7 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
 /// A virtual network.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", default)]
-pub struct VirtualNetwork {
-    /// Resource id (read-only).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub id: Option<String>,
-    /// Name (read-only).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub name: Option<String>,
-    /// Region.
-    pub location: String,
-    /// Tags.
-    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
-    pub tags: BTreeMap<String, String>,
-    /// Properties.
-    pub properties: VirtualNetworkProperties,
-}
+pub type VirtualNetwork = super::TrackedResource<VirtualNetworkProperties>;
 
 /// `VirtualNetworkPropertiesFormat`.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -200,23 +184,7 @@ impl PublicIpAddress {
 }
 
 /// A network security group.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", default)]
-pub struct NetworkSecurityGroup {
-    /// Resource id (read-only).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub id: Option<String>,
-    /// Name (read-only).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub name: Option<String>,
-    /// Region.
-    pub location: String,
-    /// Tags.
-    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
-    pub tags: BTreeMap<String, String>,
-    /// Properties.
-    pub properties: NetworkSecurityGroupProperties,
-}
+pub type NetworkSecurityGroup = super::TrackedResource<NetworkSecurityGroupProperties>;
 
 /// `NetworkSecurityGroupPropertiesFormat`.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -312,23 +280,7 @@ impl NetworkSecurityGroup {
 }
 
 /// A network interface.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", default)]
-pub struct NetworkInterface {
-    /// Resource id (read-only).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub id: Option<String>,
-    /// Name (read-only).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub name: Option<String>,
-    /// Region.
-    pub location: String,
-    /// Tags.
-    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
-    pub tags: BTreeMap<String, String>,
-    /// Properties.
-    pub properties: NetworkInterfaceProperties,
-}
+pub type NetworkInterface = super::TrackedResource<NetworkInterfaceProperties>;
 
 /// `NetworkInterfacePropertiesFormat`.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
