@@ -3,6 +3,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use azure_clients::{OutgoingMessage, ServiceBusConnection, ServiceBusSender};
 use servicebus_capture::{CaptureHandle, CaptureOptions, CapturedMessage};
 
 use crate::app_root::{self, AppDefinition, AppRootError};
@@ -190,47 +191,24 @@ impl LocalStack {
         })
     }
 
-    /// Sends `body` to `queue` over the Service Bus REST protocol, as an image pipeline would.
+    /// Sends `body` to `queue` over the Service Bus REST protocol, as an image pipeline would,
+    /// with the same sender the handler uses.
     pub async fn send(&self, queue: &str, body: &str, message_id: &str) -> Result<(), StackError> {
-        let uri = format!("{}/{queue}", self.bus.base_url());
-        let expiry = time::OffsetDateTime::now_utc().unix_timestamp() + 3600;
-        let conn = self.bus.connection_string();
-        let field = |name: &str| {
-            conn.split(';')
-                .find_map(|p| p.strip_prefix(&format!("{name}=")))
-                .unwrap_or_default()
-                .to_string()
+        let failed = |reason: String| StackError::Send {
+            queue: queue.into(),
+            reason,
         };
-        let token = servicebus_capture::sas_sign(
-            &uri,
-            &field("SharedAccessKeyName"),
-            &field("SharedAccessKey"),
-            expiry,
-        );
-        let broker = serde_json::json!({ "MessageId": message_id }).to_string();
-        let answer = reqwest::Client::new()
-            .post(format!("{uri}/messages"))
-            .header("authorization", token)
-            .header("content-type", "application/json")
-            .header("brokerproperties", broker)
-            .body(body.to_string())
-            .send()
+        let connection = ServiceBusConnection::parse(&self.bus.connection_string())
+            .map_err(|e| failed(e.to_string()))?;
+        let message = OutgoingMessage {
+            body: body.to_string(),
+            message_id: Some(message_id.to_string()),
+            ..OutgoingMessage::default()
+        };
+        ServiceBusSender::from_connection(connection)
+            .send(queue, message)
             .await
-            .map_err(|e| StackError::Send {
-                queue: queue.into(),
-                reason: e.to_string(),
-            })?;
-        if answer.status().as_u16() != 201 {
-            return Err(StackError::Send {
-                queue: queue.into(),
-                reason: format!(
-                    "{} {}",
-                    answer.status(),
-                    answer.text().await.unwrap_or_default()
-                ),
-            });
-        }
-        Ok(())
+            .map_err(|e| failed(e.to_string()))
     }
 
     /// Events published on `topic`, in order, duplicates (same MessageId) left out.
