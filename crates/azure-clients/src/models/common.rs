@@ -148,3 +148,17 @@ pub struct TrackedResource<P> {
     /// Properties.
     pub properties: P,
 }
+
+/// The envelope of a child resource inside its parent's body (a subnet, a security rule, an IP
+/// configuration): read-only id, name, and the type's `properties`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct ChildResource<P> {
+    /// Resource id (read-only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    /// Name, e.g. `default` or `ipconfig1`.
+    pub name: String,
+    /// Properties.
+    pub properties: P,
+}

@@ -11,7 +11,9 @@ mod gallery;
 mod network;
 mod resources;
 
-pub use common::{ProvisioningState, SubResource, TrackedResource, normalize_region, region_eq};
+pub use common::{
+    ChildResource, ProvisioningState, SubResource, TrackedResource, normalize_region, region_eq,
+};
 pub use compute::{
     HardwareProfile, ImageReference, LinuxConfiguration, ManagedDiskParameters,
     NetworkInterfaceReference, NetworkInterfaceReferenceProperties, NetworkProfile, OsDisk,

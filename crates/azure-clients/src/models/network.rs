@@ -29,17 +29,7 @@ pub struct AddressSpace {
 }
 
 /// A subnet.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", default)]
-pub struct Subnet {
-    /// Resource id (read-only).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub id: Option<String>,
-    /// Name.
-    pub name: String,
-    /// Properties.
-    pub properties: SubnetProperties,
-}
+pub type Subnet = super::ChildResource<SubnetProperties>;
 
 /// `SubnetPropertiesFormat`.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -201,17 +191,7 @@ pub struct NetworkSecurityGroupProperties {
 }
 
 /// A security rule.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", default)]
-pub struct SecurityRule {
-    /// Resource id (read-only).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub id: Option<String>,
-    /// Name.
-    pub name: String,
-    /// Properties.
-    pub properties: SecurityRuleProperties,
-}
+pub type SecurityRule = super::ChildResource<SecurityRuleProperties>;
 
 /// `SecurityRulePropertiesFormat`.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -297,17 +277,7 @@ pub struct NetworkInterfaceProperties {
 }
 
 /// `NetworkInterfaceIPConfiguration`.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", default)]
-pub struct IpConfiguration {
-    /// Resource id (read-only).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub id: Option<String>,
-    /// Name, e.g. `ipconfig1`.
-    pub name: String,
-    /// Properties.
-    pub properties: IpConfigurationProperties,
-}
+pub type IpConfiguration = super::ChildResource<IpConfigurationProperties>;
 
 /// `NetworkInterfaceIPConfigurationPropertiesFormat`.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
