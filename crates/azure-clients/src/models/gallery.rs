@@ -62,21 +62,9 @@ string_enum! {
     }
 }
 
-/// A gallery image version, as read with `$expand=ReplicationStatus`.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", default)]
-pub struct GalleryImageVersion {
-    /// Resource id.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub id: Option<String>,
-    /// Version name, e.g. `1.0.0`.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub name: Option<String>,
-    /// Region (display or programmatic name).
-    pub location: String,
-    /// Properties.
-    pub properties: GalleryImageVersionProperties,
-}
+/// A gallery image version, as read with `$expand=ReplicationStatus` (its `location` may be a
+/// display name).
+pub type GalleryImageVersion = super::TrackedResource<GalleryImageVersionProperties>;
 
 /// `GalleryImageVersionProperties`.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -217,20 +205,7 @@ impl GalleryImageVersion {
 }
 
 /// A gallery image definition.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", default)]
-pub struct GalleryImage {
-    /// Resource id.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub id: Option<String>,
-    /// Definition name.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub name: Option<String>,
-    /// Region.
-    pub location: String,
-    /// Properties.
-    pub properties: GalleryImageProperties,
-}
+pub type GalleryImage = super::TrackedResource<GalleryImageProperties>;
 
 /// `GalleryImageProperties` (the parts the pipeline reads).
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]

@@ -79,19 +79,7 @@ pub(crate) fn handle(ctx: &Ctx, sub: &str, rg: &str) -> ArmResult {
             st.resources.insert(k, r);
             Ok(reply)
         }
-        Method::DELETE => {
-            let prefix = format!("{k}/");
-            let existed = st.resources.remove(&k).is_some();
-            st.resources.retain(|rk, _| !rk.starts_with(&prefix));
-            Ok(Reply::json(
-                if existed {
-                    StatusCode::OK
-                } else {
-                    StatusCode::NO_CONTENT
-                },
-                Value::Null,
-            ))
-        }
+        Method::DELETE => Ok(super::resources::delete_with_children(&mut st, &id)),
         _ => Err(method_not_allowed(ctx)),
     }
 }

@@ -115,21 +115,7 @@ pub(crate) fn resource(
     match ctx.req.method {
         Method::GET => get(ctx, kind, &id, rg, &display),
         Method::PUT => put(ctx, kind, &id, names),
-        Method::DELETE => {
-            let mut st = ctx.sim.state();
-            let k = key(&id);
-            let prefix = format!("{k}/");
-            let existed = st.resources.remove(&k).is_some();
-            st.resources.retain(|rk, _| !rk.starts_with(&prefix));
-            Ok(Reply::json(
-                if existed {
-                    StatusCode::OK
-                } else {
-                    StatusCode::NO_CONTENT
-                },
-                Value::Null,
-            ))
-        }
+        Method::DELETE => Ok(delete_with_children(&mut ctx.sim.state(), &id)),
         _ => Err(method_not_allowed(ctx)),
     }
 }
@@ -365,4 +351,21 @@ pub(crate) fn referenced(st: &State, target: &str, by: &str, location: &str) -> 
 pub(crate) fn lookup(st: &State, id: &str) -> Option<Value> {
     let now = st.clock.now();
     st.resources.get(&key(id)).map(|r| render(r, now, false))
+}
+
+/// DELETE (synchronous in the simulator): removes the resource and everything under its id;
+/// 200 when it existed, 204 when it did not (ARM's delete semantics).
+pub(crate) fn delete_with_children(st: &mut State, id: &str) -> Reply {
+    let k = key(id);
+    let prefix = format!("{k}/");
+    let existed = st.resources.remove(&k).is_some();
+    st.resources.retain(|rk, _| !rk.starts_with(&prefix));
+    Reply::json(
+        if existed {
+            StatusCode::OK
+        } else {
+            StatusCode::NO_CONTENT
+        },
+        Value::Null,
+    )
 }
