@@ -18,6 +18,9 @@ pub enum ProcessError {
         /// Folder searched.
         searched: String,
     },
+    /// An earlier lookup of the binaries in this process failed (its message).
+    #[error("{0}")]
+    Locate(String),
     /// `cargo build` failed.
     #[error("building the binaries failed: {0}")]
     Build(String),
@@ -51,8 +54,16 @@ pub struct Binaries {
 impl Binaries {
     /// Finds the binaries in the cargo target folder this program runs from. When run by cargo
     /// (`CARGO` is set: `cargo run`, `cargo test`), builds them first in the same profile, so they
-    /// are never stale.
+    /// are never stale. The lookup (and build) runs once per process; later calls reuse it.
     pub fn locate() -> Result<Self, ProcessError> {
+        static FOUND: std::sync::OnceLock<Result<Binaries, String>> = std::sync::OnceLock::new();
+        FOUND
+            .get_or_init(|| Self::find_or_build().map_err(|e| e.to_string()))
+            .clone()
+            .map_err(ProcessError::Locate)
+    }
+
+    fn find_or_build() -> Result<Self, ProcessError> {
         let exe = std::env::current_exe().map_err(|e| ProcessError::Missing {
             name: "current executable".into(),
             searched: e.to_string(),
