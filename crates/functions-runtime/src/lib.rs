@@ -48,7 +48,7 @@ pub use invocation::{Context, Invocation, InvocationResult};
 pub use message::{BodyDecodeError, ServiceBusMessage};
 pub use response::ErrorBody;
 pub use server::{PORT_ENV, RunError, port_from_env, run, serve};
-pub use telemetry::init_tracing;
+pub use telemetry::{FilterError, JsonSubscriber, LogFilter, Sink, init_tracing};
 pub use tower::service_fn;
 pub use trigger::{DataType, TriggerOptions};
 
