@@ -11,6 +11,7 @@ use crate::load::{LoadResult, LoadSpec};
 use crate::options::{Options, read_settings};
 use crate::process::Target;
 use crate::report::{Report, RssRow, SizeRow};
+use crate::stage::Staging;
 use crate::{BenchError, NOOP_FUNCTION, load, rss, startup, workload};
 
 /// How long a freshly started server idles before its RSS is read.
@@ -55,11 +56,43 @@ impl Binaries {
             handler,
         })
     }
+
+    /// The same binaries, copied into `staging`.
+    pub fn staged(&self, staging: &Staging) -> Result<Self, BenchError> {
+        Ok(Self {
+            bare_hello: staging.copy(&self.bare_hello)?,
+            bare_echo: staging.copy(&self.bare_echo)?,
+            noop_handler: staging.copy(&self.noop_handler)?,
+            handler: self
+                .handler
+                .as_deref()
+                .map(|h| staging.copy(h))
+                .transpose()?,
+        })
+    }
 }
 
 /// Runs everything and returns the report.
 pub fn run(options: &Options) -> Result<Report, BenchError> {
-    let bins = Binaries::locate(options)?;
+    let built = Binaries::locate(options)?;
+    let staging = if options.in_place {
+        None
+    } else {
+        Some(Staging::new()?)
+    };
+    let (bins, binaries_note) = match &staging {
+        Some(staging) => (
+            built.staged(staging)?,
+            format!(
+                "copied to {} before measuring, as a deployment writes them (--in-place: measure them where they were built)",
+                staging.dir().display()
+            ),
+        ),
+        None => (
+            built,
+            "measured where they were built (--in-place)".to_owned(),
+        ),
+    };
     let (subject, subject_note) = choose_subject(&bins, options)?;
     let noop = Target::new("noop-handler", bins.noop_handler.clone());
 
@@ -114,6 +147,7 @@ pub fn run(options: &Options) -> Result<Report, BenchError> {
     Ok(Report {
         cpus: std::thread::available_parallelism().map_or(1, usize::from),
         subject_note,
+        binaries_note,
         start,
         load: load.results,
         round_ratios: load.round_ratios,

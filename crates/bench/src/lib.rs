@@ -17,6 +17,7 @@ pub mod options;
 pub mod process;
 pub mod report;
 pub mod rss;
+pub mod stage;
 pub mod startup;
 pub mod stats;
 pub mod workload;

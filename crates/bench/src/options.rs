@@ -21,6 +21,8 @@ pub struct Options {
     pub concurrency: usize,
     /// Rounds, alternating targets.
     pub rounds: usize,
+    /// Measure the binaries where they were built instead of fresh copies (see [`crate::stage`]).
+    pub in_place: bool,
 }
 
 impl Default for Options {
@@ -34,13 +36,14 @@ impl Default for Options {
             warmup: 2_000,
             concurrency: 32,
             rounds: 6,
+            in_place: false,
         }
     }
 }
 
 /// Usage text.
 pub const USAGE: &str = "usage: bench [--handler PATH] [--handler-env FILE] [--bin-dir DIR] [--start-runs N] [--requests N] \
-[--warmup N] [--concurrency N] [--rounds N]";
+[--warmup N] [--concurrency N] [--rounds N] [--in-place]";
 
 impl Options {
     /// Parses `--flag value` pairs.
@@ -50,6 +53,10 @@ impl Options {
         while let Some(flag) = args.next() {
             if flag == "-h" || flag == "--help" {
                 return Err(USAGE.to_owned());
+            }
+            if flag == "--in-place" {
+                options.in_place = true;
+                continue;
             }
             let value = args
                 .next()
@@ -94,6 +101,10 @@ mod tests {
         assert!(Options::parse(args(&["--requests", "0"])).is_err());
         assert!(Options::parse(args(&["--requests"])).is_err());
         assert!(Options::parse(args(&["--nope", "1"])).is_err());
+        assert!(!o.in_place);
+        let o = Options::parse(args(&["--in-place", "--rounds", "2"])).unwrap();
+        assert!(o.in_place);
+        assert_eq!(o.rounds, 2);
     }
 }
 

@@ -39,6 +39,8 @@ pub struct Report {
     pub cpus: usize,
     /// Which binary stands for `handler`, and why.
     pub subject_note: String,
+    /// Where the measured binaries came from (see [`crate::stage`]).
+    pub binaries_note: String,
     /// Start-up samples; index 0 is `bare-hello`, index 1 the subject.
     pub start: Vec<StartSamples>,
     /// Load results; index 0 is `bare-echo`, index 1 `noop-handler`.
@@ -151,6 +153,7 @@ impl Report {
             self.cpus
         );
         let _ = writeln!(out, "handler under test: {}", self.subject_note);
+        let _ = writeln!(out, "binaries: {}", self.binaries_note);
         let _ = writeln!(out);
         let runs = self.start.first().map_or(0, |s| s.samples.len());
         let _ = writeln!(out, "1. start -> first answer on GET / ({runs} runs each)");
@@ -289,6 +292,7 @@ mod tests {
         let report = Report {
             cpus: 2,
             subject_note: "x".into(),
+            binaries_note: "copied".into(),
             start: vec![start("bare-hello", 10), start("handler", 13)],
             load: vec![
                 ("bare-echo".into(), load(1000)),
