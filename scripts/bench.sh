@@ -2,8 +2,9 @@
 # Builds the release binaries and runs the benchmark driver (crates/bench): start-up time, no-op
 # invocation throughput and latency, RSS and binary size, against bare axum baselines. Loopback
 # only, bounded in count and time (about a minute on 2 cores after the release build).
-# Extra arguments go to the driver: --handler PATH, --handler-env FILE, --start-runs N,
-# --requests N, --warmup N, --concurrency N, --rounds N.
+# Extra arguments go to the driver: --handler PATH, --handler-env FILE, --start-runs N (300),
+# --requests N, --warmup N, --concurrency N, --rounds N, --in-place (measure target/release as linked
+# instead of fresh copies of the binaries).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

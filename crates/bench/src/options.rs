@@ -31,7 +31,7 @@ impl Default for Options {
             bin_dir: None,
             handler: None,
             handler_env: None,
-            start_runs: 30,
+            start_runs: 300,
             requests: 15_000,
             warmup: 2_000,
             concurrency: 32,
