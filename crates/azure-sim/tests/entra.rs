@@ -24,17 +24,7 @@ fn assert_aad_error(r: &Resp, status: u16, error: &str, code: u64) {
 #[tokio::test]
 async fn secret_grant_issues_a_token_per_tenant_with_distinct_object_ids() {
     let env = Env::new().await;
-    let r = env
-        .token_request(
-            T2,
-            &[
-                ("grant_type", "client_credentials"),
-                ("client_id", APP),
-                ("client_secret", SECRET),
-                ("scope", ARM_SCOPE),
-            ],
-        )
-        .await;
+    let r = env.secret_grant(T2, APP, SECRET, ARM_SCOPE).await;
     assert_eq!(r.status, 200);
     assert_eq!(r.body["token_type"], "Bearer");
     assert_eq!(r.body["expires_in"], 3599);
@@ -86,17 +76,7 @@ async fn app_not_consented_in_tenant_gets_aadsts700016() {
     let mut s = azure_sim::Scenario::seed();
     s.apps[0].consented_tenants.retain(|t| t != T2);
     let env = Env::with(s).await;
-    let r = env
-        .token_request(
-            T2,
-            &[
-                ("grant_type", "client_credentials"),
-                ("client_id", APP),
-                ("client_secret", SECRET),
-                ("scope", ARM_SCOPE),
-            ],
-        )
-        .await;
+    let r = env.secret_grant(T2, APP, SECRET, ARM_SCOPE).await;
     assert_aad_error(&r, 400, "unauthorized_client", 700016);
     let desc = r.body["error_description"].as_str().unwrap();
     assert!(
@@ -111,15 +91,7 @@ async fn app_not_consented_in_tenant_gets_aadsts700016() {
 async fn unknown_app_gets_aadsts700016() {
     let env = Env::new().await;
     let r = env
-        .token_request(
-            T1,
-            &[
-                ("grant_type", "client_credentials"),
-                ("client_id", "99999999-9999-4999-8999-999999999999"),
-                ("client_secret", "x"),
-                ("scope", ARM_SCOPE),
-            ],
-        )
+        .secret_grant(T1, "99999999-9999-4999-8999-999999999999", "x", ARM_SCOPE)
         .await;
     assert_aad_error(&r, 400, "unauthorized_client", 700016);
 }
@@ -127,17 +99,7 @@ async fn unknown_app_gets_aadsts700016() {
 #[tokio::test]
 async fn bad_secret_gets_aadsts7000215() {
     let env = Env::new().await;
-    let r = env
-        .token_request(
-            T1,
-            &[
-                ("grant_type", "client_credentials"),
-                ("client_id", APP),
-                ("client_secret", "wrong"),
-                ("scope", ARM_SCOPE),
-            ],
-        )
-        .await;
+    let r = env.secret_grant(T1, APP, "wrong", ARM_SCOPE).await;
     assert_aad_error(&r, 401, "invalid_client", 7000215);
     assert!(!r.body.to_string().contains(SECRET));
 }
@@ -146,14 +108,11 @@ async fn bad_secret_gets_aadsts7000215() {
 async fn unknown_tenant_gets_aadsts90002() {
     let env = Env::new().await;
     let r = env
-        .token_request(
+        .secret_grant(
             "99999999-0000-4000-8000-000000000000",
-            &[
-                ("grant_type", "client_credentials"),
-                ("client_id", APP),
-                ("client_secret", SECRET),
-                ("scope", ARM_SCOPE),
-            ],
+            APP,
+            SECRET,
+            ARM_SCOPE,
         )
         .await;
     assert_aad_error(&r, 400, "invalid_request", 90002);
@@ -174,14 +133,11 @@ async fn missing_credential_gets_aadsts7000218_and_bad_scope_is_rejected() {
         .await;
     assert_aad_error(&r, 401, "invalid_client", 7000218);
     let r = env
-        .token_request(
+        .secret_grant(
             T1,
-            &[
-                ("grant_type", "client_credentials"),
-                ("client_id", APP),
-                ("client_secret", SECRET),
-                ("scope", "https://management.azure.com/user_impersonation"),
-            ],
+            APP,
+            SECRET,
+            "https://management.azure.com/user_impersonation",
         )
         .await;
     assert_aad_error(&r, 400, "invalid_scope", 1002012);

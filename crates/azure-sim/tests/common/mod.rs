@@ -88,19 +88,26 @@ impl Env {
         to_resp(r).await
     }
 
+    /// A client-credentials request with a client secret.
+    pub async fn secret_grant(
+        &self,
+        tenant: &str,
+        client_id: &str,
+        secret: &str,
+        scope: &str,
+    ) -> Resp {
+        let form = [
+            ("grant_type", "client_credentials"),
+            ("client_id", client_id),
+            ("client_secret", secret),
+            ("scope", scope),
+        ];
+        self.token_request(tenant, &form).await
+    }
+
     /// A token for the app in `tenant` via client secret.
     pub async fn token(&self, tenant: &str, scope: &str) -> String {
-        let r = self
-            .token_request(
-                tenant,
-                &[
-                    ("grant_type", "client_credentials"),
-                    ("client_id", APP),
-                    ("client_secret", SECRET),
-                    ("scope", scope),
-                ],
-            )
-            .await;
+        let r = self.secret_grant(tenant, APP, SECRET, scope).await;
         assert_eq!(r.status, 200, "{:?}", r.body);
         r.body["access_token"].as_str().unwrap().to_owned()
     }

@@ -205,18 +205,17 @@ impl Subscriber for JsonSubscriber {
         thread_local! {
             static LINE: RefCell<String> = const { RefCell::new(String::new()) };
         }
+        let emit = |line: &mut String| {
+            self.format(event, line);
+            (self.sink)(line.as_bytes());
+        };
         LINE.with(|buffer| match buffer.try_borrow_mut() {
             Ok(mut line) => {
                 line.clear();
-                self.format(event, &mut line);
-                (self.sink)(line.as_bytes());
+                emit(&mut line);
             }
             // An event logged while formatting another (from a `Debug` impl): own buffer.
-            Err(_) => {
-                let mut line = String::new();
-                self.format(event, &mut line);
-                (self.sink)(line.as_bytes());
-            }
+            Err(_) => emit(&mut String::new()),
         });
     }
 
@@ -259,13 +258,11 @@ impl Subscriber for JsonSubscriber {
     }
 
     fn current_span(&self) -> Current {
-        match self.current() {
-            Some(id) => match slot(&self.spans(), &id) {
-                Some(data) => Current::new(id, data.metadata),
-                None => Current::none(),
-            },
-            None => Current::none(),
-        }
+        let current = self.current().and_then(|id| {
+            let metadata = slot(&self.spans(), &id)?.metadata;
+            Some(Current::new(id, metadata))
+        });
+        current.unwrap_or_else(Current::none)
     }
 }
 
