@@ -62,8 +62,7 @@ async fn cross_tenant_vm_without_auxiliary_token_is_linked_authorization_failed(
     let (env, t2, _t1, nic) = ready_env().await;
     let body = vm_body(image_ref("myImageDefinition"), &nic, "southcentralus", true);
     let r = env.put_vm("vm1", &t2, &[], body).await;
-    assert_eq!(r.status, 403, "{:?}", r.body);
-    assert_eq!(r.code(), "LinkedAuthorizationFailed");
+    r.assert_error(403, "LinkedAuthorizationFailed");
     assert_eq!(
         r.message(),
         format!(
@@ -96,8 +95,7 @@ async fn auxiliary_principal_without_reader_is_linked_authorization_failed() {
             vm_body(image_ref("myImageDefinition"), &nic, "southcentralus", true),
         )
         .await;
-    assert_eq!(r.status, 403, "{:?}", r.body);
-    assert_eq!(r.code(), "LinkedAuthorizationFailed");
+    r.assert_error(403, "LinkedAuthorizationFailed");
     assert!(
         r.message()
             .contains("does not have permission to perform action 'read' on the linked scope(s)"),
@@ -114,8 +112,7 @@ async fn auxiliary_principal_without_reader_is_linked_authorization_failed() {
             &t1,
         )
         .await;
-    assert_eq!(g.status, 403);
-    assert_eq!(g.code(), "AuthorizationFailed");
+    g.assert_error(403, "AuthorizationFailed");
     let oid = env.sim.object_id(APP, T1).unwrap();
     assert!(g.message().starts_with(&format!("The client '{oid}' with object id '{oid}' does not have authorization to perform action 'Microsoft.Compute/galleries/images/versions/read' over scope '")), "{}", g.message());
 }
@@ -140,8 +137,7 @@ async fn expired_auxiliary_token_is_401() {
             vm_body(image_ref("myImageDefinition"), &nic, "southcentralus", true),
         )
         .await;
-    assert_eq!(r.status, 401, "{:?}", r.body);
-    assert_eq!(r.code(), "ExpiredAuthenticationToken");
+    r.assert_error(401, "ExpiredAuthenticationToken");
 }
 
 #[tokio::test]
@@ -155,8 +151,7 @@ async fn missing_rights_get_authorization_failed() {
             json!({"location": "westus2"}),
         )
         .await;
-    assert_eq!(r.status, 403, "{:?}", r.body);
-    assert_eq!(r.code(), "AuthorizationFailed");
+    r.assert_error(403, "AuthorizationFailed");
     assert!(
         r.message()
             .contains("'Microsoft.Resources/subscriptions/resourceGroups/write' over scope")
@@ -176,7 +171,7 @@ async fn expired_forged_wrong_audience_and_missing_tokens_are_401() {
         .sim
         .issue_token(&who, "https://management.azure.com", -1);
     let r = env.get(&path, &expired).await;
-    assert_eq!((r.status, r.code()), (401, "ExpiredAuthenticationToken"));
+    r.assert_error(401, "ExpiredAuthenticationToken");
     assert!(r.header("www-authenticate").is_some());
     let good = env.token(T2, ARM_SCOPE).await;
     let (h, rest) = good.split_once('.').unwrap();
@@ -185,15 +180,12 @@ async fn expired_forged_wrong_audience_and_missing_tokens_are_401() {
     let forged_payload = base64::engine::general_purpose::URL_SAFE_NO_PAD
         .encode(json!({"aud": "https://management.azure.com", "iss": "x", "tid": T2, "appid": APP, "oid": "x", "iat": 0, "nbf": 0, "exp": 9999999999i64}).to_string());
     let r = env.get(&path, &format!("{h}.{forged_payload}.{sig}")).await;
-    assert_eq!((r.status, r.code()), (401, "InvalidAuthenticationToken"));
+    r.assert_error(401, "InvalidAuthenticationToken");
     let vault = env.token(T2, "https://vault.azure.net/.default").await;
     let r = env.get(&path, &vault).await;
-    assert_eq!(
-        (r.status, r.code()),
-        (401, "InvalidAuthenticationTokenAudience")
-    );
+    r.assert_error(401, "InvalidAuthenticationTokenAudience");
     let r = env.arm(Method::GET, &path, None, &[], None).await;
-    assert_eq!((r.status, r.code()), (401, "AuthenticationFailed"));
+    r.assert_error(401, "AuthenticationFailed");
 }
 
 #[tokio::test]
@@ -203,8 +195,7 @@ async fn token_from_the_wrong_tenant_is_invalid_authentication_token_tenant() {
     let r = env
         .get(&format!("{RG2}?api-version={RESOURCES_API}"), &t1)
         .await;
-    assert_eq!(r.status, 401, "{:?}", r.body);
-    assert_eq!(r.code(), "InvalidAuthenticationTokenTenant");
+    r.assert_error(401, "InvalidAuthenticationTokenTenant");
     assert!(r.message().starts_with(&format!(
         "The access token is from the wrong issuer 'https://sts.windows.net/{T1}/'. It must match the tenant 'https://sts.windows.net/{T2}/' associated with this subscription. Please use the authority (URL) 'https://login.windows.net/{T2}' to get the token."
     )));
@@ -219,8 +210,7 @@ async fn vm_in_a_region_the_image_is_not_replicated_to_is_gallery_image_not_foun
     env.sim.advance(Duration::from_secs(200));
     let body = vm_body(image_ref("myImageDefinition"), &nic, "westus2", true);
     let r = env.put_vm("vm1", &t2, &[&t1], body.clone()).await;
-    assert_eq!(r.status, 404, "{:?}", r.body);
-    assert_eq!(r.code(), "GalleryImageNotFound");
+    r.assert_error(404, "GalleryImageNotFound");
     assert_eq!(
         r.message(),
         format!(
@@ -260,12 +250,7 @@ async fn specialized_image_rejects_os_profile_and_generalized_requires_it() {
             ),
         )
         .await;
-    assert_eq!(
-        (r.status, r.code()),
-        (400, "InvalidParameter"),
-        "{:?}",
-        r.body
-    );
+    r.assert_error(400, "InvalidParameter");
     assert_eq!(r.message(), "Parameter 'osProfile' is not allowed.");
     assert_eq!(r.body["error"]["target"], "osProfile");
     let r = env
@@ -281,7 +266,7 @@ async fn specialized_image_rejects_os_profile_and_generalized_requires_it() {
             ),
         )
         .await;
-    assert_eq!((r.status, r.code()), (400, "InvalidParameter"));
+    r.assert_error(400, "InvalidParameter");
     assert_eq!(
         r.message(),
         "Required parameter 'osProfile' is missing (null)."
@@ -313,7 +298,7 @@ async fn trusted_launch_image_requires_trusted_launch_security_type() {
         true,
     );
     let r = env.put_vm("vm1", &t2, &[&t1], body.clone()).await;
-    assert_eq!((r.status, r.code()), (400, "BadRequest"), "{:?}", r.body);
+    r.assert_error(400, "BadRequest");
     assert_eq!(
         r.message(),
         "The provided gallery image only supports creation of VMs and VM Scale Sets with 'TrustedLaunch' security type."
@@ -351,12 +336,7 @@ async fn vm_put_is_idempotent_and_image_reference_is_immutable() {
             vm_body(image_ref("myWindowsImage"), &nic, "southcentralus", true),
         )
         .await;
-    assert_eq!(
-        (r.status, r.code()),
-        (409, "PropertyChangeNotAllowed"),
-        "{:?}",
-        r.body
-    );
+    r.assert_error(409, "PropertyChangeNotAllowed");
     assert_eq!(
         r.message(),
         "Changing property 'imageReference' is not allowed."
@@ -388,10 +368,7 @@ async fn network_put_is_201_then_200() {
             json!({"location": "westus"}),
         )
         .await;
-    assert_eq!(
-        (moved.status, moved.code()),
-        (409, "InvalidResourceGroupLocation")
-    );
+    moved.assert_error(409, "InvalidResourceGroupLocation");
     // A NIC referencing a missing subnet is rejected.
     let nic = env
         .put(
@@ -400,7 +377,7 @@ async fn network_put_is_201_then_200() {
             json!({"location": "southcentralus", "properties": {"ipConfigurations": [{"name": "c", "properties": {"subnet": {"id": format!("{RG2}/providers/Microsoft.Network/virtualNetworks/none/subnets/x")}}}]}}),
         )
         .await;
-    assert_eq!((nic.status, nic.code()), (400, "InvalidResourceReference"));
+    nic.assert_error(400, "InvalidResourceReference");
     let missing = env
         .get(
             &format!(
@@ -409,12 +386,9 @@ async fn network_put_is_201_then_200() {
             &t2,
         )
         .await;
-    assert_eq!((missing.status, missing.code()), (404, "ResourceNotFound"));
+    missing.assert_error(404, "ResourceNotFound");
     let no_version = env.get(RG2, &t2).await;
-    assert_eq!(
-        (no_version.status, no_version.code()),
-        (400, "MissingApiVersionParameter")
-    );
+    no_version.assert_error(400, "MissingApiVersionParameter");
 }
 
 #[tokio::test]
@@ -472,12 +446,7 @@ async fn vm_provisioning_can_fail_by_scenario() {
         .await;
     assert_eq!(r.status, 201);
     env.sim.advance(Duration::from_secs(1));
-    let op = r
-        .header("azure-asyncoperation")
-        .unwrap()
-        .strip_prefix(&env.base)
-        .unwrap()
-        .to_owned();
+    let op = env.operation_path(&r);
     let s = env.get(&op, &t2).await;
     assert_eq!(s.body["status"], "Failed");
     assert_eq!(s.body["error"]["code"], "OSProvisioningTimedOut");
@@ -721,7 +690,7 @@ async fn unshared_gallery_is_not_visible_to_other_tenants() {
             vm_body(image, &nic, "southcentralus", true),
         )
         .await;
-    assert_eq!((r.status, r.code()), (404, "GalleryImageNotFound"));
+    r.assert_error(404, "GalleryImageNotFound");
 }
 
 #[tokio::test]
@@ -736,7 +705,7 @@ async fn throttling_returns_429_with_retry_after() {
     let r = env
         .get(&format!("{RG2}?api-version={RESOURCES_API}"), &t2)
         .await;
-    assert_eq!((r.status, r.code()), (429, "TooManyRequests"));
+    r.assert_error(429, "TooManyRequests");
     assert_eq!(r.header("retry-after"), Some("7"));
     // Entra is not throttled by ARM faults.
     env.token(T2, ARM_SCOPE).await;
@@ -805,12 +774,7 @@ async fn request_body_schema_violations_are_400_with_the_path() {
     let mut body = vm_body(image_ref("myImageDefinition"), &nic, "southcentralus", true);
     body["properties"]["storageProfile"]["osDisk"]["createOptions"] = json!("FromImage");
     let r = env.put_vm("vm1", &t2, &[&t1], body).await;
-    assert_eq!(
-        (r.status, r.code()),
-        (400, "InvalidRequestContent"),
-        "{:?}",
-        r.body
-    );
+    r.assert_error(400, "InvalidRequestContent");
     assert!(
         r.message()
             .contains("Could not find member 'createOptions'"),
@@ -827,7 +791,7 @@ async fn request_body_schema_violations_are_400_with_the_path() {
         .unwrap()
         .remove("createOption");
     let r = env.put_vm("vm1", &t2, &[&t1], body).await;
-    assert_eq!((r.status, r.code()), (400, "InvalidParameter"));
+    r.assert_error(400, "InvalidParameter");
     assert_eq!(
         r.body["error"]["target"],
         "properties.storageProfile.osDisk.createOption"
@@ -835,12 +799,7 @@ async fn request_body_schema_violations_are_400_with_the_path() {
     let mut body = vm_body(image_ref("myImageDefinition"), &nic, "southcentralus", true);
     body["properties"]["storageProfile"]["osDisk"]["caching"] = json!("Sometimes");
     let r = env.put_vm("vm1", &t2, &[&t1], body).await;
-    assert_eq!(
-        (r.status, r.code()),
-        (400, "InvalidParameter"),
-        "{:?}",
-        r.body
-    );
+    r.assert_error(400, "InvalidParameter");
     let r = env
         .arm(
             Method::PUT,
@@ -852,7 +811,7 @@ async fn request_body_schema_violations_are_400_with_the_path() {
             None,
         )
         .await;
-    assert_eq!((r.status, r.code()), (400, "InvalidRequestContent"));
+    r.assert_error(400, "InvalidRequestContent");
 }
 
 #[tokio::test]
@@ -989,12 +948,7 @@ async fn references_must_exist_in_the_same_region_and_location_is_immutable() {
     // A NIC in another region cannot use the southcentralus subnet.
     let body = json!({"location": "westus2", "properties": {"ipConfigurations": [{"name": "c", "properties": {"subnet": {"id": format!("{RG2}/providers/Microsoft.Network/virtualNetworks/vm1VNET/subnets/vm1Subnet")}}}]}});
     let r = env.put(&format!("{RG2}/providers/Microsoft.Network/networkInterfaces/other?api-version={NETWORK_API}"), &t2, body).await;
-    assert_eq!(
-        (r.status, r.code()),
-        (400, "InvalidResourceReference"),
-        "{:?}",
-        r.body
-    );
+    r.assert_error(400, "InvalidResourceReference");
     assert!(
         r.message()
             .contains("both resources are in the same region")
@@ -1007,12 +961,7 @@ async fn references_must_exist_in_the_same_region_and_location_is_immutable() {
             json!({"location": "westus2", "properties": {}}),
         )
         .await;
-    assert_eq!(
-        (r.status, r.code()),
-        (409, "InvalidResourceLocation"),
-        "{:?}",
-        r.body
-    );
+    r.assert_error(409, "InvalidResourceLocation");
     // A VM must be in its NIC's region.
     let t1 = env.token(T1, ARM_SCOPE).await;
     env.replicate_all("myImageDefinition");
@@ -1024,12 +973,7 @@ async fn references_must_exist_in_the_same_region_and_location_is_immutable() {
             vm_body(image_ref("myImageDefinition"), &nic, "westus2", true),
         )
         .await;
-    assert_eq!(
-        (r.status, r.code()),
-        (400, "InvalidResourceReference"),
-        "{:?}",
-        r.body
-    );
+    r.assert_error(400, "InvalidResourceReference");
 }
 
 #[tokio::test]

@@ -261,12 +261,7 @@ async fn virtual_machine_create_examples() {
     .await;
 
     // The operation status of the first create has the shape of OperationStatusResultGet.json.
-    let op = first
-        .header("azure-asyncoperation")
-        .unwrap()
-        .strip_prefix(&env.base)
-        .unwrap()
-        .to_owned();
+    let op = env.operation_path(&first);
     let status = env.get(&op, &t2).await;
     assert_shape(
         &example("compute/OperationStatusResultGet.json"),

@@ -53,6 +53,16 @@ impl Resp {
     pub fn header(&self, name: &str) -> Option<&str> {
         self.headers.get(name).and_then(|v| v.to_str().ok())
     }
+    /// Asserts an ARM error answer: its status and `error.code`.
+    #[track_caller]
+    pub fn assert_error(&self, status: u16, code: &str) {
+        assert_eq!(
+            (self.status, self.code()),
+            (status, code),
+            "{:?}",
+            self.body
+        );
+    }
 }
 
 impl Env {
@@ -103,6 +113,16 @@ impl Env {
             ("scope", scope),
         ];
         self.token_request(tenant, &form).await
+    }
+
+    /// The `Azure-AsyncOperation` URL of a long-running operation's answer, as a path on the
+    /// simulator.
+    pub fn operation_path(&self, r: &Resp) -> String {
+        r.header("azure-asyncoperation")
+            .expect("Azure-AsyncOperation header")
+            .strip_prefix(&self.base)
+            .expect("operation URL on the simulator")
+            .to_owned()
     }
 
     /// A token for the app in `tenant` via client secret.
