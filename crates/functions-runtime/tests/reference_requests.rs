@@ -4,39 +4,19 @@
 
 mod common;
 
-use std::sync::{Arc, Mutex};
-
-use common::{brace_block, js_literal_to_json, post, read_reference, send};
-use functions_runtime::{
-    Error, Functions, Invocation, InvocationResult, ServiceBusMessage, service_fn,
-};
+use common::{Seen, brace_block, js_literal_to_json, post, read_reference, send};
+use functions_runtime::{Invocation, InvocationResult, ServiceBusMessage, TriggerOptions};
 use http::StatusCode;
 use serde::Deserialize;
 use serde_json::{Value, json};
 use time::macros::datetime;
-
-type Seen<T> = Arc<Mutex<Vec<Invocation<ServiceBusMessage<T>>>>>;
 
 /// A router with one function `name` that records what it receives.
 fn recording<T>(name: &str) -> (axum::Router, Seen<T>)
 where
     T: serde::de::DeserializeOwned + Send + Sync + Clone + 'static,
 {
-    let seen: Seen<T> = Arc::default();
-    let sink = Arc::clone(&seen);
-    let router = Functions::new()
-        .service_bus(
-            name,
-            service_fn(move |inv: Invocation<ServiceBusMessage<T>>| {
-                let sink = Arc::clone(&sink);
-                async move {
-                    sink.lock().unwrap().push(inv);
-                    Ok::<_, Error>(InvocationResult::default())
-                }
-            }),
-        )
-        .into_router();
-    (router, seen)
+    common::recording(name, TriggerOptions::default())
 }
 
 fn only<T: Clone>(seen: &Seen<T>) -> Invocation<ServiceBusMessage<T>> {

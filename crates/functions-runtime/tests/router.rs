@@ -207,26 +207,9 @@ async fn undecodable_body_reaches_the_handler_with_raw_text_and_error() {
     assert!(error.message.contains("missing field `image`"), "{error}");
 }
 
-type Seen = Arc<Mutex<Vec<Invocation<ServiceBusMessage<Value>>>>>;
-
-/// Records the message a function receives.
-fn recorder(options: TriggerOptions) -> (axum::Router, Seen) {
-    let seen: Arc<Mutex<Vec<_>>> = Arc::default();
-    let sink = Arc::clone(&seen);
-    let router = Functions::new()
-        .service_bus_with(
-            "f",
-            options,
-            service_fn(move |inv: Invocation<ServiceBusMessage<Value>>| {
-                let sink = Arc::clone(&sink);
-                async move {
-                    sink.lock().unwrap().push(inv);
-                    Ok::<_, Error>(InvocationResult::default())
-                }
-            }),
-        )
-        .into_router();
-    (router, seen)
+/// Records the message function `f` receives.
+fn recorder(options: TriggerOptions) -> (axum::Router, common::Seen<Value>) {
+    common::recording("f", options)
 }
 
 #[tokio::test]

@@ -1,8 +1,13 @@
 //! Helpers shared by the integration tests.
 #![allow(dead_code)]
 
+use std::sync::{Arc, Mutex};
+
 use axum::Router;
 use axum::body::Body;
+use functions_runtime::{
+    Error, Functions, Invocation, InvocationResult, ServiceBusMessage, TriggerOptions, service_fn,
+};
 use http::{Request, StatusCode};
 use http_body_util::BodyExt as _;
 use serde_json::Value;
@@ -132,4 +137,30 @@ pub fn brace_block(text: &str, n: usize) -> &str {
         i += 1;
     }
     panic!("no block {n}");
+}
+
+/// What a recording function has received.
+pub type Seen<T> = Arc<Mutex<Vec<Invocation<ServiceBusMessage<T>>>>>;
+
+/// A router with one function `name` (trigger `options`) that records what it receives.
+pub fn recording<T>(name: &str, options: TriggerOptions) -> (Router, Seen<T>)
+where
+    T: serde::de::DeserializeOwned + Send + Sync + Clone + 'static,
+{
+    let seen: Seen<T> = Arc::default();
+    let sink = Arc::clone(&seen);
+    let router = Functions::new()
+        .service_bus_with(
+            name,
+            options,
+            service_fn(move |inv: Invocation<ServiceBusMessage<T>>| {
+                let sink = Arc::clone(&sink);
+                async move {
+                    sink.lock().unwrap().push(inv);
+                    Ok::<_, Error>(InvocationResult::default())
+                }
+            }),
+        )
+        .into_router();
+    (router, seen)
 }
