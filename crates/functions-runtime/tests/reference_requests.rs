@@ -5,7 +5,7 @@
 mod common;
 
 use common::{Seen, brace_block, js_literal_to_json, post, read_reference, send};
-use functions_runtime::{Invocation, InvocationResult, ServiceBusMessage, TriggerOptions};
+use functions_runtime::{Context, Invocation, InvocationResult, ServiceBusMessage, TriggerOptions};
 use http::StatusCode;
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -17,6 +17,21 @@ where
     T: serde::de::DeserializeOwned + Send + Sync + Clone + 'static,
 {
     common::recording(name, TriggerOptions::default())
+}
+
+/// The system properties of the queue message in the custom-handler docs and host PR 5028 samples.
+#[track_caller]
+fn assert_queue_sample_system_properties<T>(msg: &ServiceBusMessage<T>, context: &Context) {
+    assert_eq!(
+        msg.message_id.as_deref(),
+        Some("800ae4b3-bdd2-4c08-badd-f08e5a34b865")
+    );
+    assert_eq!(msg.delivery_count, 1);
+    assert_eq!(msg.enqueued_time, Some(datetime!(2019-10-09 17:58:31 UTC)));
+    assert_eq!(
+        context.rand_guid.as_deref(),
+        Some("24ad4c06-24ad-4e5b-8294-3da9714877e9")
+    );
 }
 
 fn only<T: Clone>(seen: &Seen<T>) -> Invocation<ServiceBusMessage<T>> {
@@ -79,16 +94,7 @@ async fn docs_storage_queue_sample_with_unquoted_values_still_decodes() {
     let msg = inv.event;
     assert_eq!(msg.raw_body, r#"{ message: "Message sent" }"#);
     assert!(msg.body.is_err());
-    assert_eq!(
-        msg.message_id.as_deref(),
-        Some("800ae4b3-bdd2-4c08-badd-f08e5a34b865")
-    );
-    assert_eq!(msg.delivery_count, 1);
-    assert_eq!(msg.enqueued_time, Some(datetime!(2019-10-09 17:58:31 UTC)));
-    assert_eq!(
-        inv.context.rand_guid.as_deref(),
-        Some("24ad4c06-24ad-4e5b-8294-3da9714877e9")
-    );
+    assert_queue_sample_system_properties(&msg, &inv.context);
 
     let (router, seen) = recording::<String>("QueueTrigger");
     send(router, post("QueueTrigger", body, Some("inv-1"))).await;
@@ -115,17 +121,8 @@ async fn host_pr5028_queue_request_js_literal() {
     let msg = inv.event;
     assert_eq!(msg.body, Ok("hello".to_owned()));
     assert_eq!(msg.raw_body, "hello");
-    assert_eq!(
-        msg.message_id.as_deref(),
-        Some("800ae4b3-bdd2-4c08-badd-f08e5a34b865")
-    );
-    assert_eq!(msg.delivery_count, 1);
-    assert_eq!(msg.enqueued_time, Some(datetime!(2019-10-09 17:58:31 UTC)));
     // `sys` was a string holding a JSON object in this early host version.
-    assert_eq!(
-        inv.context.rand_guid.as_deref(),
-        Some("24ad4c06-24ad-4e5b-8294-3da9714877e9")
-    );
+    assert_queue_sample_system_properties(&msg, &inv.context);
 
     // Its response payload has the shape InvocationResult serializes to.
     let response: Value = serde_json::from_str(brace_block(&text, 1)).unwrap();
