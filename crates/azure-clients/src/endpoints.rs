@@ -152,52 +152,45 @@ impl Endpoints {
 
 /// Parses `value` as an endpoint URL: `https://`, or `http://` to a loopback host only.
 pub fn check_endpoint(name: &str, value: &str) -> Result<Url, ConfigError> {
-    let url = Url::parse(value.trim()).map_err(|e| ConfigError::InvalidUrl {
-        name: name.to_owned(),
-        value: value.to_owned(),
-        reason: e.to_string(),
-    })?;
-    match url.scheme() {
-        "https" => Ok(url),
-        "http" if is_loopback(&url) => Ok(url),
-        "http" => Err(ConfigError::InsecureEndpoint {
-            name: name.to_owned(),
-            url: url.to_string(),
-        }),
-        other => Err(ConfigError::InvalidUrl {
-            name: name.to_owned(),
-            value: value.to_owned(),
-            reason: format!("unsupported scheme `{other}` (use https)"),
-        }),
-    }
+    parse_endpoint(name, value, is_loopback)
 }
 
 /// Like [`check_endpoint`], and also accepts plain http to a link-local address (169.254.0.0/16,
 /// fe80::/10): the addresses a hosting platform serves its own endpoints on inside the host, such
 /// as the App Service managed-identity endpoint on Linux.
 pub fn check_platform_endpoint(name: &str, value: &str) -> Result<Url, ConfigError> {
-    match check_endpoint(name, value) {
-        Err(ConfigError::InsecureEndpoint { .. }) => {
-            let url = Url::parse(value.trim()).map_err(|e| ConfigError::InvalidUrl {
-                name: name.to_owned(),
-                value: value.to_owned(),
-                reason: e.to_string(),
-            })?;
-            let link_local = match url.host() {
-                Some(url::Host::Ipv4(ip)) => ip.is_link_local(),
-                Some(url::Host::Ipv6(ip)) => (ip.segments()[0] & 0xffc0) == 0xfe80,
-                _ => false,
-            };
-            if link_local {
-                Ok(url)
-            } else {
-                Err(ConfigError::InsecureEndpoint {
-                    name: name.to_owned(),
-                    url: url.to_string(),
-                })
-            }
-        }
-        other => other,
+    parse_endpoint(name, value, |url| is_loopback(url) || is_link_local(url))
+}
+
+/// Parses `value` and accepts `https://`, or `http://` where `plain_http_ok` says so.
+fn parse_endpoint(
+    name: &str,
+    value: &str,
+    plain_http_ok: impl Fn(&Url) -> bool,
+) -> Result<Url, ConfigError> {
+    let invalid = |reason: String| ConfigError::InvalidUrl {
+        name: name.to_owned(),
+        value: value.to_owned(),
+        reason,
+    };
+    let url = Url::parse(value.trim()).map_err(|e| invalid(e.to_string()))?;
+    match url.scheme() {
+        "https" => Ok(url),
+        "http" if plain_http_ok(&url) => Ok(url),
+        "http" => Err(ConfigError::InsecureEndpoint {
+            name: name.to_owned(),
+            url: url.to_string(),
+        }),
+        other => Err(invalid(format!("unsupported scheme `{other}` (use https)"))),
+    }
+}
+
+/// Whether the URL's host is a link-local address (169.254.0.0/16, fe80::/10).
+fn is_link_local(url: &Url) -> bool {
+    match url.host() {
+        Some(url::Host::Ipv4(ip)) => ip.is_link_local(),
+        Some(url::Host::Ipv6(ip)) => (ip.segments()[0] & 0xffc0) == 0xfe80,
+        _ => false,
     }
 }
 
