@@ -2,7 +2,7 @@
 // file at subscription scope with infra/main.parameters.json).
 //
 // Creates a resource group with
-//   - a Service Bus namespace (Standard: topics need it) with the four step queues and the
+//   - a Service Bus namespace (Standard: topics need it) with the six step queues and the
 //     `deployment-events` topic (modules/servicebus.bicep);
 //   - a Flex Consumption Function App for the Rust custom handler, its host storage, Application
 //     Insights + Log Analytics, and a user-assigned identity that the app registration trusts as a
@@ -11,9 +11,12 @@
 //     (modules/keyvault.bicep, modules/keyvault-access.bicep);
 //   - the data-plane role assignments (modules/servicebus-access.bicep and the modules above).
 //
-// What Bicep does not do (docs/DEPLOY.md has the commands): the Entra app registration, its
-// federated credential for the user-assigned identity, admin consent in tenant 2, Reader on the
-// gallery in tenant 1 and Contributor on the target resource group in tenant 2.
+// What this deployment does not do (docs/DEPLOY.md and docs/ONBOARDING.md have the commands): the
+// Entra app registration, its federated credential for the user-assigned identity, admin consent in
+// tenant 2. The roles in the other tenants are separate entry points, because one Bicep deployment
+// runs in one tenant: infra/publisher/main.bicep (tenant 1: gallery read role, Event Grid system
+// topic to the `image-version-published` queue) and infra/target/main.bicep (tenant 2: the
+// least-privilege deployer role on the target resource group).
 targetScope = 'subscription'
 
 @minLength(1)
@@ -47,7 +50,7 @@ param createResourceGroup bool = false
 
 @minValue(2)
 @maxValue(2000)
-@description('MaxDeliveryCount of the four queues, passed to the app as IMAGEFERRY_MAX_DELIVERY_COUNT (the last delivery records `failed` instead of dead-lettering silently).')
+@description('MaxDeliveryCount of the step queues, passed to the app as IMAGEFERRY_MAX_DELIVERY_COUNT (the last delivery records `failed` instead of dead-lettering silently).')
 param maxDeliveryCount int = 10
 
 @description('Service Bus duplicate detection window of the queues and the topic (ISO 8601, 20 s to 7 days).')
@@ -58,6 +61,30 @@ param existingKeyVaultName string = ''
 
 @description('Resource group of existingKeyVaultName (same subscription). Empty: the environment\'s resource group.')
 param existingKeyVaultResourceGroup string = ''
+
+@description('Changes the name of the created Key Vault. The vault has purge protection, so after `azd down` its name stays taken for 90 days; set any new value (IMAGEFERRY_KEY_VAULT_NAME_SALT) to provision again in that time.')
+param keyVaultNameSalt string = ''
+
+@description('IMAGEFERRY_DEFAULT_DEADLINE: deadline of a request that names none.')
+param defaultDeadline string = '24h'
+
+@description('IMAGEFERRY_REPLICATION_BACKOFF_INITIAL: first replication re-check delay.')
+param replicationBackoffInitial string = '15s'
+
+@description('IMAGEFERRY_REPLICATION_BACKOFF_CAP: longest replication re-check delay.')
+param replicationBackoffCap string = '60s'
+
+@description('IMAGEFERRY_PROVISIONING_POLL: delay between VM provisioning polls.')
+param provisioningPoll string = '15s'
+
+@description('IMAGEFERRY_ROLLOUT_CHECK_INTERVAL: delay between checks of a rollout ring.')
+param rolloutCheckInterval string = '60s'
+
+@description('RUST_LOG of the handler: a level, a target or target=level, comma-separated.')
+param rustLog string = 'info'
+
+@description('Principal (object) ids given Storage Table Data Reader on the `deployments` status table (pipelines that run `imageferry status` or `imageferry request --wait`).')
+param statusReaderPrincipalIds array = []
 
 @allowed([512, 2048, 4096])
 @description('Flex Consumption instance memory (MB).')
@@ -74,7 +101,8 @@ var tags = {
   app: 'imageferry'
 }
 var createKeyVault = empty(existingKeyVaultName)
-var keyVaultName = createKeyVault ? 'kv-${resourceToken}' : existingKeyVaultName
+var keyVaultToken = empty(keyVaultNameSalt) ? resourceToken : toLower(uniqueString(subscription().id, environmentName, location, keyVaultNameSalt))
+var keyVaultName = createKeyVault ? 'kv-${keyVaultToken}' : existingKeyVaultName
 var keyVaultResourceGroupName = (createKeyVault || empty(existingKeyVaultResourceGroup)) ? rg.name : existingKeyVaultResourceGroup
 
 resource rg 'Microsoft.Resources/resourceGroups@2024-03-01' = {
@@ -122,6 +150,13 @@ module functionApp 'modules/functionapp.bicep' = {
     maxDeliveryCount: maxDeliveryCount
     instanceMemoryMB: instanceMemoryMB
     maximumInstanceCount: maximumInstanceCount
+    defaultDeadline: defaultDeadline
+    replicationBackoffInitial: replicationBackoffInitial
+    replicationBackoffCap: replicationBackoffCap
+    provisioningPoll: provisioningPoll
+    rolloutCheckInterval: rolloutCheckInterval
+    rustLog: rustLog
+    statusReaderPrincipalIds: statusReaderPrincipalIds
   }
 }
 
@@ -164,4 +199,8 @@ output SERVICEBUS_TERMINAL_SUBSCRIPTION string = serviceBus.outputs.terminalSubs
 output KEY_VAULT_NAME string = keyVaultName
 output KEY_VAULT_RESOURCE_GROUP string = keyVaultResourceGroupName
 output STORAGE_ACCOUNT_NAME string = functionApp.outputs.storageAccountName
+output IMAGEFERRY_STATUS_TABLE_ENDPOINT string = functionApp.outputs.statusTableEndpoint
+output IMAGEFERRY_STATUS_TABLE string = functionApp.outputs.statusTableName
+output SERVICEBUS_NAMESPACE_ID string = serviceBus.outputs.id
+output IMAGE_VERSION_PUBLISHED_QUEUE string = 'image-version-published'
 output APPLICATIONINSIGHTS_NAME string = functionApp.outputs.applicationInsightsName

@@ -1,9 +1,19 @@
 #!/usr/bin/env bash
-# Builds the Function App package for Azure: the `handler` binary (release, x86_64 Linux), host.json
-# and the four function folders, staged in target/functionapp/ and zipped to target/functionapp.zip.
+# Builds the Function App package for Azure: the `handler` binary (release, x86_64 Linux), host.json,
+# every function folder (each `*/function.json` at the repo root) and the rollout configuration
+# (rollouts.toml), staged in target/functionapp/ and zipped to target/functionapp.zip.
 #
-#   scripts/package.sh            # build, stage, zip
-#   scripts/package.sh --no-build # stage and zip an already built binary
+#   scripts/package.sh                    # build, stage, zip
+#   scripts/package.sh --no-build         # stage and zip an already built binary
+#   scripts/package.sh --binary PATH      # stage this binary (no build; tests use the debug build)
+#   scripts/package.sh --out DIR          # write DIR/functionapp/ and DIR/functionapp.zip (default: target)
+#
+# Target: a static x86_64-unknown-linux-musl binary when the toolchain allows it (the Rust target
+# installed, `rustup target add x86_64-unknown-linux-musl`, and a musl C compiler for ring's C and
+# assembly parts: Debian's `musl-tools`). A static binary runs on any worker image whatever its
+# glibc. Otherwise x86_64-unknown-linux-gnu, and the script prints the newest glibc symbol version
+# the binary needs (the worker's glibc must be at least that). IMAGEFERRY_PACKAGE_TARGET=<triple>
+# forces a target.
 #
 # azd runs this as the `prepackage` hook of the `handler` service (azure.yaml) and deploys the zip.
 # Linux function apps start the custom handler by executing `handler` (host.json
@@ -14,54 +24,82 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 build=1
-for arg in "$@"; do
-    case $arg in
+binary=
+out=target
+while [[ $# -gt 0 ]]; do
+    case $1 in
         --no-build) build=0 ;;
-        *) echo "package.sh: unknown argument $arg (use --no-build)" >&2; exit 2 ;;
+        --binary) binary=${2:?--binary needs a path}; build=0; shift ;;
+        --out) out=${2:?--out needs a directory}; shift ;;
+        *) echo "package.sh: unknown argument $1 (use --no-build, --binary PATH, --out DIR)" >&2; exit 2 ;;
     esac
+    shift
 done
 
-target_triple=x86_64-unknown-linux-gnu
-host_triple=$(rustc -vV | sed -n 's/^host: //p')
-if [[ $host_triple == "$target_triple" ]]; then
-    cargo_target=()
-    binary=target/release/handler
+musl=x86_64-unknown-linux-musl
+gnu=x86_64-unknown-linux-gnu
+musl_ready() {
+    command -v rustup >/dev/null 2>&1 && rustup target list --installed 2>/dev/null | grep -qx "$musl" \
+        && { command -v x86_64-linux-musl-gcc >/dev/null 2>&1 || command -v musl-gcc >/dev/null 2>&1; }
+}
+if [[ -n ${IMAGEFERRY_PACKAGE_TARGET:-} ]]; then
+    target_triple=$IMAGEFERRY_PACKAGE_TARGET
+elif musl_ready; then
+    target_triple=$musl
 else
-    # Cross build: needs `rustup target add x86_64-unknown-linux-gnu` and a linker for it
-    # (CARGO_TARGET_X86_64_UNKNOWN_LINUX_GNU_LINKER).
-    cargo_target=(--target "$target_triple")
-    binary=target/$target_triple/release/handler
+    target_triple=$gnu
+    echo "package.sh: no musl toolchain (rustup target add $musl; apt-get install musl-tools): building for glibc" >&2
 fi
 
-if [[ $build -eq 1 ]]; then
-    cargo build --release --locked -p imageferry-handlers --bin handler "${cargo_target[@]}"
+if [[ -z $binary ]]; then
+    host_triple=$(rustc -vV | sed -n 's/^host: //p')
+    if [[ $host_triple == "$target_triple" ]]; then
+        cargo_target=()
+        binary=target/release/handler
+    else
+        # Cross build (musl, or gnu from another host: needs CARGO_TARGET_<TRIPLE>_LINKER).
+        cargo_target=(--target "$target_triple")
+        binary=target/$target_triple/release/handler
+    fi
+    if [[ $build -eq 1 ]]; then
+        cargo build --release --locked -p imageferry-handlers --bin handler "${cargo_target[@]}"
+    fi
 fi
 [[ -f $binary ]] || { echo "package.sh: $binary not found (build it, or drop --no-build)" >&2; exit 1; }
 
-functions=(deployment-requested replication-check image-version-replicated vm-provisioning)
-stage=target/functionapp
-zip_path=target/functionapp.zip
+# Every function folder: one per queue, each with its function.json.
+functions=()
+for f in */function.json; do
+    functions+=("$(dirname "$f")")
+done
+[[ ${#functions[@]} -gt 0 ]] || { echo "package.sh: no */function.json found" >&2; exit 1; }
+[[ -f rollouts.toml ]] || { echo "package.sh: rollouts.toml is missing (the rollout configuration; may list no rollouts)" >&2; exit 1; }
+
+stage=$out/functionapp
+zip_path=$out/functionapp.zip
 rm -rf "$stage" "$zip_path"
 mkdir -p "$stage"
-cp host.json "$stage/"
+cp host.json rollouts.toml "$stage/"
 for f in "${functions[@]}"; do
-    [[ -f $f/function.json ]] || { echo "package.sh: $f/function.json is missing" >&2; exit 1; }
     mkdir -p "$stage/$f"
     cp "$f/function.json" "$stage/$f/"
 done
 cp "$binary" "$stage/handler"
 chmod 0755 "$stage/handler"
 
-# The Flex Consumption Linux workers run Debian 12 images; report the newest glibc symbol the
-# binary needs so a build on a newer distribution is noticed before deployment.
+# Static or the glibc floor: Flex Consumption Linux workers run Debian 12 images (GLIBC_2.36).
 if command -v objdump >/dev/null 2>&1; then
-    glibc=$(objdump -T "$stage/handler" | grep -o 'GLIBC_[0-9.]*' | sort -t. -k1,1 -k2,2n -k3,3n -u | tail -n 1 || true)
-    echo "package.sh: handler needs ${glibc:-no versioned glibc symbols} (Debian 12 has GLIBC_2.36)"
+    if objdump -p "$stage/handler" | grep -q 'NEEDED'; then
+        glibc=$(objdump -T "$stage/handler" | grep -o 'GLIBC_[0-9.]*' | sort -t. -k1,1 -k2,2n -k3,3n -u | tail -n 1 || true)
+        echo "package.sh: handler is dynamically linked and needs ${glibc:-no versioned glibc symbols} (Debian 12 has GLIBC_2.36)"
+    else
+        echo "package.sh: handler is statically linked (no shared libraries needed)"
+    fi
 fi
 
 (
     cd "$stage"
-    entries=(host.json handler "${functions[@]}")
+    entries=(host.json rollouts.toml handler "${functions[@]}")
     if command -v zip >/dev/null 2>&1; then
         zip -q -r -X ../functionapp.zip "${entries[@]}"
     else
@@ -75,12 +113,12 @@ import stat, sys, zipfile
 path, functions = sys.argv[1], sys.argv[2:]
 with zipfile.ZipFile(path) as z:
     names = set(z.namelist())
-    wanted = ["host.json", "handler"] + [f"{f}/function.json" for f in functions]
+    wanted = ["host.json", "handler", "rollouts.toml"] + [f"{f}/function.json" for f in functions]
     missing = [n for n in wanted if n not in names]
     if missing:
         sys.exit(f"package.sh: {path} lacks {missing}")
     mode = z.getinfo("handler").external_attr >> 16
     if not mode & stat.S_IXUSR:
         sys.exit(f"package.sh: handler in {path} is not executable (mode {oct(mode)})")
-    print(f"package.sh: {path}: {len(names)} entries, handler mode {oct(stat.S_IMODE(mode))}")
+    print(f"package.sh: {path}: {len(names)} entries, {len(functions)} functions, handler mode {oct(stat.S_IMODE(mode))}")
 PY

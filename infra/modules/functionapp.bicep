@@ -34,6 +34,19 @@ param allowedTargets string
 param createResourceGroup bool
 param maxDeliveryCount int
 
+// Handler timings and log filter. They are parameters (not settings changed by hand afterwards)
+// because `azd provision` replaces the whole app-settings list on every run: a value set with
+// `az functionapp config appsettings set` would be undone by the next provision.
+param defaultDeadline string
+param replicationBackoffInitial string
+param replicationBackoffCap string
+param provisioningPoll string
+param rolloutCheckInterval string
+param rustLog string
+
+@description('Principal (object) ids that may read the deployment status table (Storage Table Data Reader), e.g. the identity of an image pipeline that runs `imageferry status` or `imageferry request --wait`.')
+param statusReaderPrincipalIds array = []
+
 @allowed([512, 2048, 4096])
 param instanceMemoryMB int = 2048
 
@@ -42,15 +55,21 @@ param instanceMemoryMB int = 2048
 param maximumInstanceCount int = 40
 
 // Built-in role definition ids (https://learn.microsoft.com/azure/role-based-access-control/built-in-roles):
-//   storage.md: Storage Blob Data Owner, Storage Table Data Contributor; monitor.md: Monitoring Metrics Publisher.
+//   storage.md: Storage Blob Data Owner, Storage Table Data Contributor, Storage Table Data Reader;
+//   monitor.md: Monitoring Metrics Publisher.
 var storageBlobDataOwner = 'b7e6dc6d-f1e8-4753-8033-0f276bb0955b'
 var storageTableDataContributor = '0a9a7e1f-b9d0-4cc4-a60d-0319b160aaa3'
+var storageTableDataReader = '76199698-9eea-4c19-bc75-cec21354c6b6'
 var monitoringMetricsPublisher = '3913510d-42f4-4e42-8a64-420c390055eb'
 
 var functionAppName = 'func-${resourceToken}'
 // Flex Consumption deploys from a blob container (the zip that `azd deploy` or
 // `az functionapp deployment source config-zip` uploads).
 var deploymentContainerName = 'app-package-${take(functionAppName, 32)}'
+// The deployment status store (one entity per deployment, PartitionKey = deployment id, RowKey
+// `status`), written by the handler and read by `imageferry status` / `request --wait` and by the
+// `rollout-check` step.
+var statusTableName = 'deployments'
 
 resource logAnalytics 'Microsoft.OperationalInsights/workspaces@2023-09-01' = {
   name: 'log-${resourceToken}'
@@ -129,6 +148,17 @@ resource deploymentContainer 'Microsoft.Storage/storageAccounts/blobServices/con
   }
 }
 
+// https://learn.microsoft.com/azure/templates/microsoft.storage/2023-05-01/storageaccounts/tableservices/tables
+resource tableService 'Microsoft.Storage/storageAccounts/tableServices@2023-05-01' = {
+  parent: storage
+  name: 'default'
+}
+
+resource statusTable 'Microsoft.Storage/storageAccounts/tableServices/tables@2023-05-01' = {
+  parent: tableService
+  name: statusTableName
+}
+
 // The identity the multi-tenant app registration trusts as a federated credential. Entra accepts
 // only user-assigned managed identities there ("system-assigned identities aren't supported"):
 // https://learn.microsoft.com/entra/workload-id/workload-identity-federation-config-app-trust-managed-identity
@@ -159,6 +189,7 @@ resource functionApp 'Microsoft.Web/sites@2024-04-01' = {
   // checkov:skip=CKV_AZURE_16: managed identities are on (type 'SystemAssigned, UserAssigned'); the check only recognizes one kind at a time.
   // checkov:skip=CKV_AZURE_212: Flex Consumption scales per function from zero on queue length; there are no fixed instances to count.
   // checkov:skip=CKV_AZURE_213: no HTTP endpoint to probe; the Functions host itself starts and watches the handler process (readiness on GET /).
+  // checkov:skip=CKV_AZURE_78: checkov looks for siteConfig.ftpsState, which Flex Consumption refuses (error 51021); FTP is disabled by the `ftp` basicPublishingCredentialsPolicies resource below (allow: false).
   // checkov:skip=CKV_AZURE_222: Flex Consumption without virtual network integration needs the public endpoint for deployment; basic publishing credentials are disabled below.
   name: functionAppName
   location: location
@@ -183,7 +214,8 @@ resource functionApp 'Microsoft.Web/sites@2024-04-01' = {
     siteConfig: {
       minTlsVersion: '1.2'
       scmMinTlsVersion: '1.2'
-      ftpsState: 'Disabled'
+      // No `ftpsState`: Flex Consumption refuses it on newer clusters (error 51021). FTP is off
+      // through the `ftp` basic publishing credentials policy below.
       http20Enabled: true
       appSettings: [
         // Host storage with the system-assigned identity (no connection string, no key):
@@ -255,8 +287,43 @@ resource functionApp 'Microsoft.Web/sites@2024-04-01' = {
           value: eventsTopicName
         }
         {
+          name: 'IMAGEFERRY_DEFAULT_DEADLINE'
+          value: defaultDeadline
+        }
+        {
+          name: 'IMAGEFERRY_REPLICATION_BACKOFF_INITIAL'
+          value: replicationBackoffInitial
+        }
+        {
+          name: 'IMAGEFERRY_REPLICATION_BACKOFF_CAP'
+          value: replicationBackoffCap
+        }
+        {
+          name: 'IMAGEFERRY_PROVISIONING_POLL'
+          value: provisioningPoll
+        }
+        {
+          name: 'IMAGEFERRY_ROLLOUT_CHECK_INTERVAL'
+          value: rolloutCheckInterval
+        }
+        // The rollout configuration ships in the package (scripts/package.sh); relative to the app root.
+        {
+          name: 'IMAGEFERRY_ROLLOUTS_FILE'
+          value: 'rollouts.toml'
+        }
+        // The status store: table `deployments` in this storage account, over the Table REST API
+        // with Entra tokens (Storage Table Data Contributor below).
+        {
+          name: 'IMAGEFERRY_STATUS_TABLE_ENDPOINT'
+          value: storage.properties.primaryEndpoints.table
+        }
+        {
+          name: 'IMAGEFERRY_STATUS_TABLE'
+          value: statusTableName
+        }
+        {
           name: 'RUST_LOG'
-          value: 'info'
+          value: rustLog
         }
       ]
     }
@@ -302,12 +369,16 @@ resource scmBasicAuth 'Microsoft.Web/sites/basicPublishingCredentialsPolicies@20
   }
 }
 
+// Role assignment names derive from the principal id, not the app's resource id: a recreated app
+// gets a new identity, and a name derived from the (unchanged) resource id would collide with the
+// old assignment (RoleAssignmentUpdateNotPermitted).
+//
 // Host storage: Storage Blob Data Owner is the minimum for the host (and the Flex deployment
-// container); Table Data Contributor lets the host persist its diagnostic events. No queue role:
-// nothing here uses storage queues.
+// container); Table Data Contributor lets the host persist its diagnostic events and the handler
+// write the `deployments` status table. No queue role: nothing here uses storage queues.
 // https://learn.microsoft.com/azure/azure-functions/functions-reference#connecting-to-host-storage-with-an-identity
 resource storageBlobOwner 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
-  name: guid(storage.id, functionApp.id, storageBlobDataOwner)
+  name: guid(storage.id, functionApp.identity.principalId, storageBlobDataOwner)
   scope: storage
   properties: {
     principalId: functionApp.identity.principalId
@@ -317,7 +388,7 @@ resource storageBlobOwner 'Microsoft.Authorization/roleAssignments@2022-04-01' =
 }
 
 resource storageTableContributor 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
-  name: guid(storage.id, functionApp.id, storageTableDataContributor)
+  name: guid(storage.id, functionApp.identity.principalId, storageTableDataContributor)
   scope: storage
   properties: {
     principalId: functionApp.identity.principalId
@@ -326,9 +397,19 @@ resource storageTableContributor 'Microsoft.Authorization/roleAssignments@2022-0
   }
 }
 
+// Readers of the status table only (not the host's other tables): scoped to the table.
+resource statusTableReaders 'Microsoft.Authorization/roleAssignments@2022-04-01' = [for principalId in statusReaderPrincipalIds: {
+  name: guid(statusTable.id, principalId, storageTableDataReader)
+  scope: statusTable
+  properties: {
+    principalId: principalId
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', storageTableDataReader)
+  }
+}]
+
 // Entra-authenticated telemetry (DisableLocalAuth on the component).
 resource appInsightsPublisher 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
-  name: guid(appInsights.id, functionApp.id, monitoringMetricsPublisher)
+  name: guid(appInsights.id, functionApp.identity.principalId, monitoringMetricsPublisher)
   scope: appInsights
   properties: {
     principalId: functionApp.identity.principalId
@@ -344,4 +425,6 @@ output federatedIdentityName string = federatedIdentity.name
 output federatedIdentityPrincipalId string = federatedIdentity.properties.principalId
 output federatedIdentityClientId string = federatedIdentity.properties.clientId
 output storageAccountName string = storage.name
+output statusTableEndpoint string = storage.properties.primaryEndpoints.table
+output statusTableName string = statusTable.name
 output applicationInsightsName string = appInsights.name

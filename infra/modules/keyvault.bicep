@@ -1,6 +1,9 @@
 // A Key Vault for Windows VM admin passwords (requests carry `adminPasswordSecretId`, a secret id in
 // this vault; the handler reads it with the app registration's token when it creates the VM).
 // RBAC authorization (no access policies); soft delete and purge protection on.
+// Purge protection keeps a deleted vault's name taken for the retention period: after `azd down`
+// the next `azd up` with the same name fails ("vault ... is in a deleted state"). main.bicep salts
+// the name with the parameter keyVaultNameSalt (IMAGEFERRY_KEY_VAULT_NAME_SALT) for that case.
 // Resource reference: https://learn.microsoft.com/azure/templates/microsoft.keyvault/2023-07-01/vaults
 
 param name string

@@ -1,4 +1,4 @@
-// Service Bus namespace, the four step queues and the deployment-events topic.
+// Service Bus namespace, the six step queues and the deployment-events topic.
 // Resource reference (API 2024-01-01):
 //   https://learn.microsoft.com/azure/templates/microsoft.servicebus/2024-01-01/namespaces
 //   https://learn.microsoft.com/azure/templates/microsoft.servicebus/2024-01-01/namespaces/queues
@@ -20,11 +20,15 @@ param duplicateDetectionWindow string
 param messageTimeToLive string = 'P14D'
 
 // Function name = queue name (see the function.json files at the app root).
+// `image-version-published` receives the gallery's Event Grid events (infra/publisher); `rollout-check`
+// is the scheduled step that starts the next ring of a rollout.
 var stepQueues = [
   'deployment-requested'
   'replication-check'
   'image-version-replicated'
   'vm-provisioning'
+  'image-version-published'
+  'rollout-check'
 ]
 var eventsTopicName = 'deployment-events'
 var terminalSubscriptionName = 'terminal-events'

@@ -1,0 +1,181 @@
+// imageferry, tenant 2 (a target): deploy into the target subscription, signed in to tenant 2, after
+// an admin of tenant 2 has consented to the app (the consent creates its service principal here).
+// A separate entry point from infra/main.bicep because a Bicep deployment runs in one tenant
+// (docs/ONBOARDING.md has the commands):
+//
+//   az deployment sub create --location <region> --template-file infra/target/main.bicep \
+//     --parameters targetResourceGroup=<rg> appServicePrincipalObjectId=<sp object id in tenant 2>
+//
+// Instead of Contributor, the app's service principal gets a custom role with exactly the actions
+// the pipeline performs on the target resource group (docs/ONBOARDING.md explains each one; the
+// list below and `imageferry doctor` check the same actions):
+//   - the network `az vm create` builds: VNet with its subnet, NSG, static public IP, NIC, each
+//     read and written, and joined (`join/action`) when the NIC and the VM reference them;
+//   - the VM (read, write) and its OS disk, which the VM PUT creates (disks read, write);
+//   - the resource group itself (read);
+//   - the status of long-running operations it polls (Compute and Network `locations/operations/read`).
+// Optional, at subscription scope: creating missing resource groups (IMAGEFERRY_CREATE_RESOURCE_GROUP),
+// and reading direct-shared or community gallery images (images offered to this tenant without
+// the auxiliary-token path).
+targetScope = 'subscription'
+
+@description('Resource group that receives the VMs (created here when it does not exist).')
+param targetResourceGroup string
+
+@description('Region of the target resource group when this deployment creates it.')
+param location string = deployment().location
+
+@description('Object id of the imageferry app\'s service principal in this tenant (created by the admin consent; `az ad sp show --id <appId> --query id -o tsv`).')
+param appServicePrincipalObjectId string
+
+@description('Also allow creating resource groups in this subscription (IMAGEFERRY_CREATE_RESOURCE_GROUP=true on the app): resourceGroups/write at subscription scope.')
+param allowCreateResourceGroup bool = false
+
+@description('Also allow reading direct-shared and community gallery images offered to this subscription (image ids /SharedGalleries/... or /CommunityGalleries/...).')
+param allowSharedGalleryImages bool = false
+
+@description('Create the target resource group in this deployment (it must exist before the first VM unless allowCreateResourceGroup is true).')
+param createTargetResourceGroup bool = true
+
+// Every action the handler's ARM calls need on the target resource group
+// (handlers/src/names.rs builds the paths; handlers/src/bodies.rs the bodies).
+var deployerActions = [
+  'Microsoft.Resources/subscriptions/resourceGroups/read'
+  'Microsoft.Network/virtualNetworks/read'
+  'Microsoft.Network/virtualNetworks/write'
+  'Microsoft.Network/virtualNetworks/subnets/read'
+  'Microsoft.Network/virtualNetworks/subnets/write'
+  'Microsoft.Network/virtualNetworks/subnets/join/action'
+  'Microsoft.Network/networkSecurityGroups/read'
+  'Microsoft.Network/networkSecurityGroups/write'
+  'Microsoft.Network/networkSecurityGroups/join/action'
+  'Microsoft.Network/publicIPAddresses/read'
+  'Microsoft.Network/publicIPAddresses/write'
+  'Microsoft.Network/publicIPAddresses/join/action'
+  'Microsoft.Network/networkInterfaces/read'
+  'Microsoft.Network/networkInterfaces/write'
+  'Microsoft.Network/networkInterfaces/join/action'
+  'Microsoft.Compute/virtualMachines/read'
+  'Microsoft.Compute/virtualMachines/write'
+  'Microsoft.Compute/disks/read'
+  'Microsoft.Compute/disks/write'
+  'Microsoft.Compute/locations/operations/read'
+  'Microsoft.Network/locations/operations/read'
+]
+
+var resourceGroupCreatorActions = [
+  'Microsoft.Resources/subscriptions/resourceGroups/read'
+  'Microsoft.Resources/subscriptions/resourceGroups/write'
+]
+
+var sharedImageReaderActions = [
+  'Microsoft.Compute/locations/sharedGalleries/read'
+  'Microsoft.Compute/locations/sharedGalleries/images/read'
+  'Microsoft.Compute/locations/sharedGalleries/images/versions/read'
+  'Microsoft.Compute/locations/communityGalleries/read'
+  'Microsoft.Compute/locations/communityGalleries/images/read'
+  'Microsoft.Compute/locations/communityGalleries/images/versions/read'
+]
+
+// https://learn.microsoft.com/azure/templates/microsoft.authorization/2022-04-01/roledefinitions
+resource deployerRole 'Microsoft.Authorization/roleDefinitions@2022-04-01' = {
+  name: guid(subscription().id, 'imageferry-vm-deployer')
+  properties: {
+    // Role names are unique per tenant: one role per subscription.
+    roleName: 'imageferry VM deployer (${subscription().subscriptionId})'
+    description: 'Create a VM from a gallery image with the network az vm create builds (imageferry, target tenant).'
+    type: 'CustomRole'
+    permissions: [
+      {
+        actions: deployerActions
+        notActions: []
+        dataActions: []
+        notDataActions: []
+      }
+    ]
+    assignableScopes: [
+      subscription().id
+    ]
+  }
+}
+
+resource resourceGroupCreatorRole 'Microsoft.Authorization/roleDefinitions@2022-04-01' = if (allowCreateResourceGroup) {
+  name: guid(subscription().id, 'imageferry-resource-group-creator')
+  properties: {
+    roleName: 'imageferry resource group creator (${subscription().subscriptionId})'
+    description: 'Create the target resource group when it is missing (imageferry, IMAGEFERRY_CREATE_RESOURCE_GROUP).'
+    type: 'CustomRole'
+    permissions: [
+      {
+        actions: resourceGroupCreatorActions
+        notActions: []
+        dataActions: []
+        notDataActions: []
+      }
+    ]
+    assignableScopes: [
+      subscription().id
+    ]
+  }
+}
+
+resource sharedImageReaderRole 'Microsoft.Authorization/roleDefinitions@2022-04-01' = if (allowSharedGalleryImages) {
+  name: guid(subscription().id, 'imageferry-shared-image-reader')
+  properties: {
+    roleName: 'imageferry shared image reader (${subscription().subscriptionId})'
+    description: 'Read direct-shared and community gallery images offered to this subscription (imageferry).'
+    type: 'CustomRole'
+    permissions: [
+      {
+        actions: sharedImageReaderActions
+        notActions: []
+        dataActions: []
+        notDataActions: []
+      }
+    ]
+    assignableScopes: [
+      subscription().id
+    ]
+  }
+}
+
+resource rg 'Microsoft.Resources/resourceGroups@2024-03-01' = if (createTargetResourceGroup) {
+  name: targetResourceGroup
+  location: location
+}
+
+module deployerAssignment 'modules/rg-role.bicep' = {
+  name: 'imageferry-vm-deployer'
+  scope: resourceGroup(targetResourceGroup)
+  params: {
+    principalId: appServicePrincipalObjectId
+    roleDefinitionId: deployerRole.id
+  }
+  dependsOn: [
+    rg
+  ]
+}
+
+// Role assignment names derive from the principal id: a re-consented app (new service principal)
+// gets new assignments instead of colliding with the old ones.
+resource resourceGroupCreatorAssignment 'Microsoft.Authorization/roleAssignments@2022-04-01' = if (allowCreateResourceGroup) {
+  name: guid(subscription().id, appServicePrincipalObjectId, 'imageferry-resource-group-creator')
+  properties: {
+    principalId: appServicePrincipalObjectId
+    principalType: 'ServicePrincipal'
+    roleDefinitionId: resourceGroupCreatorRole.id
+  }
+}
+
+resource sharedImageReaderAssignment 'Microsoft.Authorization/roleAssignments@2022-04-01' = if (allowSharedGalleryImages) {
+  name: guid(subscription().id, appServicePrincipalObjectId, 'imageferry-shared-image-reader')
+  properties: {
+    principalId: appServicePrincipalObjectId
+    principalType: 'ServicePrincipal'
+    roleDefinitionId: sharedImageReaderRole.id
+  }
+}
+
+output DEPLOYER_ROLE_DEFINITION_ID string = deployerRole.id
+output DEPLOYER_ACTIONS array = deployerActions
+output TARGET_SCOPE string = '${subscription().id}/resourceGroups/${targetResourceGroup}'
