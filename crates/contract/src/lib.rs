@@ -8,6 +8,7 @@
 pub mod event;
 pub mod image_id;
 pub mod request;
+pub mod rollout;
 pub mod schema;
 pub mod steps;
 pub mod validate;

@@ -46,5 +46,17 @@ pub fn all() -> Vec<SchemaFile> {
             file_name: "vm-provisioning.schema.json",
             schema: schema_for!(VmProvisioning),
         },
+        SchemaFile {
+            file_name: "rollouts.schema.json",
+            schema: schema_for!(crate::rollout::RolloutConfig),
+        },
+        SchemaFile {
+            file_name: "rollout-event.schema.json",
+            schema: schema_for!(crate::rollout::RolloutEvent),
+        },
+        SchemaFile {
+            file_name: "rollout-check.schema.json",
+            schema: schema_for!(crate::rollout::RolloutCheck),
+        },
     ]
 }
