@@ -11,7 +11,6 @@
 //! [[rollout]]
 //! name = "web"
 //! image = "/subscriptions/…/providers/Microsoft.Compute/galleries/g/images/web-*"
-//! supersede = "halted"
 //!
 //! [[rollout.ring]]
 //! name = "canary"
@@ -64,9 +63,6 @@ pub struct Rollout {
     /// Image definition id (`/subscriptions/…/galleries/{g}/images/{definition}`); the definition
     /// name may end with `*` to match every definition with that prefix.
     pub image: String,
-    /// What a newer version does to this rollout of an older one.
-    #[serde(default)]
-    pub supersede: Supersede,
     /// How long a ring may take before the rollout halts (minutes; default 1440, a day).
     #[serde(default = "default_ring_timeout")]
     pub ring_timeout_minutes: u32,
@@ -77,31 +73,6 @@ pub struct Rollout {
 
 fn default_ring_timeout() -> u32 {
     1440
-}
-
-/// When a newer version of the same rollout's image is published.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "kebab-case")]
-pub enum Supersede {
-    /// The older rollout goes on; the newer one starts beside it.
-    #[default]
-    Never,
-    /// A halted older rollout is taken over: its remaining rings get the newer version. A running
-    /// one goes on.
-    Halted,
-    /// A halted or running older rollout stops starting rings; the newer version's rollout does.
-    HaltedOrRunning,
-}
-
-impl Supersede {
-    /// Wire name.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Supersede::Never => "never",
-            Supersede::Halted => "halted",
-            Supersede::HaltedOrRunning => "halted-or-running",
-        }
-    }
 }
 
 /// A ring: targets deployed together.
@@ -169,8 +140,9 @@ pub enum RolloutStatus {
     /// A deployment of a ring failed or was rejected, or the ring timed out (terminal); later
     /// rings are not started.
     RolloutHalted,
-    /// A newer version's rollout took over (terminal).
-    RolloutSuperseded,
+    /// The `image-version-published` event was refused (not a version write, gallery not
+    /// allowed, unreadable body) (terminal).
+    EventRejected,
 }
 
 impl RolloutStatus {
@@ -180,7 +152,7 @@ impl RolloutStatus {
             RolloutStatus::RingStarted => "ring-started",
             RolloutStatus::RolloutCompleted => "rollout-completed",
             RolloutStatus::RolloutHalted => "rollout-halted",
-            RolloutStatus::RolloutSuperseded => "rollout-superseded",
+            RolloutStatus::EventRejected => "event-rejected",
         }
     }
 }
@@ -225,6 +197,15 @@ pub struct RolloutEvent {
 pub fn rollout_event_message_id(version_id: &str, rollout: &str, status: RolloutStatus, ring: u32) -> String {
     let key = rollout_deployment_id(version_id, rollout, "rollout");
     format!("{key}:{status}:{ring}")
+}
+
+/// The JSON Schema of the configuration file, published as `schemas/rollouts.schema.json` (a
+/// configuration file, not a message: kept out of [`crate::schema::all`]).
+pub fn config_schema() -> crate::schema::SchemaFile {
+    crate::schema::SchemaFile {
+        file_name: "rollouts.schema.json",
+        schema: schemars::schema_for!(RolloutConfig),
+    }
 }
 
 /// An invalid configuration: every problem, each with its line.
@@ -639,6 +620,24 @@ vm = { name = "web", size = "Standard_D2s_v5", adminUsername = "azureuser", sshP
         let long = rollout_deployment_id(&v, "web", "abcdefghijklmnopqrst");
         assert!(long.len() <= 40 && crate::validate::is_deployment_id(&long), "{long}");
         assert!(a.starts_with("t2-canary-"));
+    }
+
+    #[test]
+    fn config_schema_is_committed() {
+        let file = config_schema();
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../schemas")
+            .join(file.file_name);
+        if std::env::var_os("UPDATE_SCHEMAS").is_some() {
+            std::fs::write(&path, file.render()).unwrap();
+        }
+        let committed = std::fs::read_to_string(&path).unwrap_or_default();
+        assert_eq!(
+            committed,
+            file.render(),
+            "{} is stale: UPDATE_SCHEMAS=1 cargo test -p imageferry-contract --lib rollout",
+            path.display()
+        );
     }
 
     #[test]

@@ -47,10 +47,6 @@ pub fn all() -> Vec<SchemaFile> {
             schema: schema_for!(VmProvisioning),
         },
         SchemaFile {
-            file_name: "rollouts.schema.json",
-            schema: schema_for!(crate::rollout::RolloutConfig),
-        },
-        SchemaFile {
             file_name: "rollout-event.schema.json",
             schema: schema_for!(crate::rollout::RolloutEvent),
         },
