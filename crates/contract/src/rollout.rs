@@ -29,10 +29,10 @@ use crate::event::EventError;
 use crate::image_id::resource_id_eq;
 use crate::request::{DeploymentRequest, ImageRef, NetworkSpec, Target, VmSpec};
 use crate::schema_util::Rfc3339;
-use time::OffsetDateTime;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use std::fmt;
+use time::OffsetDateTime;
 use toml::Spanned;
 use toml::de::{DeTable, DeValue};
 
@@ -194,7 +194,12 @@ pub struct RolloutEvent {
 }
 
 /// The MessageId of a rollout event: `rollout:{hash}:{status}:{ring}`, the same for a repeat.
-pub fn rollout_event_message_id(version_id: &str, rollout: &str, status: RolloutStatus, ring: u32) -> String {
+pub fn rollout_event_message_id(
+    version_id: &str,
+    rollout: &str,
+    status: RolloutStatus,
+    ring: u32,
+) -> String {
     let key = rollout_deployment_id(version_id, rollout, "rollout");
     format!("{key}:{status}:{ring}")
 }
@@ -228,9 +233,8 @@ pub struct ConfigProblem {
 
 impl fmt::Display for ConfigProblem {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self.line {
-            Some(line) => write!(f, "line {line}: ")?,
-            None => {}
+        if let Some(line) = self.line {
+            write!(f, "line {line}: ")?;
         }
         if self.path.is_empty() {
             f.write_str(&self.message)
@@ -322,7 +326,10 @@ impl RolloutConfig {
                 add(format!("{at}.image"), e);
             }
             if r.ring_timeout_minutes == 0 {
-                add(format!("{at}.ringTimeoutMinutes"), "must be positive".into());
+                add(
+                    format!("{at}.ringTimeoutMinutes"),
+                    "must be positive".into(),
+                );
             }
             if r.rings.is_empty() {
                 add(at.clone(), "has no [[rollout.ring]]".into());
@@ -387,10 +394,11 @@ impl Rollout {
 
     /// The targets of ring `ring` (empty past the last ring).
     pub fn ring_targets(&self, ring: usize) -> impl Iterator<Item = RingTarget<'_>> {
-        self.rings
-            .get(ring)
-            .into_iter()
-            .flat_map(move |r| r.targets.iter().map(move |target| RingTarget { ring, target }))
+        self.rings.get(ring).into_iter().flat_map(move |r| {
+            r.targets
+                .iter()
+                .map(move |target| RingTarget { ring, target })
+        })
     }
 }
 
@@ -550,12 +558,20 @@ network = {{ allowInboundFrom = ["203.0.113.0/24"] }}
     fn parses_and_matches_patterns() {
         let c = RolloutConfig::parse(&config("")).unwrap();
         let r = c
-            .rollout_for(&format!("{}/IMAGES/myImageDefinition", GALLERY.to_lowercase()))
+            .rollout_for(&format!(
+                "{}/IMAGES/myImageDefinition",
+                GALLERY.to_lowercase()
+            ))
             .unwrap();
         assert_eq!(r.name, "web");
         assert!(c.rollout_for(&format!("{GALLERY}/images/other")).is_none());
         let t = r.ring_targets(0).next().unwrap().target;
-        let req = t.request("x", &format!("{GALLERY}/images/myImage/versions/1.2.3"), "1.2.3", None);
+        let req = t.request(
+            "x",
+            &format!("{GALLERY}/images/myImage/versions/1.2.3"),
+            "1.2.3",
+            None,
+        );
         assert_eq!(req.vm.name, "web-1-2-3");
         assert_eq!(r.ring_targets(1).count(), 0);
     }
@@ -614,11 +630,20 @@ vm = { name = "web", size = "Standard_D2s_v5", adminUsername = "azureuser", sshP
     fn deployment_ids_are_stable_short_and_distinct() {
         let v = format!("{GALLERY}/images/myImage/versions/1.0.0");
         let a = rollout_deployment_id(&v, "web", "t2-canary");
-        assert_eq!(a, rollout_deployment_id(&v.to_uppercase(), "web", "t2-canary"));
+        assert_eq!(
+            a,
+            rollout_deployment_id(&v.to_uppercase(), "web", "t2-canary")
+        );
         assert_ne!(a, rollout_deployment_id(&v, "web", "t2-broad"));
-        assert_ne!(a, rollout_deployment_id(&v.replace("1.0.0", "1.0.1"), "web", "t2-canary"));
+        assert_ne!(
+            a,
+            rollout_deployment_id(&v.replace("1.0.0", "1.0.1"), "web", "t2-canary")
+        );
         let long = rollout_deployment_id(&v, "web", "abcdefghijklmnopqrst");
-        assert!(long.len() <= 40 && crate::validate::is_deployment_id(&long), "{long}");
+        assert!(
+            long.len() <= 40 && crate::validate::is_deployment_id(&long),
+            "{long}"
+        );
         assert!(a.starts_with("t2-canary-"));
     }
 

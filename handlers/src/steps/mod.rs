@@ -9,8 +9,10 @@
 
 mod checks;
 pub mod deployment_requested;
+pub mod image_version_published;
 pub mod image_version_replicated;
 pub mod replication_check;
+pub mod rollout_check;
 pub mod vm_provisioning;
 
 use crate::app::App;

@@ -1,0 +1,138 @@
+//! The `image-version-published` message: one Azure Resource Manager event delivered by Event Grid
+//! to the queue, in the Event Grid schema or as a CloudEvent 1.0 (the subscription chooses), alone
+//! or in a one-element array (the webhook form in `reference/eventgrid/`).
+
+use serde::Deserialize;
+use serde_json::Value;
+
+/// The event type Event Grid sends for a successful ARM write.
+pub const RESOURCE_WRITE_SUCCESS: &str = "Microsoft.Resources.ResourceWriteSuccess";
+/// The operation of a gallery image version write.
+pub const VERSION_WRITE: &str = "Microsoft.Compute/galleries/images/versions/write";
+
+/// What the step uses from the event, whatever its schema.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ResourceEvent {
+    /// The event's id.
+    pub id: String,
+    /// `eventType` (Event Grid) or `type` (CloudEvents).
+    pub event_type: String,
+    /// The resource id written.
+    pub subject: String,
+    /// `data.operationName`.
+    pub operation_name: String,
+    /// `data.tenantId`: the tenant the write happened in (the gallery's).
+    pub tenant_id: Option<String>,
+    /// `eventTime` / `time`, as sent.
+    pub time: Option<String>,
+}
+
+/// Why a body is not an event this step understands.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum EventError {
+    /// Not JSON, or not an object / one-element array of objects.
+    #[error("not an Event Grid event or CloudEvent: {0}")]
+    Shape(String),
+    /// A required field is missing.
+    #[error("the event has no {0}")]
+    Missing(&'static str),
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Wire {
+    #[serde(default)]
+    id: Option<String>,
+    #[serde(default)]
+    event_type: Option<String>,
+    #[serde(default, rename = "type")]
+    ce_type: Option<String>,
+    #[serde(default)]
+    subject: Option<String>,
+    #[serde(default)]
+    event_time: Option<String>,
+    #[serde(default)]
+    time: Option<String>,
+    #[serde(default)]
+    data: Option<Value>,
+}
+
+impl ResourceEvent {
+    /// Parses a message body.
+    pub fn parse(body: &str) -> Result<Self, EventError> {
+        let json: Value =
+            serde_json::from_str(body).map_err(|e| EventError::Shape(e.to_string()))?;
+        let one = match json {
+            Value::Array(mut items) if items.len() == 1 => items.remove(0),
+            Value::Array(items) => {
+                return Err(EventError::Shape(format!(
+                    "an array of {} events (the queue receives one per message)",
+                    items.len()
+                )));
+            }
+            other => other,
+        };
+        let wire: Wire =
+            serde_json::from_value(one).map_err(|e| EventError::Shape(e.to_string()))?;
+        let data = wire.data.unwrap_or(Value::Null);
+        let text = |key: &str| data.get(key).and_then(Value::as_str).map(str::to_string);
+        let subject = wire
+            .subject
+            .or_else(|| text("resourceUri"))
+            .ok_or(EventError::Missing("subject"))?;
+        Ok(ResourceEvent {
+            id: wire.id.ok_or(EventError::Missing("id"))?,
+            event_type: wire
+                .event_type
+                .or(wire.ce_type)
+                .ok_or(EventError::Missing("eventType or type"))?,
+            subject,
+            operation_name: text("operationName")
+                .ok_or(EventError::Missing("data.operationName"))?,
+            tenant_id: text("tenantId").filter(|t| !t.is_empty()),
+            time: wire.event_time.or(wire.time),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn reference() -> String {
+        std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../reference/eventgrid/resource-write-success.json"
+        ))
+        .unwrap()
+    }
+
+    #[test]
+    fn reads_the_reference_event_grid_event() {
+        let e = ResourceEvent::parse(&reference()).unwrap();
+        assert_eq!(e.event_type, RESOURCE_WRITE_SUCCESS);
+        assert_eq!(e.operation_name, "Microsoft.Storage/storageAccounts/write");
+        assert!(e.subject.contains("storageAccounts"));
+        assert_eq!(e.id, "4db48cba-50a2-455a-93b4-de41a3b5b7f6");
+        assert_eq!(e.time.as_deref(), Some("2018-07-19T18:38:04.6117357Z"));
+    }
+
+    #[test]
+    fn reads_the_same_event_as_a_cloud_event() {
+        let grid: Value = serde_json::from_str(&reference()).unwrap();
+        let g = &grid[0];
+        let cloud = serde_json::json!({
+            "specversion": "1.0", "type": g["eventType"], "source": g["topic"], "subject": g["subject"],
+            "id": g["id"], "time": g["eventTime"], "data": g["data"]
+        });
+        let a = ResourceEvent::parse(&cloud.to_string()).unwrap();
+        let b = ResourceEvent::parse(&g.to_string()).unwrap();
+        assert_eq!(a, b);
+        assert!(ResourceEvent::parse("[]").is_err());
+        assert!(ResourceEvent::parse("not json").is_err());
+        assert_eq!(
+            ResourceEvent::parse(r#"{"id":"1","eventType":"x","subject":"/s"}"#),
+            Err(EventError::Missing("data.operationName"))
+        );
+    }
+}

@@ -1,0 +1,268 @@
+//! Rollouts: the configuration loaded at start, the Event Grid event that starts one, the status
+//! store that says when a ring is done, and the fan-out of one ring into `deployment-requested`
+//! messages. The steps are `steps::image_version_published` and `steps::rollout_check`.
+
+pub mod event;
+pub mod fanout;
+pub mod status;
+
+use crate::app::App;
+use crate::config::parse_duration;
+use crate::outcome::StepError;
+use crate::steps::{image_version_published, rollout_check};
+use functions_runtime::{Functions, Invocation, InvocationResult, ServiceBusMessage, service_fn};
+use imageferry_contract::EventError;
+use imageferry_contract::rollout::{
+    RolloutCheck, RolloutConfig, RolloutConfigError, RolloutStatus,
+};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// What the rollout steps need besides [`App`].
+#[derive(Debug)]
+pub struct Rollouts {
+    /// The checked configuration.
+    pub config: RolloutConfig,
+    /// Where it was read from (for logs).
+    pub source: String,
+    /// Reads deployment statuses (absent: no store configured).
+    pub status: Option<status::StatusStore>,
+    /// Delay between checks of a running ring.
+    pub check_interval: Duration,
+}
+
+/// The rollout configuration or its settings are wrong: the handler does not start.
+#[derive(Debug, thiserror::Error)]
+pub enum RolloutSetupError {
+    /// The file cannot be read.
+    #[error("IMAGEFERRY_ROLLOUTS_FILE: cannot read {path}: {source}")]
+    Read {
+        /// The file.
+        path: String,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The file is invalid (every problem with its line).
+    #[error("{path}: {errors}")]
+    Invalid {
+        /// The file.
+        path: String,
+        /// The problems.
+        errors: RolloutConfigError,
+    },
+    /// A setting is wrong.
+    #[error("{name}: {reason}")]
+    Setting {
+        /// The variable.
+        name: &'static str,
+        /// What is wrong.
+        reason: String,
+    },
+}
+
+impl Rollouts {
+    /// Reads `IMAGEFERRY_ROLLOUTS_FILE` (default `rollouts.toml` in the working directory, the app
+    /// root; a missing default file means no rollouts), `IMAGEFERRY_ROLLOUT_CHECK_INTERVAL`
+    /// (default 60s) and the status store settings.
+    pub fn from_env(app: &Arc<App>) -> Result<Self, RolloutSetupError> {
+        let var = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
+        let (path, required) = match var("IMAGEFERRY_ROLLOUTS_FILE") {
+            Some(p) => (PathBuf::from(p), true),
+            None => (PathBuf::from("rollouts.toml"), false),
+        };
+        let shown = path.display().to_string();
+        let config = match std::fs::read_to_string(&path) {
+            Ok(text) => {
+                RolloutConfig::parse(&text).map_err(|errors| RolloutSetupError::Invalid {
+                    path: shown.clone(),
+                    errors,
+                })?
+            }
+            Err(e) if !required && e.kind() == std::io::ErrorKind::NotFound => {
+                RolloutConfig::parse("version = 1").expect("the empty configuration is valid")
+            }
+            Err(source) => {
+                return Err(RolloutSetupError::Read {
+                    path: shown,
+                    source,
+                });
+            }
+        };
+        let check_interval = match var("IMAGEFERRY_ROLLOUT_CHECK_INTERVAL") {
+            None => Duration::from_secs(60),
+            Some(v) => parse_duration(&v).ok_or(RolloutSetupError::Setting {
+                name: "IMAGEFERRY_ROLLOUT_CHECK_INTERVAL",
+                reason: format!("{v:?} is not a duration like 30s or 5m"),
+            })?,
+        };
+        let status = status::StatusStore::from_vars(app, var).map_err(|reason| {
+            RolloutSetupError::Setting {
+                name: "IMAGEFERRY_STATUS_TABLE_ENDPOINT",
+                reason,
+            }
+        })?;
+        if status.is_none() && config.rollouts.iter().any(|r| r.rings.len() > 1) {
+            return Err(RolloutSetupError::Setting {
+                name: "IMAGEFERRY_STATUS_TABLE_ENDPOINT",
+                reason: format!(
+                    "required: a rollout in {shown} has more than one ring, and the next ring starts only when the status store says the previous one succeeded"
+                ),
+            });
+        }
+        Ok(Rollouts {
+            config,
+            source: shown,
+            status,
+            check_interval,
+        })
+    }
+}
+
+/// Adds `image-version-published` and `rollout-check` to the handler's functions.
+pub fn functions(functions: Functions, app: Arc<App>, rollouts: Arc<Rollouts>) -> Functions {
+    let (a, r) = (app.clone(), rollouts.clone());
+    let published = service_fn(
+        move |inv: Invocation<ServiceBusMessage<serde_json::Value>>| {
+            let (app, rollouts) = (a.clone(), r.clone());
+            async move {
+                let msg = inv.event;
+                let id = msg.message_id.clone().unwrap_or(inv.context.invocation_id);
+                let outcome = image_version_published::run(&app, &rollouts, &msg.raw_body).await;
+                let subject = image_version_published_subject(&msg.raw_body);
+                finish(
+                    &app,
+                    fanout::IMAGE_VERSION_PUBLISHED,
+                    &id,
+                    msg.delivery_count,
+                    ("", &subject, 0, ""),
+                    outcome,
+                )
+                .await
+            }
+        },
+    );
+    let (a, r) = (app, rollouts);
+    let check = service_fn(move |inv: Invocation<ServiceBusMessage<RolloutCheck>>| {
+        let (app, rollouts) = (a.clone(), r.clone());
+        async move {
+            let msg = inv.event;
+            let id = msg.message_id.clone().unwrap_or(inv.context.invocation_id);
+            match msg.body {
+                Ok(check) => {
+                    let (name, version, ring) =
+                        (check.rollout.clone(), check.version_id.clone(), check.ring);
+                    let ring_name = rollouts
+                        .config
+                        .rollouts
+                        .iter()
+                        .find(|r| r.name == name)
+                        .and_then(|r| r.rings.get(ring as usize))
+                        .map(|r| r.name.clone())
+                        .unwrap_or_default();
+                    let outcome = rollout_check::run(&app, &rollouts, check).await;
+                    finish(
+                        &app,
+                        fanout::ROLLOUT_CHECK,
+                        &id,
+                        msg.delivery_count,
+                        (&name, &version, ring, &ring_name),
+                        outcome,
+                    )
+                    .await
+                }
+                Err(e) => {
+                    let outcome = Err(StepError::rejected(
+                        "UndecodableBody",
+                        format!(
+                            "the message body is not a valid rollout-check message: {}",
+                            e.message
+                        ),
+                        Some("send a JSON body matching schemas/rollout-check.schema.json".into()),
+                    ));
+                    finish(
+                        &app,
+                        fanout::ROLLOUT_CHECK,
+                        &id,
+                        msg.delivery_count,
+                        ("", "", 0, ""),
+                        outcome,
+                    )
+                    .await
+                }
+            }
+        }
+    });
+    functions
+        .service_bus(fanout::IMAGE_VERSION_PUBLISHED, published)
+        .service_bus(fanout::ROLLOUT_CHECK, check)
+}
+
+/// The transient failure of a rollout step: the host abandons the message so it is redelivered.
+#[derive(Debug, thiserror::Error)]
+#[error("{function}: transient failure (delivery {delivery}): {}: {}", .error.code, .error.message)]
+pub struct Redeliver {
+    function: &'static str,
+    delivery: u32,
+    error: EventError,
+}
+
+/// The subject of an event body, for the `event-rejected` event (best effort).
+fn image_version_published_subject(raw: &str) -> String {
+    event::ResourceEvent::parse(raw)
+        .map(|e| e.subject)
+        .unwrap_or_default()
+}
+
+/// Ok → 200 with the log line; rejected → `event-rejected`; failed (or transient on the last
+/// delivery) → `rollout-halted`; transient → 500 (redelivery).
+async fn finish(
+    app: &App,
+    function: &'static str,
+    message_id: &str,
+    delivery: u32,
+    (rollout, version_id, ring, ring_name): (&str, &str, u32, &str),
+    outcome: Result<String, StepError>,
+) -> Result<InvocationResult, Redeliver> {
+    let (status, error, id) = match outcome {
+        Ok(line) => return Ok(InvocationResult::default().log(format!("{function}: {line}"))),
+        Err(StepError::Rejected(error)) => (
+            RolloutStatus::EventRejected,
+            error,
+            Some(format!("{function}:rejected:{message_id}")),
+        ),
+        Err(StepError::Failed { error, .. }) => (RolloutStatus::RolloutHalted, error, None),
+        Err(StepError::Transient(error)) if delivery < app.config.max_delivery_count => {
+            tracing::warn!(function, delivery, code = %error.code, message = %error.message, "transient failure; the message will be redelivered");
+            return Err(Redeliver {
+                function,
+                delivery,
+                error,
+            });
+        }
+        Err(StepError::Transient(error)) => (
+            RolloutStatus::RolloutHalted,
+            EventError {
+                code: "RetriesExhausted".into(),
+                message: format!(
+                    "gave up after {delivery} deliveries; last error: {}: {}",
+                    error.code, error.message
+                ),
+                hint: error.hint,
+            },
+            None,
+        ),
+    };
+    let line = format!("{function}: {status}: {}: {}", error.code, error.message);
+    tracing::warn!(function, status = %status, code = %error.code, "{}", error.message);
+    let event = fanout::terminal_event(app, rollout, version_id, status, (ring, ring_name), error);
+    match fanout::publish_with_id(app, event, id).await {
+        Ok(()) => Ok(InvocationResult::default().log(line)),
+        Err(StepError::Transient(error) | StepError::Rejected(error))
+        | Err(StepError::Failed { error, .. }) => Err(Redeliver {
+            function,
+            delivery,
+            error,
+        }),
+    }
+}

@@ -1,0 +1,168 @@
+//! `image-version-published`: an Event Grid `ResourceWriteSuccess` event for a gallery image
+//! version write starts the rollout configured for its image definition: one
+//! `deployment-requested` per target of ring 0 (deterministic deployment ids, so a repeated event
+//! creates nothing twice), then a scheduled `rollout-check` when more rings follow.
+//!
+//! Refused (event `event-rejected`): not a version write, an unparsable subject, a gallery that is
+//! not allow-listed. Ignored with a log line: no rollout for the definition, a version excluded
+//! from latest or past its end of life. Halted before it starts (`rollout-halted`): a target
+//! region the version does not replicate to.
+
+use crate::app::App;
+use crate::names::{GALLERY_API, region_eq};
+use crate::outcome::StepError;
+use crate::rollout::Rollouts;
+use crate::rollout::event::{RESOURCE_WRITE_SUCCESS, ResourceEvent, VERSION_WRITE};
+use crate::rollout::fanout::{publish, start_ring, terminal_event};
+use imageferry_contract::rollout::RolloutStatus;
+use imageferry_contract::{EventError, ImageId};
+use serde_json::Value;
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+
+/// Runs the step on one message body; `Ok` carries the log line.
+pub async fn run(app: &App, rollouts: &Rollouts, body: &str) -> Result<String, StepError> {
+    let event = ResourceEvent::parse(body)
+        .map_err(|e| StepError::rejected("NotAResourceEvent", e.to_string(), None))?;
+    if event.event_type != RESOURCE_WRITE_SUCCESS
+        || !event.operation_name.eq_ignore_ascii_case(VERSION_WRITE)
+    {
+        return Err(StepError::rejected(
+            "NotAVersionWrite",
+            format!(
+                "event {} is {} / {}, not {RESOURCE_WRITE_SUCCESS} / {VERSION_WRITE}",
+                event.id, event.event_type, event.operation_name
+            ),
+            Some(
+                "filter the Event Grid subscription on data.operationName (infra/publisher)".into(),
+            ),
+        ));
+    }
+    let image = ImageId::parse(&event.subject).map_err(|e| {
+        StepError::rejected(
+            "NotAVersionId",
+            format!("subject {:?}: {e}", event.subject),
+            None,
+        )
+    })?;
+    if !matches!(image, ImageId::Gallery { .. }) {
+        return Err(StepError::rejected(
+            "NotAVersionId",
+            format!("subject {:?} is not a gallery version id", event.subject),
+            None,
+        ));
+    }
+    if !app.config.gallery_allowed(&image) {
+        return Err(StepError::rejected(
+            "GalleryNotAllowed",
+            format!(
+                "gallery {} is not in IMAGEFERRY_ALLOWED_GALLERIES",
+                image.gallery_id()
+            ),
+            Some("add the gallery to IMAGEFERRY_ALLOWED_GALLERIES, or remove its Event Grid subscription".into()),
+        ));
+    }
+    let definition = image.definition_id().unwrap_or_default();
+    let Some(rollout) = rollouts.config.rollout_for(&definition) else {
+        let line = format!(
+            "no rollout in {} for {definition}: version {} ignored",
+            rollouts.source,
+            image.version()
+        );
+        tracing::info!(image = %image, "{line}");
+        return Ok(line);
+    };
+    let tenant = event
+        .tenant_id
+        .clone()
+        .unwrap_or_else(|| app.config.home_tenant.clone());
+    let version: Value = app
+        .arm
+        .get(
+            &tenant,
+            &image.to_string(),
+            GALLERY_API,
+            &[("$expand", "ReplicationStatus")],
+        )
+        .await
+        .map_err(|e| StepError::arm("reading the published image version", &e))?;
+    let profile = &version["properties"]["publishingProfile"];
+    if profile["excludeFromLatest"].as_bool() == Some(true) {
+        let line = format!("{image} is excluded from latest: not rolled out");
+        tracing::info!(image = %image, "{line}");
+        return Ok(line);
+    }
+    if let Some(eol) = profile["endOfLifeDate"]
+        .as_str()
+        .and_then(|d| OffsetDateTime::parse(d, &Rfc3339).ok())
+        && eol <= app.clock.now()
+    {
+        let line = format!("{image} reached its end of life ({eol}): not rolled out");
+        tracing::info!(image = %image, "{line}");
+        return Ok(line);
+    }
+    let regions: Vec<&str> = profile["targetRegions"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|r| r["name"].as_str())
+        .collect();
+    let missing: Vec<String> = rollout
+        .rings
+        .iter()
+        .flat_map(|r| &r.targets)
+        .filter(|t| !regions.iter().any(|r| region_eq(r, &t.location)))
+        .map(|t| format!("{} ({})", t.name, t.location))
+        .collect();
+    let version_id = image.to_string();
+    if !missing.is_empty() {
+        let error = EventError {
+            code: "RegionNotTargeted".into(),
+            message: format!(
+                "{version_id} does not replicate to the region of {}; it lists: {}",
+                missing.join(", "),
+                regions.join(", ")
+            ),
+            hint: Some(
+                "add the regions to the version's target regions, or fix the rollout's targets"
+                    .into(),
+            ),
+        };
+        publish(
+            app,
+            terminal_event(
+                app,
+                &rollout.name,
+                &version_id,
+                RolloutStatus::RolloutHalted,
+                (0, &rollout.rings[0].name),
+                error,
+            ),
+        )
+        .await?;
+        return Ok(format!(
+            "rollout {} of {version_id} halted before ring 0: regions not targeted",
+            rollout.name
+        ));
+    }
+    let started = event
+        .time
+        .as_deref()
+        .and_then(|t| OffsetDateTime::parse(t, &Rfc3339).ok())
+        .unwrap_or_else(|| app.clock.now());
+    let ids = start_ring(
+        app,
+        rollout,
+        &image,
+        Some(&tenant),
+        0,
+        started,
+        rollouts.check_interval,
+    )
+    .await?;
+    Ok(format!(
+        "rollout {} of {version_id}: ring 0 started ({})",
+        rollout.name,
+        ids.join(", ")
+    ))
+}

@@ -1,0 +1,156 @@
+//! `rollout-check`: is ring n of a version's rollout done? Every deployment succeeded → start
+//! ring n+1 (or publish `rollout-completed` after the last ring); one failed or was rejected →
+//! `rollout-halted` naming them; still running → check again later, until the ring's timeout,
+//! which halts the rollout too. Statuses come from the status store.
+
+use crate::app::App;
+use crate::outcome::StepError;
+use crate::rollout::Rollouts;
+use crate::rollout::fanout::{
+    RingVerdict, judge, publish, ring_ids, schedule_check, start_ring, terminal_event,
+};
+use imageferry_contract::rollout::{RolloutCheck, RolloutEvent, RolloutStatus};
+use imageferry_contract::{EventError, ImageId};
+use std::time::Duration;
+
+/// Runs the step for one check; `Ok` carries the log line.
+pub async fn run(app: &App, rollouts: &Rollouts, check: RolloutCheck) -> Result<String, StepError> {
+    let Some(rollout) = rollouts
+        .config
+        .rollouts
+        .iter()
+        .find(|r| r.name == check.rollout)
+    else {
+        let line = format!(
+            "rollout {} is no longer in {}: check of {} dropped",
+            check.rollout, rollouts.source, check.version_id
+        );
+        tracing::warn!("{line}");
+        return Ok(line);
+    };
+    let image = ImageId::parse(&check.version_id)
+        .map_err(|e| StepError::rejected("NotAVersionId", format!("versionId: {e}"), None))?;
+    let ring = check.ring as usize;
+    let Some(this_ring) = rollout.rings.get(ring) else {
+        return Err(StepError::rejected(
+            "NoSuchRing",
+            format!("rollout {} has no ring {ring}", rollout.name),
+            None,
+        ));
+    };
+    let Some(store) = &rollouts.status else {
+        return Err(StepError::failed(
+            "NoStatusStore",
+            "IMAGEFERRY_STATUS_TABLE_ENDPOINT is not set: ring results cannot be read",
+            Some("set IMAGEFERRY_STATUS_TABLE_ENDPOINT (infra/ sets it)".into()),
+        ));
+    };
+    let ids = ring_ids(rollout, &check.version_id, ring);
+    let mut states = Vec::with_capacity(ids.len());
+    for id in &ids {
+        let state = store.state(id).await.map_err(|e| {
+            StepError::Transient(EventError {
+                code: "StatusStoreUnavailable".into(),
+                message: e.to_string(),
+                hint: None,
+            })
+        })?;
+        states.push((id.clone(), state));
+    }
+    match judge(&states) {
+        RingVerdict::Halt(failed) => {
+            let list: Vec<String> = failed.iter().map(|(id, s)| format!("{id} {s}")).collect();
+            let mut event = terminal_event(
+                app,
+                &rollout.name,
+                &check.version_id,
+                RolloutStatus::RolloutHalted,
+                (check.ring, &this_ring.name),
+                EventError {
+                    code: "RingFailed".into(),
+                    message: format!(
+                        "ring {ring} ({}) of rollout {}: {}; later rings are not started",
+                        this_ring.name,
+                        rollout.name,
+                        list.join(", ")
+                    ),
+                    hint: Some("see the deployments' failed or rejected events for the cause; publish a new version to try again".into()),
+                },
+            );
+            event.deployment_ids = ids;
+            publish(app, event).await?;
+            Ok(format!("rollout {} halted at ring {ring}", rollout.name))
+        }
+        RingVerdict::Succeeded if ring + 1 < rollout.rings.len() => {
+            let started = start_ring(
+                app,
+                rollout,
+                &image,
+                check.image_tenant_id.as_deref(),
+                ring + 1,
+                app.clock.now(),
+                rollouts.check_interval,
+            )
+            .await?;
+            Ok(format!(
+                "rollout {}: ring {ring} succeeded, ring {} started ({})",
+                rollout.name,
+                ring + 1,
+                started.join(", ")
+            ))
+        }
+        RingVerdict::Succeeded => {
+            publish(
+                app,
+                RolloutEvent {
+                    rollout: rollout.name.clone(),
+                    version_id: check.version_id.clone(),
+                    status: RolloutStatus::RolloutCompleted,
+                    ring: check.ring,
+                    ring_name: this_ring.name.clone(),
+                    at: app.clock.now(),
+                    detail: format!("every ring of rollout {} succeeded", rollout.name),
+                    deployment_ids: ids,
+                    error: None,
+                },
+            )
+            .await?;
+            Ok(format!("rollout {} completed", rollout.name))
+        }
+        RingVerdict::Running => {
+            let timeout = Duration::from_secs(u64::from(rollout.ring_timeout_minutes) * 60);
+            if app.clock.now() >= check.ring_started_at + timeout {
+                let mut event = terminal_event(
+                    app,
+                    &rollout.name,
+                    &check.version_id,
+                    RolloutStatus::RolloutHalted,
+                    (check.ring, &this_ring.name),
+                    EventError {
+                        code: "RingTimedOut".into(),
+                        message: format!(
+                            "ring {ring} ({}) of rollout {} did not finish within {} minutes",
+                            this_ring.name, rollout.name, rollout.ring_timeout_minutes
+                        ),
+                        hint: Some("see the deployments' events; raise ringTimeoutMinutes if rings need longer".into()),
+                    },
+                );
+                event.deployment_ids = ids;
+                publish(app, event).await?;
+                return Ok(format!(
+                    "rollout {} halted: ring {ring} timed out",
+                    rollout.name
+                ));
+            }
+            let next = RolloutCheck {
+                attempt: check.attempt + 1,
+                ..check.clone()
+            };
+            schedule_check(app, &next, rollouts.check_interval).await?;
+            Ok(format!(
+                "rollout {}: ring {ring} still running",
+                rollout.name
+            ))
+        }
+    }
+}
