@@ -37,7 +37,9 @@ impl App {
             label: Some(event.status.as_str().into()),
             application_properties,
         };
-        self.send(&self.config.events_topic, message).await
+        self.send(&self.config.events_topic, message).await?;
+        self.status.record(event);
+        Ok(())
     }
 
     /// Sends `body` to `step`'s queue as attempt `attempt`, visible after `delay`.

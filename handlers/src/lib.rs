@@ -13,6 +13,7 @@ pub mod emit;
 pub mod image;
 pub mod names;
 pub mod outcome;
+pub mod status;
 pub mod steps;
 
 pub use app::{App, StartupError};

@@ -128,7 +128,8 @@ pub struct DeploymentEvent {
     /// What went wrong (`failed`, `rejected`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<EventError>,
-    /// The original message body when it was JSON (`rejected`), so nothing is lost.
+    /// The accepted request (`accepted`), or the original message body when it was JSON
+    /// (`rejected`), so nothing is lost.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub request: Option<serde_json::Value>,
     /// The original message body when it was not JSON (`rejected`).

@@ -26,13 +26,14 @@ pub async fn run(app: &App, d: &Delivery, req: DeploymentRequest) -> Result<(), 
     let deadline = entry_deadline(app, &req, d.enqueued_time);
     before_deadline(app, deadline, "waiting to accept the request", None)?;
     image_facts(app, &req, &image).await?;
-    let accepted = DeploymentEvent::new(
+    let mut accepted = DeploymentEvent::new(
         &req.deployment_id,
         Status::Accepted,
         d.step,
         app.clock.now(),
         format!("accepted: {} in {}", image, req.target.location),
     );
+    accepted.request = serde_json::to_value(&req).ok();
     app.publish(&accepted, 0, None).await?;
     let state = replication(app, &req, &image).await?;
     handle_replication(app, &req, deadline, 0, state).await

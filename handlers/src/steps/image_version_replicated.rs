@@ -38,7 +38,7 @@ pub async fn run(app: &App, d: &Delivery, msg: ImageVersionReplicated) -> Result
     let facts = image_facts(app, &req, &image).await?;
     let id = &req.deployment_id;
     if from_pipeline {
-        let accepted = DeploymentEvent::new(
+        let mut accepted = DeploymentEvent::new(
             id,
             Status::Accepted,
             d.step,
@@ -48,6 +48,7 @@ pub async fn run(app: &App, d: &Delivery, msg: ImageVersionReplicated) -> Result
                 image, req.target.location
             ),
         );
+        accepted.request = serde_json::to_value(&req).ok();
         app.publish(&accepted, 0, None).await?;
     }
     match replication(app, &req, &image).await? {
