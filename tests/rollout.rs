@@ -181,8 +181,17 @@ async fn a_published_version_reaches_every_target_once() {
         .collect();
     assert!(vms.contains(&"blue-1-0-0".to_string()), "{vms:?}");
     assert!(vms.contains(&"green-1-0-0".to_string()), "{vms:?}");
-    // One rollout, so no rollout-check was scheduled.
-    assert!(stack.bus.sent("rollout-check").is_empty());
+    // The ring's check finds both succeeded in the status store: the rollout is complete.
+    let done = stack
+        .pump
+        .run_until(Duration::from_secs(60), |bus| {
+            bus.accepted(EVENTS)
+                .iter()
+                .filter_map(|m| m.json())
+                .any(|v| v["status"] == "rollout-completed")
+        })
+        .await;
+    assert!(done, "{:#?}", stack.pump.history());
 
     // Event Grid delivers at least once: the same event again (another MessageId, so Service Bus
     // does not drop it) and as a CloudEvent. Nothing new is created.
@@ -324,4 +333,126 @@ async fn an_invalid_rollout_file_stops_the_handler_naming_the_line() {
         text.contains("line 16") && text.contains("rollout[0].ring[0].target[0].vm.size"),
         "{text}"
     );
+}
+
+/// Index of the first captured message (any entity, arrival order) matching `pick`.
+fn first_index(stack: &LocalStack, pick: impl Fn(&str, &Value) -> bool) -> Option<usize> {
+    stack
+        .bus
+        .all()
+        .iter()
+        .filter(|m| !m.duplicate)
+        .position(|m| m.json().is_some_and(|v| pick(&m.entity, &v)))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rings_run_in_order_and_the_rollout_completes() {
+    let mut stack = stack(
+        "rollouts.two-rings.toml",
+        &[("IMAGEFERRY_ROLLOUT_CHECK_INTERVAL", "1s")],
+    )
+    .await;
+    let version = version_id(seed::GALLERY_ID, "myImageDefinition", "1.0.0");
+    let event = as_cloud_event(&write_event(
+        &version,
+        "5a0b0f5e-0000-4000-8000-000000000004",
+    ));
+    stack
+        .send(PUBLISHED, &event.to_string(), "rings")
+        .await
+        .unwrap();
+    let done = stack
+        .pump
+        .run_until(Duration::from_secs(180), |bus| {
+            bus.accepted(EVENTS)
+                .iter()
+                .filter_map(|m| m.json())
+                .any(|v| v["status"] == "rollout-completed")
+        })
+        .await;
+    assert!(
+        done,
+        "the rollout should complete; history: {:#?}",
+        stack.pump.history()
+    );
+    let canary = rollout_deployment_id(&version, "web", "t2-canary");
+    let broad = rollout_deployment_id(&version, "web", "t2-broad");
+    let canary_succeeded = first_index(&stack, |entity, v| {
+        entity == EVENTS && v["deploymentId"] == canary && v["status"] == "succeeded"
+    })
+    .expect("the canary succeeded");
+    let broad_requested = first_index(&stack, |entity, v| {
+        entity == "deployment-requested" && v["deploymentId"] == broad
+    })
+    .expect("ring 1 was requested");
+    assert!(
+        canary_succeeded < broad_requested,
+        "ring 1 must start only after ring 0 succeeded"
+    );
+    let started: Vec<u64> = rollout_events(&stack, "ring-started")
+        .iter()
+        .map(|v| v["ring"].as_u64().unwrap())
+        .collect();
+    assert_eq!(started, [0, 1]);
+    let succeeded: Vec<String> = terminal_deployments(&stack)
+        .iter()
+        .filter(|v| v["status"] == "succeeded")
+        .map(|v| v["deploymentId"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(succeeded, [canary, broad]);
+    stack.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failure_in_ring_0_halts_the_rollout_before_ring_1() {
+    let mut stack = stack(
+        "rollouts.failing-canary.toml",
+        &[("IMAGEFERRY_ROLLOUT_CHECK_INTERVAL", "1s")],
+    )
+    .await;
+    let version = version_id(seed::GALLERY_ID, "myImageDefinition", "1.0.0");
+    let event = write_event(&version, "5a0b0f5e-0000-4000-8000-000000000005");
+    stack
+        .send(PUBLISHED, &event.to_string(), "failing-canary")
+        .await
+        .unwrap();
+    let done = stack
+        .pump
+        .run_until(Duration::from_secs(180), |bus| {
+            bus.accepted(EVENTS)
+                .iter()
+                .filter_map(|m| m.json())
+                .any(|v| v["status"] == "rollout-halted")
+        })
+        .await;
+    assert!(
+        done,
+        "the rollout should halt; history: {:#?}",
+        stack.pump.history()
+    );
+    let canary = rollout_deployment_id(&version, "web", "t2-canary");
+    let broad = rollout_deployment_id(&version, "web", "t2-broad");
+    let halted = rollout_events(&stack, "rollout-halted");
+    assert_eq!(halted.len(), 1, "{halted:#?}");
+    assert_eq!(halted[0]["ring"], 0);
+    assert_eq!(halted[0]["error"]["code"], "RingFailed");
+    assert!(
+        halted[0]["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains(&canary),
+        "{halted:#?}"
+    );
+    // Nothing more happens: no ring 1, no further checks.
+    settle_published(&mut stack, 1).await;
+    assert!(
+        !stack
+            .bus
+            .all()
+            .iter()
+            .any(|m| m.json().is_some_and(|v| v["deploymentId"] == broad)),
+        "ring 1 must not start"
+    );
+    assert_eq!(rollout_events(&stack, "ring-started").len(), 1);
+    stack.shutdown().await;
 }

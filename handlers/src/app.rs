@@ -19,6 +19,8 @@ pub struct App {
     pub secrets: KeyVaultSecrets,
     /// Time source (offsettable in tests).
     pub clock: Clock,
+    /// Best-effort writes to the deployment status store.
+    pub status: crate::status::StatusWriter,
 }
 
 /// The handler could not start.
@@ -41,8 +43,12 @@ impl App {
         let tokens = Arc::new(TokenProvider::from_env(&endpoints)?);
         let arm = ArmClient::new(endpoints.clone(), tokens.clone(), RetryPolicy::default());
         let bus = ServiceBusSender::from_env(tokens.clone(), &endpoints)?;
-        let secrets = KeyVaultSecrets::new(&endpoints, tokens, RetryPolicy::default());
-        Ok(App::new(config, arm, bus, secrets))
+        let secrets = KeyVaultSecrets::new(&endpoints, tokens.clone(), RetryPolicy::default());
+        let status = crate::status::StatusWriter::from_env(tokens)?;
+        Ok(App {
+            status,
+            ..App::new(config, arm, bus, secrets)
+        })
     }
 
     /// Assembles an app from parts (tests point the clients at the simulator and the capture).
@@ -58,6 +64,7 @@ impl App {
             bus,
             secrets,
             clock: Clock::system(),
+            status: crate::status::StatusWriter::disabled(),
         }
     }
 }

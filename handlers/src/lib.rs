@@ -14,6 +14,7 @@ pub mod image;
 pub mod names;
 pub mod outcome;
 pub mod rollout;
+pub mod status;
 pub mod steps;
 
 pub use app::{App, StartupError};

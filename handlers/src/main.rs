@@ -11,7 +11,7 @@ async fn main() -> Result<(), functions_runtime::Error> {
     })?;
     let app = Arc::new(app);
     // An invalid rollout configuration stops the handler here, naming the file and the line.
-    let rollouts = imageferry_handlers::rollout::Rollouts::from_env(&app).inspect_err(|e| {
+    let rollouts = imageferry_handlers::rollout::Rollouts::from_env().inspect_err(|e| {
         tracing::error!(error = %e, "the handler cannot start: fix the rollout configuration");
     })?;
     let functions = imageferry_handlers::functions(app.clone());

@@ -16,6 +16,7 @@ pub mod keyvault;
 pub mod models;
 mod redact;
 pub mod servicebus;
+pub mod table;
 pub mod token;
 
 pub use arm::{

@@ -13,10 +13,12 @@ mod inspect;
 pub mod jwt;
 mod keyvault;
 mod msi;
+mod permissions;
 pub mod scenario;
 mod server;
 mod sim;
 mod state;
+mod table;
 
 pub use scenario::{Faults, Scenario, ScenarioError};
 pub use server::{SimError, SimHandle, start};

@@ -17,7 +17,7 @@ use crate::jwt::decode_unverified;
 use crate::scenario::{Faults, Scenario};
 use crate::sim::{Sim, TokenSubject};
 use crate::state::{RequestRecord, ResourceRecord, key};
-use crate::{arm, entra, inspect, keyvault, msi};
+use crate::{arm, entra, inspect, keyvault, msi, permissions, table};
 
 /// Largest request body accepted.
 const MAX_BODY: usize = 8 * 1024 * 1024;
@@ -250,6 +250,10 @@ async fn route(sim: &Sim, req: &Req) -> Reply {
             Some(r) => r,
             None => keyvault::get_secret(sim, req),
         },
+        ["table", ..] => table::handle(sim, req),
+        ["subscriptions", ..] if permissions::is_permissions_path(&req.path) => {
+            permissions::handle(sim, req)
+        }
         ["subscriptions", ..] => match faults(sim).await {
             Some(r) => r,
             None => arm::handle(sim, req),

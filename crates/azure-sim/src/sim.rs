@@ -28,6 +28,7 @@ pub(crate) struct Sim {
     pub(crate) signer: Signer,
     pub(crate) base_url: OnceLock<String>,
     state: Mutex<State>,
+    pub(crate) tables: crate::table::Tables,
 }
 
 impl Sim {
@@ -39,6 +40,7 @@ impl Sim {
             signer: Signer::random(),
             base_url: OnceLock::new(),
             state: Mutex::new(state),
+            tables: Default::default(),
         }
     }
 

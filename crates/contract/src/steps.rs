@@ -9,7 +9,7 @@ use time::OffsetDateTime;
 
 /// Replication state of the image version in the target region, as last seen.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ReplicationProgress {
     /// The region as the gallery names it (e.g. `South Central US`).
     pub region: String,
@@ -32,7 +32,7 @@ pub struct ReplicationProgress {
 
 /// Body of `replication-check`: check the version's replication again.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 #[schemars(title = "ReplicationCheck")]
 pub struct ReplicationCheck {
     /// The accepted request.
@@ -50,7 +50,7 @@ pub struct ReplicationCheck {
 
 /// The step form of `image-version-replicated`, sent by `deployment-requested`/`replication-check`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ReplicatedStep {
     /// The accepted request.
     pub request: DeploymentRequest,
@@ -61,6 +61,14 @@ pub struct ReplicatedStep {
     /// Replication checks made before this (informational).
     #[serde(default)]
     pub attempt: u32,
+    /// How many times this step already ran out of its time budget and continued in a new
+    /// message (0 for the first run); numbers the continuation's MessageId.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub continuation: u32,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }
 
 /// Body of `image-version-replicated`: either the step form, or a plain `DeploymentRequest`
@@ -117,7 +125,7 @@ pub enum OperationKind {
 
 /// An ARM long-running operation to poll.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct PendingOperation {
     /// The status URL from the PUT response.
     pub url: String,
@@ -127,7 +135,7 @@ pub struct PendingOperation {
 
 /// Body of `vm-provisioning`: poll the VM create once, then reschedule or finish.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 #[schemars(title = "VmProvisioning")]
 pub struct VmProvisioning {
     /// The accepted request.

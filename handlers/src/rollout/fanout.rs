@@ -63,7 +63,9 @@ pub fn ring_ids(rollout: &Rollout, version_id: &str, ring: usize) -> Vec<String>
 }
 
 /// Sends one `deployment-requested` per target of `ring` and publishes `ring-started`; schedules
-/// the first `rollout-check` when a later ring exists. Safe to repeat: the same ids and MessageIds.
+/// the ring's first `rollout-check` after `check_after` (`None`: no status store, so nobody can
+/// tell when the ring is done; only single-ring rollouts are allowed then). Safe to repeat: the
+/// same ids and MessageIds.
 pub async fn start_ring(
     app: &App,
     rollout: &Rollout,
@@ -71,7 +73,7 @@ pub async fn start_ring(
     image_tenant: Option<&str>,
     ring: usize,
     started_at: OffsetDateTime,
-    check_interval: Duration,
+    check_after: Option<Duration>,
 ) -> Result<Vec<String>, StepError> {
     let version_id = image.to_string();
     let mut ids = Vec::new();
@@ -104,7 +106,7 @@ pub async fn start_ring(
         },
     )
     .await?;
-    if ring + 1 < rollout.rings.len() {
+    if let Some(delay) = check_after {
         let check = RolloutCheck {
             rollout: rollout.name.clone(),
             version_id,
@@ -113,7 +115,7 @@ pub async fn start_ring(
             ring_started_at: started_at,
             attempt: 1,
         };
-        schedule_check(app, &check, check_interval).await?;
+        schedule_check(app, &check, delay).await?;
     }
     Ok(ids)
 }
@@ -234,7 +236,7 @@ mod tests {
         assert_eq!(
             judge(&[
                 s("a", Known(Status::Provisioning)),
-                s("b", Other("x".into()))
+                s("b", Known(Status::WaitingForReplication))
             ]),
             RingVerdict::Running
         );

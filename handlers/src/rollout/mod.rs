@@ -27,7 +27,7 @@ pub struct Rollouts {
     /// Where it was read from (for logs).
     pub source: String,
     /// Reads deployment statuses (absent: no store configured).
-    pub status: Option<status::StatusStore>,
+    pub status: Option<status::StatusReader>,
     /// Delay between checks of a running ring.
     pub check_interval: Duration,
 }
@@ -65,7 +65,7 @@ impl Rollouts {
     /// Reads `IMAGEFERRY_ROLLOUTS_FILE` (default `rollouts.toml` in the working directory, the app
     /// root; a missing default file means no rollouts), `IMAGEFERRY_ROLLOUT_CHECK_INTERVAL`
     /// (default 60s) and the status store settings.
-    pub fn from_env(app: &Arc<App>) -> Result<Self, RolloutSetupError> {
+    pub fn from_env() -> Result<Self, RolloutSetupError> {
         let var = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
         let (path, required) = match var("IMAGEFERRY_ROLLOUTS_FILE") {
             Some(p) => (PathBuf::from(p), true),
@@ -96,12 +96,13 @@ impl Rollouts {
                 reason: format!("{v:?} is not a duration like 30s or 5m"),
             })?,
         };
-        let status = status::StatusStore::from_vars(app, var).map_err(|reason| {
-            RolloutSetupError::Setting {
-                name: "IMAGEFERRY_STATUS_TABLE_ENDPOINT",
-                reason,
-            }
-        })?;
+        let status =
+            status::StatusReader::from_vars(|k| std::env::var(k).ok()).map_err(|reason| {
+                RolloutSetupError::Setting {
+                    name: "IMAGEFERRY_STATUS_TABLE_ENDPOINT",
+                    reason,
+                }
+            })?;
         if status.is_none() && config.rollouts.iter().any(|r| r.rings.len() > 1) {
             return Err(RolloutSetupError::Setting {
                 name: "IMAGEFERRY_STATUS_TABLE_ENDPOINT",

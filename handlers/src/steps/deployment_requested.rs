@@ -13,7 +13,7 @@ use std::time::Duration;
 
 /// Runs the step for one delivery.
 pub async fn run(app: &App, d: &Delivery, req: DeploymentRequest) -> Result<(), StepError> {
-    let image = admit(app, &req)?;
+    let (image, _) = admit(app, &req)?;
     if let (Some(deadline), Some(enqueued)) = (req.deadline, d.enqueued_time)
         && deadline <= enqueued
     {
@@ -26,13 +26,14 @@ pub async fn run(app: &App, d: &Delivery, req: DeploymentRequest) -> Result<(), 
     let deadline = entry_deadline(app, &req, d.enqueued_time);
     before_deadline(app, deadline, "waiting to accept the request", None)?;
     image_facts(app, &req, &image).await?;
-    let accepted = DeploymentEvent::new(
+    let mut accepted = DeploymentEvent::new(
         &req.deployment_id,
         Status::Accepted,
         d.step,
         app.clock.now(),
         format!("accepted: {} in {}", image, req.target.location),
     );
+    accepted.request = serde_json::to_value(&req).ok();
     app.publish(&accepted, 0, None).await?;
     let state = replication(app, &req, &image).await?;
     handle_replication(app, &req, deadline, 0, state).await
@@ -54,6 +55,7 @@ pub(crate) async fn handle_replication(
                 request: req.clone(),
                 deadline,
                 attempt,
+                continuation: 0,
             };
             app.send_step(Step::ImageVersionReplicated, id, attempt, &next, Duration::ZERO)
                 .await

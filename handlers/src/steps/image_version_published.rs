@@ -145,11 +145,9 @@ pub async fn run(app: &App, rollouts: &Rollouts, body: &str) -> Result<String, S
             rollout.name
         ));
     }
-    let started = event
-        .time
-        .as_deref()
-        .and_then(|t| OffsetDateTime::parse(t, &Rfc3339).ok())
-        .unwrap_or_else(|| app.clock.now());
+    // The ring's clock starts now (the event's own time may be far in the past when Event Grid
+    // retried it); the check's MessageId does not depend on it, so a repeat is still dropped.
+    let started = app.clock.now();
     let ids = start_ring(
         app,
         rollout,
@@ -157,7 +155,7 @@ pub async fn run(app: &App, rollouts: &Rollouts, body: &str) -> Result<String, S
         Some(&tenant),
         0,
         started,
-        rollouts.check_interval,
+        rollouts.status.as_ref().map(|_| rollouts.check_interval),
     )
     .await?;
     Ok(format!(

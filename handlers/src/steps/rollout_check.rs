@@ -49,11 +49,22 @@ pub async fn run(app: &App, rollouts: &Rollouts, check: RolloutCheck) -> Result<
     let mut states = Vec::with_capacity(ids.len());
     for id in &ids {
         let state = store.state(id).await.map_err(|e| {
-            StepError::Transient(EventError {
+            let error = EventError {
                 code: "StatusStoreUnavailable".into(),
                 message: e.to_string(),
-                hint: None,
-            })
+                hint: Some(
+                    "the app needs Storage Table Data Reader (or Contributor) on the status table"
+                        .into(),
+                ),
+            };
+            if e.transient {
+                StepError::Transient(error)
+            } else {
+                StepError::Failed {
+                    error,
+                    progress: None,
+                }
+            }
         })?;
         states.push((id.clone(), state));
     }
@@ -89,7 +100,7 @@ pub async fn run(app: &App, rollouts: &Rollouts, check: RolloutCheck) -> Result<
                 check.image_tenant_id.as_deref(),
                 ring + 1,
                 app.clock.now(),
-                rollouts.check_interval,
+                rollouts.status.as_ref().map(|_| rollouts.check_interval),
             )
             .await?;
             Ok(format!(

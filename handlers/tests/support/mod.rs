@@ -12,7 +12,7 @@ use azure_clients::{
 };
 use azure_sim::{Scenario, SimHandle};
 use functions_runtime::host_wire::{HostInvocation, request_body};
-use imageferry_contract::{DeploymentEvent, Status, Step};
+use imageferry_contract::{DeploymentEvent, ResourceId, Status, Step};
 use imageferry_handlers::{AllowList, AllowedTarget, App, Config};
 use serde_json::{Value, json};
 use servicebus_capture::{CaptureHandle, CaptureOptions, CapturedMessage};
@@ -51,11 +51,16 @@ pub fn scenario() -> Scenario {
 pub fn config() -> Config {
     let mut c = Config::new(
         TENANT1,
-        AllowList::Only(vec![
-            GALLERY.into(),
-            format!("/SharedGalleries/{SUB1}-MYGALLERY"),
-            "/CommunityGalleries/myGalleryPublic-0a1b2c3d".into(),
-        ]),
+        AllowList::Only(
+            [
+                GALLERY.to_string(),
+                format!("/SharedGalleries/{SUB1}-MYGALLERY"),
+                "/CommunityGalleries/myGalleryPublic-0a1b2c3d".into(),
+            ]
+            .iter()
+            .map(|g| ResourceId::parse(g).unwrap())
+            .collect(),
+        ),
         AllowList::Only(vec![AllowedTarget {
             tenant_id: TENANT2.into(),
             subscription_id: SUB2.into(),
