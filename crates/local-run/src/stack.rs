@@ -112,6 +112,11 @@ pub fn local_settings(azure_url: &str, bus: &CaptureHandle) -> Vec<(String, Stri
         ("AZURE_CLIENT_SECRET", seed::CLIENT_SECRET.to_string()),
         ("AZURE_TENANT_ID", seed::TENANT_1.to_string()),
         ("ServiceBusConnection", bus.connection_string()),
+        // The deployment status store: the stand-in's Table service (crate status-store).
+        (
+            "IMAGEFERRY_STATUS_TABLE_ENDPOINT",
+            format!("{azure_url}/table/"),
+        ),
         ("IMAGEFERRY_ALLOWED_GALLERIES", seed::GALLERY_ID.to_string()),
         (
             "IMAGEFERRY_ALLOWED_TARGETS",
