@@ -26,7 +26,6 @@ pub struct Session {
     /// Tokens for any tenant and scope.
     pub tokens: Arc<TokenProvider>,
     /// Which credential.
-    #[allow(dead_code)] // read by `doctor`
     pub credential: Credential,
 }
 

@@ -17,11 +17,15 @@ pub enum Command {
     Status(status::Args),
     /// Wait until a gallery image version is replicated to a region.
     WaitReplicated(wait_replicated::Args),
+    /// Preflight one target in both tenants as the app: every line ✓ or ✗ with the fix.
+    Doctor(Box<doctor::Args>),
 }
 
 mod consent_url;
+mod doctor;
 mod follow;
 mod request;
+mod request_args;
 mod send;
 mod status;
 mod wait_replicated;
@@ -34,5 +38,6 @@ pub async fn run(command: Command) -> Exit {
         Command::Send(args) => send::run(args).await,
         Command::Status(args) => status::run(args).await,
         Command::WaitReplicated(args) => wait_replicated::run(args).await,
+        Command::Doctor(args) => doctor::run(*args).await,
     }
 }
