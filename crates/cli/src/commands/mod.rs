@@ -19,9 +19,12 @@ pub enum Command {
     WaitReplicated(wait_replicated::Args),
     /// Preflight one target in both tenants as the app: every line ✓ or ✗ with the fix.
     Doctor(Box<doctor::Args>),
+    /// List dead-lettered messages of the step queues; resubmit or purge one.
+    DeadLetters(dead_letters::Args),
 }
 
 mod consent_url;
+mod dead_letters;
 mod doctor;
 mod follow;
 mod request;
@@ -39,5 +42,6 @@ pub async fn run(command: Command) -> Exit {
         Command::Status(args) => status::run(args).await,
         Command::WaitReplicated(args) => wait_replicated::run(args).await,
         Command::Doctor(args) => doctor::run(*args).await,
+        Command::DeadLetters(args) => dead_letters::run(args).await,
     }
 }
