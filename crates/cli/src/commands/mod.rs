@@ -21,12 +21,15 @@ pub enum Command {
     Doctor(Box<doctor::Args>),
     /// List dead-lettered messages of the step queues; resubmit or purge one.
     DeadLetters(dead_letters::Args),
+    /// Dry run of one request: the ARM calls the handler would make, in order.
+    Plan(Box<plan::Args>),
 }
 
 mod consent_url;
 mod dead_letters;
 mod doctor;
 mod follow;
+mod plan;
 mod request;
 mod request_args;
 mod send;
@@ -43,5 +46,6 @@ pub async fn run(command: Command) -> Exit {
         Command::WaitReplicated(args) => wait_replicated::run(args).await,
         Command::Doctor(args) => doctor::run(*args).await,
         Command::DeadLetters(args) => dead_letters::run(args).await,
+        Command::Plan(args) => plan::run(*args).await,
     }
 }
