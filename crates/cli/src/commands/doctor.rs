@@ -219,6 +219,21 @@ pub async fn run(args: Args) -> Exit {
         }
     }
 
+    if t1.is_some() && !t1_ok {
+        r.bad(
+            "image version readable as tenant 1",
+            "not checked: no token in the gallery's tenant",
+            "fix the token line above first",
+        );
+    }
+    if !t2_ok {
+        r.bad(
+            "target resource group and permissions",
+            "not checked: no token in the target tenant",
+            "fix the token line above first",
+        );
+    }
+
     // 4. The target resource group, and 5. the permissions there.
     let t = &req.target;
     let rg = format!(
