@@ -117,3 +117,42 @@ async fn write_loop(store: StatusStore, mut rx: mpsc::Receiver<DeploymentEvent>)
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use azure_clients::table::{StorageConnection, TableClient};
+    use imageferry_contract::{Status, Step};
+
+    #[tokio::test]
+    async fn recording_never_waits_for_the_store() {
+        // A Table endpoint where nothing listens: every write fails (connection refused).
+        let conn = StorageConnection::parse(
+            "DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey=a2V5;TableEndpoint=http://127.0.0.1:9/devstoreaccount1",
+        )
+        .unwrap();
+        let writer = StatusWriter::new(StatusStore::new(
+            TableClient::from_connection(conn),
+            "deployments",
+        ));
+        assert!(writer.is_enabled());
+        let start = std::time::Instant::now();
+        // More events than the queue holds: the overflow is dropped (and logged), nothing blocks.
+        for i in 0..(QUEUE + 500) {
+            let event = DeploymentEvent::new(
+                format!("d-{i}"),
+                Status::Accepted,
+                Step::DeploymentRequested,
+                time::OffsetDateTime::now_utc(),
+                "x",
+            );
+            writer.record(&event);
+        }
+        assert!(
+            start.elapsed() < std::time::Duration::from_secs(2),
+            "{:?}",
+            start.elapsed()
+        );
+        assert!(!StatusWriter::disabled().is_enabled());
+    }
+}

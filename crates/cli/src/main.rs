@@ -4,6 +4,8 @@
 
 mod commands;
 mod exit;
+mod output;
+mod session;
 
 use clap::Parser;
 

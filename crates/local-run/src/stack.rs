@@ -106,17 +106,17 @@ pub fn local_settings(azure_url: &str, bus: &CaptureHandle) -> Vec<(String, Stri
         ("FUNCTIONS_WORKER_RUNTIME", "Custom".to_string()),
         ("AZURE_AUTHORITY_HOST", azure_url.to_string()),
         ("IMAGEFERRY_ARM_ENDPOINT", azure_url.to_string()),
-        // The deployment status store in the stand-in's Table service (rollout-check reads it).
-        (
-            "IMAGEFERRY_STATUS_TABLE_ENDPOINT",
-            format!("{azure_url}/table/"),
-        ),
         // The stand-in's Key Vault is trusted only because this setting names it.
         ("IMAGEFERRY_KEYVAULT_ENDPOINT", azure_url.to_string()),
         ("AZURE_CLIENT_ID", seed::CLIENT_ID.to_string()),
         ("AZURE_CLIENT_SECRET", seed::CLIENT_SECRET.to_string()),
         ("AZURE_TENANT_ID", seed::TENANT_1.to_string()),
         ("ServiceBusConnection", bus.connection_string()),
+        // The deployment status store: the stand-in's Table service (crate status-store).
+        (
+            "IMAGEFERRY_STATUS_TABLE_ENDPOINT",
+            format!("{azure_url}/table/"),
+        ),
         ("IMAGEFERRY_ALLOWED_GALLERIES", seed::GALLERY_ID.to_string()),
         (
             "IMAGEFERRY_ALLOWED_TARGETS",

@@ -10,9 +10,10 @@
 //! recorded messages to the next function with [`CapturedMessage::host_message`] and
 //! `functions_runtime::host_wire`, which encodes them the way the Functions host does.
 
-mod broker_properties;
-mod sas;
 mod server;
+
+// The wire formats live in the durable stand-in; the capture shares them.
+pub(crate) use servicebus_emulator::{broker_properties, sas};
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;

@@ -145,8 +145,8 @@ impl StatusStore {
         if !azure_clients::table::is_valid_key(id) {
             return Ok(None);
         }
-        let entity = self.client.get(&self.table, id, crate::STATUS_ROW).await?;
-        Ok(entity.as_ref().and_then(decode_status))
+        let entity = absent_if_no_table(self.client.get(&self.table, id, crate::STATUS_ROW).await)?;
+        Ok(entity.flatten().as_ref().and_then(decode_status))
     }
 
     /// The events of deployment `id`, oldest first.
@@ -155,10 +155,12 @@ impl StatusStore {
             "PartitionKey eq {} and RowKey ge 'event-' and RowKey lt 'event.'",
             odata_string(id)
         );
-        let entities = self
-            .client
-            .query_all(&self.table, Some(&filter), EVENTS_LIMIT)
-            .await?;
+        let entities = absent_if_no_table(
+            self.client
+                .query_all(&self.table, Some(&filter), EVENTS_LIMIT)
+                .await,
+        )?
+        .unwrap_or_default();
         let mut events: Vec<EventRecord> = entities.iter().filter_map(decode_event).collect();
         events.sort_by_key(|e| e.at);
         Ok(events)
@@ -166,13 +168,25 @@ impl StatusStore {
 
     /// The deployments matching `filter`, most recently updated first.
     pub async fn list(&self, filter: &ListFilter) -> Result<Vec<DeploymentStatus>, StoreError> {
-        let entities = self
-            .client
-            .query_all(&self.table, Some(&filter.odata()), LIST_SCAN_LIMIT)
-            .await?;
+        let entities = absent_if_no_table(
+            self.client
+                .query_all(&self.table, Some(&filter.odata()), LIST_SCAN_LIMIT)
+                .await,
+        )?
+        .unwrap_or_default();
         let mut out: Vec<DeploymentStatus> = entities.iter().filter_map(decode_status).collect();
         out.sort_by_key(|d| std::cmp::Reverse(d.updated_at));
         out.truncate(if filter.limit == 0 { 50 } else { filter.limit });
         Ok(out)
+    }
+}
+
+/// Reads of a table that does not exist yet (created by the first write when Bicep did not)
+/// find nothing.
+fn absent_if_no_table<T>(r: Result<T, TableError>) -> Result<Option<T>, StoreError> {
+    match r {
+        Ok(v) => Ok(Some(v)),
+        Err(TableError::TableNotFound(_)) => Ok(None),
+        Err(e) => Err(e.into()),
     }
 }

@@ -9,13 +9,43 @@ use crate::exit::Exit;
 pub enum Command {
     /// Print the admin-consent URL a target tenant's admin opens for the app registration.
     ConsentUrl(consent_url::Args),
+    /// Build, validate and send a deployment request; --wait follows it to its outcome.
+    Request(Box<request::Args>),
+    /// Send one message of the contract to a queue or topic as it is.
+    Send(send::Args),
+    /// One deployment's timeline, or a table of recent deployments.
+    Status(status::Args),
+    /// Wait until a gallery image version is replicated to a region.
+    WaitReplicated(wait_replicated::Args),
+    /// Preflight one target in both tenants as the app: every line ✓ or ✗ with the fix.
+    Doctor(Box<doctor::Args>),
+    /// List dead-lettered messages of the step queues; resubmit or purge one.
+    DeadLetters(dead_letters::Args),
+    /// Dry run of one request: the ARM calls the handler would make, in order.
+    Plan(Box<plan::Args>),
 }
 
 mod consent_url;
+mod dead_letters;
+mod doctor;
+mod follow;
+mod plan;
+mod request;
+mod request_args;
+mod send;
+mod status;
+mod wait_replicated;
 
 /// Runs one subcommand to its exit code.
 pub async fn run(command: Command) -> Exit {
     match command {
         Command::ConsentUrl(args) => consent_url::run(args),
+        Command::Request(args) => request::run(*args).await,
+        Command::Send(args) => send::run(args).await,
+        Command::Status(args) => status::run(args).await,
+        Command::WaitReplicated(args) => wait_replicated::run(args).await,
+        Command::Doctor(args) => doctor::run(*args).await,
+        Command::DeadLetters(args) => dead_letters::run(args).await,
+        Command::Plan(args) => plan::run(*args).await,
     }
 }

@@ -1,0 +1,145 @@
+//! Following a deployment in the status store (`request --wait`), and how its outcome is shown.
+
+use crate::exit::Exit;
+use crate::output::{OutputArgs, print_json};
+use status_store::{DeploymentStatus, StatusStore, StoreError};
+use std::io::{IsTerminal, Write};
+use std::time::{Duration, Instant};
+
+/// How following ended.
+pub enum Followed {
+    /// A terminal status.
+    Done(DeploymentStatus),
+    /// The timeout passed; the last status seen, if any.
+    TimedOut(Option<DeploymentStatus>),
+    /// The store failed for good (not transient).
+    StoreFailed(StoreError),
+}
+
+/// The exit code of a terminal status.
+pub fn exit_of(status: imageferry_contract::Status) -> Exit {
+    use imageferry_contract::Status::*;
+    match status {
+        Succeeded => Exit::Succeeded,
+        Rejected => Exit::Rejected,
+        _ => Exit::Failed,
+    }
+}
+
+/// One line: status, step, and what it is doing (replication progress while waiting).
+pub fn progress_line(s: &DeploymentStatus) -> String {
+    let mut line = format!("{} ({})", s.status, s.step);
+    if let Some(p) = &s.progress {
+        line.push_str(&format!(": {} {}", p.region, p.state));
+        if let Some(pc) = p.percent {
+            line.push_str(&format!(" {pc}%"));
+        }
+    } else if !s.detail.is_empty() {
+        line.push_str(": ");
+        line.push_str(&s.detail);
+    }
+    line
+}
+
+/// Reads the status every `poll` until it is terminal or `timeout` passes. With `live`, a
+/// progress line is kept up to date on stderr (rewritten in place on a terminal, one line per
+/// change otherwise). Transient store errors are retried until the timeout.
+pub async fn until_terminal(
+    store: &StatusStore,
+    id: &str,
+    timeout: Duration,
+    poll: Duration,
+    live: bool,
+) -> Followed {
+    let start = Instant::now();
+    let tty = std::io::stderr().is_terminal();
+    let mut last_line = String::new();
+    let mut last: Option<DeploymentStatus> = None;
+    loop {
+        match store.get(id).await {
+            Ok(Some(s)) => {
+                if live {
+                    let line = progress_line(&s);
+                    let elapsed = start.elapsed().as_secs();
+                    if tty {
+                        eprint!("\r\x1b[2K[{:02}:{:02}] {line}", elapsed / 60, elapsed % 60);
+                        let _ = std::io::stderr().flush();
+                    } else if line != last_line {
+                        eprintln!("[{:02}:{:02}] {line}", elapsed / 60, elapsed % 60);
+                    }
+                    last_line = line;
+                }
+                let terminal = s.status.is_terminal();
+                last = Some(s);
+                if terminal {
+                    if live && tty {
+                        eprintln!();
+                    }
+                    return Followed::Done(last.expect("just set"));
+                }
+            }
+            Ok(None) => {}
+            Err(e) if e.is_transient() => {
+                if live {
+                    eprintln!("status store: {e}; retrying");
+                }
+            }
+            Err(e) => return Followed::StoreFailed(e),
+        }
+        if start.elapsed() + poll > timeout {
+            if live && tty {
+                eprintln!();
+            }
+            return Followed::TimedOut(last);
+        }
+        tokio::time::sleep(poll).await;
+    }
+}
+
+/// Prints the outcome: the final status (JSON), or a summary with the error's hint.
+pub fn report(f: &Followed, out: OutputArgs, id: &str) {
+    match f {
+        Followed::Done(s) if out.json() => print_json(s),
+        Followed::Done(s) => print_summary(s),
+        Followed::TimedOut(last) => {
+            if out.json() {
+                print_json(&serde_json::json!({
+                    "deploymentId": id, "timedOut": true, "last": last
+                }));
+            } else {
+                let seen = last
+                    .as_ref()
+                    .map_or_else(|| "no status recorded yet".to_owned(), progress_line);
+                eprintln!("imageferry: timed out waiting for {id}; last seen: {seen}");
+                eprintln!("  it may still finish: `imageferry status {id}` shows where it is");
+            }
+        }
+        Followed::StoreFailed(e) => {
+            if out.json() {
+                print_json(&serde_json::json!({"deploymentId": id, "error": e.to_string()}));
+            } else {
+                eprintln!("imageferry: reading the status of {id}: {e}");
+            }
+        }
+    }
+}
+
+/// The human summary of a status.
+pub fn print_summary(s: &DeploymentStatus) {
+    println!("{}  {}", s.deployment_id, s.status);
+    if let Some(vm) = &s.vm_id {
+        println!("  vm       {vm}");
+    }
+    if let Some(ip) = &s.public_ip_address {
+        println!("  public   {ip}");
+    }
+    if let Some(ip) = &s.private_ip_address {
+        println!("  private  {ip}");
+    }
+    if let Some(e) = &s.error {
+        println!("  error    {}: {}", e.code, e.message);
+        if let Some(h) = &e.hint {
+            println!("  fix      {h}");
+        }
+    }
+}

@@ -1,0 +1,164 @@
+//! `plan` lists the calls the handler then really makes: the PUTs of a real run (recorded by
+//! the stand-in) are the plan's PUTs, in the same order, and only the VM create carries the
+//! auxiliary token.
+
+mod support;
+
+use support::*;
+
+#[tokio::test]
+async fn the_plan_is_what_the_handler_does() {
+    let mut stack = stack(None).await;
+    let env = env(&stack);
+    let file = example();
+    let out = cli(
+        &env,
+        &[
+            "plan",
+            "--file",
+            &file,
+            "--deployment-id",
+            "plan-1",
+            "--output",
+            "json",
+        ],
+    )
+    .await;
+    assert_eq!(code(&out), 0, "{:?}", text(&out));
+    let plan: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(plan["imageFacts"], "read from the image definition");
+    let calls = plan["calls"].as_array().unwrap();
+    let planned_puts: Vec<String> = calls
+        .iter()
+        .filter(|c| c["method"] == "PUT")
+        .map(|c| c["path"].as_str().unwrap().to_owned())
+        .collect();
+    let with_aux: Vec<&serde_json::Value> = calls
+        .iter()
+        .filter(|c| c.get("auxiliaryTenant").is_some())
+        .collect();
+    assert_eq!(with_aux.len(), 1, "{calls:#?}");
+    assert!(
+        with_aux[0]["path"]
+            .as_str()
+            .unwrap()
+            .ends_with("/virtualMachines/myVM")
+    );
+    assert_eq!(with_aux[0]["auxiliaryTenant"], T1);
+    let nsg = calls
+        .iter()
+        .find(|c| c["path"].as_str().unwrap().ends_with("-nsg"))
+        .unwrap();
+    assert!(
+        nsg["body"]
+            .as_str()
+            .unwrap()
+            .contains("22 from 203.0.113.0/24"),
+        "{nsg}"
+    );
+
+    // The human form.
+    let out = cli(
+        &env,
+        &["plan", "--file", &file, "--deployment-id", "plan-1"],
+    )
+    .await;
+    let (stdout, _) = text(&out);
+    assert!(
+        stdout.contains(&format!("+ auxiliary token for {T1}")),
+        "{stdout}"
+    );
+
+    // Now really run it and compare with the stand-in's request log.
+    reqwest::Client::new()
+        .delete(format!("{}/_sim/requests", stack.azure.base_url))
+        .send()
+        .await
+        .unwrap();
+    let out = cli_with_pump(
+        &mut stack,
+        &env,
+        &[
+            "request",
+            "--file",
+            &file,
+            "--deployment-id",
+            "plan-1",
+            "--wait",
+            "--timeout",
+            "120s",
+            "--poll",
+            "200ms",
+        ],
+    )
+    .await;
+    assert_eq!(code(&out), 0, "{:?}", text(&out));
+    let log: serde_json::Value = reqwest::get(format!("{}/_sim/requests", stack.azure.base_url))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let records = log
+        .as_array()
+        .or_else(|| log["requests"].as_array())
+        .expect("a list of requests");
+    let mut real_puts: Vec<String> = Vec::new();
+    for r in records.iter().filter(|r| {
+        r["method"] == "PUT"
+            && r["path"]
+                .as_str()
+                .is_some_and(|p| p.starts_with("/subscriptions/"))
+            && r["status"].as_u64().is_some_and(|s| s < 300)
+    }) {
+        let p = r["path"].as_str().unwrap().to_owned();
+        if !real_puts.contains(&p) {
+            real_puts.push(p);
+        }
+        if p_aux(r) {
+            assert!(
+                r["path"]
+                    .as_str()
+                    .unwrap()
+                    .ends_with("/virtualMachines/myVM"),
+                "{r}"
+            );
+        }
+    }
+    assert_eq!(real_puts, planned_puts);
+    let _ = stack.shutdown().await;
+}
+
+fn p_aux(r: &serde_json::Value) -> bool {
+    r["aux_header"].as_bool().unwrap_or(false)
+}
+
+#[tokio::test]
+async fn offline_plan_needs_no_credentials_and_rejects_an_invalid_request() {
+    let file = example();
+    let out = cli(
+        &[],
+        &[
+            "plan",
+            "--file",
+            &file,
+            "--offline",
+            "--create-resource-group",
+            "true",
+        ],
+    )
+    .await;
+    let (stdout, stderr) = text(&out);
+    assert_eq!(code(&out), 0, "{stdout}{stderr}");
+    assert!(stdout.contains("PUT /subscriptions/bbbbbbbb-bbbb-4bbb-8bbb-bbbbbbbbbbbb/resourceGroups/myResourceGroup "), "{stdout}");
+    assert!(
+        stdout.contains("address space 192.168.0.0/16; subnet myVM-subnet 192.168.1.0/24"),
+        "{stdout}"
+    );
+    let out = cli(
+        &[],
+        &["plan", "--file", &file, "--offline", "--vm-size", ""],
+    )
+    .await;
+    assert_eq!(code(&out), 2, "{:?}", text(&out));
+}
