@@ -1,0 +1,200 @@
+//! The pipeline examples under `examples/` parse (YAML, HCL, TOML), and every `imageferry`
+//! invocation in them names a subcommand and flags that the CLI's clap definition has (read from
+//! `imageferry <subcommand> --help` of the binary built from this crate).
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use imageferry_contract::rollout::RolloutConfig;
+
+fn examples() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../examples")
+}
+
+fn read(path: &Path) -> String {
+    std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+/// Every string in a YAML document (scripts live in `run:`, `script:` and `inlineScript:`).
+fn yaml_strings(value: &serde_norway::Value, out: &mut Vec<String>) {
+    match value {
+        serde_norway::Value::String(s) => out.push(s.clone()),
+        serde_norway::Value::Sequence(items) => items.iter().for_each(|v| yaml_strings(v, out)),
+        serde_norway::Value::Mapping(map) => map.values().for_each(|v| yaml_strings(v, out)),
+        serde_norway::Value::Tagged(t) => yaml_strings(&t.value, out),
+        _ => {}
+    }
+}
+
+/// Every string literal in an HCL body (the post-processor's `inline` commands among them).
+fn hcl_strings(body: &hcl::Body, out: &mut Vec<String>) {
+    for attr in body.attributes() {
+        hcl_expr_strings(&attr.expr, out);
+    }
+    for block in body.blocks() {
+        hcl_strings(&block.body, out);
+    }
+}
+
+fn hcl_expr_strings(expr: &hcl::Expression, out: &mut Vec<String>) {
+    match expr {
+        hcl::Expression::String(s) => out.push(s.clone()),
+        hcl::Expression::TemplateExpr(t) => out.push(t.to_string()),
+        hcl::Expression::Array(items) => items.iter().for_each(|e| hcl_expr_strings(e, out)),
+        _ => {}
+    }
+}
+
+/// The `imageferry …` commands in a script: continuation lines joined; `imageferry` in command
+/// position (first word of a line or after `;`, `&&`, `||`, `|`, `then`, `do`, `$(`); each command
+/// up to a shell operator, as (subcommand, flags). Text such as a step named "Install imageferry"
+/// is not a command.
+fn invocations(script: &str) -> Vec<(String, Vec<String>)> {
+    let joined = script.replace("\\\n", " ");
+    let mut found = Vec::new();
+    for line in joined.lines() {
+        let words: Vec<&str> = line.split_whitespace().collect();
+        for (i, w) in words.iter().enumerate() {
+            let command_position = i == 0
+                || matches!(words[i - 1], ";" | "&&" | "||" | "|" | "then" | "do" | "$(")
+                || words[i - 1].ends_with(';');
+            if *w != "imageferry" || !command_position {
+                continue;
+            }
+            let mut sub = None;
+            let mut flags = Vec::new();
+            for word in &words[i + 1..] {
+                if matches!(*word, "|" | "||" | "&&" | ";" | ">" | ">>" | "2>&1")
+                    || word.ends_with(';')
+                {
+                    break;
+                }
+                if let Some(flag) = word.strip_prefix("--") {
+                    flags.push(format!("--{}", flag.split('=').next().unwrap()));
+                } else if word.starts_with('-') && word.len() == 2 {
+                    flags.push(word.to_string());
+                } else if sub.is_none() {
+                    sub = Some(word.to_string());
+                }
+            }
+            found.push((sub.expect("a subcommand after imageferry"), flags));
+        }
+    }
+    found
+}
+
+/// The long and short flags `imageferry <sub> --help` lists; panics if the subcommand is unknown.
+fn known_flags(sub: &str) -> BTreeSet<String> {
+    let out = Command::new(env!("CARGO_BIN_EXE_imageferry"))
+        .args([sub, "--help"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "imageferry {sub} is not a subcommand: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let help = String::from_utf8_lossy(&out.stdout);
+    let mut flags = BTreeSet::new();
+    for word in help.split(|c: char| c.is_whitespace() || c == ',' || c == '[' || c == ']') {
+        let word = word.trim_end_matches(|c: char| !c.is_ascii_alphanumeric());
+        if word.starts_with("--") && word.len() > 2 || word.starts_with('-') && word.len() == 2 {
+            flags.insert(word.to_string());
+        }
+    }
+    flags
+}
+
+fn check_invocations(file: &str, scripts: &[String]) -> usize {
+    let mut count = 0;
+    for script in scripts {
+        for (sub, flags) in invocations(script) {
+            let known = known_flags(&sub);
+            for flag in flags {
+                assert!(
+                    known.contains(&flag),
+                    "{file}: `imageferry {sub}` has no flag {flag} (it has {known:?})"
+                );
+            }
+            count += 1;
+        }
+    }
+    count
+}
+
+#[test]
+fn github_actions_workflow_parses_and_uses_real_flags() {
+    let path = examples().join("github-actions/image-pipeline.yml");
+    let doc: serde_norway::Value = serde_norway::from_str(&read(&path)).unwrap();
+    assert!(doc.get("jobs").is_some(), "a workflow has jobs");
+    assert_eq!(
+        doc["permissions"]["id-token"],
+        serde_norway::Value::String("write".into()),
+        "OIDC needs id-token: write"
+    );
+    let mut strings = Vec::new();
+    yaml_strings(&doc, &mut strings);
+    let n = check_invocations("image-pipeline.yml", &strings);
+    assert!(n >= 2, "request --wait and status: {n}");
+}
+
+#[test]
+fn azure_devops_pipeline_parses_and_uses_real_flags() {
+    let path = examples().join("azure-devops/azure-pipelines.yml");
+    let doc: serde_norway::Value = serde_norway::from_str(&read(&path)).unwrap();
+    assert!(doc.get("stages").is_some(), "a multi-stage pipeline");
+    let mut strings = Vec::new();
+    yaml_strings(&doc, &mut strings);
+    let n = check_invocations("azure-pipelines.yml", &strings);
+    assert!(n >= 3, "wait-replicated, request --wait and status: {n}");
+}
+
+#[test]
+fn packer_template_parses_and_its_post_processor_uses_real_flags() {
+    let path = examples().join("packer/linux-image.pkr.hcl");
+    let body: hcl::Body = hcl::from_str(&read(&path)).unwrap();
+    let build = body
+        .blocks()
+        .find(|b| b.identifier() == "build")
+        .expect("a build block");
+    let post = build
+        .body
+        .blocks()
+        .find(|b| {
+            b.identifier() == "post-processor"
+                && b.labels().first().map(|l| l.as_str()) == Some("shell-local")
+        })
+        .expect("a shell-local post-processor");
+    let mut strings = Vec::new();
+    hcl_strings(&post.body, &mut strings);
+    let n = check_invocations("linux-image.pkr.hcl", &strings);
+    assert!(n >= 2, "wait-replicated and request: {n}");
+}
+
+#[test]
+fn the_invocation_check_catches_a_wrong_flag() {
+    assert!(invocations("name: Install imageferry").is_empty());
+    let found = invocations("x && imageferry request --wait --no-such-flag=1 | tee log");
+    assert_eq!(
+        found,
+        [(
+            "request".to_string(),
+            vec!["--wait".to_string(), "--no-such-flag".to_string()]
+        )]
+    );
+    assert!(!known_flags("request").contains("--no-such-flag"));
+    assert!(known_flags("request").contains("--wait"));
+}
+
+#[test]
+fn rollout_examples_are_valid() {
+    for path in [
+        examples().join("rollouts.toml"),
+        examples().join("../rollouts.toml"),
+    ] {
+        RolloutConfig::parse(&read(&path)).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    }
+    let example = RolloutConfig::parse(&read(&examples().join("rollouts.toml"))).unwrap();
+    assert_eq!(example.rollouts[0].rings.len(), 2);
+}
