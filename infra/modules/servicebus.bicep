@@ -32,6 +32,7 @@ var stepQueues = [
 ]
 var eventsTopicName = 'deployment-events'
 var terminalSubscriptionName = 'terminal-events'
+var rolloutSubscriptionName = 'rollout-events'
 
 resource namespace 'Microsoft.ServiceBus/namespaces@2024-01-01' = {
   name: name
@@ -111,10 +112,38 @@ resource terminalRule 'Microsoft.ServiceBus/namespaces/topics/subscriptions/rule
   }
 }
 
+// Rollout events (image-version-published, rollout-check): application property `status` is one
+// of the rollout statuses (schemas/rollout-event.schema.json), `rollout` the rollout's name.
+resource rolloutSubscription 'Microsoft.ServiceBus/namespaces/topics/subscriptions@2024-01-01' = {
+  parent: eventsTopic
+  name: rolloutSubscriptionName
+  properties: {
+    lockDuration: 'PT1M'
+    maxDeliveryCount: 10
+    deadLetteringOnMessageExpiration: true
+    deadLetteringOnFilterEvaluationExceptions: true
+    defaultMessageTimeToLive: messageTimeToLive
+    enableBatchedOperations: true
+    requiresSession: false
+  }
+}
+
+resource rolloutRule 'Microsoft.ServiceBus/namespaces/topics/subscriptions/rules@2024-01-01' = {
+  parent: rolloutSubscription
+  name: '$Default'
+  properties: {
+    filterType: 'SqlFilter'
+    sqlFilter: {
+      sqlExpression: 'status IN (\'ring-started\', \'rollout-completed\', \'rollout-halted\', \'event-rejected\')'
+    }
+  }
+}
+
 output name string = namespace.name
 output id string = namespace.id
 // e.g. sb-xxxx.servicebus.windows.net (sovereign clouds have other suffixes).
 output fullyQualifiedNamespace string = replace(split(replace(namespace.properties.serviceBusEndpoint, 'https://', ''), ':')[0], '/', '')
 output eventsTopicName string = eventsTopic.name
 output terminalSubscriptionName string = terminalSubscription.name
+output rolloutSubscriptionName string = rolloutSubscription.name
 output queueNames array = stepQueues
