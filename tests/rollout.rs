@@ -20,7 +20,12 @@ fn fixture(name: &str) -> PathBuf {
 }
 
 async fn stack(rollouts: &str, extra: &[(&str, &str)]) -> LocalStack {
+    stack_with(rollouts, None, extra).await
+}
+
+async fn stack_with(rollouts: &str, scenario: Option<&str>, extra: &[(&str, &str)]) -> LocalStack {
     let mut options = LocalStackOptions::for_repository();
+    options.scenario = scenario.map(fixture);
     options.time_scale = Some(60.0);
     options.settings.push((
         "IMAGEFERRY_ROLLOUTS_FILE".into(),
@@ -122,7 +127,11 @@ async fn settle_published(stack: &mut LocalStack, count: usize) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_published_version_reaches_every_target_once() {
-    let mut stack = stack("rollouts.one-ring.toml", &[]).await;
+    let mut stack = stack(
+        "rollouts.one-ring.toml",
+        &[("IMAGEFERRY_ROLLOUT_CHECK_INTERVAL", "1s")],
+    )
+    .await;
     let version = version_id(seed::GALLERY_ID, "myImageDefinition", "1.0.0");
     let event = write_event(&version, "5a0b0f5e-0000-4000-8000-000000000001");
     stack
@@ -213,15 +222,16 @@ async fn a_published_version_reaches_every_target_once() {
         stack.bus.accepted("deployment-requested").len(),
         requested_before
     );
-    assert!(
-        stack
-            .bus
-            .sent("deployment-requested")
-            .iter()
-            .filter(|m| m.duplicate)
-            .count()
-            >= 4,
-        "the repeats were sent with the same MessageIds and dropped"
+    // The rollout's state says this version was started: nothing is even sent again.
+    assert_eq!(
+        stack.bus.sent("deployment-requested").len(),
+        requested_before
+    );
+    let log = std::fs::read_to_string(&stack.handler_log).unwrap();
+    assert_eq!(
+        log.matches("repeated event ignored").count(),
+        2,
+        "both repeats were recognised: {log}"
     );
     assert_eq!(terminal_deployments(&stack).len(), 2);
     let resources: Vec<Value> = reqwest::get(format!("{}/_sim/resources", stack.azure.base_url))
@@ -454,5 +464,122 @@ async fn a_failure_in_ring_0_halts_the_rollout_before_ring_1() {
         "ring 1 must not start"
     );
     assert_eq!(rollout_events(&stack, "ring-started").len(), 1);
+    stack.shutdown().await;
+}
+
+/// Sends a version's write event and delivers exactly that message.
+async fn publish_and_deliver(stack: &mut LocalStack, version: &str, message_id: &str) {
+    let event = write_event(version, message_id);
+    stack
+        .send(PUBLISHED, &event.to_string(), message_id)
+        .await
+        .unwrap();
+    let message = stack
+        .bus
+        .accepted(PUBLISHED)
+        .into_iter()
+        .find(|m| m.broker.message_id.as_deref() == Some(message_id))
+        .expect("the event was accepted");
+    let delivery = stack.pump.deliver(&message).await;
+    assert_eq!(delivery.status, 200, "{delivery:#?}");
+}
+
+async fn run_until_status(stack: &mut LocalStack, status: &str, version: &str) {
+    let done = stack
+        .pump
+        .run_until(Duration::from_secs(180), |bus| {
+            bus.accepted(EVENTS)
+                .iter()
+                .filter_map(|m| m.json())
+                .any(|v| v["status"] == status && v["versionId"] == version)
+        })
+        .await;
+    assert!(
+        done,
+        "no {status} for {version}; events: {:#?}",
+        stack
+            .events(EVENTS)
+            .iter()
+            .filter_map(|m| m.json())
+            .collect::<Vec<_>>()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_newer_version_waits_for_a_running_rollout_by_default() {
+    // supersede defaults to "halted": a newer version does not take over a running rollout.
+    let mut stack = stack_with(
+        "rollouts.two-rings.toml",
+        Some("scenario.two-versions.toml"),
+        &[("IMAGEFERRY_ROLLOUT_CHECK_INTERVAL", "1s")],
+    )
+    .await;
+    let v1 = version_id(seed::GALLERY_ID, "myImageDefinition", "1.0.0");
+    let v2 = version_id(seed::GALLERY_ID, "myImageDefinition", "1.1.0");
+    publish_and_deliver(&mut stack, &v1, "v1").await;
+    publish_and_deliver(&mut stack, &v2, "v2").await;
+    let blocked = rollout_events(&stack, "rollout-blocked");
+    assert_eq!(blocked.len(), 1, "{blocked:#?}");
+    assert_eq!(blocked[0]["versionId"], v2.as_str());
+    assert!(
+        blocked[0]["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("running"),
+        "{blocked:#?}"
+    );
+    // 1.0.0 goes on to the end; then 1.1.0, published again, is rolled out.
+    run_until_status(&mut stack, "rollout-completed", &v1).await;
+    assert!(
+        !stack
+            .bus
+            .all()
+            .iter()
+            .any(|m| m.entity == "deployment-requested"
+                && m.json().is_some_and(|v| v["image"]["id"] == v2.as_str())),
+        "1.1.0 was not requested while 1.0.0 ran"
+    );
+    publish_and_deliver(&mut stack, &v2, "v2-again").await;
+    run_until_status(&mut stack, "rollout-completed", &v2).await;
+    // An older version published late is not rolled out over a newer one.
+    publish_and_deliver(&mut stack, &v1, "v1-late").await;
+    let log = std::fs::read_to_string(&stack.handler_log).unwrap();
+    assert!(log.contains("is on the newer version 1.1.0"), "{log}");
+    stack.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_halted_or_running_a_newer_version_takes_over_a_running_rollout() {
+    let mut stack = stack_with(
+        "rollouts.takeover.toml",
+        Some("scenario.two-versions.toml"),
+        &[("IMAGEFERRY_ROLLOUT_CHECK_INTERVAL", "1s")],
+    )
+    .await;
+    let v1 = version_id(seed::GALLERY_ID, "myImageDefinition", "1.0.0");
+    let v2 = version_id(seed::GALLERY_ID, "myImageDefinition", "1.1.0");
+    publish_and_deliver(&mut stack, &v1, "v1").await;
+    publish_and_deliver(&mut stack, &v2, "v2").await;
+    run_until_status(&mut stack, "rollout-completed", &v2).await;
+    run_until_status(&mut stack, "rollout-superseded", &v1).await;
+    let superseded = rollout_events(&stack, "rollout-superseded");
+    assert_eq!(superseded.len(), 1, "{superseded:#?}");
+    assert_eq!(superseded[0]["ring"], 0);
+    // 1.0.0's ring 1 never started; 1.1.0 ran both rings.
+    let broad_v1 = rollout_deployment_id(&v1, "web", "t2-broad");
+    assert!(
+        !stack
+            .bus
+            .all()
+            .iter()
+            .any(|m| m.json().is_some_and(|v| v["deploymentId"] == broad_v1)),
+        "ring 1 of 1.0.0 must not start"
+    );
+    let v2_rings: Vec<u64> = rollout_events(&stack, "ring-started")
+        .iter()
+        .filter(|v| v["versionId"] == v2.as_str())
+        .map(|v| v["ring"].as_u64().unwrap())
+        .collect();
+    assert_eq!(v2_rings, [0, 1]);
     stack.shutdown().await;
 }

@@ -134,7 +134,7 @@ resource rolloutRule 'Microsoft.ServiceBus/namespaces/topics/subscriptions/rules
   properties: {
     filterType: 'SqlFilter'
     sqlFilter: {
-      sqlExpression: 'status IN (\'ring-started\', \'rollout-completed\', \'rollout-halted\', \'event-rejected\')'
+      sqlExpression: 'status IN (\'ring-started\', \'rollout-completed\', \'rollout-halted\', \'rollout-blocked\', \'rollout-superseded\', \'event-rejected\')'
     }
   }
 }

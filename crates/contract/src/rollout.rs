@@ -11,6 +11,7 @@
 //! [[rollout]]
 //! name = "web"
 //! image = "/subscriptions/…/providers/Microsoft.Compute/galleries/g/images/web-*"
+//! supersede = "halted-or-running"
 //!
 //! [[rollout.ring]]
 //! name = "canary"
@@ -63,6 +64,10 @@ pub struct Rollout {
     /// Image definition id (`/subscriptions/…/galleries/{g}/images/{definition}`); the definition
     /// name may end with `*` to match every definition with that prefix.
     pub image: String,
+    /// Whether a newer version of the image takes over this rollout from an older one that is
+    /// still running or has halted.
+    #[serde(default)]
+    pub supersede: Supersede,
     /// How long a ring may take before the rollout halts (minutes; default 1440, a day).
     #[serde(default = "default_ring_timeout")]
     pub ring_timeout_minutes: u32,
@@ -73,6 +78,35 @@ pub struct Rollout {
 
 fn default_ring_timeout() -> u32 {
     1440
+}
+
+/// What a newly published version does when the rollout is still on an older version.
+/// A completed older rollout never stands in the way; a version older than the rollout's current
+/// one is never rolled out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum Supersede {
+    /// The newer version is not rolled out while the older one runs or has halted
+    /// (`rollout-blocked`): a halt stops the line until the configuration says otherwise.
+    Never,
+    /// The newer version takes over a halted rollout; while the older one runs, the newer is not
+    /// rolled out (`rollout-blocked`).
+    #[default]
+    Halted,
+    /// The newer version always takes over: an older running rollout starts no further ring
+    /// (`rollout-superseded` at its next check).
+    HaltedOrRunning,
+}
+
+impl Supersede {
+    /// Wire name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Supersede::Never => "never",
+            Supersede::Halted => "halted",
+            Supersede::HaltedOrRunning => "halted-or-running",
+        }
+    }
 }
 
 /// A ring: targets deployed together.
@@ -143,6 +177,11 @@ pub enum RolloutStatus {
     /// The `image-version-published` event was refused (not a version write, gallery not
     /// allowed, unreadable body) (terminal).
     EventRejected,
+    /// The version was not rolled out: an older version's rollout runs or has halted and the
+    /// rollout's `supersede` does not let a newer one take over (terminal).
+    RolloutBlocked,
+    /// A newer version took over; no further ring of this version starts (terminal).
+    RolloutSuperseded,
 }
 
 impl RolloutStatus {
@@ -153,6 +192,8 @@ impl RolloutStatus {
             RolloutStatus::RolloutCompleted => "rollout-completed",
             RolloutStatus::RolloutHalted => "rollout-halted",
             RolloutStatus::EventRejected => "event-rejected",
+            RolloutStatus::RolloutBlocked => "rollout-blocked",
+            RolloutStatus::RolloutSuperseded => "rollout-superseded",
         }
     }
 }

@@ -197,6 +197,26 @@ pub fn terminal_event(
     }
 }
 
+/// A status-table error while `doing` something: transient (redelivery) or permanent.
+pub fn table_error(doing: &str, e: &azure_clients::table::TableError) -> StepError {
+    let error = EventError {
+        code: "StatusStoreUnavailable".into(),
+        message: format!("{doing}: {e}"),
+        hint: Some(
+            "the app needs Storage Table Data Contributor on the status table's storage account"
+                .into(),
+        ),
+    };
+    if e.is_transient() {
+        StepError::Transient(error)
+    } else {
+        StepError::Failed {
+            error,
+            progress: None,
+        }
+    }
+}
+
 async fn send(app: &App, entity: &str, message: OutgoingMessage) -> Result<(), StepError> {
     app.bus.send(entity, message).await.map_err(|e| {
         StepError::Transient(EventError {

@@ -4,6 +4,7 @@
 
 pub mod event;
 pub mod fanout;
+pub mod state;
 pub mod status;
 
 use crate::app::App;
@@ -28,6 +29,8 @@ pub struct Rollouts {
     pub source: String,
     /// Reads deployment statuses (absent: no store configured).
     pub status: Option<status::StatusReader>,
+    /// Which version each rollout is on (same table as the statuses).
+    pub states: Option<state::RolloutStates>,
     /// Delay between checks of a running ring.
     pub check_interval: Duration,
 }
@@ -96,25 +99,27 @@ impl Rollouts {
                 reason: format!("{v:?} is not a duration like 30s or 5m"),
             })?,
         };
-        let status =
+        let store =
             status::StatusReader::from_vars(|k| std::env::var(k).ok()).map_err(|reason| {
                 RolloutSetupError::Setting {
                     name: "IMAGEFERRY_STATUS_TABLE_ENDPOINT",
                     reason,
                 }
             })?;
-        if status.is_none() && config.rollouts.iter().any(|r| r.rings.len() > 1) {
+        if store.is_none() && !config.rollouts.is_empty() {
             return Err(RolloutSetupError::Setting {
                 name: "IMAGEFERRY_STATUS_TABLE_ENDPOINT",
                 reason: format!(
-                    "required: a rollout in {shown} has more than one ring, and the next ring starts only when the status store says the previous one succeeded"
+                    "required: {shown} has rollouts, and a rollout reads its deployments' statuses (next ring, rollout-completed, rollout-halted) and keeps its version (supersede rules) in the status store"
                 ),
             });
         }
+        let (status, states) = store.unzip();
         Ok(Rollouts {
             config,
             source: shown,
             status,
+            states,
             check_interval,
         })
     }

@@ -5,6 +5,8 @@
 //! or `IMAGEFERRY_STATUS_TABLE_CONNECTION`). Reading needs Storage Table Data Reader (the app has
 //! Data Contributor on the account).
 
+use super::state::RolloutStates;
+use azure_clients::table::{TableAuth, TableClient};
 use azure_clients::{Endpoints, TokenProvider};
 use imageferry_contract::Status;
 use status_store::{StatusSettings, StatusStore};
@@ -38,25 +40,38 @@ pub struct StatusReader {
 }
 
 impl StatusReader {
-    /// From the status store settings; `None` when no store is configured.
-    pub fn from_vars(var: impl Fn(&str) -> Option<String>) -> Result<Option<Self>, String> {
+    /// From the status store settings, with the rollout states kept in the same table; `None`
+    /// when no store is configured.
+    pub fn from_vars(
+        var: impl Fn(&str) -> Option<String>,
+    ) -> Result<Option<(Self, RolloutStates)>, String> {
         let settings = StatusSettings::from_vars(&var).map_err(|e| e.to_string())?;
-        if matches!(settings, StatusSettings::Disabled) {
-            return Ok(None);
-        }
-        let tokens = match settings {
-            StatusSettings::Entra { .. } => {
-                let endpoints = Endpoints::from_vars(&var).map_err(|e| e.to_string())?;
-                Some(Arc::new(
-                    TokenProvider::from_vars(&endpoints, &var).map_err(|e| e.to_string())?,
-                ))
+        let (client, table) = match settings {
+            StatusSettings::Disabled => return Ok(None),
+            StatusSettings::Connection { connection, table } => {
+                (TableClient::from_connection(connection), table)
             }
-            _ => None,
+            StatusSettings::Entra {
+                endpoint,
+                tenant,
+                table,
+            } => {
+                let endpoints = Endpoints::from_vars(&var).map_err(|e| e.to_string())?;
+                let tokens = Arc::new(
+                    TokenProvider::from_vars(&endpoints, &var).map_err(|e| e.to_string())?,
+                );
+                (
+                    TableClient::new(endpoint, TableAuth::Entra { tokens, tenant }),
+                    table,
+                )
+            }
         };
-        Ok(settings
-            .store(tokens)
-            .map_err(|e| e.to_string())?
-            .map(|store| StatusReader { store }))
+        Ok(Some((
+            StatusReader {
+                store: StatusStore::new(client.clone(), table.clone()),
+            },
+            RolloutStates::new(client, table),
+        )))
     }
 
     /// A reader over `store` (tests).

@@ -13,10 +13,13 @@ use crate::names::{GALLERY_API, region_eq};
 use crate::outcome::StepError;
 use crate::rollout::Rollouts;
 use crate::rollout::event::{RESOURCE_WRITE_SUCCESS, ResourceEvent, VERSION_WRITE};
-use crate::rollout::fanout::{publish, start_ring, terminal_event};
+use crate::rollout::fanout::{publish, start_ring, table_error, terminal_event};
+use crate::rollout::state::{RunState, compare_versions, may_take_over};
+use imageferry_contract::image_id::resource_id_eq;
 use imageferry_contract::rollout::RolloutStatus;
 use imageferry_contract::{EventError, ImageId};
 use serde_json::Value;
+use std::cmp::Ordering;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
@@ -115,6 +118,69 @@ pub async fn run(app: &App, rollouts: &Rollouts, body: &str) -> Result<String, S
         .map(|t| format!("{} ({})", t.name, t.location))
         .collect();
     let version_id = image.to_string();
+    let Some(states) = &rollouts.states else {
+        return Err(StepError::failed(
+            "NoStatusStore",
+            "IMAGEFERRY_STATUS_TABLE_ENDPOINT is not set: rollouts keep their state in the status store",
+            None,
+        ));
+    };
+    let definition = image.image().to_string();
+    let current = states
+        .current(&rollout.name, &definition)
+        .await
+        .map_err(|e| table_error("reading the rollout's state", &e))?;
+    if let Some(current) = &current {
+        if resource_id_eq(&current.version_id, &version_id) {
+            let line = format!(
+                "rollout {} of {version_id} was already started ({}): repeated event ignored",
+                rollout.name,
+                current.state.as_str()
+            );
+            tracing::info!("{line}");
+            return Ok(line);
+        }
+        let on = ImageId::parse(&current.version_id)
+            .map(|i| i.version().to_string())
+            .unwrap_or_default();
+        if compare_versions(image.version(), &on) == Some(Ordering::Less) {
+            let line = format!(
+                "rollout {} is on the newer version {on}: {version_id} is not rolled out",
+                rollout.name
+            );
+            tracing::info!("{line}");
+            return Ok(line);
+        }
+        if !may_take_over(current.state, rollout.supersede) {
+            let error = EventError {
+                code: "RolloutBlocked".into(),
+                message: format!(
+                    "rollout {} is {} on {}, and its supersede rule is {:?}: {version_id} is not rolled out",
+                    rollout.name,
+                    current.state.as_str(),
+                    current.version_id,
+                    rollout.supersede.as_str()
+                ),
+                hint: Some(
+                    "wait for the older rollout to complete, or set supersede = \"halted\" or \"halted-or-running\" and publish again"
+                        .into(),
+                ),
+            };
+            publish(
+                app,
+                terminal_event(
+                    app,
+                    &rollout.name,
+                    &version_id,
+                    RolloutStatus::RolloutBlocked,
+                    (0, &rollout.rings[0].name),
+                    error,
+                ),
+            )
+            .await?;
+            return Ok(format!("rollout {} of {version_id} blocked", rollout.name));
+        }
+    }
     if !missing.is_empty() {
         let error = EventError {
             code: "RegionNotTargeted".into(),
@@ -140,6 +206,16 @@ pub async fn run(app: &App, rollouts: &Rollouts, body: &str) -> Result<String, S
             ),
         )
         .await?;
+        states
+            .set(
+                &rollout.name,
+                &definition,
+                &version_id,
+                RunState::Halted,
+                app.clock.now(),
+            )
+            .await
+            .map_err(|e| table_error("recording the rollout's state", &e))?;
         return Ok(format!(
             "rollout {} of {version_id} halted before ring 0: regions not targeted",
             rollout.name
@@ -158,6 +234,18 @@ pub async fn run(app: &App, rollouts: &Rollouts, body: &str) -> Result<String, S
         rollouts.status.as_ref().map(|_| rollouts.check_interval),
     )
     .await?;
+    // Recorded after the ring's messages went out: a redelivery after a partial send starts the
+    // ring again (same ids and MessageIds) instead of finding it already recorded.
+    states
+        .set(
+            &rollout.name,
+            &definition,
+            &version_id,
+            RunState::Running,
+            app.clock.now(),
+        )
+        .await
+        .map_err(|e| table_error("recording the rollout's state", &e))?;
     Ok(format!(
         "rollout {} of {version_id}: ring 0 started ({})",
         rollout.name,

@@ -7,8 +7,10 @@ use crate::app::App;
 use crate::outcome::StepError;
 use crate::rollout::Rollouts;
 use crate::rollout::fanout::{
-    RingVerdict, judge, publish, ring_ids, schedule_check, start_ring, terminal_event,
+    RingVerdict, judge, publish, ring_ids, schedule_check, start_ring, table_error, terminal_event,
 };
+use crate::rollout::state::RunState;
+use imageferry_contract::image_id::resource_id_eq;
 use imageferry_contract::rollout::{RolloutCheck, RolloutEvent, RolloutStatus};
 use imageferry_contract::{EventError, ImageId};
 use std::time::Duration;
@@ -44,6 +46,58 @@ pub async fn run(app: &App, rollouts: &Rollouts, check: RolloutCheck) -> Result<
             "IMAGEFERRY_STATUS_TABLE_ENDPOINT is not set: ring results cannot be read",
             Some("set IMAGEFERRY_STATUS_TABLE_ENDPOINT (infra/ sets it)".into()),
         ));
+    };
+    let Some(states) = &rollouts.states else {
+        return Err(StepError::failed(
+            "NoStatusStore",
+            "IMAGEFERRY_STATUS_TABLE_ENDPOINT is not set: rollouts keep their state in the status store",
+            None,
+        ));
+    };
+    let definition = image.image().to_string();
+    let current = states
+        .current(&rollout.name, &definition)
+        .await
+        .map_err(|e| table_error("reading the rollout's state", &e))?;
+    let ours = current
+        .as_ref()
+        .is_none_or(|c| resource_id_eq(&c.version_id, &check.version_id));
+    if !ours {
+        // A newer version took the rollout over (image-version-published allowed it under the
+        // rollout's supersede rule): this version starts no further ring.
+        let newer = current.map(|c| c.version_id).unwrap_or_default();
+        let mut event = terminal_event(
+            app,
+            &rollout.name,
+            &check.version_id,
+            RolloutStatus::RolloutSuperseded,
+            (check.ring, &this_ring.name),
+            EventError {
+                code: "Superseded".into(),
+                message: format!(
+                    "rollout {} moved on to {newer}; ring {} of {} and later rings are not started",
+                    rollout.name,
+                    ring + 1,
+                    check.version_id
+                ),
+                hint: None,
+            },
+        );
+        event.deployment_ids = ring_ids(rollout, &check.version_id, ring);
+        publish(app, event).await?;
+        return Ok(format!(
+            "rollout {} of {}: superseded by {newer}",
+            rollout.name, check.version_id
+        ));
+    }
+    let record = |state: RunState| {
+        let (rollout, definition, version) = (&rollout.name, &definition, &check.version_id);
+        async move {
+            states
+                .set(rollout, definition, version, state, app.clock.now())
+                .await
+                .map_err(|e| table_error("recording the rollout's state", &e))
+        }
     };
     let ids = ring_ids(rollout, &check.version_id, ring);
     let mut states = Vec::with_capacity(ids.len());
@@ -90,6 +144,7 @@ pub async fn run(app: &App, rollouts: &Rollouts, check: RolloutCheck) -> Result<
             );
             event.deployment_ids = ids;
             publish(app, event).await?;
+            record(RunState::Halted).await?;
             Ok(format!("rollout {} halted at ring {ring}", rollout.name))
         }
         RingVerdict::Succeeded if ring + 1 < rollout.rings.len() => {
@@ -126,6 +181,7 @@ pub async fn run(app: &App, rollouts: &Rollouts, check: RolloutCheck) -> Result<
                 },
             )
             .await?;
+            record(RunState::Completed).await?;
             Ok(format!("rollout {} completed", rollout.name))
         }
         RingVerdict::Running => {
@@ -148,6 +204,7 @@ pub async fn run(app: &App, rollouts: &Rollouts, check: RolloutCheck) -> Result<
                 );
                 event.deployment_ids = ids;
                 publish(app, event).await?;
+                record(RunState::Halted).await?;
                 return Ok(format!(
                     "rollout {} halted: ring {ring} timed out",
                     rollout.name
