@@ -64,7 +64,15 @@ impl App {
         self.send(step.as_str(), message).await
     }
 
-    async fn send(&self, entity: &str, message: OutgoingMessage) -> Result<(), StepError> {
+    /// Sends `message`, continuing the invocation's trace: `Diagnostic-Id` holds the
+    /// invocation's `traceparent`, as the Azure SDKs set it, so the next step (or an events
+    /// subscriber) continues the same trace.
+    async fn send(&self, entity: &str, mut message: OutgoingMessage) -> Result<(), StepError> {
+        if let Some(trace) = functions_runtime::TraceContext::current() {
+            message
+                .application_properties
+                .insert(functions_runtime::DIAGNOSTIC_ID.into(), trace.traceparent());
+        }
         self.bus.send(entity, message).await.map_err(|e| {
             StepError::Transient(EventError {
                 code: "ServiceBusSendFailed".into(),

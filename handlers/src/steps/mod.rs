@@ -25,25 +25,32 @@ use imageferry_contract::{
 };
 use std::sync::Arc;
 use time::OffsetDateTime;
+use tracing::Instrument as _;
 
-/// Registers one step: decode, run the step module's `run`, then [`finish`].
+/// Registers one step: decode, run the step module's `run`, then [`finish`], all inside a
+/// `step` span carrying the `deploymentId`, so every line the step logs names its deployment.
 macro_rules! step_service {
     ($app:expr, $step:expr, $module:ident, $ty:ty) => {{
         let app = $app;
-        service_fn(move |inv: Invocation<ServiceBusMessage<$ty>>| {
-            let app = app.clone();
-            async move {
-                let (delivery, body, raw_body) = start($step, inv);
-                let (deployment_id, outcome) = match body {
-                    Ok(body) => {
-                        let id = body.deployment_id().to_string();
-                        (id, $module::run(&app, &delivery, body).await)
-                    }
-                    Err(e) => undecodable(&delivery, &raw_body, &e),
+        service_fn(
+            move |inv: Invocation<ServiceBusMessage<Result<$ty, BodyDecodeError>>>| {
+                let app = app.clone();
+                let (delivery, body, raw_body) = start($step, inv, app.config.max_delivery_count);
+                let deployment_id = match &body {
+                    Ok(body) => body.deployment_id().to_string(),
+                    Err(_) => sniff_deployment_id(&raw_body),
                 };
-                finish(&app, &delivery, &deployment_id, &raw_body, outcome).await
-            }
-        })
+                let span = tracing::info_span!("step", deploymentId = %deployment_id);
+                async move {
+                    let outcome = match body {
+                        Ok(body) => $module::run(&app, &delivery, body).await,
+                        Err(e) => undecodable(&delivery, &e),
+                    };
+                    finish(&app, &delivery, &deployment_id, &raw_body, outcome).await
+                }
+                .instrument(span)
+            },
+        )
     }};
 }
 
@@ -132,9 +139,13 @@ impl HasDeploymentId for VmProvisioning {
     }
 }
 
+/// The delivery, the body and its text. An unknown delivery count (a body field named like
+/// `DeliveryCount` may have overwritten it) counts as the last delivery (`max_delivery_count`),
+/// so a transient failure records `failed` instead of dying unexplained in the dead-letter queue.
 fn start<T>(
     step: Step,
-    inv: Invocation<ServiceBusMessage<T>>,
+    inv: Invocation<ServiceBusMessage<Result<T, BodyDecodeError>>>,
+    max_delivery_count: u32,
 ) -> (Delivery, Result<T, BodyDecodeError>, String) {
     let msg = inv.event;
     let delivery = Delivery {
@@ -142,28 +153,21 @@ fn start<T>(
         message_id: msg
             .message_id
             .unwrap_or_else(|| inv.context.invocation_id.clone()),
-        delivery_count: msg.delivery_count,
+        delivery_count: msg.delivery_count.unwrap_or(max_delivery_count),
         enqueued_time: msg.enqueued_time,
     };
     (delivery, msg.body, msg.raw_body)
 }
 
-fn undecodable(
-    d: &Delivery,
-    raw_body: &str,
-    e: &BodyDecodeError,
-) -> (String, Result<(), StepError>) {
-    (
-        sniff_deployment_id(raw_body),
-        Err(StepError::rejected(
-            "UndecodableBody",
-            format!(
-                "the message body is not a valid {} message: {}",
-                d.step, e.message
-            ),
-            Some("send a JSON body matching the published schema (schemas/)".into()),
-        )),
-    )
+fn undecodable(d: &Delivery, e: &BodyDecodeError) -> Result<(), StepError> {
+    Err(StepError::rejected(
+        "UndecodableBody",
+        format!(
+            "the message body is not a valid {} message: {}",
+            d.step, e.message
+        ),
+        Some("send a JSON body matching the published schema (schemas/)".into()),
+    ))
 }
 
 /// Turns a step's outcome into the host answer, publishing the terminal event if there is one.
