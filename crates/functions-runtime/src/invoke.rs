@@ -104,18 +104,22 @@ impl<B: MessageBody<M>, M: 'static> ServiceBusFunction<B, M> {
         };
         let trace =
             TraceContext::for_invocation(invocation.event.diagnostic_id(), header(TRACEPARENT));
-        invocation.context.trace = trace;
-
         let invocation_id = invocation.context.invocation_id.clone();
-        let span = tracing::info_span!(
+        // At ERROR level, so that it is enabled whenever any line is (`RUST_LOG=warn` too): every
+        // line of the invocation carries its fields.
+        let span = tracing::error_span!(
             "invocation",
             function = name,
             invocation_id = %invocation_id,
             message_id = invocation.event.message_id.as_deref(),
             delivery_count = invocation.event.delivery_count,
             trace_id = %trace.trace_id(),
-            span_id = %trace.span_id(),
+            span_id = tracing::field::Empty,
         );
+        #[cfg(feature = "otel")]
+        let trace = crate::otel::continue_trace(&span, trace);
+        span.record("span_id", trace.span_id());
+        invocation.context.trace = trace;
         let answer = async {
             let outcome = match split(invocation) {
                 Split::Decoded(invocation) => run(self.handler, invocation).await,

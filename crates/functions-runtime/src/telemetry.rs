@@ -58,9 +58,26 @@ fn install() {
     };
     let subscriber =
         tracing_subscriber::registry().with(json_layer(std::io::stdout).with_filter(filter));
-    if tracing::subscriber::set_global_default(subscriber).is_ok()
-        && let Some(error) = rejected
-    {
+    #[cfg(feature = "otel")]
+    let (subscriber, otel_error) = {
+        let (layer, error) = crate::otel::layer_from_env();
+        let filter = env_filter(&spec).unwrap_or_else(|_| EnvFilter::new("info"));
+        (subscriber.with(layer.with_filter(filter)), error)
+    };
+    if tracing::subscriber::set_global_default(subscriber).is_err() {
+        return;
+    }
+    if let Some(error) = rejected {
         tracing::warn!(%error, rust_log = %spec, "RUST_LOG ignored; logging at info");
     }
+    #[cfg(feature = "otel")]
+    if let Some(error) = otel_error {
+        tracing::warn!(%error, "OpenTelemetry export is off: the exporter cannot be built");
+    }
+}
+
+/// Flushes what the optional exporter still holds; a no-op without the `otel` feature.
+pub fn shutdown() {
+    #[cfg(feature = "otel")]
+    crate::otel::shutdown();
 }

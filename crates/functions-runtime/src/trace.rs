@@ -99,6 +99,16 @@ impl TraceContext {
         parent.map_or_else(Self::root, |p| Self::child_of(&p))
     }
 
+    /// The same context with span id `hex` (16 hex digits; unchanged if invalid). For an
+    /// exporter that assigns span ids itself.
+    #[cfg_attr(not(feature = "otel"), allow(dead_code))]
+    pub(crate) fn with_span_id(self, hex: &str) -> Self {
+        match hex_u64(hex) {
+            Some(span_id) if span_id != 0 && hex.len() == 16 => Self { span_id, ..self },
+            _ => self,
+        }
+    }
+
     /// The `traceparent` naming this span: the value for an outgoing message's `Diagnostic-Id`.
     pub fn traceparent(&self) -> String {
         format!(

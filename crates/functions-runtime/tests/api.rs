@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use common::{capture_logs, post, send};
+use common::{post, send};
 use functions_runtime::host_wire::{HostInvocation, HostMessage, request_body};
 use functions_runtime::{
     BodyDecodeError, Error, Functions, Invocation, InvocationResult, ServiceBusMessage,
@@ -29,6 +29,26 @@ fn encoded(body: &str, function: &str) -> String {
 
 async fn unit(_: Invocation<ServiceBusMessage<Order>>) -> Result<(), Error> {
     Ok(())
+}
+
+#[tokio::test]
+async fn an_undecodable_body_is_answered_422_by_default() {
+    let router = Functions::new()
+        .service_bus("unit", service_fn(unit))
+        .into_router();
+    let answer = send(
+        router,
+        post("unit", encoded(r#"{"di":"x"}"#, "unit"), Some("i-1")),
+    )
+    .await;
+    assert_eq!(answer.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(answer.body["error"], "undecodable_body");
+    assert!(
+        answer.body["message"]
+            .as_str()
+            .unwrap()
+            .contains("missing field `id`")
+    );
 }
 
 #[tokio::test]
@@ -58,33 +78,6 @@ async fn handlers_may_return_unit_or_a_result_and_get_the_body_decoded() {
     )
     .await;
     assert_eq!(b.body["Logs"], json!(["o-2"]));
-}
-
-#[tokio::test]
-async fn an_undecodable_body_is_answered_422_with_an_error_line_by_default() {
-    let (lines, _guard) = capture_logs("info");
-    let router = Functions::new()
-        .service_bus("unit", service_fn(unit))
-        .into_router();
-    let answer = send(
-        router,
-        post("unit", encoded(r#"{"di":"x"}"#, "unit"), Some("i-1")),
-    )
-    .await;
-    assert_eq!(answer.status, StatusCode::UNPROCESSABLE_ENTITY);
-    assert_eq!(answer.body["error"], "undecodable_body");
-    assert!(
-        answer.body["message"]
-            .as_str()
-            .unwrap()
-            .contains("missing field `id`")
-    );
-    let lines = lines.json();
-    let error = lines
-        .iter()
-        .find(|l| l["level"] == "ERROR")
-        .expect("an error line");
-    assert_eq!(error["spans"][0]["invocation_id"], "i-1");
 }
 
 #[tokio::test]
@@ -193,31 +186,6 @@ async fn a_panic_fails_only_its_own_invocation() {
         .unwrap();
     assert_eq!(other.status, StatusCode::OK);
     assert_eq!(other.body["Logs"][0], "finished");
-}
-
-#[tokio::test]
-async fn a_panic_is_logged_as_an_error_line_of_its_invocation() {
-    let (lines, _guard) = capture_logs("info");
-    let router = Functions::new()
-        .service_bus(
-            "f",
-            service_fn(|_: Invocation<ServiceBusMessage<String>>| async {
-                if true {
-                    panic!("bug");
-                }
-                Ok::<_, Error>(())
-            }),
-        )
-        .into_router();
-    let answer = send(router, post("f", encoded("x", "f"), Some("p-2"))).await;
-    assert_eq!(answer.status, StatusCode::INTERNAL_SERVER_ERROR);
-    let lines = lines.json();
-    let line = lines
-        .iter()
-        .find(|l| l["panic"] == "bug")
-        .expect("panic line");
-    assert_eq!(line["level"], "ERROR");
-    assert_eq!(line["spans"][0]["invocation_id"], "p-2");
 }
 
 #[tokio::test]

@@ -95,6 +95,21 @@ async fn every_line_in_an_invocation_keeps_its_fields_however_deep() {
 }
 
 #[tokio::test]
+async fn lines_keep_the_invocation_fields_at_any_level_filter() {
+    let (lines, _guard) = capture_logs("warn");
+    let router = Functions::new()
+        .service_bus("deep", service_fn(nested))
+        .into_router();
+    let body = message(r#"{"deploymentId":"d-1"}"#, "msg-2", 1);
+    send(router, post("deep", body, Some("inv-8"))).await;
+    let lines = lines.json();
+    assert_eq!(lines.len(), 2, "{lines:?}");
+    for line in &lines {
+        assert_eq!(line["spans"][0]["invocation_id"], "inv-8", "{line}");
+    }
+}
+
+#[tokio::test]
 async fn span_filters_in_rust_log_select_one_function() {
     let (lines, _guard) = capture_logs("warn,[invocation{function=chatty}]=debug");
     let debug = |inv: Invocation<ServiceBusMessage<Value>>| async move {
@@ -118,6 +133,51 @@ async fn span_filters_in_rust_log_select_one_function() {
     let details: Vec<&Value> = lines.iter().filter(|l| l["message"] == "detail").collect();
     assert_eq!(details.len(), 1, "{lines:?}");
     assert_eq!(details[0]["function"], "chatty");
+}
+
+#[tokio::test]
+async fn a_panic_and_an_undecodable_body_are_error_lines_of_their_invocation() {
+    let (lines, _guard) = capture_logs("info");
+    let router = Functions::new()
+        .service_bus(
+            "boom",
+            service_fn(|_: Invocation<ServiceBusMessage<String>>| async {
+                if true {
+                    panic!("bug");
+                }
+                Ok::<_, Error>(())
+            }),
+        )
+        .service_bus(
+            "typed",
+            service_fn(|_: Invocation<ServiceBusMessage<u32>>| async { Ok::<_, Error>(()) }),
+        )
+        .into_router();
+    let boom = request_body(&HostMessage::new("x"), &HostInvocation::new("boom", "m"));
+    let answer = send(router.clone(), post("boom", boom, Some("p-2"))).await;
+    assert_eq!(answer.status, StatusCode::INTERNAL_SERVER_ERROR);
+    let typed = request_body(&HostMessage::new("x"), &HostInvocation::new("typed", "m"));
+    let answer = send(router, post("typed", typed, Some("u-1"))).await;
+    assert_eq!(answer.status, StatusCode::UNPROCESSABLE_ENTITY);
+
+    let lines = lines.json();
+    let panic = lines
+        .iter()
+        .find(|l| l["panic"] == "bug")
+        .expect("panic line");
+    assert_eq!(panic["level"], "ERROR");
+    assert_eq!(panic["spans"][0]["invocation_id"], "p-2");
+    let undecodable = lines
+        .iter()
+        .find(|l| l["spans"][0]["invocation_id"] == "u-1")
+        .expect("undecodable line");
+    assert_eq!(undecodable["level"], "ERROR");
+    assert!(
+        undecodable["message"]
+            .as_str()
+            .unwrap()
+            .contains("does not decode")
+    );
 }
 
 #[test]

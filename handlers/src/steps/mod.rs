@@ -40,7 +40,8 @@ macro_rules! step_service {
                     Ok(body) => body.deployment_id().to_string(),
                     Err(_) => sniff_deployment_id(&raw_body),
                 };
-                let span = tracing::info_span!("step", deploymentId = %deployment_id);
+                // ERROR level: enabled whenever any line is, so every line names the deployment.
+                let span = tracing::error_span!("step", deploymentId = %deployment_id);
                 async move {
                     let outcome = match body {
                         Ok(body) => $module::run(&app, &delivery, body).await,

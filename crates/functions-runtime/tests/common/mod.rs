@@ -194,7 +194,9 @@ impl std::io::Write for Lines {
 }
 
 /// Installs the runtime's JSON layer (at `filter`) on this thread, writing into the returned
-/// lines, until the guard drops. Use with a current-thread runtime (`#[tokio::test]`).
+/// lines, until the guard drops. Use with a current-thread runtime (`#[tokio::test]`), and only
+/// in test binaries whose every test installs it first: `tracing` caches per-callsite interest,
+/// and a callsite first reached by a test without a subscriber may stay silent for the others.
 pub fn capture_logs(filter: &str) -> (Lines, tracing::subscriber::DefaultGuard) {
     use tracing_subscriber::Layer as _;
     use tracing_subscriber::layer::SubscriberExt as _;
