@@ -62,7 +62,7 @@ pub async fn run(app: &App, d: &Delivery, msg: ImageVersionReplicated) -> Result
         Replication::Waiting(progress) => {
             // Not replicated after all: wait for it like `deployment-requested` would, numbering
             // the check after the ones already made so its MessageId is new.
-            let attempt = checks + 1;
+            let attempt = checks.saturating_add(1);
             let next = ReplicationCheck {
                 request: req.clone(),
                 attempt,

@@ -452,3 +452,69 @@ fn sniff_deployment_id(raw: &str) -> String {
         String::new()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rejected() -> DeploymentEvent {
+        DeploymentEvent::new(
+            "d",
+            Status::Rejected,
+            Step::DeploymentRequested,
+            OffsetDateTime::UNIX_EPOCH,
+            "x",
+        )
+    }
+
+    #[test]
+    fn small_json_bodies_are_echoed_whole_with_size_and_hash() {
+        let mut e = rejected();
+        echo_body(&mut e, r#"{"a":1}"#);
+        assert_eq!(e.request, Some(serde_json::json!({"a": 1})));
+        assert_eq!(e.body_size, Some(7));
+        // sha256('{"a":1}')
+        assert_eq!(
+            e.body_sha256.as_deref(),
+            Some("015abd7f5cc57a2dd94b7590f04ad8084273905ee33ec5cebeae62276a97f862")
+        );
+        assert!(!e.body_cut && e.raw_body.is_none());
+    }
+
+    #[test]
+    fn large_or_escape_heavy_bodies_are_cut_within_the_bound() {
+        for raw in [
+            "x".repeat(250 * 1024),
+            "\u{1}".repeat(100 * 1024),
+            format!("{{\"k\":\"{}\"}}", "\"".repeat(60 * 1024)),
+            "é".repeat(100 * 1024),
+        ] {
+            let mut e = rejected();
+            echo_body(&mut e, &raw);
+            assert!(e.body_cut, "{} bytes", raw.len());
+            assert!(e.request.is_none());
+            let echoed = e.raw_body.as_deref().unwrap();
+            assert!(raw.starts_with(echoed));
+            assert!(serde_json::to_string(echoed).unwrap().len() <= MAX_ECHO + 2);
+            assert!(serde_json::to_string(&e).unwrap().len() < 100 * 1024);
+            assert_eq!(e.body_size, Some(raw.len() as u64));
+        }
+    }
+
+    #[test]
+    fn error_messages_are_bounded() {
+        let long = "é".repeat(MAX_ERROR_MESSAGE);
+        let cut = bounded_message(long);
+        assert!(cut.len() <= MAX_ERROR_MESSAGE + "… (cut)".len());
+        assert!(cut.ends_with("(cut)"));
+        assert_eq!(bounded_message("short".into()), "short");
+    }
+
+    #[test]
+    fn system_property_fields_make_the_delivery_count_untrusted() {
+        assert!(shadows_system_properties(r#"{"deliverycount": 1}"#));
+        assert!(shadows_system_properties(r#"{"EnqueuedTimeUtc": "x"}"#));
+        assert!(!shadows_system_properties(r#"{"deploymentId": "a"}"#));
+        assert!(!shadows_system_properties("DeliveryCount"));
+    }
+}
