@@ -40,16 +40,18 @@ mod promotion;
 mod raw;
 mod response;
 mod server;
-mod telemetry;
+pub mod telemetry;
+mod trace;
 mod trigger;
 
-pub use functions::{DEFAULT_BODY_LIMIT, Functions};
-pub use invocation::{Context, Invocation, InvocationResult};
-pub use message::{BodyDecodeError, ServiceBusMessage};
+pub use functions::{DEFAULT_BODY_LIMIT, FunctionService, Functions};
+pub use invocation::{Context, IntoInvocationResult, Invocation, InvocationResult};
+pub use message::{BodyDecodeError, Direct, Fallible, MessageBody, ServiceBusMessage};
 pub use response::ErrorBody;
 pub use server::{PORT_ENV, RunError, port_from_env, run, serve};
-pub use telemetry::{FilterError, JsonSubscriber, LogFilter, Sink, init_tracing};
+pub use telemetry::init_tracing;
 pub use tower::service_fn;
+pub use trace::{DIAGNOSTIC_ID, TRACEPARENT, TraceContext};
 pub use trigger::{DataType, TriggerOptions};
 
 /// The error type handlers return; anything `Into<Error>` works.
