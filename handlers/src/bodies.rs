@@ -284,7 +284,7 @@ pub fn virtual_machine(
             os_profile,
             network_profile: NetworkProfile {
                 network_interfaces: vec![NetworkInterfaceReference {
-                    id: names.nic.clone(),
+                    id: names.nic.to_string(),
                     properties: json!({ "primary": true }),
                 }],
             },
@@ -308,7 +308,7 @@ mod tests {
             deployment_id: "d-1".into(),
             ..Default::default()
         };
-        req.target.subscription_id = "sub".into();
+        req.target.subscription_id = "bbbbbbbb-bbbb-4bbb-8bbb-bbbbbbbbbbbb".into();
         req.target.resource_group = "rg".into();
         req.target.location = "southcentralus".into();
         req.vm.name = "myVM".into();
@@ -328,8 +328,8 @@ mod tests {
     #[test]
     fn linux_vm_matches_the_ssh_example_shape() {
         let req = request();
-        let image = ImageId::parse("/subscriptions/a/resourceGroups/g/providers/Microsoft.Compute/galleries/x/images/i/versions/1.0.0").unwrap();
-        let body = virtual_machine(&req, &image, &LINUX, &TargetNames::of(&req), None);
+        let image = ImageId::parse("/subscriptions/aaaaaaaa-aaaa-4aaa-8aaa-aaaaaaaaaaaa/resourceGroups/g/providers/Microsoft.Compute/galleries/x/images/i/versions/1.0.0").unwrap();
+        let body = virtual_machine(&req, &image, &LINUX, &TargetNames::of(&req).unwrap(), None);
         let v = serde_json::to_value(&body).unwrap();
         let p = &v["properties"];
         assert_eq!(p["hardwareProfile"]["vmSize"], "Standard_D2s_v5");
@@ -371,7 +371,7 @@ mod tests {
             &req,
             &image,
             &facts,
-            &TargetNames::of(&req),
+            &TargetNames::of(&req).unwrap(),
             Some(SecretString::new("P@ssw0rd-very-secret")),
         );
         assert!(!format!("{body:?}").contains("P@ssw0rd-very-secret"));
@@ -406,7 +406,7 @@ mod tests {
             &req,
             &image,
             &facts,
-            &TargetNames::of(&req),
+            &TargetNames::of(&req).unwrap(),
             None,
         ))
         .unwrap();
@@ -446,12 +446,15 @@ mod tests {
     fn nic_references_subnet_nsg_and_public_ip() {
         let mut req = request();
         req.vm.public_ip = true;
-        let names = TargetNames::of(&req);
+        let names = TargetNames::of(&req).unwrap();
         let nic = network_interface(&req, &names);
         let ip = &nic["properties"]["ipConfigurations"][0]["properties"];
-        assert_eq!(ip["subnet"]["id"], names.subnet);
-        assert_eq!(ip["publicIPAddress"]["id"], names.public_ip);
-        assert_eq!(nic["properties"]["networkSecurityGroup"]["id"], names.nsg);
+        assert_eq!(ip["subnet"]["id"], names.subnet.to_string());
+        assert_eq!(ip["publicIPAddress"]["id"], names.public_ip.to_string());
+        assert_eq!(
+            nic["properties"]["networkSecurityGroup"]["id"],
+            names.nsg.to_string()
+        );
         req.vm.public_ip = false;
         let nic = network_interface(&req, &names);
         assert!(

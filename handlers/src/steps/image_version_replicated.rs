@@ -5,6 +5,11 @@
 //! Idempotency: an existing VM tagged with this deployment and built from this image is taken
 //! as created (no second PUT); any other existing VM of that name is a `Conflict`, never
 //! overwritten. Network resources have deterministic names and are PUT with the same bodies.
+//!
+//! Trust: every id comes from `TargetNames::of(request)`; the Windows password is read (and the
+//! secret id checked) before the first write. Budget: the ARM work runs inside the step budget
+//! (`IMAGEFERRY_STEP_BUDGET`) less a margin; a resource still provisioning (or throttled) when it
+//! runs out is picked up by a continuation message scheduled one provisioning poll later.
 
 use super::Delivery;
 use super::checks::{admit, before_deadline, entry_deadline, image_facts, replication};
@@ -17,8 +22,8 @@ use azure_clients::SecretString;
 use azure_clients::arm::{Accepted, PollKind, PutRequest};
 use imageferry_contract::{
     DEPLOYMENT_TAG, DeploymentEvent, DeploymentRequest, ImageFacts, ImageId,
-    ImageVersionReplicated, OperationKind, OsState, OsType, PendingOperation, ReplicationCheck,
-    Status, Step, VmProvisioning,
+    ImageVersionReplicated, OperationKind, OsState, OsType, PendingOperation, ReplicatedStep,
+    ReplicationCheck, Status, Step, VmProvisioning, continuation_message_id,
 };
 use serde::Deserialize;
 use serde_json::Value;
@@ -26,14 +31,16 @@ use std::collections::BTreeMap;
 
 /// Runs the step for one delivery.
 pub async fn run(app: &App, d: &Delivery, msg: ImageVersionReplicated) -> Result<(), StepError> {
-    let (req, deadline, checks, from_pipeline) = match msg {
-        ImageVersionReplicated::Step(s) => (s.request, s.deadline, s.attempt, false),
+    let (req, deadline, checks, continuation, from_pipeline) = match msg {
+        ImageVersionReplicated::Step(s) => {
+            (s.request, s.deadline, s.attempt, s.continuation, false)
+        }
         ImageVersionReplicated::Request(r) => {
             let deadline = entry_deadline(app, &r, d.enqueued_time);
-            (r, deadline, 0, true)
+            (r, deadline, 0, 0, true)
         }
     };
-    let image = admit(app, &req)?;
+    let (image, names) = admit(app, &req)?;
     before_deadline(app, deadline, "waiting to create the VM", None)?;
     let facts = image_facts(app, &req, &image).await?;
     let id = &req.deployment_id;
@@ -55,7 +62,7 @@ pub async fn run(app: &App, d: &Delivery, msg: ImageVersionReplicated) -> Result
         Replication::Waiting(progress) => {
             // Not replicated after all: wait for it like `deployment-requested` would, numbering
             // the check after the ones already made so its MessageId is new.
-            let attempt = checks + 1;
+            let attempt = checks.saturating_add(1);
             let next = ReplicationCheck {
                 request: req.clone(),
                 attempt,
@@ -83,44 +90,42 @@ pub async fn run(app: &App, d: &Delivery, msg: ImageVersionReplicated) -> Result
     );
     app.publish(&replicated, 0, None).await?;
 
-    let names = TargetNames::of(&req);
-    let tenant = req.target.tenant_id.as_str();
-    let operation = match existing_vm(app, &req, &image, &names).await? {
-        Some(()) => None,
-        None => {
-            ensure_resource_group(app, &req, &names).await?;
-            build_network(app, &req, &facts, &names).await?;
-            let password = admin_password(app, &req, &facts).await?;
-            let body = bodies::virtual_machine(&req, &image, &facts, &names, password);
-            let aux: Vec<&str> = match (&image, req.image.tenant_id.as_deref()) {
-                (ImageId::Gallery { .. }, Some(t1)) if !t1.eq_ignore_ascii_case(tenant) => vec![t1],
-                _ => Vec::new(),
+    // Leave time to schedule the continuation inside the budget.
+    let margin = (app.config.step_budget / 4).min(std::time::Duration::from_secs(30));
+    let until = d.started + app.config.step_budget.saturating_sub(margin);
+    let work = create(app, &req, &image, &facts, &names, continuation > 0);
+    let operation = match tokio::time::timeout_at(until.into(), work).await {
+        Ok(result) => result?,
+        Err(_elapsed) => {
+            let n = continuation.saturating_add(1);
+            tracing::info!(
+                deployment_id = %id,
+                continuation = n,
+                "step budget spent while resources were still provisioning; continuing in a scheduled message"
+            );
+            let next = ReplicatedStep {
+                request: req.clone(),
+                deadline,
+                attempt: checks,
+                continuation: n,
             };
-            let accepted: Accepted<Value> = app
-                .arm
-                .put(PutRequest {
-                    tenant,
-                    aux_tenants: &aux,
-                    path: &names.vm,
-                    api_version: COMPUTE_API,
-                    body: &body,
-                })
-                .await
-                .map_err(|e| StepError::arm("creating the VM", &e))?;
-            accepted.operation.map(|op| PendingOperation {
-                url: op.url,
-                kind: match op.kind {
-                    PollKind::AzureAsyncOperation => OperationKind::AzureAsyncOperation,
-                    PollKind::Location => OperationKind::Location,
-                },
-            })
+            let message_id = continuation_message_id(id, d.step, checks, n);
+            return app
+                .send_step_with_id(
+                    Step::ImageVersionReplicated,
+                    id,
+                    message_id,
+                    &next,
+                    app.config.provisioning_poll,
+                )
+                .await;
         }
     };
     let next = VmProvisioning {
         request: req.clone(),
         attempt: 1,
         deadline,
-        vm_id: names.vm.clone(),
+        vm_id: names.vm.to_string(),
         operation,
     };
     app.send_step(
@@ -138,8 +143,58 @@ pub async fn run(app: &App, d: &Delivery, msg: ImageVersionReplicated) -> Result
         app.clock.now(),
         format!("creating VM {}", req.vm.name),
     );
-    event.vm_id = Some(names.vm.clone());
+    event.vm_id = Some(names.vm.to_string());
     app.publish(&event, 0, None).await
+}
+
+/// The ARM work: the password first (nothing is written if it cannot be read), then the
+/// resource group, the network and the VM PUT. Returns the VM create's operation.
+async fn create(
+    app: &App,
+    req: &DeploymentRequest,
+    image: &ImageId,
+    facts: &ImageFacts,
+    names: &TargetNames,
+    resume: bool,
+) -> Result<Option<PendingOperation>, StepError> {
+    let tenant = req.target.tenant_id.as_str();
+    if existing_vm(app, req, image, names).await?.is_some() {
+        return Ok(None);
+    }
+    let password = admin_password(app, req, facts).await?;
+    ensure_resource_group(app, req, names).await?;
+    build_network(app, req, facts, names, resume).await?;
+    let body = bodies::virtual_machine(req, image, facts, names, password);
+    let aux: Vec<&str> = match (image, req.image.tenant_id.as_deref()) {
+        (ImageId::Gallery { .. }, Some(t1)) if !t1.eq_ignore_ascii_case(tenant) => vec![t1],
+        _ => Vec::new(),
+    };
+    let accepted: Accepted<Value> = app
+        .arm
+        .put(PutRequest {
+            tenant,
+            aux_tenants: &aux,
+            path: &names.vm.to_string(),
+            api_version: COMPUTE_API,
+            body: &body,
+        })
+        .await
+        .map_err(|e| StepError::arm("creating the VM", &e))?;
+    let Some(op) = accepted.operation else {
+        return Ok(None);
+    };
+    if !names.is_vm_operation(req, &op.url, &app.arm.endpoints().arm) {
+        // Poll the VM itself rather than an operation outside its subscription and region.
+        tracing::warn!(url = %op.url, "the VM create's operation URL is not the VM's own; polling the VM instead");
+        return Ok(None);
+    }
+    Ok(Some(PendingOperation {
+        url: op.url,
+        kind: match op.kind {
+            PollKind::AzureAsyncOperation => OperationKind::AzureAsyncOperation,
+            PollKind::Location => OperationKind::Location,
+        },
+    }))
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -160,7 +215,12 @@ async fn existing_vm(
 ) -> Result<Option<()>, StepError> {
     let vm: Option<ExistingVm> = app
         .arm
-        .get_optional(&req.target.tenant_id, &names.vm, COMPUTE_API, &[])
+        .get_optional(
+            &req.target.tenant_id,
+            &names.vm.to_string(),
+            COMPUTE_API,
+            &[],
+        )
         .await
         .map_err(|e| StepError::arm("checking for an existing VM", &e))?;
     let Some(vm) = vm else { return Ok(None) };
@@ -200,7 +260,12 @@ async fn ensure_resource_group(
     let tenant = &req.target.tenant_id;
     let rg: Option<Value> = app
         .arm
-        .get_optional(tenant, &names.resource_group, RESOURCES_API, &[])
+        .get_optional(
+            tenant,
+            &names.resource_group.to_string(),
+            RESOURCES_API,
+            &[],
+        )
         .await
         .map_err(|e| StepError::arm("reading the resource group", &e))?;
     if rg.is_some() {
@@ -219,10 +284,11 @@ async fn ensure_resource_group(
     put_and_wait(
         app,
         tenant,
-        &names.resource_group,
+        &names.resource_group.to_string(),
         RESOURCES_API,
         &bodies::resource_group(req),
         "creating the resource group",
+        false,
     )
     .await
 }
@@ -232,50 +298,58 @@ async fn build_network(
     req: &DeploymentRequest,
     facts: &ImageFacts,
     names: &TargetNames,
+    resume: bool,
 ) -> Result<(), StepError> {
     let tenant = &req.target.tenant_id;
     if req.network.subnet_id.is_none() {
         put_and_wait(
             app,
             tenant,
-            &names.vnet,
+            &names.vnet.to_string(),
             NETWORK_API,
             &bodies::virtual_network(req),
             "creating the virtual network",
+            resume,
         )
         .await?;
     }
     put_and_wait(
         app,
         tenant,
-        &names.nsg,
+        &names.nsg.to_string(),
         NETWORK_API,
         &bodies::network_security_group(req, facts.os_type),
         "creating the network security group",
+        resume,
     )
     .await?;
     if req.vm.public_ip {
         put_and_wait(
             app,
             tenant,
-            &names.public_ip,
+            &names.public_ip.to_string(),
             NETWORK_API,
             &bodies::public_ip(req),
             "creating the public IP address",
+            resume,
         )
         .await?;
     }
     put_and_wait(
         app,
         tenant,
-        &names.nic,
+        &names.nic.to_string(),
         NETWORK_API,
         &bodies::network_interface(req, names),
         "creating the network interface",
+        resume,
     )
     .await
 }
 
+/// PUT and follow the operation to its end. When `resume` (a continuation after the step budget
+/// ran out), a resource of this deployment that exists already is not PUT again: still
+/// provisioning, it is polled; succeeded, it is taken as is.
 async fn put_and_wait(
     app: &App,
     tenant: &str,
@@ -283,7 +357,27 @@ async fn put_and_wait(
     api_version: &str,
     body: &Value,
     doing: &str,
+    resume: bool,
 ) -> Result<(), StepError> {
+    if resume {
+        loop {
+            let existing: Option<Value> = app
+                .arm
+                .get_optional(tenant, path, api_version, &[])
+                .await
+                .map_err(|e| StepError::arm(doing, &e))?;
+            let Some(existing) = existing else { break };
+            let state = existing["properties"]["provisioningState"]
+                .as_str()
+                .unwrap_or("Succeeded")
+                .to_ascii_lowercase();
+            match state.as_str() {
+                "succeeded" => return Ok(()),
+                "failed" | "canceled" => break,
+                _ => tokio::time::sleep(std::time::Duration::from_millis(500)).await,
+            }
+        }
+    }
     app.arm
         .put_and_wait::<Value, Value>(PutRequest {
             tenant,
