@@ -481,4 +481,48 @@ mod tests {
         let err = Config::from_vars(vars(&[])).unwrap_err();
         assert_eq!(err.name, "IMAGEFERRY_ALLOWED_GALLERIES");
     }
+
+    #[test]
+    fn a_resource_group_entry_opens_only_that_resource_group() {
+        let c = Config::from_vars(vars(&base())).unwrap();
+        let t2 = "22222222-2222-4222-8222-222222222222";
+        let subnet = |rg: &str| {
+            ResourceId::parse(&format!("/subscriptions/bbbbbbbb-bbbb-4bbb-8bbb-bbbbbbbbbbbb/resourceGroups/{rg}/providers/Microsoft.Network/virtualNetworks/v/subnets/s")).unwrap()
+        };
+        assert!(c.scope_allowed(t2, &subnet("MYRESOURCEGROUP")));
+        assert!(!c.scope_allowed(t2, &subnet("otherRG")));
+        assert!(!c.scope_allowed(t2, &subnet("myResourceGroup2")));
+        assert!(!c.scope_allowed(
+            "33333333-3333-4333-8333-333333333333",
+            &subnet("myResourceGroup")
+        ));
+        let mut v = base();
+        v.push((
+            "IMAGEFERRY_ALLOWED_TARGETS",
+            "22222222-2222-4222-8222-222222222222/bbbbbbbb-bbbb-4bbb-8bbb-bbbbbbbbbbbb",
+        ));
+        let whole = Config::from_vars(vars(&v)).unwrap();
+        assert!(whole.scope_allowed(t2, &subnet("otherRG")));
+    }
+
+    #[test]
+    fn vault_allow_list_and_step_budget() {
+        let c = Config::from_vars(vars(&base())).unwrap();
+        assert_eq!(c.step_budget, Duration::from_secs(240));
+        assert!(c.vault_allowed("anything.vault.azure.net"));
+        let mut v = base();
+        v.extend([
+            (
+                "IMAGEFERRY_ALLOWED_VAULTS",
+                "myvault, https://other.vault.azure.net/",
+            ),
+            ("IMAGEFERRY_STEP_BUDGET", "90s"),
+        ]);
+        let c = Config::from_vars(vars(&v)).unwrap();
+        assert_eq!(c.step_budget, Duration::from_secs(90));
+        assert!(c.vault_allowed("MyVault.vault.azure.net"));
+        assert!(c.vault_allowed("other.vault.azure.net"));
+        assert!(!c.vault_allowed("evil.vault.azure.net"));
+        assert!(!c.vault_allowed("myvault2.vault.azure.net"));
+    }
 }

@@ -541,3 +541,40 @@ async fn provisioning_state_is_polled_when_there_is_no_operation_header() {
         .unwrap_err();
     assert!(matches!(err, ArmError::OperationFailed { .. }), "{err:?}");
 }
+
+#[tokio::test]
+async fn resource_paths_are_pushed_segment_by_segment_and_never_navigate() {
+    let (base, log) = fake_server(|_| json(200, rg_body(), &[])).await;
+    let arm = client(&base, policy());
+    for bad in [
+        "/subscriptions/bbbb/resourceGroups/../../providers/x",
+        "/subscriptions/bbbb/resourceGroups/%2e%2e",
+        "/subscriptions/bbbb/resourceGroups/a%2fb",
+        "/subscriptions/bbbb/resourceGroups/./x",
+        "/subscriptions/bbbb//resourceGroups/x",
+        "/subscriptions/bbbb/resourceGroups/a\\b",
+        "/subscriptions/bbbb/resourceGroups/a b",
+        "subscriptions/bbbb",
+        "/subscriptions/bbbb?x=1",
+        "https://elsewhere/subscriptions/bbbb",
+    ] {
+        let err = arm
+            .get::<serde_json::Value>(T2, bad, "2024-03-01", &[])
+            .await
+            .unwrap_err();
+        assert!(matches!(err, ArmError::InvalidRequest(_)), "{bad}: {err:?}");
+    }
+    assert!(log.lock().unwrap().is_empty(), "no request was sent");
+    arm.get::<serde_json::Value>(
+        T2,
+        "/subscriptions/bbbb/resourceGroups/my(rg)",
+        "2024-03-01",
+        &[],
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        log.lock().unwrap()[0].path,
+        "/subscriptions/bbbb/resourceGroups/my(rg)"
+    );
+}

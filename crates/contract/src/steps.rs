@@ -37,7 +37,9 @@ pub struct ReplicationProgress {
 pub struct ReplicationCheck {
     /// The accepted request.
     pub request: DeploymentRequest,
-    /// 1 for the first scheduled check, then 2, 3, …
+    /// 1 for the first scheduled check, then 2, 3, … (at most [`MAX_ATTEMPT`]).
+    #[serde(deserialize_with = "bounded")]
+    #[schemars(range(max = 1_000_000))]
     pub attempt: u32,
     /// The effective deadline (the request's or the configured default).
     #[serde(with = "time::serde::rfc3339")]
@@ -58,17 +60,34 @@ pub struct ReplicatedStep {
     #[serde(with = "time::serde::rfc3339")]
     #[schemars(with = "Rfc3339")]
     pub deadline: OffsetDateTime,
-    /// Replication checks made before this (informational).
-    #[serde(default)]
+    /// Replication checks made before this (informational; at most [`MAX_ATTEMPT`]).
+    #[serde(default, deserialize_with = "bounded")]
+    #[schemars(range(max = 1_000_000))]
     pub attempt: u32,
     /// How many times this step already ran out of its time budget and continued in a new
     /// message (0 for the first run); numbers the continuation's MessageId.
-    #[serde(default, skip_serializing_if = "is_zero")]
+    #[serde(default, skip_serializing_if = "is_zero", deserialize_with = "bounded")]
+    #[schemars(range(max = 1_000_000))]
     pub continuation: u32,
 }
 
 fn is_zero(n: &u32) -> bool {
     *n == 0
+}
+
+/// Largest attempt or continuation number a step message may carry: far above what any
+/// deadline allows (a check a minute for a year is 525,600), far below `u32::MAX`, so counting on
+/// never overflows and MessageIds stay distinct.
+pub const MAX_ATTEMPT: u32 = 1_000_000;
+
+fn bounded<'de, D: Deserializer<'de>>(d: D) -> Result<u32, D::Error> {
+    let n = u32::deserialize(d)?;
+    if n > MAX_ATTEMPT {
+        return Err(serde::de::Error::custom(format!(
+            "{n} is above the largest attempt number {MAX_ATTEMPT}"
+        )));
+    }
+    Ok(n)
 }
 
 /// Body of `image-version-replicated`: either the step form, or a plain `DeploymentRequest`
@@ -140,7 +159,9 @@ pub struct PendingOperation {
 pub struct VmProvisioning {
     /// The accepted request.
     pub request: DeploymentRequest,
-    /// 1 for the first poll, then 2, 3, …
+    /// 1 for the first poll, then 2, 3, … (at most [`MAX_ATTEMPT`]).
+    #[serde(deserialize_with = "bounded")]
+    #[schemars(range(max = 1_000_000))]
     pub attempt: u32,
     /// The effective deadline.
     #[serde(with = "time::serde::rfc3339")]

@@ -29,7 +29,7 @@ fn handler_main() {
             "work",
             service_fn(|inv: Invocation<ServiceBusMessage<String>>| async move {
                 let body = inv.event.raw_body.clone();
-                let first = inv.event.delivery_count == 1;
+                let first = inv.event.delivery_count == Some(1);
                 match body.as_str() {
                     b if b.starts_with("sleep:") => {
                         let ms: u64 = b[6..].parse().unwrap();

@@ -11,7 +11,9 @@ use crate::app::App;
 use crate::config::parse_duration;
 use crate::outcome::StepError;
 use crate::steps::{image_version_published, rollout_check};
-use functions_runtime::{Functions, Invocation, InvocationResult, ServiceBusMessage, service_fn};
+use functions_runtime::{
+    BodyDecodeError, Functions, Invocation, InvocationResult, ServiceBusMessage, service_fn,
+};
 use imageferry_contract::EventError;
 use imageferry_contract::rollout::{
     RolloutCheck, RolloutConfig, RolloutConfigError, RolloutStatus,
@@ -129,10 +131,11 @@ impl Rollouts {
 pub fn functions(functions: Functions, app: Arc<App>, rollouts: Arc<Rollouts>) -> Functions {
     let (a, r) = (app.clone(), rollouts.clone());
     let published = service_fn(
-        move |inv: Invocation<ServiceBusMessage<serde_json::Value>>| {
+        move |inv: Invocation<ServiceBusMessage<Result<serde_json::Value, BodyDecodeError>>>| {
             let (app, rollouts) = (a.clone(), r.clone());
             async move {
                 let msg = inv.event;
+                let delivery = delivery_count(&msg, app.config.max_delivery_count);
                 let id = msg.message_id.clone().unwrap_or(inv.context.invocation_id);
                 let outcome = image_version_published::run(&app, &rollouts, &msg.raw_body).await;
                 let subject = image_version_published_subject(&msg.raw_body);
@@ -140,7 +143,7 @@ pub fn functions(functions: Functions, app: Arc<App>, rollouts: Arc<Rollouts>) -
                     &app,
                     fanout::IMAGE_VERSION_PUBLISHED,
                     &id,
-                    msg.delivery_count,
+                    delivery,
                     ("", &subject, 0, ""),
                     outcome,
                 )
@@ -149,59 +152,77 @@ pub fn functions(functions: Functions, app: Arc<App>, rollouts: Arc<Rollouts>) -
         },
     );
     let (a, r) = (app, rollouts);
-    let check = service_fn(move |inv: Invocation<ServiceBusMessage<RolloutCheck>>| {
-        let (app, rollouts) = (a.clone(), r.clone());
-        async move {
-            let msg = inv.event;
-            let id = msg.message_id.clone().unwrap_or(inv.context.invocation_id);
-            match msg.body {
-                Ok(check) => {
-                    let (name, version, ring) =
-                        (check.rollout.clone(), check.version_id.clone(), check.ring);
-                    let ring_name = rollouts
-                        .config
-                        .rollouts
-                        .iter()
-                        .find(|r| r.name == name)
-                        .and_then(|r| r.rings.get(ring as usize))
-                        .map(|r| r.name.clone())
-                        .unwrap_or_default();
-                    let outcome = rollout_check::run(&app, &rollouts, check).await;
-                    finish(
-                        &app,
-                        fanout::ROLLOUT_CHECK,
-                        &id,
-                        msg.delivery_count,
-                        (&name, &version, ring, &ring_name),
-                        outcome,
-                    )
-                    .await
-                }
-                Err(e) => {
-                    let outcome = Err(StepError::rejected(
-                        "UndecodableBody",
-                        format!(
-                            "the message body is not a valid rollout-check message: {}",
-                            e.message
-                        ),
-                        Some("send a JSON body matching schemas/rollout-check.schema.json".into()),
-                    ));
-                    finish(
-                        &app,
-                        fanout::ROLLOUT_CHECK,
-                        &id,
-                        msg.delivery_count,
-                        ("", "", 0, ""),
-                        outcome,
-                    )
-                    .await
+    let check = service_fn(
+        move |inv: Invocation<ServiceBusMessage<Result<RolloutCheck, BodyDecodeError>>>| {
+            let (app, rollouts) = (a.clone(), r.clone());
+            async move {
+                let msg = inv.event;
+                let delivery = delivery_count(&msg, app.config.max_delivery_count);
+                let id = msg.message_id.clone().unwrap_or(inv.context.invocation_id);
+                match msg.body {
+                    Ok(check) => {
+                        let (name, version, ring) =
+                            (check.rollout.clone(), check.version_id.clone(), check.ring);
+                        let ring_name = rollouts
+                            .config
+                            .rollouts
+                            .iter()
+                            .find(|r| r.name == name)
+                            .and_then(|r| r.rings.get(ring as usize))
+                            .map(|r| r.name.clone())
+                            .unwrap_or_default();
+                        let outcome = rollout_check::run(&app, &rollouts, check).await;
+                        finish(
+                            &app,
+                            fanout::ROLLOUT_CHECK,
+                            &id,
+                            delivery,
+                            (&name, &version, ring, &ring_name),
+                            outcome,
+                        )
+                        .await
+                    }
+                    Err(e) => {
+                        let outcome = Err(StepError::rejected(
+                            "UndecodableBody",
+                            format!(
+                                "the message body is not a valid rollout-check message: {}",
+                                e.message
+                            ),
+                            Some(
+                                "send a JSON body matching schemas/rollout-check.schema.json"
+                                    .into(),
+                            ),
+                        ));
+                        finish(
+                            &app,
+                            fanout::ROLLOUT_CHECK,
+                            &id,
+                            delivery,
+                            ("", "", 0, ""),
+                            outcome,
+                        )
+                        .await
+                    }
                 }
             }
-        }
-    });
+        },
+    );
     functions
         .service_bus(fanout::IMAGE_VERSION_PUBLISHED, published)
         .service_bus(fanout::ROLLOUT_CHECK, check)
+}
+
+/// The delivery count to act on: the host's, unless it is missing or a body field named
+/// `DeliveryCount` may have overwritten it; then the last allowed one, so a transient failure is
+/// recorded instead of retried blindly. (Event Grid bodies have top-level `subject`, `id`, …
+/// fields, which shadow other system properties; only `DeliveryCount` matters here.)
+fn delivery_count<B>(msg: &ServiceBusMessage<B>, max: u32) -> u32 {
+    let shadowed = msg
+        .shadowed
+        .iter()
+        .any(|k| k.eq_ignore_ascii_case("DeliveryCount"));
+    msg.delivery_count.filter(|_| !shadowed).unwrap_or(max)
 }
 
 /// The transient failure of a rollout step: the host abandons the message so it is redelivered.

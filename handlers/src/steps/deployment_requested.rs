@@ -61,7 +61,7 @@ pub(crate) async fn handle_replication(
                 .await
         }
         Replication::Waiting(progress) => {
-            let next_attempt = attempt + 1;
+            let next_attempt = attempt.saturating_add(1);
             let until_deadline = (deadline - app.clock.now()).try_into().unwrap_or(Duration::ZERO);
             let delay = app.config.replication_backoff(next_attempt).min(until_deadline);
             let next = ReplicationCheck {

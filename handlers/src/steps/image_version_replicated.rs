@@ -63,7 +63,7 @@ pub async fn run(app: &App, d: &Delivery, msg: ImageVersionReplicated) -> Result
         Replication::Waiting(progress) => {
             // Not replicated after all: wait for it like `deployment-requested` would, numbering
             // the check after the ones already made so its MessageId is new.
-            let attempt = checks + 1;
+            let attempt = checks.saturating_add(1);
             let next = ReplicationCheck {
                 request: req.clone(),
                 attempt,
@@ -94,7 +94,7 @@ pub async fn run(app: &App, d: &Delivery, msg: ImageVersionReplicated) -> Result
     // Leave time to schedule the continuation inside the budget.
     let margin = (app.config.step_budget / 4).min(std::time::Duration::from_secs(30));
     let until = d.started + app.config.step_budget.saturating_sub(margin);
-    let work = create(app, &req, &image, &facts, &names);
+    let work = create(app, &req, &image, &facts, &names, continuation > 0);
     let operation = match tokio::time::timeout_at(until.into(), work).await {
         Ok(result) => result?,
         Err(_elapsed) => {
@@ -156,6 +156,7 @@ async fn create(
     image: &ImageId,
     facts: &ImageFacts,
     names: &TargetNames,
+    resume: bool,
 ) -> Result<Option<PendingOperation>, StepError> {
     let tenant = req.target.tenant_id.as_str();
     if existing_vm(app, req, image, names).await?.is_some() {
@@ -163,7 +164,7 @@ async fn create(
     }
     let password = admin_password(app, req, facts).await?;
     ensure_resource_group(app, req, names).await?;
-    build_network(app, req, facts, names).await?;
+    build_network(app, req, facts, names, resume).await?;
     let body = bodies::virtual_machine(req, image, facts, names, password);
     let aux: Vec<&str> = match (image, req.image.tenant_id.as_deref()) {
         (ImageId::Gallery { .. }, Some(t1)) if !t1.eq_ignore_ascii_case(tenant) => vec![t1],
@@ -288,6 +289,7 @@ async fn ensure_resource_group(
         RESOURCES_API,
         &bodies::resource_group(req),
         "creating the resource group",
+        false,
     )
     .await
 }
@@ -297,6 +299,7 @@ async fn build_network(
     req: &DeploymentRequest,
     facts: &ImageFacts,
     names: &TargetNames,
+    resume: bool,
 ) -> Result<(), StepError> {
     let tenant = &req.target.tenant_id;
     if req.network.subnet_id.is_none() {
@@ -307,6 +310,7 @@ async fn build_network(
             NETWORK_API,
             &bodies::virtual_network(req),
             "creating the virtual network",
+            resume,
         )
         .await?;
     }
@@ -317,6 +321,7 @@ async fn build_network(
         NETWORK_API,
         &bodies::network_security_group(req, facts.os_type),
         "creating the network security group",
+        resume,
     )
     .await?;
     if req.vm.public_ip {
@@ -327,6 +332,7 @@ async fn build_network(
             NETWORK_API,
             &bodies::public_ip(req),
             "creating the public IP address",
+            resume,
         )
         .await?;
     }
@@ -337,10 +343,14 @@ async fn build_network(
         NETWORK_API,
         &bodies::network_interface(req, names),
         "creating the network interface",
+        resume,
     )
     .await
 }
 
+/// PUT and follow the operation to its end. When `resume` (a continuation after the step budget
+/// ran out), a resource of this deployment that exists already is not PUT again: still
+/// provisioning, it is polled; succeeded, it is taken as is.
 async fn put_and_wait(
     app: &App,
     tenant: &str,
@@ -348,7 +358,27 @@ async fn put_and_wait(
     api_version: &str,
     body: &Value,
     doing: &str,
+    resume: bool,
 ) -> Result<(), StepError> {
+    if resume {
+        loop {
+            let existing: Option<Value> = app
+                .arm
+                .get_optional(tenant, path, api_version, &[])
+                .await
+                .map_err(|e| StepError::arm(doing, &e))?;
+            let Some(existing) = existing else { break };
+            let state = existing["properties"]["provisioningState"]
+                .as_str()
+                .unwrap_or("Succeeded")
+                .to_ascii_lowercase();
+            match state.as_str() {
+                "succeeded" => return Ok(()),
+                "failed" | "canceled" => break,
+                _ => tokio::time::sleep(std::time::Duration::from_millis(500)).await,
+            }
+        }
+    }
     app.arm
         .put_and_wait::<Value, Value>(PutRequest {
             tenant,

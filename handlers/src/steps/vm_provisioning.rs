@@ -106,7 +106,7 @@ pub async fn run(app: &App, d: &Delivery, msg: VmProvisioning) -> Result<(), Ste
                 None,
             )?;
             let next = VmProvisioning {
-                attempt: msg.attempt + 1,
+                attempt: msg.attempt.saturating_add(1),
                 ..msg.clone()
             };
             app.send_step(
