@@ -1,5 +1,6 @@
-//! `handler`: the Azure Functions custom handler process. Registers the four functions and
-//! serves them on `FUNCTIONS_CUSTOMHANDLER_PORT`.
+//! `handler`: the Azure Functions custom handler process. Registers the four deployment steps
+//! and the two rollout functions (`image-version-published`, `rollout-check`) and serves them on
+//! `FUNCTIONS_CUSTOMHANDLER_PORT`.
 
 use std::sync::Arc;
 
