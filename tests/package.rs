@@ -94,3 +94,25 @@ fn tempdir() -> PathBuf {
     std::fs::create_dir_all(&dir).unwrap();
     dir
 }
+
+/// Every function's queue exists in the Bicep (`stepQueues` in infra/modules/servicebus.bicep),
+/// and nothing else is declared there: a function without its queue would never be triggered.
+#[test]
+fn every_function_has_its_queue_in_the_bicep() {
+    let root = repo();
+    let bicep = std::fs::read_to_string(root.join("infra/modules/servicebus.bicep")).unwrap();
+    let start = bicep
+        .find("var stepQueues = [")
+        .expect("stepQueues in servicebus.bicep");
+    let block = &bicep[start..start + bicep[start..].find(']').unwrap()];
+    let mut queues: Vec<String> = block
+        .lines()
+        .skip(1)
+        .map(|l| l.trim().trim_matches('\'').to_string())
+        .filter(|l| !l.is_empty())
+        .collect();
+    queues.sort();
+    let mut functions = function_folders(&root);
+    functions.sort();
+    assert_eq!(queues, functions);
+}
