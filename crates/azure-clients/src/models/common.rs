@@ -145,8 +145,28 @@ pub struct TrackedResource<P> {
     /// Tags.
     #[serde(skip_serializing_if = "std::collections::BTreeMap::is_empty")]
     pub tags: std::collections::BTreeMap<String, String>,
+    /// The Marketplace plan: set on a virtual machine whose image carries a purchase plan
+    /// (ComputeRP `VirtualMachine.plan`); absent on the other resource types.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub plan: Option<Plan>,
     /// Properties.
     pub properties: P,
+}
+
+/// ComputeRP `Plan`: the Marketplace plan a VM is billed under. Required (top level of the VM
+/// body) when the image, or the image a gallery image was built from, has a purchase plan.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct Plan {
+    /// The plan id.
+    pub name: String,
+    /// The publisher id.
+    pub publisher: String,
+    /// The product (the Marketplace offer).
+    pub product: String,
+    /// Promotion code, if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub promotion_code: Option<String>,
 }
 
 /// The envelope of a child resource inside its parent's body (a subnet, a security rule, an IP

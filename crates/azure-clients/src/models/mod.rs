@@ -12,10 +12,11 @@ mod network;
 mod resources;
 
 pub use common::{
-    ChildResource, ProvisioningState, SubResource, TrackedResource, normalize_region, region_eq,
+    ChildResource, Plan, ProvisioningState, SubResource, TrackedResource, normalize_region,
+    region_eq,
 };
 pub use compute::{
-    HardwareProfile, ImageReference, LinuxConfiguration, ManagedDiskParameters,
+    DeleteOption, HardwareProfile, ImageReference, LinuxConfiguration, ManagedDiskParameters,
     NetworkInterfaceReference, NetworkInterfaceReferenceProperties, NetworkProfile, OsDisk,
     OsProfile, SecurityProfile, SecurityType, SshConfiguration, SshPublicKey, StorageProfile,
     UefiSettings, VirtualMachine, VirtualMachineProperties,
@@ -25,8 +26,9 @@ pub use gallery::{
     DirectSharedImageVersionProperties, GalleryIdentifier, GalleryImage, GalleryImageFeature,
     GalleryImageIdentifier, GalleryImageProperties, GalleryImageVersion,
     GalleryImageVersionProperties, GalleryImageVersionStorageProfile, GalleryOsDiskImage,
-    HyperVGeneration, OsState, OsType, PublishingProfile, RegionalReplicationStatus,
-    ReplicationState, ReplicationStatus, SharedGalleryImageVersion, TargetRegion,
+    HyperVGeneration, ImagePurchasePlan, OsState, OsType, PublishingProfile, RegionReadiness,
+    RegionalReplicationStatus, ReplicationState, ReplicationStatus, SharedGalleryImageVersion,
+    TargetRegion, version_key,
 };
 pub use network::{
     AddressSpace, IpConfiguration, IpConfigurationProperties, NetworkInterface,
