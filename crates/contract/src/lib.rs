@@ -7,6 +7,7 @@
 
 pub mod event;
 pub mod image_id;
+pub mod os_profile;
 pub mod request;
 pub mod schema;
 pub mod steps;
