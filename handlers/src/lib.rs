@@ -7,11 +7,13 @@
 
 pub mod app;
 pub mod bodies;
+pub mod capacity;
 pub mod clock;
 pub mod config;
 pub mod emit;
 pub mod image;
 pub mod names;
+mod os_rules;
 pub mod outcome;
 pub mod steps;
 

@@ -122,17 +122,6 @@ impl ImagePaths {
     }
 }
 
-/// Region names compare without case and spaces: `South Central US` = `southcentralus`.
-pub fn region_eq(a: &str, b: &str) -> bool {
-    let norm = |s: &str| {
-        s.chars()
-            .filter(|c| !c.is_whitespace())
-            .flat_map(char::to_lowercase)
-            .collect::<String>()
-    };
-    norm(a) == norm(b)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -173,11 +162,5 @@ mod tests {
         );
         assert_eq!(p.tenant, "t2");
         assert!(!p.has_replication_status);
-    }
-
-    #[test]
-    fn regions_compare_loosely() {
-        assert!(region_eq("South Central US", "southcentralus"));
-        assert!(!region_eq("West US", "westus2"));
     }
 }

@@ -25,7 +25,7 @@ use base64::Engine;
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum OsProfileError {
     /// No valid computer name can be derived from `vm.name`.
-    #[error("vm.name: {reason}; fix: {fix}")]
+    #[error("vm.name: {reason}")]
     ComputerName {
         /// What is wrong.
         reason: String,
@@ -52,6 +52,15 @@ pub enum OsProfileError {
 }
 
 impl OsProfileError {
+    /// How to fix it.
+    pub fn fix(&self) -> String {
+        match self {
+            Self::ComputerName { fix, .. } => fix.clone(),
+            Self::SshKey { .. } => "use an RSA key of at least 2048 bits (ssh-keygen -t rsa -b 4096) or an Ed25519 key (ssh-keygen -t ed25519)".into(),
+            Self::Password { .. } => "store a password of 8 to 123 characters with at least 3 of lower case, upper case, digits and special characters, not a well-known one, in the Key Vault secret".into(),
+        }
+    }
+
     /// The JSON path of the field at fault.
     pub fn field(&self) -> &'static str {
         match self {

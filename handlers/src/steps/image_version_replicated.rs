@@ -2,27 +2,34 @@
 //! allowed), the network and the VM, and schedule `vm-provisioning`. The VM PUT carries the
 //! auxiliary tenant-1 token and is not waited for.
 //!
+//! Before the first write everything Azure would refuse is checked: the computer name and SSH
+//! key (in `image_facts`), the Windows password read from Key Vault; the VM body carries the
+//! image's Marketplace `plan`.
+//!
 //! Idempotency: an existing VM tagged with this deployment and built from this image is taken
-//! as created (no second PUT); any other existing VM of that name is a `Conflict`, never
-//! overwritten. Network resources have deterministic names and are PUT with the same bodies.
+//! as created (no second PUT) unless its create failed, which is a capacity retry
+//! ([`crate::capacity`]): it is PUT again. Any other existing VM of that name is a `Conflict`,
+//! never overwritten. Network resources have deterministic names and are PUT with the same bodies.
 
 use super::Delivery;
 use super::checks::{admit, before_deadline, entry_deadline, image_facts, replication};
 use crate::app::App;
 use crate::bodies;
-use crate::image::Replication;
+use crate::capacity;
+use crate::image::{ImageInfo, Replication};
 use crate::names::{COMPUTE_API, NETWORK_API, RESOURCES_API, TargetNames};
+use crate::os_rules;
 use crate::outcome::StepError;
 use azure_clients::SecretString;
 use azure_clients::arm::{Accepted, PollKind, PutRequest};
+use azure_clients::models::{ProvisioningState, ResourceGroup, VirtualMachine};
 use imageferry_contract::{
-    DEPLOYMENT_TAG, DeploymentEvent, DeploymentRequest, ImageFacts, ImageId,
-    ImageVersionReplicated, OperationKind, OsState, OsType, PendingOperation, ReplicationCheck,
-    Status, Step, VmProvisioning,
+    DEPLOYMENT_TAG, DeploymentEvent, DeploymentRequest, ImageId, ImageVersionReplicated,
+    OperationKind, OsState, OsType, PendingOperation, ReplicationCheck, Status, Step,
+    VmProvisioning,
 };
-use serde::Deserialize;
-use serde_json::Value;
-use std::collections::BTreeMap;
+use serde::Serialize;
+use serde::de::IgnoredAny;
 
 /// Runs the step for one delivery.
 pub async fn run(app: &App, d: &Delivery, msg: ImageVersionReplicated) -> Result<(), StepError> {
@@ -35,7 +42,7 @@ pub async fn run(app: &App, d: &Delivery, msg: ImageVersionReplicated) -> Result
     };
     let image = admit(app, &req)?;
     before_deadline(app, deadline, "waiting to create the VM", None)?;
-    let facts = image_facts(app, &req, &image).await?;
+    let info = image_facts(app, &req, &image).await?;
     let id = &req.deployment_id;
     if from_pipeline {
         let accepted = DeploymentEvent::new(
@@ -85,28 +92,39 @@ pub async fn run(app: &App, d: &Delivery, msg: ImageVersionReplicated) -> Result
 
     let names = TargetNames::of(&req);
     let tenant = req.target.tenant_id.as_str();
+    let retry = capacity::retry_of(checks);
     let operation = match existing_vm(app, &req, &image, &names).await? {
-        Some(()) => None,
-        None => {
+        Existing::Created => None,
+        Existing::None | Existing::Failed => {
+            // Everything Azure would refuse is known before the first write.
+            let computer_name = os_rules::computer_name(&req, &info.facts)?;
+            let password = admin_password(app, &req, &info).await?;
             ensure_resource_group(app, &req, &names).await?;
-            build_network(app, &req, &facts, &names).await?;
-            let password = admin_password(app, &req, &facts).await?;
-            let body = bodies::virtual_machine(&req, &image, &facts, &names, password);
+            build_network(app, &req, &info, &names).await?;
+            let body =
+                bodies::virtual_machine(&req, &image, &info, &names, computer_name, password);
             let aux: Vec<&str> = match (&image, req.image.tenant_id.as_deref()) {
                 (ImageId::Gallery { .. }, Some(t1)) if !t1.eq_ignore_ascii_case(tenant) => vec![t1],
                 _ => Vec::new(),
             };
-            let accepted: Accepted<Value> = app
+            let vm_path = names.vm.to_string();
+            let put: Result<Accepted<IgnoredAny>, _> = app
                 .arm
                 .put(PutRequest {
                     tenant,
                     aux_tenants: &aux,
-                    path: &names.vm,
+                    path: &vm_path,
                     api_version: COMPUTE_API,
                     body: &body,
                 })
-                .await
-                .map_err(|e| StepError::arm("creating the VM", &e))?;
+                .await;
+            let accepted = match put {
+                Ok(accepted) => accepted,
+                Err(e) if e.is_capacity() => {
+                    return capacity::retry_later(app, &req, deadline, retry, &e, d.step).await;
+                }
+                Err(e) => return Err(StepError::arm("creating the VM", &e)),
+            };
             accepted.operation.map(|op| PendingOperation {
                 url: op.url,
                 kind: match op.kind {
@@ -116,17 +134,18 @@ pub async fn run(app: &App, d: &Delivery, msg: ImageVersionReplicated) -> Result
             })
         }
     };
+    let first_poll = capacity::base(retry) + 1;
     let next = VmProvisioning {
         request: req.clone(),
-        attempt: 1,
+        attempt: first_poll,
         deadline,
-        vm_id: names.vm.clone(),
+        vm_id: names.vm.to_string(),
         operation,
     };
     app.send_step(
         Step::VmProvisioning,
         id,
-        1,
+        first_poll,
         &next,
         app.config.provisioning_poll,
     )
@@ -138,44 +157,57 @@ pub async fn run(app: &App, d: &Delivery, msg: ImageVersionReplicated) -> Result
         app.clock.now(),
         format!("creating VM {}", req.vm.name),
     );
-    event.vm_id = Some(names.vm.clone());
-    app.publish(&event, 0, None).await
+    event.vm_id = Some(names.vm.to_string());
+    app.publish(&event, capacity::base(retry), None).await
 }
 
-#[derive(Debug, Default, Deserialize)]
-struct ExistingVm {
-    #[serde(default)]
-    tags: BTreeMap<String, String>,
-    #[serde(default)]
-    properties: Value,
+/// What exists under the VM's name.
+enum Existing {
+    /// Nothing: create it.
+    None,
+    /// This deployment's VM from this image, created or being created: do not PUT again.
+    Created,
+    /// This deployment's VM from this image whose create failed (a capacity retry): PUT again.
+    Failed,
 }
 
-/// `Some(())` when the VM already exists from this deployment and image; `Conflict` when a VM
-/// of that name exists otherwise; `None` when there is none.
+/// The VM of that name, if any; `Conflict` when it is not this deployment's from this image.
 async fn existing_vm(
     app: &App,
     req: &DeploymentRequest,
     image: &ImageId,
     names: &TargetNames,
-) -> Result<Option<()>, StepError> {
-    let vm: Option<ExistingVm> = app
+) -> Result<Existing, StepError> {
+    let vm: Option<VirtualMachine> = app
         .arm
-        .get_optional(&req.target.tenant_id, &names.vm, COMPUTE_API, &[])
+        .get_optional(
+            &req.target.tenant_id,
+            &names.vm.to_string(),
+            COMPUTE_API,
+            &[],
+        )
         .await
         .map_err(|e| StepError::arm("checking for an existing VM", &e))?;
-    let Some(vm) = vm else { return Ok(None) };
+    let Some(vm) = vm else {
+        return Ok(Existing::None);
+    };
     let ours = vm
         .tags
         .iter()
         .any(|(k, v)| k.eq_ignore_ascii_case(DEPLOYMENT_TAG) && v == &req.deployment_id);
-    let reference = &vm.properties["storageProfile"]["imageReference"];
-    let used = ["id", "sharedGalleryImageId", "communityGalleryImageId"]
-        .iter()
-        .find_map(|k| reference[*k].as_str())
+    let used = vm
+        .properties
+        .storage_profile
+        .as_ref()
+        .and_then(|s| s.image_reference.as_ref())
+        .and_then(|r| r.gallery_image())
         .unwrap_or_default();
     let same_image = used.eq_ignore_ascii_case(&image.to_string());
     if ours && same_image {
-        return Ok(Some(()));
+        return Ok(match vm.properties.provisioning_state {
+            Some(ProvisioningState::Failed) => Existing::Failed,
+            _ => Existing::Created,
+        });
     }
     let why = if !ours {
         format!("it is not tagged {DEPLOYMENT_TAG}={}", req.deployment_id)
@@ -198,9 +230,14 @@ async fn ensure_resource_group(
     names: &TargetNames,
 ) -> Result<(), StepError> {
     let tenant = &req.target.tenant_id;
-    let rg: Option<Value> = app
+    let rg: Option<ResourceGroup> = app
         .arm
-        .get_optional(tenant, &names.resource_group, RESOURCES_API, &[])
+        .get_optional(
+            tenant,
+            &names.resource_group.to_string(),
+            RESOURCES_API,
+            &[],
+        )
         .await
         .map_err(|e| StepError::arm("reading the resource group", &e))?;
     if rg.is_some() {
@@ -219,7 +256,7 @@ async fn ensure_resource_group(
     put_and_wait(
         app,
         tenant,
-        &names.resource_group,
+        &names.resource_group.to_string(),
         RESOURCES_API,
         &bodies::resource_group(req),
         "creating the resource group",
@@ -230,7 +267,7 @@ async fn ensure_resource_group(
 async fn build_network(
     app: &App,
     req: &DeploymentRequest,
-    facts: &ImageFacts,
+    info: &ImageInfo,
     names: &TargetNames,
 ) -> Result<(), StepError> {
     let tenant = &req.target.tenant_id;
@@ -238,7 +275,7 @@ async fn build_network(
         put_and_wait(
             app,
             tenant,
-            &names.vnet,
+            &names.vnet.to_string(),
             NETWORK_API,
             &bodies::virtual_network(req),
             "creating the virtual network",
@@ -248,9 +285,9 @@ async fn build_network(
     put_and_wait(
         app,
         tenant,
-        &names.nsg,
+        &names.nsg.to_string(),
         NETWORK_API,
-        &bodies::network_security_group(req, facts.os_type),
+        &bodies::network_security_group(req, info.facts.os_type),
         "creating the network security group",
     )
     .await?;
@@ -258,7 +295,7 @@ async fn build_network(
         put_and_wait(
             app,
             tenant,
-            &names.public_ip,
+            &names.public_ip.to_string(),
             NETWORK_API,
             &bodies::public_ip(req),
             "creating the public IP address",
@@ -268,7 +305,7 @@ async fn build_network(
     put_and_wait(
         app,
         tenant,
-        &names.nic,
+        &names.nic.to_string(),
         NETWORK_API,
         &bodies::network_interface(req, names),
         "creating the network interface",
@@ -276,16 +313,16 @@ async fn build_network(
     .await
 }
 
-async fn put_and_wait(
+async fn put_and_wait<B: Serialize>(
     app: &App,
     tenant: &str,
     path: &str,
     api_version: &str,
-    body: &Value,
+    body: &B,
     doing: &str,
 ) -> Result<(), StepError> {
     app.arm
-        .put_and_wait::<Value, Value>(PutRequest {
+        .put_and_wait::<B, IgnoredAny>(PutRequest {
             tenant,
             aux_tenants: &[],
             path,
@@ -298,12 +335,14 @@ async fn put_and_wait(
 }
 
 /// The Windows administrator password, read from Key Vault with the app's own (home tenant)
-/// identity. Never logged, never put in a message or an error.
+/// identity and checked against Azure's rules before the first write. Never logged, never put
+/// in a message or an error.
 async fn admin_password(
     app: &App,
     req: &DeploymentRequest,
-    facts: &ImageFacts,
+    info: &ImageInfo,
 ) -> Result<Option<SecretString>, StepError> {
+    let facts = &info.facts;
     if facts.os_type != OsType::Windows || facts.os_state != OsState::Generalized {
         return Ok(None);
     }
@@ -311,7 +350,11 @@ async fn admin_password(
         return Ok(None);
     };
     match app.secrets.get(secret_id, &app.config.home_tenant).await {
-        Ok(value) => Ok(Some(value.into_secret())),
+        Ok(value) => {
+            let password = value.into_secret();
+            os_rules::check_password(&password)?;
+            Ok(Some(password))
+        }
         Err(e) => {
             let error = imageferry_contract::EventError {
                 code: "SecretUnavailable".into(),

@@ -1,17 +1,20 @@
 //! `vm-provisioning`: poll the VM create once per delivery (its operation, or the VM itself),
 //! reschedule until it ends, then report `succeeded` with the VM id and its IP addresses, or
-//! `failed` with ARM's error and a hint. The deadline applies.
+//! `failed` with ARM's error and a hint. A capacity failure is retried later
+//! ([`crate::capacity`]) before it is reported. The deadline applies. Reads use azure-clients'
+//! typed models.
 
 use super::Delivery;
 use super::checks::{admit, before_deadline};
 use crate::app::App;
+use crate::capacity;
 use crate::names::{COMPUTE_API, NETWORK_API};
-use crate::outcome::{StepError, hint_for_code};
-use azure_clients::arm::{OperationRef, OperationState, PollKind};
+use crate::outcome::StepError;
+use azure_clients::arm::{ArmError, OperationRef, OperationState, PollKind};
+use azure_clients::models::{NetworkInterface, ProvisioningState, PublicIpAddress, VirtualMachine};
 use imageferry_contract::{
     DeploymentEvent, EventError, OperationKind, Status, Step, VmProvisioning,
 };
-use serde_json::Value;
 
 /// Runs the step for one delivery.
 pub async fn run(app: &App, d: &Delivery, msg: VmProvisioning) -> Result<(), StepError> {
@@ -38,13 +41,24 @@ pub async fn run(app: &App, d: &Delivery, msg: VmProvisioning) -> Result<(), Ste
                 OperationState::Succeeded => Poll::Done,
                 OperationState::Failed | OperationState::Canceled => {
                     let detail = status.error.unwrap_or_default();
+                    let error = ArmError::from_operation(status.state.as_str(), &detail);
+                    if error.is_capacity() {
+                        return capacity::retry_later(
+                            app,
+                            &msg.request,
+                            msg.deadline,
+                            capacity::retry_of(msg.attempt),
+                            &error,
+                            d.step,
+                        )
+                        .await;
+                    }
                     Poll::Failed(EventError {
-                        hint: hint_for_code(&detail.code, &detail.message)
-                            .or_else(|| Some(FAILED_VM_HINT.into())),
+                        hint: error.hint().or_else(|| Some(FAILED_VM_HINT.into())),
                         code: if detail.code.is_empty() {
                             "ProvisioningFailed".into()
                         } else {
-                            detail.code
+                            error.code().to_string()
                         },
                         message: format!(
                             "creating the VM {}: {}",
@@ -98,7 +112,7 @@ enum Poll {
 
 /// The VM's `provisioningState`, read with a GET.
 async fn vm_state(app: &App, tenant: &str, vm_id: &str) -> Result<Poll, StepError> {
-    let vm: Option<Value> = app
+    let vm: Option<VirtualMachine> = app
         .arm
         .get_optional(tenant, vm_id, COMPUTE_API, &[])
         .await
@@ -113,24 +127,23 @@ async fn vm_state(app: &App, tenant: &str, vm_id: &str) -> Result<Poll, StepErro
             ),
         ));
     };
-    let state = vm["properties"]["provisioningState"]
-        .as_str()
-        .unwrap_or("Unknown");
-    Ok(match state.to_ascii_lowercase().as_str() {
-        "succeeded" => Poll::Done,
-        "failed" | "canceled" => Poll::Failed(EventError {
-            code: "ProvisioningFailed".into(),
-            message: format!("VM {vm_id} provisioningState is {state}"),
-            hint: Some(FAILED_VM_HINT.into()),
-        }),
-        _ => Poll::Running(state.to_string()),
+    Ok(match vm.properties.provisioning_state {
+        Some(ProvisioningState::Succeeded) => Poll::Done,
+        Some(state @ (ProvisioningState::Failed | ProvisioningState::Canceled)) => {
+            Poll::Failed(EventError {
+                code: "ProvisioningFailed".into(),
+                message: format!("VM {vm_id} provisioningState is {state}"),
+                hint: Some(FAILED_VM_HINT.into()),
+            })
+        }
+        state => Poll::Running(state.map_or_else(|| "Unknown".into(), |s| s.to_string())),
     })
 }
 
 /// Reads the VM's addresses and publishes `succeeded`.
 async fn succeed(app: &App, d: &Delivery, msg: &VmProvisioning) -> Result<(), StepError> {
     let tenant = msg.request.target.tenant_id.as_str();
-    let vm: Value = app
+    let vm: VirtualMachine = app
         .arm
         .get(tenant, &msg.vm_id, COMPUTE_API, &[])
         .await
@@ -143,7 +156,7 @@ async fn succeed(app: &App, d: &Delivery, msg: &VmProvisioning) -> Result<(), St
         app.clock.now(),
         format!("VM {} is running", msg.request.vm.name),
     );
-    event.vm_id = Some(vm["id"].as_str().unwrap_or(&msg.vm_id).to_string());
+    event.vm_id = Some(vm.id.clone().unwrap_or_else(|| msg.vm_id.clone()));
     event.private_ip_address = private_ip;
     event.public_ip_address = public_ip;
     app.publish(&event, 0, None).await
@@ -154,48 +167,45 @@ async fn succeed(app: &App, d: &Delivery, msg: &VmProvisioning) -> Result<(), St
 async fn addresses(
     app: &App,
     tenant: &str,
-    vm: &Value,
+    vm: &VirtualMachine,
 ) -> Result<(Option<String>, Option<String>), StepError> {
-    let nics = vm["properties"]["networkProfile"]["networkInterfaces"]
-        .as_array()
-        .cloned()
+    let nics = vm
+        .properties
+        .network_profile
+        .as_ref()
+        .map(|p| p.network_interfaces.as_slice())
         .unwrap_or_default();
     let primary = nics
         .iter()
-        .find(|n| n["properties"]["primary"].as_bool() == Some(true))
+        .find(|n| n.properties.as_ref().and_then(|p| p.primary) == Some(true))
         .or_else(|| nics.first());
-    let Some(nic_id) = primary.and_then(|n| n["id"].as_str()) else {
+    let Some(nic_id) = primary.map(|n| n.id.as_str()).filter(|id| !id.is_empty()) else {
         return Ok((None, None));
     };
-    let nic: Value = app
+    let nic: NetworkInterface = app
         .arm
         .get(tenant, nic_id, NETWORK_API, &[])
         .await
         .map_err(|e| StepError::arm("reading the network interface", &e))?;
-    let configs = nic["properties"]["ipConfigurations"]
-        .as_array()
-        .cloned()
-        .unwrap_or_default();
-    let config = configs
+    let configs = &nic.properties.ip_configurations;
+    let Some(config) = configs
         .iter()
-        .find(|c| c["properties"]["primary"].as_bool() == Some(true))
-        .or_else(|| configs.first());
-    let Some(config) = config else {
+        .find(|c| c.properties.primary == Some(true))
+        .or_else(|| configs.first())
+    else {
         return Ok((None, None));
     };
-    let private_ip = config["properties"]["privateIPAddress"]
-        .as_str()
-        .map(str::to_string);
-    let public_ip = match config["properties"]["publicIPAddress"]["id"].as_str() {
-        Some(pip_id) => {
-            let pip: Value = app
+    let private_ip = config.properties.private_ip_address.clone();
+    let public_ip = match &config.properties.public_ip_address {
+        Some(pip) if !pip.id.is_empty() => {
+            let pip: PublicIpAddress = app
                 .arm
-                .get(tenant, pip_id, NETWORK_API, &[])
+                .get(tenant, &pip.id, NETWORK_API, &[])
                 .await
                 .map_err(|e| StepError::arm("reading the public IP address", &e))?;
-            pip["properties"]["ipAddress"].as_str().map(str::to_string)
+            pip.properties.ip_address
         }
-        None => None,
+        _ => None,
     };
     Ok((private_ip, public_ip))
 }

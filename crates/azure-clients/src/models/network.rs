@@ -211,6 +211,9 @@ pub struct SecurityRuleProperties {
     /// Source prefix.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub source_address_prefix: Option<String>,
+    /// Source prefixes (instead of one `sourceAddressPrefix`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub source_address_prefixes: Vec<String>,
     /// Destination prefix.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub destination_address_prefix: Option<String>,
@@ -234,24 +237,50 @@ impl NetworkSecurityGroup {
         port: u16,
         priority: i32,
     ) -> Self {
+        Self::allow_inbound_tcp_from(location, rule_name, port, priority, &["*".to_owned()])
+    }
+
+    /// An NSG allowing inbound TCP to `port` only from `sources` (CIDR prefixes or addresses;
+    /// `*` means anywhere): one rule with `sourceAddressPrefix` for one source,
+    /// `sourceAddressPrefixes` for several, and no rule at all for none.
+    pub fn allow_inbound_tcp_from(
+        location: impl Into<String>,
+        rule_name: impl Into<String>,
+        port: u16,
+        priority: i32,
+        sources: &[String],
+    ) -> Self {
+        let (single, several) = if sources.iter().any(|p| p == "*") {
+            (Some("*".to_owned()), Vec::new())
+        } else if let [one] = sources {
+            (Some(one.clone()), Vec::new())
+        } else {
+            (None, sources.to_vec())
+        };
+        let rule = SecurityRule {
+            name: rule_name.into(),
+            properties: SecurityRuleProperties {
+                protocol: "Tcp".into(),
+                source_port_range: Some("*".into()),
+                destination_port_range: Some(port.to_string()),
+                source_address_prefix: single,
+                source_address_prefixes: several,
+                destination_address_prefix: Some("*".into()),
+                access: "Allow".into(),
+                priority,
+                direction: "Inbound".into(),
+                ..Default::default()
+            },
+            ..Default::default()
+        };
         Self {
             location: location.into(),
             properties: NetworkSecurityGroupProperties {
-                security_rules: vec![SecurityRule {
-                    name: rule_name.into(),
-                    properties: SecurityRuleProperties {
-                        protocol: "Tcp".into(),
-                        source_port_range: Some("*".into()),
-                        destination_port_range: Some(port.to_string()),
-                        source_address_prefix: Some("*".into()),
-                        destination_address_prefix: Some("*".into()),
-                        access: "Allow".into(),
-                        priority,
-                        direction: "Inbound".into(),
-                        ..Default::default()
-                    },
-                    ..Default::default()
-                }],
+                security_rules: if sources.is_empty() {
+                    Vec::new()
+                } else {
+                    vec![rule]
+                },
                 ..Default::default()
             },
             ..Default::default()

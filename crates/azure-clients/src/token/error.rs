@@ -109,6 +109,19 @@ impl TokenError {
         }
     }
 
+    /// A short code for reports: `AppNotConsented`, `TokenEndpointUnavailable`, `AADSTS{n}`,
+    /// or `TokenError`.
+    pub fn code(&self) -> String {
+        match self {
+            Self::AppNotConsented { .. } => "AppNotConsented".into(),
+            Self::Unavailable { .. } => "TokenEndpointUnavailable".into(),
+            other => match other.aadsts_code() {
+                Some(code) => format!("AADSTS{code}"),
+                None => "TokenError".into(),
+            },
+        }
+    }
+
     /// What to do about it, for the errors whose fix is known.
     pub fn hint(&self) -> Option<String> {
         let hint = match self {
