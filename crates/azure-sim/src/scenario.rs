@@ -688,7 +688,7 @@ mod tests {
             app.object_id("11111111-1111-4111-8111-111111111111"),
             app.object_id("22222222-2222-4222-8222-222222222222")
         );
-        assert_eq!(s.galleries[0].images.len(), 4);
+        assert_eq!(s.galleries[0].images.len(), 5);
     }
 
     #[test]

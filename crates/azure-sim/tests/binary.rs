@@ -88,7 +88,7 @@ fn default_scenario_file_loads_as_the_seed() {
     assert_eq!(s.tenants.len(), 2);
     let json = serde_json::to_string(&s).unwrap();
     let back = azure_sim::Scenario::from_json(&json).unwrap();
-    assert_eq!(back.galleries[0].images.len(), 4);
+    assert_eq!(back.galleries[0].images.len(), 5);
 }
 
 #[test]
