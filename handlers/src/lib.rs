@@ -13,8 +13,8 @@ pub mod config;
 pub mod emit;
 pub mod image;
 pub mod names;
-mod os_rules;
 pub mod outcome;
+mod preflight;
 pub mod steps;
 
 pub use app::{App, StartupError};

@@ -9,8 +9,7 @@ use azure_clients::models::VirtualNetwork;
 use azure_clients::{AccessToken, Endpoints, SecretString, TokenError, TokenProvider, TokenSource};
 use azure_sim::Scenario;
 use azure_sim::scenario::{
-    MarketplaceTerms, PurchasePlanSeed, RegionSeed, ResourceGroupSeed, Role, RoleAssignment,
-    VmFailure,
+    PurchasePlanSeed, RegionSeed, ResourceGroupSeed, Role, RoleAssignment, VmFailure,
 };
 use imageferry_contract::{Status, Step};
 use serde_json::{Value, json};
@@ -29,17 +28,17 @@ fn plan() -> PurchasePlanSeed {
     }
 }
 
-/// The seeded Linux image built from a Marketplace image with a plan.
+/// The seeded Linux image, here built from a Marketplace image with a plan; the seed accepted
+/// the plan's terms in the target subscription, unless `terms_accepted` is false.
 fn marketplace_scenario(terms_accepted: bool) -> Scenario {
     let mut s = scenario();
     s.galleries[0].images[0].purchase_plan = Some(plan());
-    if terms_accepted {
-        s.marketplace_terms.push(MarketplaceTerms {
-            subscription: SUB2.into(),
-            publisher: "paloaltonetworks".into(),
-            product: "vmseries-flex".into(),
-            plan: "byol".into(),
-        });
+    assert!(s.marketplace_terms.iter().any(|t| t.subscription == SUB2
+        && t.publisher == "paloaltonetworks"
+        && t.product == "vmseries-flex"
+        && t.plan == "byol"));
+    if !terms_accepted {
+        s.marketplace_terms.clear();
     }
     s
 }
@@ -95,6 +94,33 @@ async fn marketplace_terms_not_accepted_says_how_to_accept_them() {
         hint.contains("az vm image terms accept") && hint.contains("tenant 2"),
         "{hint}"
     );
+}
+
+#[tokio::test]
+async fn marketplace_terms_not_accepted_are_found_before_any_write_when_readable() {
+    let mut s = marketplace_scenario(false);
+    // With Reader on the target subscription the app can read the terms agreement.
+    s.role_assignments.push(RoleAssignment {
+        principal: CLIENT_ID.into(),
+        role: Role::Reader,
+        scope: format!("/subscriptions/{SUB2}"),
+    });
+    let mut bench = Bench::start(s, config()).await;
+    bench.submit(&linux_request("plan-3")).await;
+    bench.run().await;
+    let done = bench.terminal();
+    assert_eq!(done.status, Status::Failed, "{done:#?}");
+    let error = done.error.unwrap();
+    assert_eq!(error.code, "MarketplaceTermsNotAccepted", "{error:#?}");
+    assert!(
+        error
+            .message
+            .contains("paloaltonetworks/vmseries-flex/byol"),
+        "{}",
+        error.message
+    );
+    assert!(error.hint.unwrap().contains("az vm image terms accept"));
+    assert!(writes(&bench).is_empty(), "{:?}", writes(&bench));
 }
 
 #[tokio::test]

@@ -138,6 +138,10 @@ fn check_file(path: &Path) {
             n if n.starts_with("CreateResourceGroup") => {
                 roundtrip::<ResourceGroup>(body, &what);
             }
+            n if n.starts_with("GetMarketplaceTerms") => {
+                let a: MarketplaceAgreement = roundtrip(body, &what);
+                assert_eq!(a.properties.accepted, Some(true));
+            }
             other => panic!("no model mapped for example {other}"),
         }
     }
@@ -556,4 +560,24 @@ fn admin_password_is_redacted_in_debug_but_sent_in_the_body() {
         serde_json::to_value(&body).unwrap()["properties"]["osProfile"]["adminPassword"],
         "Sup3r-S3cret!"
     );
+}
+
+#[test]
+fn marketplace_agreement_path_uses_plain_identifiers_only() {
+    let plan = Plan {
+        name: "byol".into(),
+        publisher: "paloaltonetworks".into(),
+        product: "vmseries-flex".into(),
+        promotion_code: None,
+    };
+    assert_eq!(
+        plan.agreement_path("bbbb").unwrap(),
+        "/subscriptions/bbbb/providers/Microsoft.MarketplaceOrdering/offerTypes/virtualmachine/publishers/paloaltonetworks/offers/vmseries-flex/plans/byol/agreements/current"
+    );
+    let odd = Plan {
+        product: "../x".into(),
+        ..plan.clone()
+    };
+    assert!(odd.agreement_path("bbbb").is_none());
+    assert!(plan.agreement_path("").is_none());
 }

@@ -12,6 +12,14 @@ use azure_sim::scenario::{
     ImageSeed, MarketplaceTerms, PurchasePlanSeed, RegionSeed, Role, RoleAssignment, VersionSeed,
     VmFailure,
 };
+
+fn plan() -> PurchasePlanSeed {
+    PurchasePlanSeed {
+        name: "byol".into(),
+        publisher: "paloaltonetworks".into(),
+        product: "vmseries-flex".into(),
+    }
+}
 use common::*;
 use serde_json::{Value, json};
 
@@ -66,14 +74,22 @@ async fn env_with(s: Scenario) -> (Env, String, String, String) {
 
 #[tokio::test]
 async fn marketplace_images_need_the_plan_and_accepted_terms() {
+    // The seed's myMarketplaceImage has the plan; start with no accepted terms.
     let mut s = Scenario::seed();
-    let mut img = image("myMarketplaceImage", "Linux", "Generalized", &["1.0.0"]);
-    img.purchase_plan = Some(PurchasePlanSeed {
-        name: "byol".into(),
-        publisher: "paloaltonetworks".into(),
-        product: "vmseries-flex".into(),
-    });
-    s.galleries[0].images.push(img);
+    let seeded = s.galleries[0]
+        .images
+        .iter()
+        .find(|i| i.name == "myMarketplaceImage")
+        .unwrap();
+    assert_eq!(seeded.purchase_plan.as_ref().unwrap().name, plan().name);
+    s.marketplace_terms.clear();
+    for i in &mut s.galleries[0].images {
+        for v in &mut i.versions {
+            for r in &mut v.regions {
+                r.replication_secs = 0.0;
+            }
+        }
+    }
     let (env, t2, t1, nic) = env_with(s.clone()).await;
     let mut body = vm_body(
         image_ref("myMarketplaceImage"),
@@ -425,4 +441,35 @@ async fn injected_capacity_and_provisioning_failures() {
         let op = env.get(&env.operation_path(&r), &t2).await;
         assert_eq!(op.body["error"]["code"], "ZonalAllocationFailed");
     }
+}
+
+#[tokio::test]
+async fn marketplace_terms_agreement_can_be_read_with_subscription_read() {
+    let mut s = Scenario::seed();
+    s.role_assignments.push(RoleAssignment {
+        principal: APP.into(),
+        role: Role::Reader,
+        scope: format!("/subscriptions/{SUB2}"),
+    });
+    let env = Env::with(s).await;
+    let t2 = env.token(T2, ARM_SCOPE).await;
+    let path = |plan: &str| {
+        format!(
+            "/subscriptions/{SUB2}/providers/Microsoft.MarketplaceOrdering/offerTypes/virtualmachine/publishers/paloaltonetworks/offers/vmseries-flex/plans/{plan}/agreements/current?api-version=2021-01-01"
+        )
+    };
+    let accepted = env.get(&path("byol"), &t2).await;
+    assert_eq!(accepted.status, 200, "{:?}", accepted.body);
+    assert_eq!(accepted.body["properties"]["accepted"], true);
+    let ex = example("marketplaceordering/GetMarketplaceTerms.json");
+    let diff = shape_diff(&ex["responses"]["200"]["body"], &accepted.body, &[]);
+    assert!(diff.is_empty(), "{diff:?}");
+    let other = env.get(&path("payg"), &t2).await;
+    assert_eq!(other.body["properties"]["accepted"], false);
+    // Without a role at the subscription: 403, as ARM answers.
+    let env = Env::new().await;
+    let t2 = env.token(T2, ARM_SCOPE).await;
+    env.get(&path("byol"), &t2)
+        .await
+        .assert_error(403, "AuthorizationFailed");
 }

@@ -108,7 +108,7 @@ pub(crate) async fn image_facts(
         .map_err(|e| StepError::rejected("UnsupportedImage", e.to_string(), None))?;
     req.validate_for_image(&info.facts)
         .map_err(|e| StepError::invalid(&e))?;
-    crate::os_rules::check_request(req, &info.facts)?;
+    crate::preflight::check_request(req, &info.facts)?;
     Ok(info)
 }
 

@@ -18,8 +18,8 @@ use crate::bodies;
 use crate::capacity;
 use crate::image::{ImageInfo, Replication};
 use crate::names::{COMPUTE_API, NETWORK_API, RESOURCES_API, TargetNames};
-use crate::os_rules;
 use crate::outcome::StepError;
+use crate::preflight;
 use azure_clients::SecretString;
 use azure_clients::arm::{Accepted, PollKind, PutRequest};
 use azure_clients::models::{ProvisioningState, ResourceGroup, VirtualMachine};
@@ -97,8 +97,9 @@ pub async fn run(app: &App, d: &Delivery, msg: ImageVersionReplicated) -> Result
         Existing::Created => None,
         Existing::None | Existing::Failed => {
             // Everything Azure would refuse is known before the first write.
-            let computer_name = os_rules::computer_name(&req, &info.facts)?;
+            let computer_name = preflight::computer_name(&req, &info.facts)?;
             let password = admin_password(app, &req, &info).await?;
+            preflight::check_marketplace_terms(app, &req, info.plan.as_ref()).await?;
             ensure_resource_group(app, &req, &names).await?;
             build_network(app, &req, &info, &names).await?;
             let body =
@@ -352,7 +353,7 @@ async fn admin_password(
     match app.secrets.get(secret_id, &app.config.home_tenant).await {
         Ok(value) => {
             let password = value.into_secret();
-            os_rules::check_password(&password)?;
+            preflight::check_password(&password)?;
             Ok(Some(password))
         }
         Err(e) => {

@@ -8,6 +8,7 @@
 mod common;
 mod compute;
 mod gallery;
+mod marketplace;
 mod network;
 mod resources;
 
@@ -29,6 +30,9 @@ pub use gallery::{
     HyperVGeneration, ImagePurchasePlan, OsState, OsType, PublishingProfile, RegionReadiness,
     RegionalReplicationStatus, ReplicationState, ReplicationStatus, SharedGalleryImageVersion,
     TargetRegion, version_key,
+};
+pub use marketplace::{
+    MARKETPLACE_ORDERING_API, MarketplaceAgreement, MarketplaceAgreementProperties,
 };
 pub use network::{
     AddressSpace, IpConfiguration, IpConfigurationProperties, NetworkInterface,
