@@ -192,7 +192,7 @@ mod tests {
     }
 
     fn names(req: &DeploymentRequest) -> TargetNames {
-        TargetNames::of(req)
+        TargetNames::of(req).unwrap()
     }
 
     #[test]

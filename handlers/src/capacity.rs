@@ -17,6 +17,10 @@ use time::OffsetDateTime;
 /// Step attempts per capacity retry (replication checks and VM polls stay far below it).
 pub const RETRY_STRIDE: u32 = 10_000;
 
+/// Most capacity retries (the attempt numbers stay under the contract's `MAX_ATTEMPT`; at the
+/// 30-minute cap this is over a day of retrying).
+pub const MAX_RETRIES: u32 = imageferry_contract::steps::MAX_ATTEMPT / RETRY_STRIDE - 1;
+
 /// Delay before capacity retry `retry` (1, 2, …): 2 minutes, doubling, at most 30 minutes.
 pub fn delay(retry: u32) -> Duration {
     let factor = 2u32.saturating_pow(retry.saturating_sub(1).min(10));
@@ -49,7 +53,7 @@ pub async fn retry_later(
     let next = retry + 1;
     let wait = delay(next);
     let now = app.clock.now();
-    if now + wait >= deadline {
+    if now + wait >= deadline || next > MAX_RETRIES {
         return Err(StepError::arm(
             &format!("creating the VM (capacity retries until the deadline: {retry})"),
             error,
@@ -60,6 +64,7 @@ pub async fn retry_later(
         request: req.clone(),
         deadline,
         attempt: base(next),
+        continuation: 0,
     };
     app.send_step(Step::ImageVersionReplicated, id, base(next), &message, wait)
         .await?;
@@ -89,5 +94,6 @@ mod tests {
         assert_eq!(delay(9), Duration::from_secs(1800));
         assert_eq!(retry_of(base(3) + 17), 3);
         assert_eq!(retry_of(5), 0);
+        assert!(base(MAX_RETRIES) + RETRY_STRIDE - 1 <= imageferry_contract::steps::MAX_ATTEMPT);
     }
 }

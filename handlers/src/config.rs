@@ -13,11 +13,12 @@
 //! | `IMAGEFERRY_CREATE_RESOURCE_GROUP` | create a missing target resource group (`true`/`false`) | `false` |
 //! | `IMAGEFERRY_EVENTS_TOPIC` | topic for deployment events | `deployment-events` |
 //! | `AZURE_TENANT_ID` | the app's home tenant (Key Vault reads use its token) | required |
+//! | `IMAGEFERRY_ALLOWED_VAULTS` | comma-separated Key Vault names or host names secret ids may use, or `*` (any vault of the cloud) | `*` |
+//! | `IMAGEFERRY_STEP_BUDGET` | longest time one step may take, retries and waits included; keep it well under the host's `functionTimeout` | `4m` |
 //!
 //! Durations are `<n>ms`, `<n>s`, `<n>m`, `<n>h`, `<n>d` or plain seconds.
 
-use imageferry_contract::ImageId;
-use imageferry_contract::image_id::resource_id_eq;
+use imageferry_contract::{ImageId, ResourceId};
 use std::time::Duration;
 
 /// A settings problem, naming the variable.
@@ -41,6 +42,18 @@ pub struct AllowedTarget {
     pub resource_group: Option<String>,
 }
 
+impl AllowedTarget {
+    /// The ARM scope this entry opens: `/subscriptions/{s}` or `/subscriptions/{s}/resourceGroups/{rg}`
+    /// (`None` if the entry's names break the resource id rules).
+    pub fn scope(&self) -> Option<ResourceId> {
+        let sub = ResourceId::subscription(&self.subscription_id).ok()?;
+        match &self.resource_group {
+            Some(rg) => sub.child("resourceGroups", rg).ok(),
+            None => Some(sub),
+        }
+    }
+}
+
 /// An allow-list: everything (`*`) or the listed entries.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum AllowList<T> {
@@ -54,7 +67,7 @@ pub enum AllowList<T> {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Config {
     /// Galleries images may come from.
-    pub allowed_galleries: AllowList<String>,
+    pub allowed_galleries: AllowList<ResourceId>,
     /// Tenants/subscriptions/resource groups VMs may be created in.
     pub allowed_targets: AllowList<AllowedTarget>,
     /// Deadline of a request that names none, counted from its first enqueue.
@@ -73,13 +86,17 @@ pub struct Config {
     pub events_topic: String,
     /// The app's home tenant (Key Vault secrets are read with its token).
     pub home_tenant: String,
+    /// Key Vaults secret ids may name (vault names or host names, lower case).
+    pub allowed_vaults: AllowList<String>,
+    /// Longest time one step may take, retries and `Retry-After` waits included.
+    pub step_budget: Duration,
 }
 
 impl Config {
     /// Settings with the documented defaults and the given allow-lists (for tests and tools).
     pub fn new(
         home_tenant: impl Into<String>,
-        allowed_galleries: AllowList<String>,
+        allowed_galleries: AllowList<ResourceId>,
         allowed_targets: AllowList<AllowedTarget>,
     ) -> Self {
         Config {
@@ -93,6 +110,8 @@ impl Config {
             create_resource_group: false,
             events_topic: "deployment-events".into(),
             home_tenant: home_tenant.into(),
+            allowed_vaults: AllowList::Any,
+            step_budget: Duration::from_secs(4 * 60),
         }
     }
 
@@ -131,6 +150,16 @@ impl Config {
         )?;
         config.provisioning_poll =
             duration("IMAGEFERRY_PROVISIONING_POLL", config.provisioning_poll)?;
+        config.step_budget = duration("IMAGEFERRY_STEP_BUDGET", config.step_budget)?;
+        if config.step_budget < Duration::from_secs(1) {
+            return Err(ConfigError {
+                name: "IMAGEFERRY_STEP_BUDGET",
+                reason: "must be at least 1s (and well under the host's functionTimeout)".into(),
+            });
+        }
+        if let Some(v) = get("IMAGEFERRY_ALLOWED_VAULTS") {
+            config.allowed_vaults = parse_vaults(&v)?;
+        }
         if config.replication_backoff_initial > config.replication_backoff_cap {
             return Err(ConfigError {
                 name: "IMAGEFERRY_REPLICATION_BACKOFF_INITIAL",
@@ -173,8 +202,34 @@ impl Config {
         match &self.allowed_galleries {
             AllowList::Any => true,
             AllowList::Only(list) => {
-                let gallery = image.gallery_id();
-                list.iter().any(|g| resource_id_eq(g, &gallery))
+                let gallery = image.gallery();
+                list.contains(&gallery)
+            }
+        }
+    }
+
+    /// Whether `id` lies inside a scope `IMAGEFERRY_ALLOWED_TARGETS` opens in `tenant`: a
+    /// resource-group entry opens only that resource group, a subscription entry the whole
+    /// subscription (`*`: anything).
+    pub fn scope_allowed(&self, tenant: &str, id: &ResourceId) -> bool {
+        match &self.allowed_targets {
+            AllowList::Any => true,
+            AllowList::Only(list) => list.iter().any(|t| {
+                t.tenant_id.eq_ignore_ascii_case(tenant)
+                    && t.scope().is_some_and(|scope| id.starts_with(&scope))
+            }),
+        }
+    }
+
+    /// Whether a secret may be read from the vault at `host` (`{vault}.vault.azure.net`).
+    pub fn vault_allowed(&self, host: &str) -> bool {
+        match &self.allowed_vaults {
+            AllowList::Any => true,
+            AllowList::Only(list) => {
+                let host = host.to_ascii_lowercase();
+                let name = host.split('.').next().unwrap_or_default();
+                list.iter()
+                    .any(|v| *v == host || (!v.contains('.') && v == name))
             }
         }
     }
@@ -203,28 +258,64 @@ impl Config {
     }
 }
 
-fn parse_galleries(value: &str) -> Result<AllowList<String>, ConfigError> {
+fn parse_galleries(value: &str) -> Result<AllowList<ResourceId>, ConfigError> {
     const NAME: &str = "IMAGEFERRY_ALLOWED_GALLERIES";
     if value.trim() == "*" {
         return Ok(AllowList::Any);
     }
     let mut list = Vec::new();
     for entry in value.split(',').map(str::trim).filter(|e| !e.is_empty()) {
-        // Accept exactly the forms `ImageId::gallery_id` produces.
-        let probe = format!("{}/images/i/versions/1.0.0", entry.trim_end_matches('/'));
-        let probe_shared = format!("{}/Images/i/Versions/1.0.0", entry.trim_end_matches('/'));
-        let ok = ImageId::parse(&probe)
-            .or_else(|_| ImageId::parse(&probe_shared))
-            .is_ok_and(|id| resource_id_eq(&id.gallery_id(), entry));
-        if !ok {
+        // The forms `ImageId::gallery` produces, parsed with the same resource id rules.
+        let parsed = ResourceId::parse(entry).ok().filter(|id| {
+            let kinds: Vec<String> = id.kinds().map(str::to_ascii_lowercase).collect();
+            match kinds
+                .iter()
+                .map(String::as_str)
+                .collect::<Vec<_>>()
+                .as_slice()
+            {
+                ["subscriptions", "resourcegroups", "providers", "galleries"] => id
+                    .get("providers")
+                    .is_some_and(|p| p.eq_ignore_ascii_case("Microsoft.Compute")),
+                ["sharedgalleries"] | ["communitygalleries"] => true,
+                _ => false,
+            }
+        });
+        let Some(id) = parsed else {
             return Err(ConfigError {
                 name: NAME,
                 reason: format!(
                     "{entry:?} is not a gallery id (/subscriptions/{{sub}}/resourceGroups/{{rg}}/providers/Microsoft.Compute/galleries/{{name}}, /SharedGalleries/{{name}} or /CommunityGalleries/{{name}})"
                 ),
             });
+        };
+        list.push(id);
+    }
+    Ok(AllowList::Only(list))
+}
+
+fn parse_vaults(value: &str) -> Result<AllowList<String>, ConfigError> {
+    if value.trim() == "*" {
+        return Ok(AllowList::Any);
+    }
+    let mut list = Vec::new();
+    for entry in value.split(',').map(str::trim).filter(|e| !e.is_empty()) {
+        let host = entry
+            .strip_prefix("https://")
+            .unwrap_or(entry)
+            .trim_end_matches('/')
+            .to_ascii_lowercase();
+        let ok = !host.is_empty()
+            && host.split('.').all(|l| {
+                !l.is_empty() && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+            });
+        if !ok {
+            return Err(ConfigError {
+                name: "IMAGEFERRY_ALLOWED_VAULTS",
+                reason: format!("{entry:?} is not a vault name or host name"),
+            });
         }
-        list.push(entry.trim_end_matches('/').to_string());
+        list.push(host);
     }
     Ok(AllowList::Only(list))
 }
@@ -237,7 +328,15 @@ fn parse_targets(value: &str) -> Result<AllowList<AllowedTarget>, ConfigError> {
     let mut list = Vec::new();
     for entry in value.split(',').map(str::trim).filter(|e| !e.is_empty()) {
         let parts: Vec<&str> = entry.split('/').collect();
-        let valid = matches!(parts.len(), 2 | 3) && parts.iter().all(|p| !p.is_empty());
+        let valid = matches!(parts.len(), 2 | 3)
+            && imageferry_contract::validate::is_guid(parts[0])
+            && AllowedTarget {
+                tenant_id: parts[0].into(),
+                subscription_id: parts[1].into(),
+                resource_group: parts.get(2).map(|s| s.to_string()),
+            }
+            .scope()
+            .is_some();
         if !valid {
             return Err(ConfigError {
                 name: NAME,
@@ -349,8 +448,8 @@ mod tests {
         assert_eq!(
             c.allowed_galleries,
             AllowList::Only(vec![
-                "/SharedGalleries/u".into(),
-                "/CommunityGalleries/p".into()
+                ResourceId::parse("/SharedGalleries/u").unwrap(),
+                ResourceId::parse("/CommunityGalleries/p").unwrap()
             ])
         );
 
@@ -360,6 +459,16 @@ mod tests {
                 "/subscriptions/x/resourceGroups/y",
             ),
             ("IMAGEFERRY_ALLOWED_TARGETS", "tenant-only"),
+            (
+                "IMAGEFERRY_ALLOWED_TARGETS",
+                "22222222-2222-4222-8222-222222222222/bbbbbbbb-bbbb-4bbb-8bbb-bbbbbbbbbbbb/..",
+            ),
+            (
+                "IMAGEFERRY_ALLOWED_GALLERIES",
+                "/subscriptions/aaaaaaaa-aaaa-4aaa-8aaa-aaaaaaaaaaaa/resourceGroups/g/providers/Microsoft.Compute/galleries/%2e%2e",
+            ),
+            ("IMAGEFERRY_STEP_BUDGET", "0s"),
+            ("IMAGEFERRY_ALLOWED_VAULTS", "bad vault"),
             ("IMAGEFERRY_DEFAULT_DEADLINE", "soon"),
             ("IMAGEFERRY_MAX_DELIVERY_COUNT", "0"),
             ("IMAGEFERRY_CREATE_RESOURCE_GROUP", "maybe"),
@@ -371,5 +480,49 @@ mod tests {
         }
         let err = Config::from_vars(vars(&[])).unwrap_err();
         assert_eq!(err.name, "IMAGEFERRY_ALLOWED_GALLERIES");
+    }
+
+    #[test]
+    fn a_resource_group_entry_opens_only_that_resource_group() {
+        let c = Config::from_vars(vars(&base())).unwrap();
+        let t2 = "22222222-2222-4222-8222-222222222222";
+        let subnet = |rg: &str| {
+            ResourceId::parse(&format!("/subscriptions/bbbbbbbb-bbbb-4bbb-8bbb-bbbbbbbbbbbb/resourceGroups/{rg}/providers/Microsoft.Network/virtualNetworks/v/subnets/s")).unwrap()
+        };
+        assert!(c.scope_allowed(t2, &subnet("MYRESOURCEGROUP")));
+        assert!(!c.scope_allowed(t2, &subnet("otherRG")));
+        assert!(!c.scope_allowed(t2, &subnet("myResourceGroup2")));
+        assert!(!c.scope_allowed(
+            "33333333-3333-4333-8333-333333333333",
+            &subnet("myResourceGroup")
+        ));
+        let mut v = base();
+        v.push((
+            "IMAGEFERRY_ALLOWED_TARGETS",
+            "22222222-2222-4222-8222-222222222222/bbbbbbbb-bbbb-4bbb-8bbb-bbbbbbbbbbbb",
+        ));
+        let whole = Config::from_vars(vars(&v)).unwrap();
+        assert!(whole.scope_allowed(t2, &subnet("otherRG")));
+    }
+
+    #[test]
+    fn vault_allow_list_and_step_budget() {
+        let c = Config::from_vars(vars(&base())).unwrap();
+        assert_eq!(c.step_budget, Duration::from_secs(240));
+        assert!(c.vault_allowed("anything.vault.azure.net"));
+        let mut v = base();
+        v.extend([
+            (
+                "IMAGEFERRY_ALLOWED_VAULTS",
+                "myvault, https://other.vault.azure.net/",
+            ),
+            ("IMAGEFERRY_STEP_BUDGET", "90s"),
+        ]);
+        let c = Config::from_vars(vars(&v)).unwrap();
+        assert_eq!(c.step_budget, Duration::from_secs(90));
+        assert!(c.vault_allowed("MyVault.vault.azure.net"));
+        assert!(c.vault_allowed("other.vault.azure.net"));
+        assert!(!c.vault_allowed("evil.vault.azure.net"));
+        assert!(!c.vault_allowed("myvault2.vault.azure.net"));
     }
 }

@@ -5,7 +5,9 @@
 use crate::app::App;
 use crate::outcome::StepError;
 use azure_clients::OutgoingMessage;
-use imageferry_contract::{DeploymentEvent, EventError, Step, event_message_id, step_message_id};
+use imageferry_contract::{
+    DeploymentEvent, EventError, Step, event_message_id, saturating_add, step_message_id,
+};
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -49,12 +51,26 @@ impl App {
         body: &T,
         delay: Duration,
     ) -> Result<(), StepError> {
+        let message_id = step_message_id(deployment_id, step, attempt);
+        self.send_step_with_id(step, deployment_id, message_id, body, delay)
+            .await
+    }
+
+    /// Like [`App::send_step`] with an explicit MessageId (continuations).
+    pub async fn send_step_with_id<T: Serialize>(
+        &self,
+        step: Step,
+        deployment_id: &str,
+        message_id: String,
+        body: &T,
+        delay: Duration,
+    ) -> Result<(), StepError> {
         let text = serde_json::to_string(body).map_err(|e| internal("step message", &e))?;
-        let scheduled = (!delay.is_zero()).then(|| self.clock.now() + delay);
+        let scheduled = (!delay.is_zero()).then(|| saturating_add(self.clock.now(), delay));
         let message = OutgoingMessage {
             body: text,
             content_type: JSON.into(),
-            message_id: Some(step_message_id(deployment_id, step, attempt)),
+            message_id: Some(message_id),
             correlation_id: Some(deployment_id.to_string()),
             scheduled_enqueue_time: scheduled,
             time_to_live: None,
@@ -64,13 +80,32 @@ impl App {
         self.send(step.as_str(), message).await
     }
 
+    /// Sends one message. Service Bus answers are classified: 429, 5xx and network failures are
+    /// transient (redelivery may help); 401, 403, 404, 413 and other refusals are permanent
+    /// (`failed` at once: sending the same message again gets the same answer).
     async fn send(&self, entity: &str, message: OutgoingMessage) -> Result<(), StepError> {
         self.bus.send(entity, message).await.map_err(|e| {
-            StepError::Transient(EventError {
-                code: "ServiceBusSendFailed".into(),
+            let transient = e.is_transient();
+            let error = EventError {
+                code: if transient {
+                    "ServiceBusSendFailed"
+                } else {
+                    "ServiceBusSendRefused"
+                }
+                .into(),
                 message: format!("sending to {entity}: {e}"),
-                hint: None,
-            })
+                hint: (!transient).then(|| {
+                    "check the Service Bus entity, the app's Azure Service Bus Data Sender role (or SAS rights) and the message size limit".into()
+                }),
+            };
+            if transient {
+                StepError::Transient(error)
+            } else {
+                StepError::Failed {
+                    error,
+                    progress: None,
+                }
+            }
         })
     }
 }

@@ -5,7 +5,9 @@
 //!   picks every default below;
 //! - `AZURE_AUTHORITY_HOST` overrides the Entra authority host;
 //! - `IMAGEFERRY_ARM_ENDPOINT` overrides the ARM endpoint (scopes stay the cloud's);
-//! - `IMAGEFERRY_SERVICEBUS_SCOPE` overrides the Service Bus token scope.
+//! - `IMAGEFERRY_SERVICEBUS_SCOPE` overrides the Service Bus token scope;
+//! - `IMAGEFERRY_KEYVAULT_ENDPOINT` names a local Key Vault stand-in (its origin is then trusted
+//!   for secret ids besides the cloud's vault suffix; unset in Azure).
 //!
 //! `https://` is required, except `http://` to a loopback address (127.0.0.0/8, `::1`,
 //! `localhost`) for local stand-ins and tests.
@@ -109,6 +111,9 @@ pub struct Endpoints {
     pub keyvault_scope: String,
     /// Scope of Service Bus tokens.
     pub servicebus_scope: String,
+    /// A Key Vault stand-in whose origin secret ids may use besides `https://{vault}{suffix}`;
+    /// only ever set explicitly (`IMAGEFERRY_KEYVAULT_ENDPOINT`, [`Endpoints::local`]).
+    pub keyvault_endpoint: Option<Url>,
 }
 
 impl Endpoints {
@@ -123,14 +128,17 @@ impl Endpoints {
             keyvault_suffix: d.vault_suffix.to_owned(),
             keyvault_scope: d.vault_scope.to_owned(),
             servicebus_scope: SERVICEBUS_SCOPE.to_owned(),
+            keyvault_endpoint: None,
         }
     }
 
-    /// Public-cloud scopes with the authority and ARM both at a local stand-in (e.g. azure-sim).
+    /// Public-cloud scopes with the authority, ARM and the Key Vault stand-in all at one local
+    /// stand-in (e.g. azure-sim).
     pub fn local(base: &Url) -> Result<Self, ConfigError> {
         let base = check_endpoint("local endpoint", base.as_str())?;
         Ok(Self {
             authority_host: base.clone(),
+            keyvault_endpoint: Some(base.clone()),
             arm: base,
             ..Self::for_cloud(Cloud::Public)
         })
@@ -158,6 +166,9 @@ impl Endpoints {
         }
         if let Some(v) = get("IMAGEFERRY_SERVICEBUS_SCOPE") {
             endpoints.servicebus_scope = v.trim().to_owned();
+        }
+        if let Some(v) = get("IMAGEFERRY_KEYVAULT_ENDPOINT") {
+            endpoints.keyvault_endpoint = Some(check_endpoint("IMAGEFERRY_KEYVAULT_ENDPOINT", &v)?);
         }
         Ok(endpoints)
     }

@@ -2,7 +2,7 @@
 //! (learn.microsoft.com/rest/api/keyvault/secrets/get-secret/get-secret).
 
 use crate::arm::RetryPolicy;
-use crate::endpoints::{Endpoints, is_loopback};
+use crate::endpoints::{Endpoints, same_origin};
 use crate::redact::SecretString;
 use crate::token::{TokenError, TokenProvider};
 use std::fmt;
@@ -42,8 +42,11 @@ impl fmt::Display for SecretValue {
 /// Reading a secret failed.
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum KeyVaultError {
-    /// The secret id is not a Key Vault URL of the configured cloud (or an http loopback stand-in).
-    #[error("secret id {id} is not a Key Vault secret URL ending in {suffix} (https)")]
+    /// The secret id is not a Key Vault URL of the configured cloud (or of the explicitly
+    /// configured stand-in).
+    #[error(
+        "secret id {id} is not a Key Vault secret URL (https://{{vault}}{suffix}/secrets/{{name}}[/{{version}}])"
+    )]
     UntrustedSecretId {
         /// The refused id.
         id: String,
@@ -111,6 +114,7 @@ pub struct KeyVaultSecrets {
     tokens: Arc<TokenProvider>,
     scope: String,
     suffix: String,
+    local: Option<Url>,
     retry: RetryPolicy,
 }
 
@@ -130,6 +134,7 @@ impl KeyVaultSecrets {
             tokens,
             scope: endpoints.keyvault_scope.clone(),
             suffix: endpoints.keyvault_suffix.clone(),
+            local: endpoints.keyvault_endpoint.clone(),
             retry,
         }
     }
@@ -137,7 +142,7 @@ impl KeyVaultSecrets {
     /// The secret at `secret_id` (`https://{vault}{suffix}/secrets/{name}[/{version}]`), read with
     /// a token from `tenant`.
     pub async fn get(&self, secret_id: &str, tenant: &str) -> Result<SecretValue, KeyVaultError> {
-        let mut url = self.check(secret_id)?;
+        let mut url = self.check_secret_id(secret_id)?;
         url.query_pairs_mut()
             .clear()
             .append_pair("api-version", API_VERSION);
@@ -177,7 +182,11 @@ impl KeyVaultSecrets {
         }
     }
 
-    fn check(&self, secret_id: &str) -> Result<Url, KeyVaultError> {
+    /// Whether `secret_id` may be read: `https://{vault}{suffix}` (port 443) of the configured
+    /// cloud, or the origin of the explicitly configured stand-in (`Endpoints::keyvault_endpoint`),
+    /// with the path `/secrets/{name}[/{version}]` and no `.`/`..`, percent-encoded segment, user,
+    /// query or fragment. A loopback URL in a message is never enough by itself.
+    pub fn check_secret_id(&self, secret_id: &str) -> Result<Url, KeyVaultError> {
         let refuse = || KeyVaultError::UntrustedSecretId {
             id: secret_id.to_owned(),
             suffix: self.suffix.clone(),
@@ -188,10 +197,25 @@ impl KeyVaultSecrets {
         let vault_ok = url.scheme() == "https"
             && host.ends_with(&suffix)
             && host.len() > suffix.len()
+            && !host[..host.len() - suffix.len()].contains('.')
             && url.port().is_none_or(|p| p == 443);
-        let local_ok = url.scheme() == "http" && is_loopback(&url);
-        let path_ok = url.path().starts_with("/secrets/") && url.path().len() > "/secrets/".len();
-        if (vault_ok || local_ok) && path_ok {
+        let local_ok = self.local.as_ref().is_some_and(|l| same_origin(&url, l));
+        let text_ok = !secret_id.contains("/.") && !secret_id.contains(['%', '\\']);
+        let clean = url.username().is_empty()
+            && url.password().is_none()
+            && url.query().is_none()
+            && url.fragment().is_none();
+        let segments: Vec<&str> = url.path().trim_end_matches('/').split('/').collect();
+        let name_ok = |s: &str| {
+            (1..=127).contains(&s.len())
+                && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        };
+        let path_ok = match segments.as_slice() {
+            ["", "secrets", name] => name_ok(name),
+            ["", "secrets", name, version] => name_ok(name) && name_ok(version),
+            _ => false,
+        };
+        if (vault_ok || local_ok) && text_ok && clean && path_ok {
             Ok(url)
         } else {
             Err(refuse())

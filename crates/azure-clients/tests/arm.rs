@@ -127,7 +127,7 @@ async fn lro_via_azure_async_operation_then_resource_get() {
             201,
             vm_body("Creating"),
             &[
-                ("azure-asyncoperation", format!("{}/providers/Microsoft.Compute/locations/southcentralus/operations/op1?api-version=2025-04-01", r.origin())),
+                ("azure-asyncoperation", format!("{}/subscriptions/bbbb/providers/Microsoft.Compute/locations/southcentralus/operations/op1?api-version=2025-04-01", r.origin())),
                 ("location", format!("{}/ignored-when-async-operation-present", r.origin())),
                 ("retry-after", "1".into()),
             ],
@@ -181,12 +181,15 @@ async fn lro_via_location_202_then_200_with_body() {
         ("PUT", RG) => json(
             202,
             j!({}),
-            &[("location", format!("{}/operationResults/op2", r.origin()))],
+            &[(
+                "location",
+                format!("{}/subscriptions/bbbb/operationresults/op2", r.origin()),
+            )],
         ),
-        ("GET", "/operationResults/op2") if r.seen < 2 => {
+        ("GET", "/subscriptions/bbbb/operationresults/op2") if r.seen < 2 => {
             json(202, j!({}), &[("retry-after", "0".into())])
         }
-        ("GET", "/operationResults/op2") => json(200, rg_body(), &[]),
+        ("GET", "/subscriptions/bbbb/operationresults/op2") => json(200, rg_body(), &[]),
         _ => arm_error(404, "NotFound", "unexpected"),
     })
     .await;
@@ -220,7 +223,7 @@ async fn lro_via_location_202_then_200_with_body() {
 #[tokio::test]
 async fn failed_operation_is_a_typed_error() {
     let (base, _) = fake_server(|r| match r.method.as_str() {
-        "PUT" => json(201, vm_body("Creating"), &[("azure-asyncoperation", format!("{}/ops/op3", r.origin()))]),
+        "PUT" => json(201, vm_body("Creating"), &[("azure-asyncoperation", format!("{}/subscriptions/bbbb/providers/Microsoft.Compute/locations/westus/operations/op3", r.origin()))]),
         _ => json(200, j!({"status": "Failed", "error": {"code": "AllocationFailed", "message": "no capacity"}}), &[]),
     })
     .await;
@@ -503,6 +506,29 @@ async fn urls_from_responses_are_followed_only_on_the_arm_host() {
         arm.operation_status(T2, &https).await,
         Err(ArmError::UntrustedUrl { .. })
     ));
+    // On the ARM host but under another subscription, or navigating out of this one.
+    for url in [
+        format!(
+            "{base}subscriptions/cccc/providers/Microsoft.Compute/locations/westus/operations/1"
+        ),
+        format!(
+            "{base}subscriptions/bbbb/../cccc/providers/Microsoft.Compute/locations/westus/operations/1"
+        ),
+        format!("{base}subscriptions/bbbb/%2e%2e/cccc/operations/1"),
+        format!("{base}providers/Microsoft.Compute/locations/westus/operations/1"),
+    ] {
+        let foreign = OperationRef {
+            url: url.clone(),
+            ..forged.clone()
+        };
+        assert!(
+            matches!(
+                arm.operation_status(T2, &foreign).await,
+                Err(ArmError::UntrustedUrl { .. })
+            ),
+            "{url}"
+        );
+    }
     assert!(
         elsewhere_log.lock().unwrap().is_empty(),
         "no token ever went elsewhere"
@@ -572,4 +598,41 @@ async fn provisioning_state_is_polled_when_there_is_no_operation_header() {
         .await
         .unwrap_err();
     assert!(matches!(err, ArmError::OperationFailed { .. }), "{err:?}");
+}
+
+#[tokio::test]
+async fn resource_paths_are_pushed_segment_by_segment_and_never_navigate() {
+    let (base, log) = fake_server(|_| json(200, rg_body(), &[])).await;
+    let arm = client(&base, policy());
+    for bad in [
+        "/subscriptions/bbbb/resourceGroups/../../providers/x",
+        "/subscriptions/bbbb/resourceGroups/%2e%2e",
+        "/subscriptions/bbbb/resourceGroups/a%2fb",
+        "/subscriptions/bbbb/resourceGroups/./x",
+        "/subscriptions/bbbb//resourceGroups/x",
+        "/subscriptions/bbbb/resourceGroups/a\\b",
+        "/subscriptions/bbbb/resourceGroups/a b",
+        "subscriptions/bbbb",
+        "/subscriptions/bbbb?x=1",
+        "https://elsewhere/subscriptions/bbbb",
+    ] {
+        let err = arm
+            .get::<serde_json::Value>(T2, bad, "2024-03-01", &[])
+            .await
+            .unwrap_err();
+        assert!(matches!(err, ArmError::InvalidRequest(_)), "{bad}: {err:?}");
+    }
+    assert!(log.lock().unwrap().is_empty(), "no request was sent");
+    arm.get::<serde_json::Value>(
+        T2,
+        "/subscriptions/bbbb/resourceGroups/my(rg)",
+        "2024-03-01",
+        &[],
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        log.lock().unwrap()[0].path,
+        "/subscriptions/bbbb/resourceGroups/my(rg)"
+    );
 }

@@ -26,7 +26,29 @@ async fn reads_a_secret_with_a_tenant_token() {
         _ => arm_error(404, "SecretNotFound", "A secret with (name/id) x was not found in this key vault."),
     })
     .await;
-    let kv = secrets(Cloud::Public);
+    // A loopback vault is reachable only as the explicitly configured stand-in.
+    let refused = secrets(Cloud::Public)
+        .get(&format!("{base}secrets/vm-admin-password"), T1)
+        .await;
+    assert!(
+        matches!(refused, Err(KeyVaultError::UntrustedSecretId { .. })),
+        "{refused:?}"
+    );
+    assert!(
+        log.lock().unwrap().is_empty(),
+        "no token reached a loopback port"
+    );
+    let mut endpoints = Endpoints::for_cloud(Cloud::Public);
+    endpoints.keyvault_endpoint = Some(base.clone());
+    let kv = KeyVaultSecrets::new(
+        &endpoints,
+        static_tokens(),
+        RetryPolicy {
+            max_attempts: 2,
+            initial_backoff: Duration::from_millis(5),
+            ..RetryPolicy::default()
+        },
+    );
     let value = kv
         .get(&format!("{base}secrets/vm-admin-password"), T1)
         .await
@@ -60,6 +82,12 @@ async fn secret_ids_outside_the_clouds_vault_suffix_are_refused() {
         "https://myvault.vault.azure.net:8443/secrets/x",
         "https://myvault.vault.azure.net/keys/x",
         "https://.vault.azure.net/secrets/x",
+        "https://a.b.vault.azure.net/secrets/x",
+        "https://myvault.vault.azure.net/secrets/../keys/x",
+        "https://myvault.vault.azure.net/secrets/%2e%2e/x",
+        "https://myvault.vault.azure.net/secrets/x?y=1",
+        "https://u@myvault.vault.azure.net/secrets/x",
+        "http://127.0.0.1:1/secrets/x",
         "not a url",
     ] {
         assert!(

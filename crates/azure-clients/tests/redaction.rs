@@ -223,7 +223,9 @@ async fn no_secret_in_debug_display_or_logs() {
 
     // Key Vault.
     let (kv_base, _) = fake_server(|_| json(200, j!({"value": KV_VALUE}), &[])).await;
-    let kv = KeyVaultSecrets::new(&arm_endpoints, tokens.clone(), RetryPolicy::default());
+    let mut kv_endpoints = arm_endpoints.clone();
+    kv_endpoints.keyvault_endpoint = Some(kv_base.clone());
+    let kv = KeyVaultSecrets::new(&kv_endpoints, tokens.clone(), RetryPolicy::default());
     let value = kv.get(&format!("{kv_base}secrets/pw"), T1).await.unwrap();
     assert_eq!(value.expose(), KV_VALUE);
     show!(kv, value);

@@ -128,12 +128,23 @@ pub struct DeploymentEvent {
     /// What went wrong (`failed`, `rejected`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<EventError>,
-    /// The original message body when it was JSON (`rejected`), so nothing is lost.
+    /// The original message body when it was JSON and small enough to echo whole (`rejected`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub request: Option<serde_json::Value>,
-    /// The original message body when it was not JSON (`rejected`).
+    /// The original message body as text when it was not JSON, or its beginning when it was too
+    /// large to echo whole (`rejected`; see `bodyCut`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub raw_body: Option<String>,
+    /// Size of the original message body in bytes (`rejected`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub body_size: Option<u64>,
+    /// SHA-256 of the original message body, lower-case hex (`rejected`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub body_sha256: Option<String>,
+    /// `true` when `rawBody` holds only the beginning of the body (the event must stay well
+    /// inside Service Bus's 256 KB message limit).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub body_cut: bool,
 }
 
 impl DeploymentEvent {
@@ -158,6 +169,9 @@ impl DeploymentEvent {
             error: None,
             request: None,
             raw_body: None,
+            body_size: None,
+            body_sha256: None,
+            body_cut: false,
         }
     }
 }
@@ -209,6 +223,17 @@ pub fn rejected_message_id(deployment_id: &str, incoming_message_id: &str) -> St
 /// MessageId of a step message: `{deploymentId}:{step}:{attempt}`.
 pub fn step_message_id(deployment_id: &str, step: Step, attempt: u32) -> String {
     format!("{deployment_id}:{step}:{attempt}")
+}
+
+/// MessageId of a step's continuation after it ran out of its time budget:
+/// `{deploymentId}:{step}:{attempt}:continued-{n}` (`n` from 1).
+pub fn continuation_message_id(
+    deployment_id: &str,
+    step: Step,
+    attempt: u32,
+    continuation: u32,
+) -> String {
+    format!("{deployment_id}:{step}:{attempt}:continued-{continuation}")
 }
 
 #[cfg(test)]

@@ -8,6 +8,7 @@
 //! - `/SharedGalleries/{galleryUniqueName}/Images/{i}/Versions/{v}`
 //! - `/CommunityGalleries/{publicGalleryName}/Images/{i}/Versions/{v}`
 
+use crate::resource_id::{ResourceId, ResourceIdError};
 use std::fmt;
 
 /// A parsed image version id.
@@ -59,65 +60,61 @@ pub enum ImageIdError {
         "version {0:?} is not major.minor.patch (a version is required; 'latest' is not accepted)"
     )]
     BadVersion(String),
+    /// A segment or name breaks the resource id rules (`..`, percent-encoding, naming rules).
+    #[error(transparent)]
+    Invalid(ResourceIdError),
+}
+
+impl From<ResourceIdError> for ImageIdError {
+    fn from(e: ResourceIdError) -> Self {
+        match e {
+            ResourceIdError::BadName { kind, name, .. }
+                if kind.eq_ignore_ascii_case("versions") =>
+            {
+                ImageIdError::BadVersion(name)
+            }
+            ResourceIdError::NotAbsolute(_) | ResourceIdError::Unpaired(_) => {
+                ImageIdError::UnknownForm
+            }
+            other => ImageIdError::Invalid(other),
+        }
+    }
 }
 
 impl ImageId {
-    /// Parses an id in any of the three forms.
+    /// Parses an id in any of the three forms; every segment is checked by [`ResourceId`].
     pub fn parse(id: &str) -> Result<Self, ImageIdError> {
-        let segments: Vec<&str> = id.trim_end_matches('/').split('/').collect();
-        let is = |i: usize, name: &str| {
-            segments
-                .get(i)
-                .is_some_and(|s| s.eq_ignore_ascii_case(name))
+        let rid = ResourceId::parse(id)?;
+        let kinds: Vec<String> = rid.kinds().map(str::to_ascii_lowercase).collect();
+        let kinds: Vec<&str> = kinds.iter().map(String::as_str).collect();
+        let names: Vec<&str> = rid.pairs().map(|(_, n)| n).collect();
+        let parsed = match kinds.as_slice() {
+            [
+                "subscriptions",
+                "resourcegroups",
+                "providers",
+                "galleries",
+                "images",
+                "versions",
+            ] if names[2].eq_ignore_ascii_case("Microsoft.Compute") => ImageId::Gallery {
+                subscription_id: names[0].into(),
+                resource_group: names[1].into(),
+                gallery: names[3].into(),
+                image: names[4].into(),
+                version: names[5].into(),
+            },
+            ["sharedgalleries", "images", "versions"] => ImageId::Shared {
+                unique_name: names[0].into(),
+                image: names[1].into(),
+                version: names[2].into(),
+            },
+            ["communitygalleries", "images", "versions"] => ImageId::Community {
+                public_name: names[0].into(),
+                image: names[1].into(),
+                version: names[2].into(),
+            },
+            _ => return Err(ImageIdError::UnknownForm),
         };
-        let named = |i: usize| segments.get(i).copied().filter(|s| !s.is_empty());
-        if segments.first() != Some(&"") {
-            return Err(ImageIdError::UnknownForm);
-        }
-        let parsed = if segments.len() == 13
-            && is(1, "subscriptions")
-            && is(3, "resourceGroups")
-            && is(5, "providers")
-            && is(6, "Microsoft.Compute")
-            && is(7, "galleries")
-            && is(9, "images")
-            && is(11, "versions")
-        {
-            match (named(2), named(4), named(8), named(10), named(12)) {
-                (Some(s), Some(rg), Some(g), Some(i), Some(v)) => ImageId::Gallery {
-                    subscription_id: s.into(),
-                    resource_group: rg.into(),
-                    gallery: g.into(),
-                    image: i.into(),
-                    version: v.into(),
-                },
-                _ => return Err(ImageIdError::UnknownForm),
-            }
-        } else if segments.len() == 7 && is(3, "Images") && is(5, "Versions") {
-            let (Some(g), Some(i), Some(v)) = (named(2), named(4), named(6)) else {
-                return Err(ImageIdError::UnknownForm);
-            };
-            if is(1, "SharedGalleries") {
-                ImageId::Shared {
-                    unique_name: g.into(),
-                    image: i.into(),
-                    version: v.into(),
-                }
-            } else if is(1, "CommunityGalleries") {
-                ImageId::Community {
-                    public_name: g.into(),
-                    image: i.into(),
-                    version: v.into(),
-                }
-            } else {
-                return Err(ImageIdError::UnknownForm);
-            }
-        } else {
-            return Err(ImageIdError::UnknownForm);
-        };
-        if !is_version(parsed.version()) {
-            return Err(ImageIdError::BadVersion(parsed.version().into()));
-        }
         Ok(parsed)
     }
 
@@ -147,28 +144,54 @@ impl ImageId {
     /// The gallery this version belongs to, in the form used by `IMAGEFERRY_ALLOWED_GALLERIES`:
     /// `/subscriptions/{s}/resourceGroups/{rg}/providers/Microsoft.Compute/galleries/{g}`,
     /// `/SharedGalleries/{unique}` or `/CommunityGalleries/{name}`.
-    pub fn gallery_id(&self) -> String {
-        match self {
+    pub fn gallery(&self) -> ResourceId {
+        let built = match self {
             ImageId::Gallery {
                 subscription_id,
                 resource_group,
                 gallery,
                 ..
-            } => format!(
-                "/subscriptions/{subscription_id}/resourceGroups/{resource_group}/providers/Microsoft.Compute/galleries/{gallery}"
-            ),
-            ImageId::Shared { unique_name, .. } => format!("/SharedGalleries/{unique_name}"),
-            ImageId::Community { public_name, .. } => format!("/CommunityGalleries/{public_name}"),
+            } => ResourceId::resource_group(subscription_id, resource_group)
+                .and_then(|rg| rg.provider_child("Microsoft.Compute", "galleries", gallery)),
+            ImageId::Shared { unique_name, .. } => {
+                ResourceId::root().child("SharedGalleries", unique_name)
+            }
+            ImageId::Community { public_name, .. } => {
+                ResourceId::root().child("CommunityGalleries", public_name)
+            }
+        };
+        built.expect("segments were checked when the image id was parsed")
+    }
+
+    /// [`ImageId::gallery`] as text.
+    pub fn gallery_id(&self) -> String {
+        self.gallery().to_string()
+    }
+
+    /// The version's full id as a [`ResourceId`] (the canonical spelling of [`fmt::Display`]).
+    pub fn resource_id(&self) -> ResourceId {
+        let (images, versions) = match self {
+            ImageId::Gallery { .. } => ("images", "versions"),
+            _ => ("Images", "Versions"),
+        };
+        self.gallery()
+            .child(images, self.image())
+            .and_then(|d| d.child(versions, self.version()))
+            .expect("segments were checked when the image id was parsed")
+    }
+
+    /// The image definition (gallery form only; shared/community definitions are
+    /// location-scoped and built by the caller).
+    pub fn definition(&self) -> Option<ResourceId> {
+        match self {
+            ImageId::Gallery { .. } => self.resource_id().parent(),
+            _ => None,
         }
     }
 
-    /// The image definition id (gallery form only; shared/community definitions are
-    /// location-scoped and built by the caller).
+    /// [`ImageId::definition`] as text.
     pub fn definition_id(&self) -> Option<String> {
-        match self {
-            ImageId::Gallery { image, .. } => Some(format!("{}/images/{image}", self.gallery_id())),
-            _ => None,
-        }
+        self.definition().map(|d| d.to_string())
     }
 }
 
@@ -176,44 +199,14 @@ impl fmt::Display for ImageId {
     /// The canonical id, suitable for `imageReference.id` / `sharedGalleryImageId` /
     /// `communityGalleryImageId`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            ImageId::Gallery { image, version, .. } => {
-                write!(f, "{}/images/{image}/versions/{version}", self.gallery_id())
-            }
-            ImageId::Shared {
-                unique_name,
-                image,
-                version,
-            } => write!(
-                f,
-                "/SharedGalleries/{unique_name}/Images/{image}/Versions/{version}"
-            ),
-            ImageId::Community {
-                public_name,
-                image,
-                version,
-            } => write!(
-                f,
-                "/CommunityGalleries/{public_name}/Images/{image}/Versions/{version}"
-            ),
-        }
+        fmt::Display::fmt(&self.resource_id(), f)
     }
 }
 
-/// Gallery image version names are `MajorVersion.MinorVersion.Patch` with 32-bit integers
-/// (GalleryRP 2025-03-03, `galleryImageVersionName` description).
-fn is_version(v: &str) -> bool {
-    let parts: Vec<&str> = v.split('.').collect();
-    parts.len() == 3
-        && parts.iter().all(|p| {
-            !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()) && p.parse::<i32>().is_ok()
-        })
-}
-
-/// Case-insensitive comparison of two ARM resource ids (trailing `/` ignored).
+/// Case-insensitive comparison of two ARM resource ids (trailing `/` ignored); ids that do not
+/// parse are never equal.
 pub fn resource_id_eq(a: &str, b: &str) -> bool {
-    a.trim_end_matches('/')
-        .eq_ignore_ascii_case(b.trim_end_matches('/'))
+    matches!((ResourceId::parse(a), ResourceId::parse(b)), (Ok(a), Ok(b)) if a == b)
 }
 
 #[cfg(test)]
@@ -222,11 +215,11 @@ mod tests {
 
     #[test]
     fn parses_gallery_id_case_insensitively() {
-        let id = ImageId::parse("/SUBSCRIPTIONS/aaaa/resourcegroups/myGalleryRG/providers/microsoft.compute/Galleries/myGallery/Images/myImageDefinition/Versions/1.0.0").unwrap();
+        let id = ImageId::parse("/SUBSCRIPTIONS/aaaaaaaa-aaaa-4aaa-8aaa-aaaaaaaaaaaa/resourcegroups/myGalleryRG/providers/microsoft.compute/Galleries/myGallery/Images/myImageDefinition/Versions/1.0.0").unwrap();
         assert_eq!(
             id,
             ImageId::Gallery {
-                subscription_id: "aaaa".into(),
+                subscription_id: "aaaaaaaa-aaaa-4aaa-8aaa-aaaaaaaaaaaa".into(),
                 resource_group: "myGalleryRG".into(),
                 gallery: "myGallery".into(),
                 image: "myImageDefinition".into(),
@@ -236,11 +229,11 @@ mod tests {
         assert!(id.needs_aux_token());
         assert_eq!(
             id.to_string(),
-            "/subscriptions/aaaa/resourceGroups/myGalleryRG/providers/Microsoft.Compute/galleries/myGallery/images/myImageDefinition/versions/1.0.0"
+            "/subscriptions/aaaaaaaa-aaaa-4aaa-8aaa-aaaaaaaaaaaa/resourceGroups/myGalleryRG/providers/Microsoft.Compute/galleries/myGallery/images/myImageDefinition/versions/1.0.0"
         );
         assert_eq!(
             id.definition_id().unwrap(),
-            "/subscriptions/aaaa/resourceGroups/myGalleryRG/providers/Microsoft.Compute/galleries/myGallery/images/myImageDefinition"
+            "/subscriptions/aaaaaaaa-aaaa-4aaa-8aaa-aaaaaaaaaaaa/resourceGroups/myGalleryRG/providers/Microsoft.Compute/galleries/myGallery/images/myImageDefinition"
         );
     }
 
@@ -260,15 +253,33 @@ mod tests {
     fn rejects_other_forms() {
         for bad in [
             "",
-            "subscriptions/a/resourceGroups/b/providers/Microsoft.Compute/galleries/g/images/i/versions/1.0.0",
-            "/subscriptions/a/resourceGroups/b/providers/Microsoft.Compute/galleries/g/images/i",
-            "/subscriptions/a/resourceGroups/b/providers/Microsoft.Network/galleries/g/images/i/versions/1.0.0",
+            "subscriptions/aaaaaaaa-aaaa-4aaa-8aaa-aaaaaaaaaaaa/resourceGroups/b/providers/Microsoft.Compute/galleries/g/images/i/versions/1.0.0",
+            "/subscriptions/aaaaaaaa-aaaa-4aaa-8aaa-aaaaaaaaaaaa/resourceGroups/b/providers/Microsoft.Compute/galleries/g/images/i",
+            "/subscriptions/aaaaaaaa-aaaa-4aaa-8aaa-aaaaaaaaaaaa/resourceGroups/b/providers/Microsoft.Network/galleries/g/images/i/versions/1.0.0",
             "/SharedGalleries/u/Images/i",
             "/OtherGalleries/u/Images/i/Versions/1.0.0",
-            "/SharedGalleries//Images/i/Versions/1.0.0",
         ] {
             assert_eq!(ImageId::parse(bad), Err(ImageIdError::UnknownForm), "{bad}");
         }
+        for bad in [
+            "/SharedGalleries//Images/i/Versions/1.0.0",
+            "/SharedGalleries/u/Images/../Versions/1.0.0",
+            "/SharedGalleries/u/Images/%2e%2e/Versions/1.0.0",
+            "/SharedGalleries/u/Images/./Versions/1.0.0",
+            "/subscriptions/aaaaaaaa-aaaa-4aaa-8aaa-aaaaaaaaaaaa/resourceGroups/g/providers/Microsoft.Compute/galleries/x/images/..",
+        ] {
+            assert!(
+                matches!(
+                    ImageId::parse(bad),
+                    Err(ImageIdError::Invalid(_) | ImageIdError::UnknownForm)
+                ),
+                "{bad}"
+            );
+        }
+        assert!(matches!(
+            ImageId::parse("/SharedGalleries/u/Images/i/Versions/%2e%2e"),
+            Err(ImageIdError::Invalid(_))
+        ));
         assert_eq!(
             ImageId::parse("/SharedGalleries/u/Images/i/Versions/latest"),
             Err(ImageIdError::BadVersion("latest".into()))

@@ -2,13 +2,17 @@
 //! steps send each other, the events published on `deployment-events`, their validation and their
 //! JSON Schemas (committed under `schemas/`).
 //!
-//! Compatibility rule: unknown fields are ignored (producers may be newer than this handler), known
-//! fields are validated, and every problem is reported with its JSON path.
+//! Trust rule: every message is untrusted input. Unknown fields are refused (naming them: a field
+//! named like a Service Bus system property would be copied into the trigger metadata by the
+//! Functions host), known fields are validated, and every problem is reported with its JSON path.
+//! Every ARM id is a [`ResourceId`], whose segments are checked once.
 
 pub mod event;
+pub mod fields;
 pub mod image_id;
 pub mod os_profile;
 pub mod request;
+pub mod resource_id;
 pub mod schema;
 pub mod steps;
 pub mod validate;
@@ -16,11 +20,12 @@ pub mod validate;
 mod schema_util;
 
 pub use event::{
-    DeploymentEvent, EventError, Status, Step, event_message_id, rejected_message_id,
-    step_message_id,
+    DeploymentEvent, EventError, Status, Step, continuation_message_id, event_message_id,
+    rejected_message_id, step_message_id,
 };
 pub use image_id::{ImageId, ImageIdError};
-pub use request::{DeploymentRequest, ImageRef, NetworkSpec, Target, VmSpec};
+pub use request::{DeploymentRequest, ImageRef, NetworkSpec, Target, VmSpec, saturating_add};
+pub use resource_id::{ResourceId, ResourceIdError};
 pub use steps::{
     ImageVersionReplicated, OperationKind, PendingOperation, ReplicatedStep, ReplicationCheck,
     ReplicationProgress, VmProvisioning,

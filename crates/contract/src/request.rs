@@ -13,9 +13,10 @@ use time::OffsetDateTime;
 /// A request to create one VM in a target tenant from a gallery image version.
 ///
 /// Top-level field names deliberately avoid Service Bus system property names: the Functions host
-/// copies top-level body fields into the trigger metadata.
+/// copies top-level body fields into the trigger metadata. Unknown fields are refused (at every
+/// level), so a body can never carry a field named like a system property.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 #[schemars(title = "DeploymentRequest", transform = schema_util::require_request)]
 pub struct DeploymentRequest {
     /// Idempotency key: 1–40 characters of `[a-z0-9-]`.
@@ -46,7 +47,7 @@ pub struct DeploymentRequest {
 
 /// The source image version.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 #[schemars(transform = schema_util::require_image)]
 pub struct ImageRef {
     /// A gallery image version id
@@ -63,7 +64,7 @@ pub struct ImageRef {
 
 /// The target tenant, subscription, resource group and region.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 #[schemars(transform = schema_util::require_target)]
 pub struct Target {
     /// Target tenant (tenant 2), a GUID.
@@ -83,7 +84,7 @@ pub struct Target {
 /// The VM to create. OS type, generalized/specialized and Trusted Launch come from the image
 /// definition, not from here.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 #[schemars(transform = schema_util::require_vm)]
 pub struct VmSpec {
     /// VM name (1–59 characters so that the derived `{name}-vnet` fits; Windows: at most 15).
@@ -112,7 +113,7 @@ pub struct VmSpec {
 
 /// Network options.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct NetworkSpec {
     /// An existing subnet (`/subscriptions/{target sub}/resourceGroups/…/virtualNetworks/{v}/subnets/{s}`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -124,12 +125,22 @@ pub struct NetworkSpec {
 }
 
 impl DeploymentRequest {
-    /// The deadline of this request: its own, or `accepted_at + default`.
+    /// The deadline of this request: its own, or `accepted_at + default`. The sum is checked:
+    /// past the last representable instant (year 9999) it is that instant, never a panic.
     pub fn effective_deadline(
         &self,
         accepted_at: OffsetDateTime,
         default: std::time::Duration,
     ) -> OffsetDateTime {
-        self.deadline.unwrap_or(accepted_at + default)
+        self.deadline
+            .unwrap_or_else(|| saturating_add(accepted_at, default))
     }
+}
+
+/// `at + by`, or the last representable instant when that overflows.
+pub fn saturating_add(at: OffsetDateTime, by: std::time::Duration) -> OffsetDateTime {
+    time::Duration::try_from(by)
+        .ok()
+        .and_then(|by| at.checked_add(by))
+        .unwrap_or_else(|| time::PrimitiveDateTime::MAX.assume_offset(at.offset()))
 }

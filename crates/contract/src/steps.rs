@@ -9,7 +9,7 @@ use time::OffsetDateTime;
 
 /// Replication state of the image version in the target region, as last seen.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ReplicationProgress {
     /// The region as the gallery names it (e.g. `South Central US`).
     pub region: String,
@@ -32,12 +32,14 @@ pub struct ReplicationProgress {
 
 /// Body of `replication-check`: check the version's replication again.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 #[schemars(title = "ReplicationCheck")]
 pub struct ReplicationCheck {
     /// The accepted request.
     pub request: DeploymentRequest,
-    /// 1 for the first scheduled check, then 2, 3, …
+    /// 1 for the first scheduled check, then 2, 3, … (at most [`MAX_ATTEMPT`]).
+    #[serde(deserialize_with = "bounded")]
+    #[schemars(range(max = 1_000_000))]
     pub attempt: u32,
     /// The effective deadline (the request's or the configured default).
     #[serde(with = "time::serde::rfc3339")]
@@ -50,7 +52,7 @@ pub struct ReplicationCheck {
 
 /// The step form of `image-version-replicated`, sent by `deployment-requested`/`replication-check`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ReplicatedStep {
     /// The accepted request.
     pub request: DeploymentRequest,
@@ -58,9 +60,34 @@ pub struct ReplicatedStep {
     #[serde(with = "time::serde::rfc3339")]
     #[schemars(with = "Rfc3339")]
     pub deadline: OffsetDateTime,
-    /// Replication checks made before this (informational).
-    #[serde(default)]
+    /// Replication checks made before this (informational; at most [`MAX_ATTEMPT`]).
+    #[serde(default, deserialize_with = "bounded")]
+    #[schemars(range(max = 1_000_000))]
     pub attempt: u32,
+    /// How many times this step already ran out of its time budget and continued in a new
+    /// message (0 for the first run); numbers the continuation's MessageId.
+    #[serde(default, skip_serializing_if = "is_zero", deserialize_with = "bounded")]
+    #[schemars(range(max = 1_000_000))]
+    pub continuation: u32,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
+}
+
+/// Largest attempt or continuation number a step message may carry: far above what any
+/// deadline allows (a check a minute for a year is 525,600), far below `u32::MAX`, so counting on
+/// never overflows and MessageIds stay distinct.
+pub const MAX_ATTEMPT: u32 = 1_000_000;
+
+fn bounded<'de, D: Deserializer<'de>>(d: D) -> Result<u32, D::Error> {
+    let n = u32::deserialize(d)?;
+    if n > MAX_ATTEMPT {
+        return Err(serde::de::Error::custom(format!(
+            "{n} is above the largest attempt number {MAX_ATTEMPT}"
+        )));
+    }
+    Ok(n)
 }
 
 /// Body of `image-version-replicated`: either the step form, or a plain `DeploymentRequest`
@@ -117,7 +144,7 @@ pub enum OperationKind {
 
 /// An ARM long-running operation to poll.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct PendingOperation {
     /// The status URL from the PUT response.
     pub url: String,
@@ -127,12 +154,14 @@ pub struct PendingOperation {
 
 /// Body of `vm-provisioning`: poll the VM create once, then reschedule or finish.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 #[schemars(title = "VmProvisioning")]
 pub struct VmProvisioning {
     /// The accepted request.
     pub request: DeploymentRequest,
-    /// 1 for the first poll, then 2, 3, …
+    /// 1 for the first poll, then 2, 3, … (at most [`MAX_ATTEMPT`]).
+    #[serde(deserialize_with = "bounded")]
+    #[schemars(range(max = 1_000_000))]
     pub attempt: u32,
     /// The effective deadline.
     #[serde(with = "time::serde::rfc3339")]

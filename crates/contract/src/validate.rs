@@ -8,6 +8,7 @@
 
 use crate::image_id::ImageId;
 use crate::request::DeploymentRequest;
+use crate::resource_id::ResourceId;
 use std::fmt;
 use std::net::IpAddr;
 
@@ -276,16 +277,19 @@ impl DeploymentRequest {
         }
 
         if let Some(subnet) = &self.network.subnet_id {
-            match subnet_subscription(subnet) {
-                None => p.add(
-                    "network.subnetId",
-                    "must be /subscriptions/{sub}/resourceGroups/{rg}/providers/Microsoft.Network/virtualNetworks/{vnet}/subnets/{subnet}",
-                ),
-                Some(sub) if !sub.eq_ignore_ascii_case(&t.subscription_id) => p.add(
-                    "network.subnetId",
-                    "must be in the target subscription (a NIC and its subnet share a subscription)",
-                ),
-                Some(_) => {}
+            match subnet_id(subnet) {
+                Err(why) => p.add("network.subnetId", why),
+                Ok(id)
+                    if !id
+                        .subscription_id()
+                        .is_some_and(|s| s.eq_ignore_ascii_case(&t.subscription_id)) =>
+                {
+                    p.add(
+                        "network.subnetId",
+                        "must be in the target subscription (a NIC and its subnet share a subscription)",
+                    )
+                }
+                Ok(_) => {}
             }
         }
         for (i, prefix) in self.network.allow_inbound_from.iter().enumerate() {
@@ -471,48 +475,70 @@ fn check_ssh_key(key: &str) -> Result<(), String> {
     Ok(())
 }
 
-/// A Key Vault secret id: `https://{vault}.vault.azure.net/secrets/{name}[/{version}]`
-/// (any host, so sovereign clouds and the local stand-in work; plain http only on loopback).
-fn check_secret_id(id: &str) -> Result<(), String> {
+/// The shape of a Key Vault secret id: `https://{vault}.vault.azure.net/secrets/{name}[/{version}]`.
+/// Which hosts are trusted (the cloud's Key Vault DNS suffix, `IMAGEFERRY_ALLOWED_VAULTS`, an
+/// explicitly configured local stand-in) is the handler's decision, made when it accepts the
+/// request; plain `http` can only ever match such an explicitly configured stand-in.
+pub fn check_secret_id(id: &str) -> Result<url::Url, String> {
     const SHAPE: &str =
         "must be a Key Vault secret id like https://{vault}.vault.azure.net/secrets/{name}";
     let url = url::Url::parse(id).map_err(|_| SHAPE.to_string())?;
     let loopback = match url.host() {
         Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
         Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
-        Some(url::Host::Domain(d)) => d == "localhost",
+        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
         None => return Err(SHAPE.into()),
     };
     if !(url.scheme() == "https" || (url.scheme() == "http" && loopback)) {
         return Err("must use https".into());
     }
-    if url.query().is_some() || url.fragment().is_some() || !url.username().is_empty() {
-        return Err(SHAPE.into());
+    if url.query().is_some()
+        || url.fragment().is_some()
+        || !url.username().is_empty()
+        || url.password().is_some()
+    {
+        return Err(format!("{SHAPE} (no user, query or fragment)"));
+    }
+    // The URL parser resolves `.`/`..` (also `%2e`) segments and reads `\` as `/`: refuse them in
+    // the text so that an id which navigates is refused rather than silently rewritten.
+    if id.contains("/.") || id.contains('%') || id.contains('\\') {
+        return Err(format!(
+            "{SHAPE} (no '.', '..' or percent-encoded segments)"
+        ));
     }
     let segments: Vec<&str> = url.path().trim_end_matches('/').split('/').collect();
     let name_ok = |s: &str| {
         (1..=127).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
     };
     match segments.as_slice() {
-        ["", "secrets", name] if name_ok(name) => Ok(()),
-        ["", "secrets", name, version] if name_ok(name) && name_ok(version) => Ok(()),
+        ["", "secrets", name] if name_ok(name) => Ok(url),
+        ["", "secrets", name, version] if name_ok(name) && name_ok(version) => Ok(url),
         _ => Err(SHAPE.into()),
     }
 }
 
-fn subnet_subscription(id: &str) -> Option<&str> {
-    let s: Vec<&str> = id.trim_end_matches('/').split('/').collect();
-    let is = |i: usize, n: &str| s.get(i).is_some_and(|x| x.eq_ignore_ascii_case(n));
-    let ok = s.len() == 11
-        && s[0].is_empty()
-        && is(1, "subscriptions")
-        && is(3, "resourceGroups")
-        && is(5, "providers")
-        && is(6, "Microsoft.Network")
-        && is(7, "virtualNetworks")
-        && is(9, "subnets")
-        && [2, 4, 8, 10].iter().all(|&i| !s[i].is_empty());
-    ok.then(|| s[2])
+/// The shape of a subnet id: `/subscriptions/{s}/resourceGroups/{rg}/providers/Microsoft.Network/virtualNetworks/{v}/subnets/{n}`,
+/// every segment checked by [`ResourceId`].
+pub fn subnet_id(id: &str) -> Result<ResourceId, String> {
+    const SHAPE: &str = "must be /subscriptions/{sub}/resourceGroups/{rg}/providers/Microsoft.Network/virtualNetworks/{vnet}/subnets/{subnet}";
+    let parsed = ResourceId::parse(id).map_err(|e| format!("{SHAPE}: {e}"))?;
+    let kinds: Vec<String> = parsed.kinds().map(str::to_ascii_lowercase).collect();
+    let shape_ok = kinds
+        == [
+            "subscriptions",
+            "resourcegroups",
+            "providers",
+            "virtualnetworks",
+            "subnets",
+        ]
+        && parsed
+            .get("providers")
+            .is_some_and(|p| p.eq_ignore_ascii_case("Microsoft.Network"));
+    if shape_ok {
+        Ok(parsed)
+    } else {
+        Err(SHAPE.into())
+    }
 }
 
 /// `*`, a single IP address, or a CIDR block whose host bits are zero.

@@ -95,12 +95,25 @@ fn the_filled_example_is_valid_except_for_the_password_on_linux() {
 }
 
 #[test]
-fn unknown_fields_are_ignored() {
+fn unknown_fields_are_refused_at_every_level() {
     let mut value: serde_json::Value = serde_json::to_value(filled()).unwrap();
-    value["futureField"] = serde_json::json!({"x": 1});
+    value["DeliveryCount"] = serde_json::json!(1);
+    let err = serde_json::from_value::<DeploymentRequest>(value.clone()).unwrap_err();
+    assert!(
+        err.to_string().contains("unknown field `DeliveryCount`"),
+        "{err}"
+    );
+    assert_eq!(
+        imageferry_contract::fields::unknown(
+            imageferry_contract::Step::DeploymentRequested,
+            &value
+        ),
+        ["DeliveryCount"]
+    );
+    let mut value: serde_json::Value = serde_json::to_value(filled()).unwrap();
     value["vm"]["futureVmField"] = serde_json::json!(true);
-    let req: DeploymentRequest = serde_json::from_value(value).unwrap();
-    assert_eq!(req, filled());
+    let err = serde_json::from_value::<DeploymentRequest>(value).unwrap_err();
+    assert!(err.to_string().contains("futureVmField"), "{err}");
 }
 
 #[test]
@@ -184,6 +197,9 @@ fn secret_ids_must_be_key_vault_secret_urls() {
             false,
         ),
         ("not a url", false),
+        ("https://v.vault.azure.net/secrets/../keys/k", false),
+        ("https://v.vault.azure.net/secrets/%2e%2e/pw", false),
+        ("https://user@v.vault.azure.net/secrets/pw", false),
     ] {
         req.vm.admin_password_secret_id = Some(id.into());
         let problems = req.validate().err().map(|e| e.0).unwrap_or_default();

@@ -51,3 +51,53 @@ fn request_schema_requires_the_documented_fields() {
     );
     assert_eq!(schema["properties"]["deadline"]["format"], "date-time");
 }
+
+/// `fields::*` (used to name every unknown field of a refused body) lists exactly the schema's
+/// top-level properties, and every message schema refuses additional properties.
+#[test]
+fn field_lists_match_the_schemas_and_extra_fields_are_refused() {
+    use imageferry_contract::fields;
+    let schema = |name: &str| {
+        let file = imageferry_contract::schema::all()
+            .into_iter()
+            .find(|f| f.file_name == name)
+            .unwrap();
+        serde_json::to_value(&file.schema).unwrap()
+    };
+    let props = |s: &serde_json::Value| {
+        let mut keys: Vec<String> = s["properties"]
+            .as_object()
+            .unwrap()
+            .keys()
+            .cloned()
+            .collect();
+        keys.sort();
+        keys
+    };
+    let sorted = |list: &[&str]| {
+        let mut v: Vec<String> = list.iter().map(|s| s.to_string()).collect();
+        v.sort();
+        v
+    };
+    for (file, list) in [
+        ("deployment-request.schema.json", fields::REQUEST),
+        ("replication-check.schema.json", fields::REPLICATION_CHECK),
+        ("vm-provisioning.schema.json", fields::VM_PROVISIONING),
+    ] {
+        let s = schema(file);
+        assert_eq!(props(&s), sorted(list), "{file}");
+        assert_eq!(s["additionalProperties"], false, "{file}");
+    }
+    let replicated = schema("image-version-replicated.schema.json");
+    let forms = replicated["anyOf"].as_array().unwrap();
+    let step = forms
+        .iter()
+        .map(|f| match f.get("$ref").and_then(|r| r.as_str()) {
+            Some(r) => replicated["$defs"][r.rsplit('/').next().unwrap()].clone(),
+            None => f.clone(),
+        })
+        .find(|f| f["properties"].get("request").is_some())
+        .unwrap();
+    assert_eq!(props(&step), sorted(fields::REPLICATED_STEP));
+    assert_eq!(step["additionalProperties"], false);
+}

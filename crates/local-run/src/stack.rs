@@ -106,6 +106,8 @@ pub fn local_settings(azure_url: &str, bus: &CaptureHandle) -> Vec<(String, Stri
         ("FUNCTIONS_WORKER_RUNTIME", "Custom".to_string()),
         ("AZURE_AUTHORITY_HOST", azure_url.to_string()),
         ("IMAGEFERRY_ARM_ENDPOINT", azure_url.to_string()),
+        // The stand-in's Key Vault is trusted only because this setting names it.
+        ("IMAGEFERRY_KEYVAULT_ENDPOINT", azure_url.to_string()),
         ("AZURE_CLIENT_ID", seed::CLIENT_ID.to_string()),
         ("AZURE_CLIENT_SECRET", seed::CLIENT_SECRET.to_string()),
         ("AZURE_TENANT_ID", seed::TENANT_1.to_string()),

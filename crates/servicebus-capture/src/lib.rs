@@ -82,6 +82,10 @@ impl CapturedMessage {
     }
 }
 
+/// Largest message body the capture accepts (Service Bus Standard tier: 256 KB); larger sends
+/// are refused with 403 `MessageSizeExceeded`.
+pub const MAX_MESSAGE_BYTES: usize = 256 * 1024;
+
 /// Settings of a capture.
 #[derive(Debug, Clone)]
 pub struct CaptureOptions {

@@ -106,6 +106,21 @@ async fn send(
         Ok(m) => m,
         Err(reason) => return refuse(&handle, StatusCode::BAD_REQUEST, reason),
     };
+    if let Some(too_large) = messages
+        .iter()
+        .map(|(body, ..)| body.len())
+        .find(|len| *len > crate::MAX_MESSAGE_BYTES)
+    {
+        // Standard tier: 256 KB per message; the namespace answers 403 (quota / size exceeded).
+        return refuse(
+            &handle,
+            StatusCode::FORBIDDEN,
+            format!(
+                "MessageSizeExceeded: the message body is {too_large} bytes; the limit is {} bytes",
+                crate::MAX_MESSAGE_BYTES
+            ),
+        );
+    }
     let mut state = handle.state().lock().unwrap_or_else(|e| e.into_inner());
     for (body, content_type, broker, application_properties) in messages {
         let duplicate = broker.message_id.as_ref().is_some_and(|id| {

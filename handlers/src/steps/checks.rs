@@ -3,16 +3,24 @@
 
 use crate::app::App;
 use crate::image::{self, ImageInfo, Replication};
-use crate::names::{GALLERY_API, ImagePaths};
+use crate::names::{GALLERY_API, ImagePaths, TargetNames};
 use crate::outcome::StepError;
 use azure_clients::arm::ArmError;
 use azure_clients::models::{GalleryImage, GalleryImageVersion};
-use imageferry_contract::{DeploymentRequest, ImageId, ReplicationProgress};
+use imageferry_contract::{
+    DeploymentRequest, ImageId, Problem, ReplicationProgress, ResourceIdError, ValidationErrors,
+};
 use time::OffsetDateTime;
 
-/// Validates the request against the contract and the allow-lists; returns the parsed image id.
-pub(crate) fn admit(app: &App, req: &DeploymentRequest) -> Result<ImageId, StepError> {
+/// Validates the request against the contract and the allow-lists (gallery, target scope, the
+/// subnet's scope, the Key Vault of the secret id); returns the parsed image id and the ids the
+/// step may touch, all derived from the request.
+pub(crate) fn admit(
+    app: &App,
+    req: &DeploymentRequest,
+) -> Result<(ImageId, TargetNames), StepError> {
     let image = req.validate().map_err(|e| StepError::invalid(&e))?;
+    let names = TargetNames::of(req).map_err(|e| invalid_id("target", &e))?;
     if !app.config.gallery_allowed(&image) {
         return Err(StepError::rejected(
             "GalleryNotAllowed",
@@ -40,7 +48,56 @@ pub(crate) fn admit(app: &App, req: &DeploymentRequest) -> Result<ImageId, StepE
             ),
         ));
     }
-    Ok(image)
+    if req.network.subnet_id.is_some() && !app.config.scope_allowed(&t.tenant_id, &names.subnet) {
+        return Err(StepError::rejected(
+            "SubnetNotAllowed",
+            format!(
+                "network.subnetId {} is outside every scope in IMAGEFERRY_ALLOWED_TARGETS for tenant {}",
+                names.subnet, t.tenant_id
+            ),
+            Some(
+                "use a subnet in an allowed resource group, or ask the operators to allow its resource group"
+                    .into(),
+            ),
+        ));
+    }
+    if let Some(secret_id) = &req.vm.admin_password_secret_id {
+        let trusted = app.secrets.check_secret_id(secret_id).ok().filter(|url| {
+            // The explicitly configured stand-in is not a vault of the allow-list.
+            app.arm
+                .endpoints()
+                .keyvault_endpoint
+                .as_ref()
+                .is_some_and(|local| local.origin() == url.origin())
+                || app.config.vault_allowed(url.host_str().unwrap_or_default())
+        });
+        if trusted.is_none() {
+            return Err(StepError::rejected(
+                "UntrustedSecretId",
+                format!(
+                    "vm.adminPasswordSecretId {secret_id} is not a secret of an allowed Key Vault: it must be https://{{vault}}{}/secrets/{{name}}[/{{version}}]{}",
+                    app.arm.endpoints().keyvault_suffix,
+                    match &app.config.allowed_vaults {
+                        crate::config::AllowList::Any => String::new(),
+                        crate::config::AllowList::Only(v) => format!(
+                            " with a vault in IMAGEFERRY_ALLOWED_VAULTS ({})",
+                            v.join(", ")
+                        ),
+                    }
+                ),
+                Some("use a secret of an allowed Key Vault in this cloud".into()),
+            ));
+        }
+    }
+    Ok((image, names))
+}
+
+/// A request whose ids break the resource id rules: `ValidationFailed` naming the field.
+pub(crate) fn invalid_id(path: &str, e: &ResourceIdError) -> StepError {
+    StepError::invalid(&ValidationErrors(vec![Problem {
+        path: path.into(),
+        message: e.to_string(),
+    }]))
 }
 
 /// The deadline of a request arriving at an entry step: its own, or the configured default
@@ -98,10 +155,15 @@ pub(crate) async fn image_facts(
     req: &DeploymentRequest,
     image: &ImageId,
 ) -> Result<ImageInfo, StepError> {
-    let paths = ImagePaths::of(req, image);
+    let paths = ImagePaths::of(req, image).map_err(|e| invalid_id("image.id", &e))?;
     let def: GalleryImage = app
         .arm
-        .get(&paths.tenant, &paths.definition, GALLERY_API, &[])
+        .get(
+            &paths.tenant,
+            &paths.definition.to_string(),
+            GALLERY_API,
+            &[],
+        )
         .await
         .map_err(|e| image_error("reading the image definition", image, &e))?;
     let info = image::image_info(&def, image::version_of(image))
@@ -118,14 +180,15 @@ pub(crate) async fn replication(
     req: &DeploymentRequest,
     image: &ImageId,
 ) -> Result<Replication, StepError> {
-    let paths = ImagePaths::of(req, image);
+    let paths = ImagePaths::of(req, image).map_err(|e| invalid_id("image.id", &e))?;
+    let version_path = paths.version.to_string();
     let now = app.clock.now();
     if paths.has_replication_status {
         let version: GalleryImageVersion = app
             .arm
             .get(
                 &paths.tenant,
-                &paths.version,
+                &version_path,
                 GALLERY_API,
                 &[("$expand", "ReplicationStatus")],
             )
@@ -137,7 +200,7 @@ pub(crate) async fn replication(
     // found means not replicated there (the GET stays 404: failed at once, not at the deadline).
     let found: Option<serde::de::IgnoredAny> = app
         .arm
-        .get_optional(&paths.tenant, &paths.version, GALLERY_API, &[])
+        .get_optional(&paths.tenant, &version_path, GALLERY_API, &[])
         .await
         .map_err(|e| image_error("reading the image version", image, &e))?;
     Ok(match found {

@@ -13,7 +13,7 @@ use std::time::Duration;
 
 /// Runs the step for one delivery.
 pub async fn run(app: &App, d: &Delivery, req: DeploymentRequest) -> Result<(), StepError> {
-    let image = admit(app, &req)?;
+    let (image, _) = admit(app, &req)?;
     if let (Some(deadline), Some(enqueued)) = (req.deadline, d.enqueued_time)
         && deadline <= enqueued
     {
@@ -54,12 +54,13 @@ pub(crate) async fn handle_replication(
                 request: req.clone(),
                 deadline,
                 attempt,
+                continuation: 0,
             };
             app.send_step(Step::ImageVersionReplicated, id, attempt, &next, Duration::ZERO)
                 .await
         }
         Replication::Waiting(progress) => {
-            let next_attempt = attempt + 1;
+            let next_attempt = attempt.saturating_add(1);
             let until_deadline = (deadline - app.clock.now()).try_into().unwrap_or(Duration::ZERO);
             let delay = app.config.replication_backoff(next_attempt).min(until_deadline);
             let next = ReplicationCheck {

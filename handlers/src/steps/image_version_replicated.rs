@@ -3,13 +3,18 @@
 //! auxiliary tenant-1 token and is not waited for.
 //!
 //! Before the first write everything Azure would refuse is checked: the computer name and SSH
-//! key (in `image_facts`), the Windows password read from Key Vault; the VM body carries the
-//! image's Marketplace `plan`.
+//! key (in `image_facts`), the Windows password read from Key Vault, the Marketplace terms when
+//! the app may read them; the VM body carries the image's Marketplace `plan`.
 //!
 //! Idempotency: an existing VM tagged with this deployment and built from this image is taken
 //! as created (no second PUT) unless its create failed, which is a capacity retry
 //! ([`crate::capacity`]): it is PUT again. Any other existing VM of that name is a `Conflict`,
 //! never overwritten. Network resources have deterministic names and are PUT with the same bodies.
+//!
+//! Trust: every id comes from `TargetNames::of(request)`; the Windows password is read (and the
+//! secret id checked) before the first write. Budget: the ARM work runs inside the step budget
+//! (`IMAGEFERRY_STEP_BUDGET`) less a margin; a resource still provisioning (or throttled) when it
+//! runs out is picked up by a continuation message scheduled one provisioning poll later.
 
 use super::Delivery;
 use super::checks::{admit, before_deadline, entry_deadline, image_facts, replication};
@@ -22,25 +27,27 @@ use crate::outcome::StepError;
 use crate::preflight;
 use azure_clients::SecretString;
 use azure_clients::arm::{Accepted, PollKind, PutRequest};
-use azure_clients::models::{ProvisioningState, ResourceGroup, VirtualMachine};
+use azure_clients::models::{Provisioned, ProvisioningState, ResourceGroup, VirtualMachine};
 use imageferry_contract::{
     DEPLOYMENT_TAG, DeploymentEvent, DeploymentRequest, ImageId, ImageVersionReplicated,
-    OperationKind, OsState, OsType, PendingOperation, ReplicationCheck, Status, Step,
-    VmProvisioning,
+    OperationKind, OsState, OsType, PendingOperation, ReplicatedStep, ReplicationCheck, Status,
+    Step, VmProvisioning, continuation_message_id,
 };
 use serde::Serialize;
 use serde::de::IgnoredAny;
 
 /// Runs the step for one delivery.
 pub async fn run(app: &App, d: &Delivery, msg: ImageVersionReplicated) -> Result<(), StepError> {
-    let (req, deadline, checks, from_pipeline) = match msg {
-        ImageVersionReplicated::Step(s) => (s.request, s.deadline, s.attempt, false),
+    let (req, deadline, checks, continuation, from_pipeline) = match msg {
+        ImageVersionReplicated::Step(s) => {
+            (s.request, s.deadline, s.attempt, s.continuation, false)
+        }
         ImageVersionReplicated::Request(r) => {
             let deadline = entry_deadline(app, &r, d.enqueued_time);
-            (r, deadline, 0, true)
+            (r, deadline, 0, 0, true)
         }
     };
-    let image = admit(app, &req)?;
+    let (image, names) = admit(app, &req)?;
     before_deadline(app, deadline, "waiting to create the VM", None)?;
     let info = image_facts(app, &req, &image).await?;
     let id = &req.deployment_id;
@@ -62,7 +69,7 @@ pub async fn run(app: &App, d: &Delivery, msg: ImageVersionReplicated) -> Result
         Replication::Waiting(progress) => {
             // Not replicated after all: wait for it like `deployment-requested` would, numbering
             // the check after the ones already made so its MessageId is new.
-            let attempt = checks + 1;
+            let attempt = checks.saturating_add(1);
             let next = ReplicationCheck {
                 request: req.clone(),
                 attempt,
@@ -90,49 +97,49 @@ pub async fn run(app: &App, d: &Delivery, msg: ImageVersionReplicated) -> Result
     );
     app.publish(&replicated, 0, None).await?;
 
-    let names = TargetNames::of(&req);
-    let tenant = req.target.tenant_id.as_str();
+    // Leave time to schedule the continuation inside the budget.
+    let margin = (app.config.step_budget / 4).min(std::time::Duration::from_secs(30));
+    let until = d.started + app.config.step_budget.saturating_sub(margin);
     let retry = capacity::retry_of(checks);
-    let operation = match existing_vm(app, &req, &image, &names).await? {
-        Existing::Created => None,
-        Existing::None | Existing::Failed => {
-            // Everything Azure would refuse is known before the first write.
-            let computer_name = preflight::computer_name(&req, &info.facts)?;
-            let password = admin_password(app, &req, &info).await?;
-            preflight::check_marketplace_terms(app, &req, info.plan.as_ref()).await?;
-            ensure_resource_group(app, &req, &names).await?;
-            build_network(app, &req, &info, &names).await?;
-            let body =
-                bodies::virtual_machine(&req, &image, &info, &names, computer_name, password);
-            let aux: Vec<&str> = match (&image, req.image.tenant_id.as_deref()) {
-                (ImageId::Gallery { .. }, Some(t1)) if !t1.eq_ignore_ascii_case(tenant) => vec![t1],
-                _ => Vec::new(),
+    let work = create(
+        app,
+        d,
+        &req,
+        &image,
+        &info,
+        &names,
+        continuation > 0,
+        deadline,
+        retry,
+    );
+    let operation = match tokio::time::timeout_at(until.into(), work).await {
+        Ok(result) => match result? {
+            Created::Pending(operation) => operation,
+            Created::RetryScheduled => return Ok(()),
+        },
+        Err(_elapsed) => {
+            let n = continuation.saturating_add(1);
+            tracing::info!(
+                deployment_id = %id,
+                continuation = n,
+                "step budget spent while resources were still provisioning; continuing in a scheduled message"
+            );
+            let next = ReplicatedStep {
+                request: req.clone(),
+                deadline,
+                attempt: checks,
+                continuation: n,
             };
-            let vm_path = names.vm.to_string();
-            let put: Result<Accepted<IgnoredAny>, _> = app
-                .arm
-                .put(PutRequest {
-                    tenant,
-                    aux_tenants: &aux,
-                    path: &vm_path,
-                    api_version: COMPUTE_API,
-                    body: &body,
-                })
+            let message_id = continuation_message_id(id, d.step, checks, n);
+            return app
+                .send_step_with_id(
+                    Step::ImageVersionReplicated,
+                    id,
+                    message_id,
+                    &next,
+                    app.config.provisioning_poll,
+                )
                 .await;
-            let accepted = match put {
-                Ok(accepted) => accepted,
-                Err(e) if e.is_capacity() => {
-                    return capacity::retry_later(app, &req, deadline, retry, &e, d.step).await;
-                }
-                Err(e) => return Err(StepError::arm("creating the VM", &e)),
-            };
-            accepted.operation.map(|op| PendingOperation {
-                url: op.url,
-                kind: match op.kind {
-                    PollKind::AzureAsyncOperation => OperationKind::AzureAsyncOperation,
-                    PollKind::Location => OperationKind::Location,
-                },
-            })
         }
     };
     let first_poll = capacity::base(retry) + 1;
@@ -160,6 +167,78 @@ pub async fn run(app: &App, d: &Delivery, msg: ImageVersionReplicated) -> Result
     );
     event.vm_id = Some(names.vm.to_string());
     app.publish(&event, capacity::base(retry), None).await
+}
+
+/// What [`create`] did.
+enum Created {
+    /// The VM PUT was accepted (or the VM exists already): poll it.
+    Pending(Option<PendingOperation>),
+    /// Azure had no capacity: a retry is scheduled ([`capacity::retry_later`]).
+    RetryScheduled,
+}
+
+/// The ARM work: what Azure would refuse first (computer name, password, Marketplace terms:
+/// nothing is written if one fails), then the resource group, the network and the VM PUT.
+/// Returns the VM create's operation.
+#[allow(clippy::too_many_arguments)]
+async fn create(
+    app: &App,
+    d: &Delivery,
+    req: &DeploymentRequest,
+    image: &ImageId,
+    info: &ImageInfo,
+    names: &TargetNames,
+    resume: bool,
+    deadline: time::OffsetDateTime,
+    retry: u32,
+) -> Result<Created, StepError> {
+    let tenant = req.target.tenant_id.as_str();
+    if let Existing::Created = existing_vm(app, req, image, names).await? {
+        return Ok(Created::Pending(None));
+    }
+    let computer_name = preflight::computer_name(req, &info.facts)?;
+    let password = admin_password(app, req, info).await?;
+    preflight::check_marketplace_terms(app, req, info.plan.as_ref()).await?;
+    ensure_resource_group(app, req, names).await?;
+    build_network(app, req, info, names, resume).await?;
+    let body = bodies::virtual_machine(req, image, info, names, computer_name, password);
+    let aux: Vec<&str> = match (image, req.image.tenant_id.as_deref()) {
+        (ImageId::Gallery { .. }, Some(t1)) if !t1.eq_ignore_ascii_case(tenant) => vec![t1],
+        _ => Vec::new(),
+    };
+    let put: Result<Accepted<IgnoredAny>, _> = app
+        .arm
+        .put(PutRequest {
+            tenant,
+            aux_tenants: &aux,
+            path: &names.vm.to_string(),
+            api_version: COMPUTE_API,
+            body: &body,
+        })
+        .await;
+    let accepted = match put {
+        Ok(accepted) => accepted,
+        Err(e) if e.is_capacity() => {
+            capacity::retry_later(app, req, deadline, retry, &e, d.step).await?;
+            return Ok(Created::RetryScheduled);
+        }
+        Err(e) => return Err(StepError::arm("creating the VM", &e)),
+    };
+    let Some(op) = accepted.operation else {
+        return Ok(Created::Pending(None));
+    };
+    if !names.is_vm_operation(req, &op.url, &app.arm.endpoints().arm) {
+        // Poll the VM itself rather than an operation outside its subscription and region.
+        tracing::warn!(url = %op.url, "the VM create's operation URL is not the VM's own; polling the VM instead");
+        return Ok(Created::Pending(None));
+    }
+    Ok(Created::Pending(Some(PendingOperation {
+        url: op.url,
+        kind: match op.kind {
+            PollKind::AzureAsyncOperation => OperationKind::AzureAsyncOperation,
+            PollKind::Location => OperationKind::Location,
+        },
+    })))
 }
 
 /// What exists under the VM's name.
@@ -261,6 +340,7 @@ async fn ensure_resource_group(
         RESOURCES_API,
         &bodies::resource_group(req),
         "creating the resource group",
+        false,
     )
     .await
 }
@@ -270,6 +350,7 @@ async fn build_network(
     req: &DeploymentRequest,
     info: &ImageInfo,
     names: &TargetNames,
+    resume: bool,
 ) -> Result<(), StepError> {
     let tenant = &req.target.tenant_id;
     if req.network.subnet_id.is_none() {
@@ -280,6 +361,7 @@ async fn build_network(
             NETWORK_API,
             &bodies::virtual_network(req),
             "creating the virtual network",
+            resume,
         )
         .await?;
     }
@@ -290,6 +372,7 @@ async fn build_network(
         NETWORK_API,
         &bodies::network_security_group(req, info.facts.os_type),
         "creating the network security group",
+        resume,
     )
     .await?;
     if req.vm.public_ip {
@@ -300,6 +383,7 @@ async fn build_network(
             NETWORK_API,
             &bodies::public_ip(req),
             "creating the public IP address",
+            resume,
         )
         .await?;
     }
@@ -310,10 +394,14 @@ async fn build_network(
         NETWORK_API,
         &bodies::network_interface(req, names),
         "creating the network interface",
+        resume,
     )
     .await
 }
 
+/// PUT and follow the operation to its end. When `resume` (a continuation after the step budget
+/// ran out), a resource of this deployment that exists already is not PUT again: still
+/// provisioning, it is polled; succeeded, it is taken as is.
 async fn put_and_wait<B: Serialize>(
     app: &App,
     tenant: &str,
@@ -321,7 +409,23 @@ async fn put_and_wait<B: Serialize>(
     api_version: &str,
     body: &B,
     doing: &str,
+    resume: bool,
 ) -> Result<(), StepError> {
+    if resume {
+        loop {
+            let existing: Option<Provisioned> = app
+                .arm
+                .get_optional(tenant, path, api_version, &[])
+                .await
+                .map_err(|e| StepError::arm(doing, &e))?;
+            let Some(existing) = existing else { break };
+            match existing.properties.provisioning_state {
+                None | Some(ProvisioningState::Succeeded) => return Ok(()),
+                Some(ProvisioningState::Failed | ProvisioningState::Canceled) => break,
+                Some(_) => tokio::time::sleep(std::time::Duration::from_millis(500)).await,
+            }
+        }
+    }
     app.arm
         .put_and_wait::<B, IgnoredAny>(PutRequest {
             tenant,
@@ -336,8 +440,7 @@ async fn put_and_wait<B: Serialize>(
 }
 
 /// The Windows administrator password, read from Key Vault with the app's own (home tenant)
-/// identity and checked against Azure's rules before the first write. Never logged, never put
-/// in a message or an error.
+/// identity. Never logged, never put in a message or an error.
 async fn admin_password(
     app: &App,
     req: &DeploymentRequest,

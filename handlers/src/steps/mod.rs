@@ -6,6 +6,11 @@
 //! - transient → 500 so the host abandons the message and Service Bus redelivers it; on the
 //!   delivery numbered `IMAGEFERRY_MAX_DELIVERY_COUNT` a `failed` event (`RetriesExhausted`) is
 //!   published instead and the message completes, so nothing dies unexplained in the DLQ.
+//! - a step never runs longer than `IMAGEFERRY_STEP_BUDGET` (then it is transient).
+//! - a body with top-level fields named like Service Bus system properties cannot be trusted for
+//!   its delivery count: it is refused at once, and treated as on its last delivery.
+//! - when even the terminal event cannot be published, an error log line names the deployment
+//!   and the cause.
 
 mod checks;
 pub mod deployment_requested;
@@ -24,7 +29,39 @@ use imageferry_contract::{
     Status, Step, VmProvisioning, rejected_message_id,
 };
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 use time::OffsetDateTime;
+
+/// Largest original body a `rejected` event echoes (as JSON-escaped text); the rest is cut.
+/// With the event's other fields this keeps it well inside Service Bus Standard's 256 KB.
+pub const MAX_ECHO: usize = 64 * 1024;
+/// Longest error message an event carries.
+pub const MAX_ERROR_MESSAGE: usize = 16 * 1024;
+/// Service Bus system property names the Functions host fills into the trigger metadata, which a
+/// same-named top-level body field overwrites.
+const SYSTEM_PROPERTY_NAMES: &[&str] = &[
+    "DeliveryCount",
+    "DequeueCount",
+    "MessageId",
+    "Id",
+    "EnqueuedTime",
+    "EnqueuedTimeUtc",
+    "InsertionTime",
+    "SequenceNumber",
+    "CorrelationId",
+    "ContentType",
+    "Subject",
+    "Label",
+    "To",
+    "ReplyTo",
+    "SessionId",
+    "ExpiresAtUtc",
+    "LockToken",
+    "LockedUntilUtc",
+    "ApplicationProperties",
+    "UserProperties",
+    "sys",
+];
 
 /// Registers one step: decode, run the step module's `run`, then [`finish`].
 macro_rules! step_service {
@@ -37,7 +74,16 @@ macro_rules! step_service {
                 let (deployment_id, outcome) = match body {
                     Ok(body) => {
                         let id = body.deployment_id().to_string();
-                        (id, $module::run(&app, &delivery, body).await)
+                        let run = $module::run(&app, &delivery, body);
+                        let budget = app.config.step_budget;
+                        let outcome =
+                            match tokio::time::timeout_at((delivery.started + budget).into(), run)
+                                .await
+                            {
+                                Ok(outcome) => outcome,
+                                Err(_) => Err(over_budget(budget)),
+                            };
+                        (id, outcome)
                     }
                     Err(e) => undecodable(&delivery, &raw_body, &e),
                 };
@@ -94,6 +140,11 @@ pub struct Delivery {
     pub delivery_count: u32,
     /// When the message was first enqueued, if known.
     pub enqueued_time: Option<OffsetDateTime>,
+    /// When this delivery reached the handler (the step budget counts from here).
+    pub started: Instant,
+    /// The body has top-level fields named like system properties: the delivery count may be
+    /// the body's, so this delivery is treated as the last one.
+    pub untrusted_count: bool,
 }
 
 /// The handler failed transiently; the host abandons the message so it is redelivered.
@@ -136,16 +187,45 @@ fn start<T>(
     step: Step,
     inv: Invocation<ServiceBusMessage<T>>,
 ) -> (Delivery, Result<T, BodyDecodeError>, String) {
+    let started = Instant::now();
     let msg = inv.event;
+    let untrusted_count = shadows_system_properties(&msg.raw_body);
     let delivery = Delivery {
         step,
         message_id: msg
             .message_id
             .unwrap_or_else(|| inv.context.invocation_id.clone()),
         delivery_count: msg.delivery_count,
-        enqueued_time: msg.enqueued_time,
+        // A body field may have replaced the enqueue time too: then it is not used.
+        enqueued_time: msg.enqueued_time.filter(|_| !untrusted_count),
+        started,
+        untrusted_count,
     };
     (delivery, msg.body, msg.raw_body)
+}
+
+/// Whether the raw body is a JSON object with a top-level field named (case-insensitively) like
+/// a Service Bus system property.
+fn shadows_system_properties(raw: &str) -> bool {
+    let Ok(serde_json::Value::Object(map)) = serde_json::from_str::<serde_json::Value>(raw) else {
+        return false;
+    };
+    map.keys().any(|k| {
+        SYSTEM_PROPERTY_NAMES
+            .iter()
+            .any(|s| s.eq_ignore_ascii_case(k))
+    })
+}
+
+fn over_budget(budget: Duration) -> StepError {
+    StepError::Transient(EventError {
+        code: "StepBudgetExceeded".into(),
+        message: format!(
+            "the step did not finish within its budget of {}s (IMAGEFERRY_STEP_BUDGET)",
+            budget.as_secs()
+        ),
+        hint: None,
+    })
 }
 
 fn undecodable(
@@ -153,17 +233,33 @@ fn undecodable(
     raw_body: &str,
     e: &BodyDecodeError,
 ) -> (String, Result<(), StepError>) {
-    (
-        sniff_deployment_id(raw_body),
-        Err(StepError::rejected(
+    let unknown = serde_json::from_str::<serde_json::Value>(raw_body)
+        .map(|json| imageferry_contract::fields::unknown(d.step, &json))
+        .unwrap_or_default();
+    let error = if unknown.is_empty() {
+        StepError::rejected(
             "UndecodableBody",
             format!(
                 "the message body is not a valid {} message: {}",
                 d.step, e.message
             ),
             Some("send a JSON body matching the published schema (schemas/)".into()),
-        )),
-    )
+        )
+    } else {
+        StepError::rejected(
+            "UnknownFields",
+            format!(
+                "the {} message has unknown top-level fields: {}",
+                d.step,
+                unknown.join(", ")
+            ),
+            Some(
+                "remove them: only the schema's fields are accepted (schemas/); a field named like a Service Bus system property (DeliveryCount, MessageId, EnqueuedTimeUtc, ...) would be copied over that property by the Functions host"
+                    .into(),
+            ),
+        )
+    };
+    (sniff_deployment_id(raw_body), Err(error))
 }
 
 /// Turns a step's outcome into the host answer, publishing the terminal event if there is one.
@@ -193,10 +289,7 @@ async fn finish(
                 ""
             };
             let mut event = event(app, deployment_id, Status::Rejected, step, &error);
-            match serde_json::from_str::<serde_json::Value>(raw_body) {
-                Ok(json) => event.request = Some(json),
-                Err(_) => event.raw_body = Some(raw_body.to_string()),
-            }
+            echo_body(&mut event, raw_body);
             let id = rejected_message_id(deployment_id, &delivery.message_id);
             (event, Some(id))
         }
@@ -206,7 +299,8 @@ async fn finish(
             (event, None)
         }
         Err(StepError::Transient(error)) => {
-            if delivery.delivery_count < app.config.max_delivery_count {
+            if delivery.delivery_count < app.config.max_delivery_count && !delivery.untrusted_count
+            {
                 tracing::warn!(%step, deployment_id, delivery = delivery.delivery_count, code = %error.code, message = %error.message, "transient failure; the message will be redelivered");
                 return Err(Redeliver {
                     step,
@@ -237,13 +331,87 @@ async fn finish(
     tracing::info!(%step, deployment_id, status = %event.status, code = event.error.as_ref().map(|e| e.code.as_str()), "terminal outcome");
     match app.publish(&event, 0, message_id).await {
         Ok(()) => Ok(InvocationResult::default().log(summary)),
+        Err(StepError::Transient(error))
+            if delivery.delivery_count < app.config.max_delivery_count
+                && !delivery.untrusted_count =>
+        {
+            tracing::warn!(%step, deployment_id, status = %event.status, code = %error.code, message = %error.message, "publishing the terminal event failed; the message will be redelivered");
+            Err(Redeliver {
+                step,
+                delivery_count: delivery.delivery_count,
+                error,
+            })
+        }
         Err(StepError::Transient(error) | StepError::Rejected(error))
-        | Err(StepError::Failed { error, .. }) => Err(Redeliver {
-            step,
-            delivery_count: delivery.delivery_count,
-            error,
-        }),
+        | Err(StepError::Failed { error, .. }) => {
+            // Nothing more can be done for this message: leave a trace naming the deployment,
+            // the outcome that could not be published, and why.
+            tracing::error!(
+                %step,
+                deployment_id,
+                status = %event.status,
+                outcome_code = event.error.as_ref().map(|e| e.code.as_str()),
+                outcome = %event.detail,
+                cause_code = %error.code,
+                cause = %error.message,
+                delivery = delivery.delivery_count,
+                "the terminal event could not be published; the deployment's outcome is only in this log line"
+            );
+            Ok(InvocationResult::default().log(format!(
+                "{summary} (not published: {}: {})",
+                error.code, error.message
+            )))
+        }
     }
+}
+
+/// Puts the original body into a `rejected` event: whole when it is JSON and small, otherwise
+/// its beginning as text up to [`MAX_ECHO`] (JSON-escaped), marked `bodyCut`; always with the
+/// body's size and SHA-256.
+fn echo_body(event: &mut DeploymentEvent, raw_body: &str) {
+    event.body_size = Some(raw_body.len() as u64);
+    event.body_sha256 = Some(sha256_hex(raw_body.as_bytes()));
+    if raw_body.len() <= MAX_ECHO
+        && let Ok(json) = serde_json::from_str::<serde_json::Value>(raw_body)
+        && serde_json::to_string(&json).is_ok_and(|s| s.len() <= MAX_ECHO)
+    {
+        event.request = Some(json);
+        return;
+    }
+    let mut escaped = 0usize;
+    let mut end = 0usize;
+    for (i, c) in raw_body.char_indices() {
+        escaped += match c {
+            '"' | '\\' | '\n' | '\r' | '\t' | '\u{8}' | '\u{c}' => 2,
+            c if (c as u32) < 0x20 => 6,
+            c => c.len_utf8(),
+        };
+        if escaped > MAX_ECHO {
+            break;
+        }
+        end = i + c.len_utf8();
+    }
+    event.body_cut = end < raw_body.len();
+    event.raw_body = Some(raw_body[..end].to_string());
+}
+
+/// Lower-case hex SHA-256.
+fn sha256_hex(bytes: &[u8]) -> String {
+    let digest = ring::digest::digest(&ring::digest::SHA256, bytes);
+    digest.as_ref().iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Cuts an event's error message to [`MAX_ERROR_MESSAGE`] bytes (at a character boundary).
+fn bounded_message(mut message: String) -> String {
+    if message.len() > MAX_ERROR_MESSAGE {
+        let mut end = MAX_ERROR_MESSAGE;
+        while !message.is_char_boundary(end) {
+            end -= 1;
+        }
+        message.truncate(end);
+        message.push_str("… (cut)");
+    }
+    message
 }
 
 fn event(
@@ -253,14 +421,18 @@ fn event(
     step: Step,
     error: &EventError,
 ) -> DeploymentEvent {
+    let message = bounded_message(error.message.clone());
     let mut e = DeploymentEvent::new(
         deployment_id,
         status,
         step,
         app.clock.now(),
-        error.message.clone(),
+        message.clone(),
     );
-    e.error = Some(error.clone());
+    e.error = Some(EventError {
+        message,
+        ..error.clone()
+    });
     e
 }
 
@@ -278,5 +450,71 @@ fn sniff_deployment_id(raw: &str) -> String {
         id.to_string()
     } else {
         String::new()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rejected() -> DeploymentEvent {
+        DeploymentEvent::new(
+            "d",
+            Status::Rejected,
+            Step::DeploymentRequested,
+            OffsetDateTime::UNIX_EPOCH,
+            "x",
+        )
+    }
+
+    #[test]
+    fn small_json_bodies_are_echoed_whole_with_size_and_hash() {
+        let mut e = rejected();
+        echo_body(&mut e, r#"{"a":1}"#);
+        assert_eq!(e.request, Some(serde_json::json!({"a": 1})));
+        assert_eq!(e.body_size, Some(7));
+        // sha256('{"a":1}')
+        assert_eq!(
+            e.body_sha256.as_deref(),
+            Some("015abd7f5cc57a2dd94b7590f04ad8084273905ee33ec5cebeae62276a97f862")
+        );
+        assert!(!e.body_cut && e.raw_body.is_none());
+    }
+
+    #[test]
+    fn large_or_escape_heavy_bodies_are_cut_within_the_bound() {
+        for raw in [
+            "x".repeat(250 * 1024),
+            "\u{1}".repeat(100 * 1024),
+            format!("{{\"k\":\"{}\"}}", "\"".repeat(60 * 1024)),
+            "é".repeat(100 * 1024),
+        ] {
+            let mut e = rejected();
+            echo_body(&mut e, &raw);
+            assert!(e.body_cut, "{} bytes", raw.len());
+            assert!(e.request.is_none());
+            let echoed = e.raw_body.as_deref().unwrap();
+            assert!(raw.starts_with(echoed));
+            assert!(serde_json::to_string(echoed).unwrap().len() <= MAX_ECHO + 2);
+            assert!(serde_json::to_string(&e).unwrap().len() < 100 * 1024);
+            assert_eq!(e.body_size, Some(raw.len() as u64));
+        }
+    }
+
+    #[test]
+    fn error_messages_are_bounded() {
+        let long = "é".repeat(MAX_ERROR_MESSAGE);
+        let cut = bounded_message(long);
+        assert!(cut.len() <= MAX_ERROR_MESSAGE + "… (cut)".len());
+        assert!(cut.ends_with("(cut)"));
+        assert_eq!(bounded_message("short".into()), "short");
+    }
+
+    #[test]
+    fn system_property_fields_make_the_delivery_count_untrusted() {
+        assert!(shadows_system_properties(r#"{"deliverycount": 1}"#));
+        assert!(shadows_system_properties(r#"{"EnqueuedTimeUtc": "x"}"#));
+        assert!(!shadows_system_properties(r#"{"deploymentId": "a"}"#));
+        assert!(!shadows_system_properties("DeliveryCount"));
     }
 }

@@ -10,7 +10,7 @@ use imageferry_contract::ReplicationCheck;
 
 /// Runs the step for one delivery.
 pub async fn run(app: &App, _d: &Delivery, msg: ReplicationCheck) -> Result<(), StepError> {
-    let image = admit(app, &msg.request)?;
+    let (image, _) = admit(app, &msg.request)?;
     before_deadline(
         app,
         msg.deadline,

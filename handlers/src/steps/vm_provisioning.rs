@@ -3,22 +3,56 @@
 //! `failed` with ARM's error and a hint. A capacity failure is retried later
 //! ([`crate::capacity`]) before it is reported. The deadline applies. Reads use azure-clients'
 //! typed models.
+//!
+//! Trust: the VM, its NIC and its public IP are the ids `TargetNames::of(request)` derives; a
+//! message whose `vmId` names anything else, or whose operation URL is not the VM's own (on the
+//! ARM host, under the target subscription and region), is `rejected`.
 
 use super::Delivery;
 use super::checks::{admit, before_deadline};
 use crate::app::App;
 use crate::capacity;
-use crate::names::{COMPUTE_API, NETWORK_API};
+use crate::names::{COMPUTE_API, NETWORK_API, TargetNames};
 use crate::outcome::StepError;
 use azure_clients::arm::{ArmError, OperationRef, OperationState, PollKind};
 use azure_clients::models::{NetworkInterface, ProvisioningState, PublicIpAddress, VirtualMachine};
 use imageferry_contract::{
-    DeploymentEvent, EventError, OperationKind, Status, Step, VmProvisioning,
+    DeploymentEvent, EventError, OperationKind, ResourceId, Status, Step, VmProvisioning,
 };
 
 /// Runs the step for one delivery.
 pub async fn run(app: &App, d: &Delivery, msg: VmProvisioning) -> Result<(), StepError> {
-    admit(app, &msg.request)?;
+    let (_, names) = admit(app, &msg.request)?;
+    if ResourceId::parse(&msg.vm_id).ok().as_ref() != Some(&names.vm) {
+        return Err(StepError::rejected(
+            "ForeignResource",
+            format!(
+                "vmId {:?} is not the VM this request creates ({})",
+                msg.vm_id, names.vm
+            ),
+            Some(
+                "vm-provisioning messages are sent by imageferry itself; do not forge them".into(),
+            ),
+        ));
+    }
+    if let Some(op) = &msg.operation
+        && !names.is_vm_operation(&msg.request, &op.url, &app.arm.endpoints().arm)
+    {
+        return Err(StepError::rejected(
+            "UntrustedUrl",
+            format!(
+                "operation {} is not the VM create's own operation (on {} under /subscriptions/{}/providers/Microsoft.Compute/locations/{}/operations/ or the VM's own path)",
+                op.url,
+                app.arm.endpoints().arm,
+                msg.request.target.subscription_id,
+                msg.request.target.location
+            ),
+            Some(
+                "vm-provisioning messages are sent by imageferry itself; do not forge them".into(),
+            ),
+        ));
+    }
+    let vm_path = names.vm.to_string();
     let tenant = msg.request.target.tenant_id.as_str();
     let state = match &msg.operation {
         Some(op) => {
@@ -28,7 +62,7 @@ pub async fn run(app: &App, d: &Delivery, msg: VmProvisioning) -> Result<(), Ste
                     OperationKind::Location => PollKind::Location,
                 },
                 url: op.url.clone(),
-                resource_path: msg.vm_id.clone(),
+                resource_path: vm_path.clone(),
                 api_version: COMPUTE_API.into(),
                 retry_after_secs: None,
             };
@@ -70,10 +104,10 @@ pub async fn run(app: &App, d: &Delivery, msg: VmProvisioning) -> Result<(), Ste
                 other => Poll::Running(other.as_str().to_string()),
             }
         }
-        None => vm_state(app, tenant, &msg.vm_id).await?,
+        None => vm_state(app, tenant, &vm_path).await?,
     };
     match state {
-        Poll::Done => succeed(app, d, &msg).await,
+        Poll::Done => succeed(app, d, &msg, &names).await,
         Poll::Failed(error) => Err(StepError::Failed {
             error,
             progress: None,
@@ -86,7 +120,7 @@ pub async fn run(app: &App, d: &Delivery, msg: VmProvisioning) -> Result<(), Ste
                 None,
             )?;
             let next = VmProvisioning {
-                attempt: msg.attempt + 1,
+                attempt: msg.attempt.saturating_add(1),
                 ..msg.clone()
             };
             app.send_step(
@@ -140,15 +174,15 @@ async fn vm_state(app: &App, tenant: &str, vm_id: &str) -> Result<Poll, StepErro
     })
 }
 
-/// Reads the VM's addresses and publishes `succeeded`.
-async fn succeed(app: &App, d: &Delivery, msg: &VmProvisioning) -> Result<(), StepError> {
+/// Reads the VM's addresses (from the derived NIC and public IP) and publishes `succeeded`.
+async fn succeed(
+    app: &App,
+    d: &Delivery,
+    msg: &VmProvisioning,
+    names: &TargetNames,
+) -> Result<(), StepError> {
     let tenant = msg.request.target.tenant_id.as_str();
-    let vm: VirtualMachine = app
-        .arm
-        .get(tenant, &msg.vm_id, COMPUTE_API, &[])
-        .await
-        .map_err(|e| StepError::arm("reading the VM", &e))?;
-    let (private_ip, public_ip) = addresses(app, tenant, &vm).await?;
+    let (private_ip, public_ip) = addresses(app, tenant, msg, names).await?;
     let mut event = DeploymentEvent::new(
         &msg.request.deployment_id,
         Status::Succeeded,
@@ -156,56 +190,41 @@ async fn succeed(app: &App, d: &Delivery, msg: &VmProvisioning) -> Result<(), St
         app.clock.now(),
         format!("VM {} is running", msg.request.vm.name),
     );
-    event.vm_id = Some(vm.id.clone().unwrap_or_else(|| msg.vm_id.clone()));
+    event.vm_id = Some(names.vm.to_string());
     event.private_ip_address = private_ip;
     event.public_ip_address = public_ip;
     app.publish(&event, 0, None).await
 }
 
-/// Private and public IP of the VM's primary NIC (ARM `NetworkInterfaceIPConfiguration`,
-/// `PublicIPAddress.properties.ipAddress`).
+/// Private IP of the derived NIC's primary configuration and the address of the derived public
+/// IP (ARM `NetworkInterfaceIPConfiguration`, `PublicIPAddress.properties.ipAddress`). Ids in
+/// the answers are not followed.
 async fn addresses(
     app: &App,
     tenant: &str,
-    vm: &VirtualMachine,
+    msg: &VmProvisioning,
+    names: &TargetNames,
 ) -> Result<(Option<String>, Option<String>), StepError> {
-    let nics = vm
-        .properties
-        .network_profile
-        .as_ref()
-        .map(|p| p.network_interfaces.as_slice())
-        .unwrap_or_default();
-    let primary = nics
-        .iter()
-        .find(|n| n.properties.as_ref().and_then(|p| p.primary) == Some(true))
-        .or_else(|| nics.first());
-    let Some(nic_id) = primary.map(|n| n.id.as_str()).filter(|id| !id.is_empty()) else {
-        return Ok((None, None));
-    };
     let nic: NetworkInterface = app
         .arm
-        .get(tenant, nic_id, NETWORK_API, &[])
+        .get(tenant, &names.nic.to_string(), NETWORK_API, &[])
         .await
         .map_err(|e| StepError::arm("reading the network interface", &e))?;
     let configs = &nic.properties.ip_configurations;
-    let Some(config) = configs
+    let private_ip = configs
         .iter()
         .find(|c| c.properties.primary == Some(true))
         .or_else(|| configs.first())
-    else {
-        return Ok((None, None));
-    };
-    let private_ip = config.properties.private_ip_address.clone();
-    let public_ip = match &config.properties.public_ip_address {
-        Some(pip) if !pip.id.is_empty() => {
-            let pip: PublicIpAddress = app
-                .arm
-                .get(tenant, &pip.id, NETWORK_API, &[])
-                .await
-                .map_err(|e| StepError::arm("reading the public IP address", &e))?;
-            pip.properties.ip_address
-        }
-        _ => None,
+        .and_then(|c| c.properties.private_ip_address.clone());
+    let public_ip = if msg.request.vm.public_ip {
+        let pip: PublicIpAddress = app
+            .arm
+            .get(tenant, &names.public_ip.to_string(), NETWORK_API, &[])
+            .await
+            .map_err(|e| StepError::arm("reading the public IP address", &e))?;
+        pip.properties.ip_address
+    } else {
+        None
     };
     Ok((private_ip, public_ip))
 }

@@ -12,7 +12,7 @@ use azure_clients::{
 };
 use azure_sim::{Scenario, SimHandle};
 use functions_runtime::host_wire::{HostInvocation, request_body};
-use imageferry_contract::{DeploymentEvent, Status, Step};
+use imageferry_contract::{DeploymentEvent, ResourceId, Status, Step};
 use imageferry_handlers::{AllowList, AllowedTarget, App, Config};
 use serde_json::{Value, json};
 use servicebus_capture::{CaptureHandle, CaptureOptions, CapturedMessage};
@@ -51,11 +51,16 @@ pub fn scenario() -> Scenario {
 pub fn config() -> Config {
     let mut c = Config::new(
         TENANT1,
-        AllowList::Only(vec![
-            GALLERY.into(),
-            format!("/SharedGalleries/{SUB1}-MYGALLERY"),
-            "/CommunityGalleries/myGalleryPublic-0a1b2c3d".into(),
-        ]),
+        AllowList::Only(
+            [
+                GALLERY.to_string(),
+                format!("/SharedGalleries/{SUB1}-MYGALLERY"),
+                "/CommunityGalleries/myGalleryPublic-0a1b2c3d".into(),
+            ]
+            .iter()
+            .map(|g| ResourceId::parse(g).unwrap())
+            .collect(),
+        ),
         AllowList::Only(vec![AllowedTarget {
             tenant_id: TENANT2.into(),
             subscription_id: SUB2.into(),
@@ -154,6 +159,27 @@ impl Bench {
         Bench::start(scenario(), config()).await
     }
 
+    /// From now on the handler sends with `bus` (the bench itself still submits with the right
+    /// credentials beforehand).
+    pub fn handler_bus(&mut self, bus: ServiceBusSender) {
+        let app = Arc::new(App::new(
+            self.app.config.clone(),
+            self.app.arm.clone(),
+            bus,
+            self.app.secrets.clone(),
+        ));
+        self.router = imageferry_handlers::functions(app.clone()).into_router();
+        self.app = app;
+    }
+
+    /// The message captured last on `queue`.
+    pub fn last_on(&self, queue: &str) -> CapturedMessage {
+        self.capture
+            .sent(queue)
+            .pop()
+            .expect("a message on the queue")
+    }
+
     /// The Key Vault secret id of the seeded Windows password.
     pub fn password_secret_id(&self) -> String {
         format!("{}/secrets/vm-admin-password", self.sim.base_url())
@@ -231,8 +257,20 @@ impl Bench {
     }
 
     async fn deliver(&mut self, m: &CapturedMessage, delivery_count: u32) -> u16 {
+        self.deliver_edited(m, delivery_count, |_| {}).await
+    }
+
+    /// Delivers `m` once after `edit` changed what the host would send (system properties).
+    pub async fn deliver_edited(
+        &mut self,
+        m: &CapturedMessage,
+        delivery_count: u32,
+        edit: impl FnOnce(&mut functions_runtime::host_wire::HostMessage),
+    ) -> u16 {
         let invocation = HostInvocation::new(m.entity.clone(), "message");
-        let body = request_body(&m.host_message(delivery_count), &invocation);
+        let mut host_message = m.host_message(delivery_count);
+        edit(&mut host_message);
+        let body = request_body(&host_message, &invocation);
         let mut request = http::Request::post(invocation.path());
         for (name, value) in invocation.headers() {
             request = request.header(name, value);

@@ -298,13 +298,14 @@ impl ArmClient {
         }
     }
 
-    /// Polls `op` once. The URL must be on the ARM endpoint.
+    /// Polls `op` once. The URL must be on the ARM endpoint and inside the subscription of
+    /// `op.resource_path`.
     pub async fn operation_status(
         &self,
         tenant: &str,
         op: &OperationRef,
     ) -> Result<OperationStatus, ArmError> {
-        let url = self.check_followed(&op.url)?;
+        let url = self.check_operation(op)?;
         let raw = self
             .send(reqwest::Method::GET, url, tenant, &[], None)
             .await?;
@@ -372,31 +373,33 @@ impl ArmClient {
         } else {
             return Ok(None);
         };
-        // Refuse at once rather than when polling.
-        self.check_followed(&url)?;
-        Ok(Some(OperationRef {
+        let op = OperationRef {
             kind,
             url,
             resource_path: path.to_owned(),
             api_version: api_version.to_owned(),
             retry_after_secs: retry_after(&raw.headers).map(|d| d.as_secs()),
-        }))
+        };
+        // Refuse at once rather than when polling.
+        self.check_operation(&op)?;
+        Ok(Some(op))
     }
 
+    /// The URL of `path` on the ARM endpoint, built by pushing the path's segments one by one
+    /// (each percent-encoded as a segment). Empty, `.`/`..` (or all-dot), percent-encoded and
+    /// control-character segments are refused: a path can never navigate out of itself.
     fn url(&self, path: &str, api_version: &str, query: &[(&str, &str)]) -> Result<Url, ArmError> {
-        if !path.starts_with('/')
-            || path.contains("://")
-            || path.contains('?')
-            || path.contains('#')
-        {
-            return Err(ArmError::InvalidRequest(format!("resource path {path:?}")));
-        }
+        let segments = path_segments(path)
+            .ok_or_else(|| ArmError::InvalidRequest(format!("resource path {path:?}")))?;
         let mut url = self.endpoints.arm.clone();
-        url.set_path(&format!(
-            "{}{}",
-            self.endpoints.arm.path().trim_end_matches('/'),
-            path
-        ));
+        url.set_fragment(None);
+        {
+            let mut p = url
+                .path_segments_mut()
+                .map_err(|()| ArmError::InvalidRequest("ARM endpoint cannot be a base".into()))?;
+            p.pop_if_empty();
+            p.extend(segments);
+        }
         {
             let mut q = url.query_pairs_mut();
             q.clear();
@@ -415,10 +418,46 @@ impl ArmClient {
             expected: self.endpoints.arm.as_str().to_owned(),
         };
         let parsed = Url::parse(url).map_err(|_| refuse())?;
-        if same_origin(&parsed, &self.endpoints.arm) {
+        if same_origin(&parsed, &self.endpoints.arm) && parsed.username().is_empty() {
             Ok(parsed)
         } else {
             Err(refuse())
+        }
+    }
+
+    /// An operation URL may be followed only on the ARM endpoint *and* inside the subscription
+    /// of the resource it belongs to (`/subscriptions/{s}/…` of `op.resource_path`), with no
+    /// `.`/`..` or percent-encoded segment in its path.
+    fn check_operation(&self, op: &OperationRef) -> Result<Url, ArmError> {
+        let url = self.check_followed(&op.url)?;
+        let refuse = |why: &str| ArmError::UntrustedUrl {
+            url: op.url.clone(),
+            expected: format!(
+                "{} under the subscription of {} ({why})",
+                self.endpoints.arm.as_str(),
+                op.resource_path
+            ),
+        };
+        let base = self.endpoints.arm.path().trim_end_matches('/');
+        let rest = url
+            .path()
+            .strip_prefix(base)
+            .filter(|r| r.starts_with('/'))
+            .ok_or_else(|| refuse("outside the endpoint's path"))?;
+        // The parsed URL has resolved dot segments already; look at the text as sent.
+        let text_path = op.url.split(['?', '#']).next().unwrap_or_default();
+        if text_path.contains("/.") || text_path.contains('%') || text_path.contains('\\') {
+            return Err(refuse("dot segments"));
+        }
+        let path = path_segments(rest).ok_or_else(|| refuse("malformed path"))?;
+        let resource = path_segments(&op.resource_path).ok_or_else(|| refuse("resource path"))?;
+        let subscription = |segments: &[&str]| match segments {
+            [kind, sub, ..] if kind.eq_ignore_ascii_case("subscriptions") => Some(sub.to_string()),
+            _ => None,
+        };
+        match (subscription(&path), subscription(&resource)) {
+            (Some(a), Some(b)) if a.eq_ignore_ascii_case(&b) => Ok(url),
+            _ => Err(refuse("another subscription")),
         }
     }
 
@@ -472,6 +511,25 @@ impl ArmClient {
             body: raw.body,
         })
     }
+}
+
+/// The segments of an absolute resource path (`/a/b/…`, one trailing `/` ignored), or `None`
+/// when a segment is empty, only dots, percent-encoded, or holds `\`, `?`, `#`, `:`, whitespace
+/// or control characters.
+fn path_segments(path: &str) -> Option<Vec<&str>> {
+    let rest = path.strip_prefix('/')?;
+    let rest = rest.strip_suffix('/').unwrap_or(rest);
+    if rest.is_empty() {
+        return Some(Vec::new());
+    }
+    let segments: Vec<&str> = rest.split('/').collect();
+    let ok = segments.iter().all(|s| {
+        !s.is_empty()
+            && !s.bytes().all(|b| b == b'.')
+            && !s.contains(['%', '\\', '?', '#', ':'])
+            && !s.chars().any(|c| c.is_control() || c.is_whitespace())
+    });
+    ok.then_some(segments)
 }
 
 fn decode<T: DeserializeOwned>(body: &[u8]) -> Result<T, ArmError> {

@@ -182,3 +182,16 @@ pub struct ChildResource<P> {
     /// Properties.
     pub properties: P,
 }
+
+/// Any tracked resource read only for its `provisioningState` (e.g. to see whether a resource a
+/// step created earlier is still provisioning).
+pub type Provisioned = TrackedResource<ProvisioningOnly>;
+
+/// The `properties.provisioningState` every ARM resource type reports.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct ProvisioningOnly {
+    /// Provisioning state (read-only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub provisioning_state: Option<ProvisioningState>,
+}

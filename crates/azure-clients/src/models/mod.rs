@@ -13,8 +13,8 @@ mod network;
 mod resources;
 
 pub use common::{
-    ChildResource, Plan, ProvisioningState, SubResource, TrackedResource, normalize_region,
-    region_eq,
+    ChildResource, Plan, Provisioned, ProvisioningOnly, ProvisioningState, SubResource,
+    TrackedResource, normalize_region, region_eq,
 };
 pub use compute::{
     DeleteOption, HardwareProfile, ImageReference, LinuxConfiguration, ManagedDiskParameters,
