@@ -11,7 +11,7 @@ use azure_clients::SecretString;
 use azure_clients::arm::ArmError;
 use azure_clients::models::{MARKETPLACE_ORDERING_API, MarketplaceAgreement, Plan};
 use imageferry_contract::os_profile::{self, OsProfileError};
-use imageferry_contract::{DeploymentRequest, ImageFacts, OsState, OsType};
+use imageferry_contract::{DeploymentRequest, ImageFacts};
 
 fn rejected(e: &OsProfileError) -> StepError {
     StepError::rejected("ValidationFailed", e.to_string(), Some(e.fix()))
@@ -23,18 +23,6 @@ pub(crate) fn computer_name(
     facts: &ImageFacts,
 ) -> Result<Option<String>, StepError> {
     os_profile::computer_name(&req.vm.name, facts.os_type, facts.os_state).map_err(|e| rejected(&e))
-}
-
-/// Everything the request alone decides: the computer name and, for a generalized Linux
-/// image, the SSH key.
-pub(crate) fn check_request(req: &DeploymentRequest, facts: &ImageFacts) -> Result<(), StepError> {
-    computer_name(req, facts)?;
-    if (facts.os_type, facts.os_state) == (OsType::Linux, OsState::Generalized)
-        && let Some(key) = &req.vm.ssh_public_key
-    {
-        os_profile::check_ssh_public_key(key).map_err(|e| rejected(&e))?;
-    }
-    Ok(())
 }
 
 /// The Windows password read from Key Vault: `failed` (the request is fine, the secret's value

@@ -52,6 +52,15 @@ pub enum OsProfileError {
 }
 
 impl OsProfileError {
+    /// What is wrong (without the field name).
+    pub fn reason(&self) -> &str {
+        match self {
+            Self::ComputerName { reason, .. }
+            | Self::SshKey { reason }
+            | Self::Password { reason } => reason,
+        }
+    }
+
     /// How to fix it.
     pub fn fix(&self) -> String {
         match self {

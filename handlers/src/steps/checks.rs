@@ -149,7 +149,8 @@ pub(crate) fn before_deadline(
 }
 
 /// Reads the image definition and checks the request against it (OS type, generalized or
-/// specialized, Trusted Launch for this version, the computer name and SSH key rules).
+/// specialized, Trusted Launch for this version, and `validate_for_image`'s computer-name and
+/// SSH-key rules).
 pub(crate) async fn image_facts(
     app: &App,
     req: &DeploymentRequest,
@@ -170,7 +171,6 @@ pub(crate) async fn image_facts(
         .map_err(|e| StepError::rejected("UnsupportedImage", e.to_string(), None))?;
     req.validate_for_image(&info.facts)
         .map_err(|e| StepError::invalid(&e))?;
-    crate::preflight::check_request(req, &info.facts)?;
     Ok(info)
 }
 
