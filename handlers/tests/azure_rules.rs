@@ -179,7 +179,11 @@ async fn a_computer_name_of_only_digits_is_refused_before_any_write() {
     assert_eq!(done.status, Status::Rejected, "{done:#?}");
     let error = done.error.unwrap();
     assert!(error.message.contains("only digits"), "{}", error.message);
-    assert!(error.message.contains("fix: choose a vm.name"), "{}", error.message);
+    assert!(
+        error.message.contains("fix: choose a vm.name"),
+        "{}",
+        error.message
+    );
     assert!(writes(&bench).is_empty());
 }
 
@@ -270,44 +274,32 @@ async fn security_type_applies_from_its_starts_at_version() {
     );
 }
 
-#[tokio::test]
-async fn readiness_is_per_region() {
-    // West US 2 failed and East US is being added (the version is Failed, then would be
-    // Updating): South Central US is replicated, so the VM is created there.
-    let mut s = scenario();
-    let regions = &mut s.galleries[0].images[0].versions[0].regions;
-    regions[0].replication_secs = 0.0;
-    regions[1].fail = true;
-    regions.push(RegionSeed {
-        name: "East US".into(),
-        replication_secs: 100_000.0,
-        fail: false,
-        added: true,
-    });
-    let mut bench = Bench::start(s, config()).await;
-    bench.submit(&linux_request("per-region")).await;
-    bench.run().await;
-    let done = bench.terminal();
-    assert_eq!(done.status, Status::Succeeded, "{done:#?}");
-
+/// The seed with South Central US replicated, West US 2 failed or replicated, and East US being
+/// added by the publisher (so the version is `Failed` or `Updating`).
+fn per_region_scenario(west_failed: bool) -> Scenario {
     let mut s = scenario();
     let regions = &mut s.galleries[0].images[0].versions[0].regions;
     regions[0].replication_secs = 0.0;
     regions[1].replication_secs = 0.0;
+    regions[1].fail = west_failed;
     regions.push(RegionSeed {
         name: "East US".into(),
         replication_secs: 100_000.0,
         fail: false,
         added: true,
     });
-    let mut bench = Bench::start(s, config()).await;
-    bench.submit(&linux_request("updating")).await;
-    bench.run().await;
-    assert_eq!(
-        bench.terminal().status,
-        Status::Succeeded,
-        "Updating version, ready region"
-    );
+    s
+}
+
+#[tokio::test]
+async fn readiness_is_per_region() {
+    for (west_failed, id) in [(true, "per-region"), (false, "updating")] {
+        let mut bench = Bench::start(per_region_scenario(west_failed), config()).await;
+        bench.submit(&linux_request(id)).await;
+        bench.run().await;
+        let done = bench.terminal();
+        assert_eq!(done.status, Status::Succeeded, "{id}: {done:#?}");
+    }
 }
 
 #[tokio::test]

@@ -214,7 +214,7 @@ async fn lro_via_location_202_then_200_with_body() {
     assert_eq!(first.retry_after, Some(Duration::ZERO));
     let rg: ResourceGroup = arm.wait(T2, &op).await.unwrap();
     assert_eq!(
-        rg.properties.unwrap().provisioning_state,
+        rg.properties.provisioning_state,
         Some(ProvisioningState::Succeeded)
     );
     assert_eq!(log.lock().unwrap().len(), 4);

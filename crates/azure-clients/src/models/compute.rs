@@ -368,3 +368,5 @@ impl SecurityProfile {
         }
     }
 }
+
+impl super::common::MaybeEmpty for VirtualMachineProperties {}

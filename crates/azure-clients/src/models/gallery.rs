@@ -443,3 +443,7 @@ pub struct DirectSharedImageVersionProperties {
 pub type SharedGalleryImageVersion = DirectSharedImageVersion;
 /// A community gallery image version.
 pub type CommunityGalleryImageVersion = DirectSharedImageVersion;
+
+impl super::common::MaybeEmpty for GalleryImageProperties {}
+
+impl super::common::MaybeEmpty for GalleryImageVersionProperties {}

@@ -13,8 +13,8 @@ mod network;
 mod resources;
 
 pub use common::{
-    ChildResource, Plan, Provisioned, ProvisioningOnly, ProvisioningState, SubResource,
-    TrackedResource, normalize_region, region_eq,
+    ChildResource, MaybeEmpty, Plan, Provisioned, ProvisioningOnly, ProvisioningState, Sku,
+    SubResource, TrackedResource, normalize_region, region_eq,
 };
 pub use compute::{
     DeleteOption, HardwareProfile, ImageReference, LinuxConfiguration, ManagedDiskParameters,

@@ -1,8 +1,7 @@
 //! `Microsoft.Network`: virtual network with subnet, public IP, NSG, NIC (2025-05-01 shapes).
 
-use super::common::{ProvisioningState, SubResource};
+use super::common::{MaybeEmpty, ProvisioningState, SubResource};
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
 
 /// A virtual network.
 pub type VirtualNetwork = super::TrackedResource<VirtualNetworkProperties>;
@@ -84,42 +83,12 @@ impl VirtualNetwork {
     }
 }
 
-/// A public IP address.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", default)]
-pub struct PublicIpAddress {
-    /// Resource id (read-only).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub id: Option<String>,
-    /// Name (read-only).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub name: Option<String>,
-    /// Region.
-    pub location: String,
-    /// Tags.
-    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
-    pub tags: BTreeMap<String, String>,
-    /// SKU.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub sku: Option<PublicIpSku>,
-    /// Zones.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub zones: Vec<String>,
-    /// Properties (omitted when empty: the defaults are Basic/Dynamic).
-    #[serde(skip_serializing_if = "PublicIpAddressProperties::is_empty")]
-    pub properties: PublicIpAddressProperties,
-}
+/// A public IP address (`sku` and `zones` on the envelope; `properties` omitted from a body when
+/// empty: the defaults are Basic/Dynamic).
+pub type PublicIpAddress = super::TrackedResource<PublicIpAddressProperties>;
 
 /// `PublicIPAddressSku`.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", default)]
-pub struct PublicIpSku {
-    /// `Basic` or `Standard`.
-    pub name: String,
-    /// `Regional` or `Global`.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub tier: Option<String>,
-}
+pub type PublicIpSku = super::Sku;
 
 /// `PublicIPAddressPropertiesFormat`.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -145,7 +114,7 @@ pub struct PublicIpAddressProperties {
     pub provisioning_state: Option<ProvisioningState>,
 }
 
-impl PublicIpAddressProperties {
+impl MaybeEmpty for PublicIpAddressProperties {
     fn is_empty(&self) -> bool {
         self.public_ip_allocation_method.is_none()
             && self.public_ip_address_version.is_none()
@@ -363,3 +332,9 @@ impl NetworkInterface {
         }
     }
 }
+
+impl MaybeEmpty for VirtualNetworkProperties {}
+
+impl MaybeEmpty for NetworkSecurityGroupProperties {}
+
+impl MaybeEmpty for NetworkInterfaceProperties {}
