@@ -80,10 +80,18 @@ impl App {
         self.send(step.as_str(), message).await
     }
 
-    /// Sends one message. Service Bus answers are classified: 429, 5xx and network failures are
-    /// transient (redelivery may help); 401, 403, 404, 413 and other refusals are permanent
-    /// (`failed` at once: sending the same message again gets the same answer).
-    async fn send(&self, entity: &str, message: OutgoingMessage) -> Result<(), StepError> {
+    /// Sends one message, continuing the invocation's trace: `Diagnostic-Id` holds the
+    /// invocation's `traceparent`, as the Azure SDKs set it, so the next step (or an events
+    /// subscriber) continues the same trace. Service Bus answers are classified: 429, 5xx and
+    /// network failures are transient (redelivery may help); 401, 403, 404, 413 and other
+    /// refusals are permanent (`failed` at once: sending the same message again gets the same
+    /// answer).
+    async fn send(&self, entity: &str, mut message: OutgoingMessage) -> Result<(), StepError> {
+        if let Some(trace) = functions_runtime::TraceContext::current() {
+            message
+                .application_properties
+                .insert(functions_runtime::DIAGNOSTIC_ID.into(), trace.traceparent());
+        }
         self.bus.send(entity, message).await.map_err(|e| {
             let transient = e.is_transient();
             let error = EventError {

@@ -11,10 +11,11 @@ use serde_json::Value;
 
 use crate::envelope::{DataValue, Envelope};
 use crate::invocation::{Context, Invocation};
-use crate::message::{BodyDecodeError, ServiceBusMessage};
+use crate::message::{BodyDecodeError, Direct, MessageBody, ServiceBusMessage};
 use crate::metadata::Metadata;
 use crate::promotion::unquote;
 use crate::raw::RawObject;
+use crate::trace::TraceContext;
 use crate::trigger::{DataType, TriggerOptions};
 
 /// Header carrying the host's invocation id.
@@ -48,37 +49,58 @@ pub enum EnvelopeError {
     },
 }
 
-/// Decodes a whole invocation request for a Service Bus (or storage queue) trigger.
+/// Decodes a whole invocation request for a Service Bus (or storage queue) trigger. A broken
+/// envelope is an error; a body that does not decode into `B` is an `Err` body.
 ///
-/// `invocation_id` is the `X-Azure-Functions-InvocationId` header value, if any.
-pub fn service_bus_invocation<T: DeserializeOwned>(
+/// `invocation_id` is the `X-Azure-Functions-InvocationId` header value, if any. The trace
+/// context continues the message's `Diagnostic-Id` (see [`TraceContext::for_invocation`]
+/// for the `traceparent` header, which the runtime also considers).
+pub fn service_bus_invocation<T: DeserializeOwned + Send + 'static>(
     function_name: &str,
     invocation_id: Option<&str>,
     body: &[u8],
     options: &TriggerOptions,
-) -> Result<Invocation<ServiceBusMessage<T>>, EnvelopeError> {
+) -> Result<Invocation<ServiceBusMessage<Result<T, BodyDecodeError>>>, EnvelopeError> {
+    invocation::<T, Direct>(function_name, invocation_id, body, options)
+}
+
+/// [`service_bus_invocation`] for any [`MessageBody`].
+pub(crate) fn invocation<B: MessageBody<M>, M>(
+    function_name: &str,
+    invocation_id: Option<&str>,
+    body: &[u8],
+    options: &TriggerOptions,
+) -> Result<Invocation<ServiceBusMessage<Result<B, BodyDecodeError>>>, EnvelopeError> {
     let envelope = Envelope::parse(body)?;
-    let (message, rand_guid) = service_bus_message(&envelope, options)?;
+    let (message, rand_guid) = service_bus_message::<B, M>(&envelope, options)?;
     let invocation_id = invocation_id
         .filter(|id| !id.is_empty())
         .map(str::to_owned)
         .or_else(|| rand_guid.clone())
         .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+    let trace = TraceContext::for_invocation(message.diagnostic_id(), None);
     Ok(Invocation {
         event: message,
         context: Context {
             function_name: function_name.to_owned(),
             invocation_id,
             rand_guid,
+            trace,
         },
     })
 }
 
+/// A decoded message and `Metadata.sys.RandGuid`.
+type WithRandGuid<B> = (
+    ServiceBusMessage<Result<B, BodyDecodeError>>,
+    Option<String>,
+);
+
 /// Decodes the message of a parsed envelope; also returns `Metadata.sys.RandGuid`.
-fn service_bus_message<T: DeserializeOwned>(
+fn service_bus_message<B: MessageBody<M>, M>(
     envelope: &Envelope<'_>,
     options: &TriggerOptions,
-) -> Result<(ServiceBusMessage<T>, Option<String>), EnvelopeError> {
+) -> Result<WithRandGuid<B>, EnvelopeError> {
     let (raw_body, encoding_error) = raw_body(envelope.trigger_value(options)?, options.data_type);
     // The host promotes body fields only from string triggers whose text looks like an object;
     // only the top-level keys are needed to spot them.
@@ -92,7 +114,7 @@ fn service_bus_message<T: DeserializeOwned>(
     if !meta.shadowed().is_empty() {
         tracing::warn!(
             keys = ?meta.shadowed(),
-            "message body fields share names with Service Bus system properties; those properties are ignored"
+            "message body fields share names with Service Bus system properties; those properties are ignored (an unknown delivery count is None)"
         );
     }
     let rand_guid = meta.sys_string("RandGuid");
@@ -100,8 +122,7 @@ fn service_bus_message<T: DeserializeOwned>(
         message_id: meta.string(&["MessageId", "Id"]),
         delivery_count: meta
             .integer(&["DeliveryCount", "DequeueCount"])
-            .and_then(|n| u32::try_from(n).ok())
-            .unwrap_or(1),
+            .and_then(|n| u32::try_from(n).ok()),
         enqueued_time: meta.time(&["EnqueuedTime", "EnqueuedTimeUtc", "InsertionTime"]),
         correlation_id: meta.string(&["CorrelationId"]),
         content_type: meta.string(&["ContentType"]),
@@ -110,10 +131,11 @@ fn service_bus_message<T: DeserializeOwned>(
         application_properties: meta
             .object(&["ApplicationProperties", "UserProperties"])
             .unwrap_or_default(),
-        body: match encoding_error {
+        shadowed: meta.shadowed().iter().map(|k| (*k).to_owned()).collect(),
+        body: B::decode(match encoding_error {
             Some(error) => Err(error),
-            None => decode_body(&raw_body),
-        },
+            None => Ok(&raw_body),
+        }),
         raw_body,
     };
     Ok((message, rand_guid))
@@ -150,39 +172,6 @@ fn raw_body(value: &DataValue<'_>, data_type: DataType) -> (String, Option<BodyD
     }
 }
 
-/// `T` from the body text: JSON first. A string type (`String`, `Box<str>`, …) that cannot take
-/// the body as JSON (not a JSON string, or not JSON at all) receives the text itself;
-/// `serde_json::Value` and structs never do.
-fn decode_body<T: DeserializeOwned>(raw: &str) -> Result<T, BodyDecodeError> {
-    serde_json::from_str::<T>(raw).or_else(|json_error| {
-        T::deserialize(TextOnly(raw)).map_err(|_| BodyDecodeError::new(json_error.to_string()))
-    })
-}
-
-/// A deserializer that only yields a string to types that ask for one.
-struct TextOnly<'a>(&'a str);
-
-impl<'de> serde::Deserializer<'de> for TextOnly<'_> {
-    type Error = serde::de::value::Error;
-
-    fn deserialize_any<V: serde::de::Visitor<'de>>(self, _: V) -> Result<V::Value, Self::Error> {
-        Err(serde::de::Error::custom("body is not JSON"))
-    }
-
-    fn deserialize_str<V: serde::de::Visitor<'de>>(self, v: V) -> Result<V::Value, Self::Error> {
-        v.visit_str(self.0)
-    }
-
-    fn deserialize_string<V: serde::de::Visitor<'de>>(self, v: V) -> Result<V::Value, Self::Error> {
-        v.visit_str(self.0)
-    }
-
-    serde::forward_to_deserialize_any! {
-        bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char bytes byte_buf option unit
-        unit_struct newtype_struct seq tuple tuple_struct map struct enum identifier ignored_any
-    }
-}
-
 /// Newtonsoft-side test in `Utility.IsJson`: trimmed text starts with `{` and ends with `}`.
 fn looks_like_object(text: &str) -> bool {
     let t = text.trim();
@@ -194,10 +183,15 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    fn decode(v: Value, options: &TriggerOptions) -> ServiceBusMessage<Value> {
+    fn decode(
+        v: Value,
+        options: &TriggerOptions,
+    ) -> ServiceBusMessage<Result<Value, BodyDecodeError>> {
         let text = v.to_string();
         let env = Envelope::parse(text.as_bytes()).unwrap();
-        service_bus_message::<Value>(&env, options).unwrap().0
+        service_bus_message::<Value, Direct>(&env, options)
+            .unwrap()
+            .0
     }
 
     #[test]
@@ -228,9 +222,11 @@ mod tests {
     #[test]
     fn text_bodies_decode_into_strings_only() {
         let env = Envelope::parse(br#"{"Data":{"m":"plain text"}}"#).unwrap();
-        let (msg, _) = service_bus_message::<String>(&env, &TriggerOptions::default()).unwrap();
+        let (msg, _) =
+            service_bus_message::<String, Direct>(&env, &TriggerOptions::default()).unwrap();
         assert_eq!(msg.body, Ok("plain text".to_owned()));
-        let (msg, _) = service_bus_message::<Value>(&env, &TriggerOptions::default()).unwrap();
+        let (msg, _) =
+            service_bus_message::<Value, Direct>(&env, &TriggerOptions::default()).unwrap();
         assert!(msg.body.unwrap_err().message.contains("expected value"));
         assert_eq!(msg.raw_body, "plain text");
     }

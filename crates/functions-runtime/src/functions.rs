@@ -1,22 +1,23 @@
 //! The [`Functions`] builder: function name → Tower service, turned into an axum router.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::convert::Infallible;
+use std::sync::Arc;
 
 use axum::Router;
+use axum::error_handling::HandleError;
 use axum::extract::Request;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
-use bytes::Bytes;
-use futures::future::BoxFuture;
-use http::{HeaderMap, StatusCode, header};
-use serde::de::DeserializeOwned;
-use tower::Service;
+use axum::routing::{get, post_service};
+use futures::future::{self, BoxFuture};
+use http::{StatusCode, header};
+use tower::util::BoxCloneSyncService;
+use tower::{Layer, Service, ServiceExt as _};
 
 use crate::Error;
-use crate::invocation::{Invocation, InvocationResult};
+use crate::invocation::{IntoInvocationResult, Invocation, InvocationResult};
 use crate::invoke;
-use crate::message::ServiceBusMessage;
+use crate::message::{BodyDecodeError, MessageBody, ServiceBusMessage};
 use crate::response::ErrorBody;
 use crate::trigger::TriggerOptions;
 
@@ -24,13 +25,30 @@ use crate::trigger::TriggerOptions;
 /// double encoding can almost double them; the only caller is the host on loopback.
 pub const DEFAULT_BODY_LIMIT: usize = 256 * 1024 * 1024;
 
-type Handler =
-    Arc<dyn Fn(Arc<str>, HeaderMap, Bytes) -> BoxFuture<'static, Response> + Send + Sync + 'static>;
+/// One function as the router calls it: the host's HTTP request in, the answer out. This is
+/// the service [`Functions::layer`] wraps.
+pub type FunctionService = BoxCloneSyncService<Request, Response, Infallible>;
+
+/// A registered handler after its answer type is unified.
+pub(crate) type Handler<B> =
+    BoxCloneSyncService<Invocation<ServiceBusMessage<B>>, InvocationResult, Error>;
+
+/// What builds a function's service once the body limit and undecodable handler are known.
+type Build = Box<dyn FnOnce(&Shared) -> FunctionService + Send>;
+type Wrap = Box<dyn Fn(FunctionService) -> FunctionService + Send>;
+
+/// Settings every function shares.
+#[derive(Clone)]
+pub(crate) struct Shared {
+    pub(crate) body_limit: usize,
+    pub(crate) undecodable: Option<Handler<BodyDecodeError>>,
+}
 
 /// The functions this handler serves, by function (folder) name.
 pub struct Functions {
-    handlers: HashMap<String, Handler>,
-    body_limit: usize,
+    functions: Vec<(String, Build)>,
+    layers: Vec<Wrap>,
+    shared: Shared,
 }
 
 impl Default for Functions {
@@ -41,11 +59,11 @@ impl Default for Functions {
 
 impl std::fmt::Debug for Functions {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let mut names: Vec<&String> = self.handlers.keys().collect();
-        names.sort();
         f.debug_struct("Functions")
-            .field("functions", &names)
-            .field("body_limit", &self.body_limit)
+            .field("functions", &self.names())
+            .field("layers", &self.layers.len())
+            .field("body_limit", &self.shared.body_limit)
+            .field("undecodable", &self.shared.undecodable.is_some())
             .finish()
     }
 }
@@ -54,25 +72,31 @@ impl Functions {
     /// No functions yet.
     pub fn new() -> Self {
         Self {
-            handlers: HashMap::new(),
-            body_limit: DEFAULT_BODY_LIMIT,
+            functions: Vec::new(),
+            layers: Vec::new(),
+            shared: Shared {
+                body_limit: DEFAULT_BODY_LIMIT,
+                undecodable: None,
+            },
         }
     }
 
     /// Registers a `serviceBusTrigger` function with the default [`TriggerOptions`]
     /// (`dataType` string, any single `Data` entry).
     ///
+    /// `B` is the body type (see [`ServiceBusMessage`]); the service may answer `()`,
+    /// [`InvocationResult`] or anything else [`IntoInvocationResult`].
+    ///
     /// # Panics
     /// If `name` is not a valid function name (letters, digits, `-`, `_`) or is already registered.
-    pub fn service_bus<T, S>(self, name: &str, service: S) -> Self
+    pub fn service_bus<B, M, S>(self, name: &str, service: S) -> Self
     where
-        T: DeserializeOwned + Send + 'static,
-        S: Service<Invocation<ServiceBusMessage<T>>, Response = InvocationResult>
-            + Clone
-            + Send
-            + 'static,
-        S::Error: Into<Error>,
-        S::Future: Send,
+        B: MessageBody<M>,
+        M: 'static,
+        S: Service<Invocation<ServiceBusMessage<B>>> + Clone + Send + Sync + 'static,
+        S::Response: IntoInvocationResult + 'static,
+        S::Error: Into<Error> + 'static,
+        S::Future: Send + 'static,
     {
         self.service_bus_with(name, TriggerOptions::default(), service)
     }
@@ -81,15 +105,19 @@ impl Functions {
     ///
     /// # Panics
     /// If `name` is not a valid function name (letters, digits, `-`, `_`) or is already registered.
-    pub fn service_bus_with<T, S>(mut self, name: &str, options: TriggerOptions, service: S) -> Self
+    pub fn service_bus_with<B, M, S>(
+        mut self,
+        name: &str,
+        options: TriggerOptions,
+        service: S,
+    ) -> Self
     where
-        T: DeserializeOwned + Send + 'static,
-        S: Service<Invocation<ServiceBusMessage<T>>, Response = InvocationResult>
-            + Clone
-            + Send
-            + 'static,
-        S::Error: Into<Error>,
-        S::Future: Send,
+        B: MessageBody<M>,
+        M: 'static,
+        S: Service<Invocation<ServiceBusMessage<B>>> + Clone + Send + Sync + 'static,
+        S::Response: IntoInvocationResult + 'static,
+        S::Error: Into<Error> + 'static,
+        S::Future: Send + 'static,
     {
         assert!(
             !name.is_empty()
@@ -99,58 +127,122 @@ impl Functions {
             "function name {name:?} must be letters, digits, '-' or '_' (Azure Functions names)"
         );
         assert!(
-            !self.handlers.keys().any(|k| k.eq_ignore_ascii_case(name)),
+            !self
+                .functions
+                .iter()
+                .any(|(k, _)| k.eq_ignore_ascii_case(name)),
             "function {name:?} is registered twice (names are case-insensitive)"
         );
-        // `Mutex` makes the (Send-only) service shareable; each invocation clones it, as Tower
-        // services are meant to be used.
-        let service = Arc::new(Mutex::new(service));
+        let handler = boxed(service);
+        let function: Arc<str> = Arc::from(name);
         let options = Arc::new(options);
-        let handler: Handler = Arc::new(move |function_name, headers, body| {
-            let service = service
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .clone();
-            let options = Arc::clone(&options);
-            Box::pin(async move {
-                invoke::service_bus::<T, S>(service, &options, &function_name, &headers, body).await
+        let build: Build = Box::new(move |shared: &Shared| {
+            BoxCloneSyncService::new(invoke::ServiceBusFunction::<B, M> {
+                marker: std::marker::PhantomData,
+                function,
+                options,
+                handler,
+                shared: shared.clone(),
             })
         });
-        self.handlers.insert(name.to_owned(), handler);
+        self.functions.push((name.to_owned(), build));
+        self
+    }
+
+    /// The service that receives messages whose body does not decode into a function's body
+    /// type, with the decode error as body. Without one, such a message is answered `422`
+    /// with an error log line: the host abandons it, and Service Bus dead-letters it after the
+    /// queue's max delivery count. Functions whose body type is `Result<T, BodyDecodeError>`
+    /// receive undecodable bodies themselves.
+    pub fn undecodable<S>(mut self, service: S) -> Self
+    where
+        S: Service<Invocation<ServiceBusMessage<BodyDecodeError>>> + Clone + Send + Sync + 'static,
+        S::Response: IntoInvocationResult + 'static,
+        S::Error: Into<Error> + 'static,
+        S::Future: Send + 'static,
+    {
+        self.shared.undecodable = Some(boxed(service));
+        self
+    }
+
+    /// Wraps every function (registered before or after this call) in `layer`: timeouts,
+    /// concurrency limits, metrics. The layered service sees the host's HTTP request; an error
+    /// it returns (a timeout, an overloaded limiter) is answered `500` with an error log line,
+    /// so the host abandons the message. Layers added later wrap the earlier ones.
+    pub fn layer<L>(mut self, layer: L) -> Self
+    where
+        L: Layer<FunctionService> + Send + 'static,
+        L::Service: Service<Request, Response = Response> + Clone + Send + Sync + 'static,
+        <L::Service as Service<Request>>::Error: Into<Error> + Send + 'static,
+        <L::Service as Service<Request>>::Future: Send + 'static,
+    {
+        self.layers.push(Box::new(move |inner: FunctionService| {
+            BoxCloneSyncService::new(HandleError::new(
+                layer.layer(inner),
+                |e: <L::Service as Service<Request>>::Error| future::ready(layer_error(e.into())),
+            ))
+        }));
         self
     }
 
     /// Maximum accepted request body size (default [`DEFAULT_BODY_LIMIT`]); larger requests get `413`.
     pub fn body_limit(mut self, bytes: usize) -> Self {
-        self.body_limit = bytes;
+        self.shared.body_limit = bytes;
         self
     }
 
     /// The registered function names, sorted.
     pub fn names(&self) -> Vec<String> {
-        let mut names: Vec<String> = self.handlers.keys().cloned().collect();
+        let mut names: Vec<String> = self.functions.iter().map(|(n, _)| n.clone()).collect();
         names.sort();
         names
     }
 
     /// The axum router: `GET /` readiness, `POST /<FunctionName>`, JSON 404 for anything else.
     pub fn into_router(self) -> Router {
-        let limit = self.body_limit;
-        let handlers: Arc<HashMap<String, Handler>> = Arc::new(self.handlers);
+        let Self {
+            functions,
+            layers,
+            shared,
+        } = self;
         let mut router = Router::new().route("/", get(ready));
-        // One static route per function: no path extraction or lookup on the hot path.
-        for (name, handler) in handlers.iter() {
-            let handler = Arc::clone(handler);
-            let name: Arc<str> = Arc::from(name.as_str());
-            router = router.route(
-                &format!("/{name}"),
-                post(move |request: Request| {
-                    invoke_with(Arc::clone(&handler), Arc::clone(&name), limit, request)
-                }),
+        let mut by_name: HashMap<String, (Arc<str>, FunctionService)> = HashMap::new();
+        for (name, build) in functions {
+            let service = layers
+                .iter()
+                .fold(build(&shared), |inner, wrap| wrap(inner));
+            // One static route per function: no path extraction or lookup on the hot path.
+            router = router.route(&format!("/{name}"), post_service(service.clone()));
+            by_name.insert(
+                name.to_ascii_lowercase(),
+                (Arc::from(name.as_str()), service),
             );
         }
-        router.fallback(move |request: Request| fallback(Arc::clone(&handlers), limit, request))
+        let by_name = Arc::new(by_name);
+        router.fallback(move |request: Request| fallback(Arc::clone(&by_name), request))
     }
+}
+
+/// A user service with its answer turned into an [`InvocationResult`] and its error into [`Error`].
+fn boxed<R, S>(service: S) -> Handler<R>
+where
+    R: Send + 'static,
+    S: Service<Invocation<ServiceBusMessage<R>>> + Clone + Send + Sync + 'static,
+    S::Response: IntoInvocationResult + 'static,
+    S::Error: Into<Error> + 'static,
+    S::Future: Send + 'static,
+{
+    BoxCloneSyncService::new(
+        service
+            .map_err(Into::into)
+            .and_then(|answer: S::Response| future::ready(answer.into_invocation_result())),
+    )
+}
+
+fn layer_error(error: Error) -> Response {
+    let message = invoke::error_chain(error.as_ref());
+    tracing::error!(error = %message, "a layer failed the invocation; answering 500 so the host abandons the message");
+    ErrorBody::new("layer_error", message).into_response(StatusCode::INTERNAL_SERVER_ERROR)
 }
 
 /// The host's readiness probe: any answer will do, so answer at once.
@@ -163,76 +255,42 @@ async fn ready() -> Response {
         .into_response()
 }
 
-/// Reads the body (bounded) and runs the function's handler.
-async fn invoke_with(handler: Handler, name: Arc<str>, limit: usize, request: Request) -> Response {
-    let (parts, body) = request.into_parts();
-    let declared = parts
-        .headers
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<usize>().ok());
-    if declared.is_some_and(|length| length > limit) {
-        return too_large(&name, limit);
-    }
-    match axum::body::to_bytes(body, limit).await {
-        Ok(bytes) => handler(name, parts.headers, bytes).await,
-        Err(e) => {
-            tracing::error!(function = %name, error = %e, "could not read the invocation request body");
-            too_large(&name, limit)
-        }
-    }
-}
-
-fn too_large(name: &str, limit: usize) -> Response {
-    ErrorBody::new(
-        "bad_request",
-        format!("invocation request body unreadable or larger than {limit} bytes"),
-    )
-    .function(name)
-    .into_response(StatusCode::PAYLOAD_TOO_LARGE)
-}
-
 /// Anything but an exact route: a function name in another case (the host treats names
 /// case-insensitively), an unknown function (404 JSON), or no route at all (404 JSON).
-async fn fallback(
-    handlers: Arc<HashMap<String, Handler>>,
-    limit: usize,
+fn fallback(
+    functions: Arc<HashMap<String, (Arc<str>, FunctionService)>>,
     request: Request,
-) -> Response {
+) -> BoxFuture<'static, Response> {
     let path = request.uri().path().to_owned();
     let segment = path
         .strip_prefix('/')
         .filter(|s| !s.is_empty() && !s.contains('/'));
-    match (request.method() == http::Method::POST, segment) {
-        (true, Some(function)) => {
-            let found = handlers
-                .iter()
-                .find(|(name, _)| name.eq_ignore_ascii_case(function));
-            match found {
-                Some((name, handler)) => {
-                    invoke_with(
-                        Arc::clone(handler),
-                        Arc::from(name.as_str()),
-                        limit,
-                        request,
-                    )
-                    .await
-                }
-                None => {
-                    tracing::error!(function = %function, "invocation for a function this handler does not serve");
-                    ErrorBody::new(
-                        "unknown_function",
-                        format!("no function named {function:?} is registered"),
-                    )
-                    .function(function)
-                    .into_response(StatusCode::NOT_FOUND)
-                }
+    let answer = match (request.method() == http::Method::POST, segment) {
+        (true, Some(function)) => match functions.get(&function.to_ascii_lowercase()) {
+            Some((_, service)) => {
+                let service = service.clone();
+                return Box::pin(async move {
+                    match service.oneshot(request).await {
+                        Ok(response) => response,
+                        Err(never) => match never {},
+                    }
+                });
             }
-        }
+            None => {
+                tracing::error!(function = %function, "invocation for a function this handler does not serve");
+                ErrorBody::new(
+                    "unknown_function",
+                    format!("no function named {function:?} is registered"),
+                )
+                .function(function)
+                .into_response(StatusCode::NOT_FOUND)
+            }
+        },
         _ => ErrorBody::new(
             "not_found",
             format!("no route for {} {path}", request.method()),
         )
         .into_response(StatusCode::NOT_FOUND),
-    }
+    };
+    Box::pin(future::ready(answer))
 }

@@ -3,6 +3,9 @@
 use serde::Serialize;
 use serde_json::{Map, Value};
 
+use crate::Error;
+use crate::trace::TraceContext;
+
 /// One invocation of a function: the decoded trigger event plus its context.
 #[derive(Debug, Clone)]
 pub struct Invocation<T> {
@@ -21,6 +24,9 @@ pub struct Context {
     pub invocation_id: String,
     /// `Metadata.sys.RandGuid`, when the host sent one (and no body key shadowed `sys`).
     pub rand_guid: Option<String>,
+    /// This invocation's W3C trace context, continuing the message's `Diagnostic-Id`; also
+    /// available as [`TraceContext::current`] while the handler runs.
+    pub trace: TraceContext,
 }
 
 /// The answer to the host: `{"Outputs": {..}, "Logs": [..], "ReturnValue": ..}`.
@@ -61,6 +67,32 @@ impl InvocationResult {
     }
 }
 
+/// What a handler may answer: `()` (nothing to say), an [`InvocationResult`], or a `Result` of
+/// either whose error becomes a `500` answer (the host abandons the message, Service Bus
+/// redelivers it).
+pub trait IntoInvocationResult {
+    /// The answer, or the error that fails the invocation.
+    fn into_invocation_result(self) -> Result<InvocationResult, Error>;
+}
+
+impl IntoInvocationResult for () {
+    fn into_invocation_result(self) -> Result<InvocationResult, Error> {
+        Ok(InvocationResult::default())
+    }
+}
+
+impl IntoInvocationResult for InvocationResult {
+    fn into_invocation_result(self) -> Result<InvocationResult, Error> {
+        Ok(self)
+    }
+}
+
+impl<T: IntoInvocationResult, E: Into<Error>> IntoInvocationResult for Result<T, E> {
+    fn into_invocation_result(self) -> Result<InvocationResult, Error> {
+        self.map_err(Into::into)?.into_invocation_result()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -82,5 +114,25 @@ mod tests {
             serde_json::to_value(&result).unwrap(),
             json!({"Outputs": {"out": {"a": 1}}, "Logs": ["one"], "ReturnValue": "r"})
         );
+    }
+
+    #[test]
+    fn return_types_turn_into_results() {
+        assert_eq!(
+            ().into_invocation_result().unwrap(),
+            InvocationResult::default()
+        );
+        let r = InvocationResult::default().log("x");
+        assert_eq!(r.clone().into_invocation_result().unwrap(), r);
+        assert_eq!(
+            Ok::<(), std::io::Error>(())
+                .into_invocation_result()
+                .unwrap(),
+            InvocationResult::default()
+        );
+        let e = Err::<InvocationResult, _>(std::io::Error::other("no"))
+            .into_invocation_result()
+            .unwrap_err();
+        assert_eq!(e.to_string(), "no");
     }
 }

@@ -66,6 +66,7 @@ pub async fn run(functions: Functions) -> Result<(), Error> {
     tracing::info!(addr = %bound, functions = ?functions.names(), "custom handler listening");
     serve(functions, listener, shutdown_signal()).await?;
     tracing::info!("custom handler stopped");
+    crate::telemetry::shutdown();
     Ok(())
 }
 

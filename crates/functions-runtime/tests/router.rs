@@ -8,8 +8,8 @@ use std::time::Duration;
 use common::{post, send};
 use functions_runtime::host_wire::{HostInvocation, HostMessage, request_body};
 use functions_runtime::{
-    DataType, Error, Functions, Invocation, InvocationResult, ServiceBusMessage, TriggerOptions,
-    service_fn,
+    BodyDecodeError, DataType, Error, Functions, Invocation, InvocationResult, ServiceBusMessage,
+    TriggerOptions, service_fn,
 };
 use http::{Request, StatusCode};
 use serde::Deserialize;
@@ -153,8 +153,8 @@ async fn handler_panic_is_500_and_the_router_keeps_serving() {
     let router = Functions::new()
         .service_bus(
             "boom",
-            service_fn(|inv: Invocation<ServiceBusMessage<Value>>| async move {
-                if inv.event.raw_body == "panic" {
+            service_fn(|inv: Invocation<ServiceBusMessage<String>>| async move {
+                if inv.event.body == "panic" {
                     panic!("handler bug");
                 }
                 Ok::<_, Error>(InvocationResult::default())
@@ -175,13 +175,14 @@ struct Request1 {
 }
 
 #[tokio::test]
-async fn undecodable_body_reaches_the_handler_with_raw_text_and_error() {
-    let seen: Arc<Mutex<Option<ServiceBusMessage<Request1>>>> = Arc::default();
+async fn undecodable_body_reaches_a_result_form_handler_with_raw_text_and_error() {
+    type Body = Result<Request1, BodyDecodeError>;
+    let seen: Arc<Mutex<Option<ServiceBusMessage<Body>>>> = Arc::default();
     let sink = Arc::clone(&seen);
     let router = Functions::new()
         .service_bus(
             "deployment-requested",
-            service_fn(move |inv: Invocation<ServiceBusMessage<Request1>>| {
+            service_fn(move |inv: Invocation<ServiceBusMessage<Body>>| {
                 let sink = Arc::clone(&sink);
                 async move {
                     // A real step records the rejection and completes the message (2xx).
@@ -240,7 +241,11 @@ async fn body_fields_never_pass_for_system_properties() {
         msg.message_id, None,
         "overwritten MessageId is unknown, not the body's"
     );
-    assert_ne!(msg.delivery_count, 7);
+    assert_eq!(
+        msg.delivery_count, None,
+        "a shadowed delivery count is unknown, not 1 and not the body's"
+    );
+    assert!(msg.shadowed.iter().any(|k| k == "DeliveryCount"));
     assert_eq!(
         msg.subject.as_deref(),
         Some("real-subject"),
@@ -280,7 +285,7 @@ async fn case_sensitive_promotion_keeps_the_real_values() {
     send(router, post("f", body.to_string(), None)).await;
     let msg = seen.lock().unwrap().pop().unwrap().event;
     assert_eq!(msg.message_id.as_deref(), Some("real"));
-    assert_eq!(msg.delivery_count, 2);
+    assert_eq!(msg.delivery_count, Some(2));
 }
 
 #[tokio::test]

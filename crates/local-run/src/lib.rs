@@ -13,6 +13,7 @@
 //! same pieces.
 
 pub mod app_root;
+pub mod logs;
 pub mod processes;
 pub mod pump;
 pub mod stack;

@@ -4,6 +4,8 @@
 //! `deployment-requested` message (the sample in `examples/` unless `--request` names another),
 //! delivers every message the handler sends to the function bound to its queue, and prints the
 //! deployment's events until a terminal one (succeeded, failed, rejected).
+//!
+//! Exit codes: 0 succeeded; 1 failed or rejected; 2 the run itself failed.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -12,7 +14,12 @@ use clap::Parser;
 use local_run::{LocalStack, LocalStackOptions};
 
 #[derive(Parser)]
-#[command(about = "Run one imageferry deployment locally against the Azure stand-in")]
+#[command(
+    about = "Run one imageferry deployment locally against the Azure stand-in",
+    after_help = "Exit codes: 0 the deployment succeeded; 1 it ended failed or rejected; \
+                  2 the run itself failed (bad option or file, a process that did not start, \
+                  no terminal event within --timeout)."
+)]
 struct Args {
     /// The deployment-requested message to send.
     #[arg(long)]

@@ -74,27 +74,7 @@ impl Binaries {
             dir.pop();
         }
         if let Ok(cargo) = std::env::var("CARGO") {
-            let mut cmd = std::process::Command::new(cargo);
-            cmd.args([
-                "build",
-                "--quiet",
-                "-p",
-                "imageferry-handlers",
-                "-p",
-                "azure-sim",
-                "--bins",
-            ]);
-            if dir.file_name().is_some_and(|n| n == "release") {
-                cmd.arg("--release");
-            }
-            let out = cmd
-                .output()
-                .map_err(|e| ProcessError::Build(e.to_string()))?;
-            if !out.status.success() {
-                return Err(ProcessError::Build(
-                    String::from_utf8_lossy(&out.stderr).into_owned(),
-                ));
-            }
+            build(&cargo, dir.file_name().is_some_and(|n| n == "release"))?;
         }
         let find = |name: &str| {
             let path = dir.join(name);
@@ -111,6 +91,73 @@ impl Binaries {
             handler: find("handler")?,
             azure_sim: find("azure-sim")?,
         })
+    }
+}
+
+/// Variables cargo sets for the program it runs (`cargo run`, `cargo test`) that describe that
+/// program's own package. A nested `cargo build` must not inherit them: build scripts that read
+/// them (ring's reads `CARGO_MANIFEST_DIR` and `CARGO_PKG_*`, with `rerun-if-env-changed`) would
+/// see other values than in a plain `cargo build` and rebuild, every time. User settings
+/// (`CARGO_HOME`, `CARGO_TARGET_DIR`, `CARGO_BUILD_*`, `CARGO_PROFILE_*`, ...) are kept.
+const SET_BY_CARGO_FOR_THE_PROGRAM: &[&str] = &[
+    "CARGO_MANIFEST_DIR",
+    "CARGO_MANIFEST_PATH",
+    "CARGO_MANIFEST_LINKS",
+    "CARGO_CRATE_NAME",
+    "CARGO_BIN_NAME",
+    "CARGO_PRIMARY_PACKAGE",
+    "CARGO_TARGET_TMPDIR",
+    "CARGO_RUSTC_CURRENT_DIR",
+    "OUT_DIR",
+];
+/// Prefixes of the same kind.
+const SET_BY_CARGO_FOR_THE_PROGRAM_PREFIXES: &[&str] = &[
+    "CARGO_PKG_",
+    "CARGO_BIN_EXE_",
+    "CARGO_CFG_",
+    "CARGO_FEATURE_",
+];
+
+/// True for a variable cargo set for the running program (see [`SET_BY_CARGO_FOR_THE_PROGRAM`]).
+fn set_by_cargo_for_the_program(name: &str) -> bool {
+    SET_BY_CARGO_FOR_THE_PROGRAM.contains(&name)
+        || SET_BY_CARGO_FOR_THE_PROGRAM_PREFIXES
+            .iter()
+            .any(|prefix| name.starts_with(prefix))
+}
+
+/// `cargo build -p imageferry-handlers -p azure-sim --bins [--release]` in a clean environment,
+/// its progress shown on this process's stderr.
+fn build(cargo: &str, release: bool) -> Result<(), ProcessError> {
+    let mut cmd = std::process::Command::new(cargo);
+    cmd.args([
+        "build",
+        "-p",
+        "imageferry-handlers",
+        "-p",
+        "azure-sim",
+        "--bins",
+    ]);
+    if release {
+        cmd.arg("--release");
+    }
+    for (name, _) in std::env::vars_os() {
+        if name.to_str().is_some_and(set_by_cargo_for_the_program) {
+            cmd.env_remove(&name);
+        }
+    }
+    cmd.stdin(Stdio::null())
+        .stdout(Stdio::inherit())
+        .stderr(Stdio::inherit());
+    let status = cmd
+        .status()
+        .map_err(|e| ProcessError::Build(format!("cannot run {cargo}: {e}")))?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(ProcessError::Build(format!(
+            "cargo build exited with {status} (its output is above)"
+        )))
     }
 }
 
@@ -191,14 +238,26 @@ pub async fn start_azure_sim(
             reason: e.to_string(),
         })?
         .unwrap_or_default();
-    let base_url = first
+    let Some(base_url) = first
         .split_whitespace()
         .find(|w| w.starts_with("http://"))
         .map(|u| u.trim_end_matches('/').to_string())
-        .ok_or_else(|| ProcessError::NotReady {
+    else {
+        // It stopped (a bad scenario, a busy port): its own error is the end of its log.
+        let exit = tokio::time::timeout(Duration::from_secs(5), child.wait()).await;
+        let log = std::fs::read_to_string(log_file).unwrap_or_default();
+        let reason = match exit {
+            Ok(Ok(status)) => format!("exited with {status}: {}", last_lines(&log, 10)),
+            _ => format!(
+                "first line has no URL: {first:?}; log: {}",
+                last_lines(&log, 10)
+            ),
+        };
+        return Err(ProcessError::NotReady {
             name: "azure-sim".into(),
-            reason: format!("first line has no URL: {first:?}"),
-        })?;
+            reason,
+        });
+    };
     // Keep draining its stdout so it never blocks on a full pipe.
     tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
     Ok(Running {
@@ -281,6 +340,38 @@ pub async fn start_handler(
 }
 
 fn last_lines(text: &str, n: usize) -> String {
+    let text = text.trim_end();
     let lines: Vec<&str> = text.lines().collect();
     lines[lines.len().saturating_sub(n)..].join("\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_the_programs_own_cargo_variables_are_dropped() {
+        for name in [
+            "CARGO_MANIFEST_DIR",
+            "CARGO_PKG_NAME",
+            "CARGO_PKG_VERSION_MAJOR",
+            "CARGO_BIN_EXE_handler",
+            "CARGO_TARGET_TMPDIR",
+            "OUT_DIR",
+        ] {
+            assert!(set_by_cargo_for_the_program(name), "{name}");
+        }
+        for name in [
+            "CARGO",
+            "CARGO_HOME",
+            "CARGO_TARGET_DIR",
+            "CARGO_BUILD_JOBS",
+            "CARGO_PROFILE_RELEASE_LTO",
+            "CARGO_TERM_COLOR",
+            "RUSTFLAGS",
+            "PATH",
+        ] {
+            assert!(!set_by_cargo_for_the_program(name), "{name}");
+        }
+    }
 }

@@ -7,6 +7,7 @@ use azure_clients::{OutgoingMessage, ServiceBusConnection, ServiceBusSender};
 use servicebus_capture::{CaptureHandle, CaptureOptions, CapturedMessage};
 
 use crate::app_root::{self, AppDefinition, AppRootError};
+use crate::logs;
 use crate::processes::{self, Binaries, ProcessError, Running};
 use crate::pump::Pump;
 
@@ -163,11 +164,12 @@ impl LocalStack {
             name: format!("log folder {}", options.log_dir.display()),
             source,
         })?;
-        let run = format!("{}-{}", std::process::id(), next_log_number());
+        logs::prune(&options.log_dir);
+        let (azure_log, handler_log) = logs::names(next_log_number());
         let azure = processes::start_azure_sim(
             &bins.azure_sim,
             options.scenario.as_deref(),
-            &options.log_dir.join(format!("azure-sim-{run}.log")),
+            &options.log_dir.join(azure_log),
         )
         .await?;
         if let Some(scale) = options.time_scale {
@@ -179,7 +181,7 @@ impl LocalStack {
             settings.retain(|(name, _)| *name != k);
             settings.push((k, v));
         }
-        let handler_log = options.log_dir.join(format!("handler-{run}.log"));
+        let handler_log = options.log_dir.join(handler_log);
         let handler =
             processes::start_handler(&bins.handler, &app.root, &settings, &handler_log).await?;
         let pump = Pump::new(bus.clone(), handler.base_url.clone(), &app.functions);

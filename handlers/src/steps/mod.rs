@@ -31,65 +31,48 @@ use imageferry_contract::{
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use time::OffsetDateTime;
+use tracing::Instrument as _;
 
 /// Largest original body a `rejected` event echoes (as JSON-escaped text); the rest is cut.
 /// With the event's other fields this keeps it well inside Service Bus Standard's 256 KB.
 pub const MAX_ECHO: usize = 64 * 1024;
 /// Longest error message an event carries.
 pub const MAX_ERROR_MESSAGE: usize = 16 * 1024;
-/// Service Bus system property names the Functions host fills into the trigger metadata, which a
-/// same-named top-level body field overwrites.
-const SYSTEM_PROPERTY_NAMES: &[&str] = &[
-    "DeliveryCount",
-    "DequeueCount",
-    "MessageId",
-    "Id",
-    "EnqueuedTime",
-    "EnqueuedTimeUtc",
-    "InsertionTime",
-    "SequenceNumber",
-    "CorrelationId",
-    "ContentType",
-    "Subject",
-    "Label",
-    "To",
-    "ReplyTo",
-    "SessionId",
-    "ExpiresAtUtc",
-    "LockToken",
-    "LockedUntilUtc",
-    "ApplicationProperties",
-    "UserProperties",
-    "sys",
-];
 
-/// Registers one step: decode, run the step module's `run`, then [`finish`].
+/// Registers one step: decode, run the step module's `run` within the step budget, then
+/// [`finish`], all inside a `step` span carrying the `deploymentId`, so every line the step logs
+/// names its deployment.
 macro_rules! step_service {
     ($app:expr, $step:expr, $module:ident, $ty:ty) => {{
         let app = $app;
-        service_fn(move |inv: Invocation<ServiceBusMessage<$ty>>| {
-            let app = app.clone();
-            async move {
-                let (delivery, body, raw_body) = start($step, inv);
-                let (deployment_id, outcome) = match body {
-                    Ok(body) => {
-                        let id = body.deployment_id().to_string();
-                        let run = $module::run(&app, &delivery, body);
-                        let budget = app.config.step_budget;
-                        let outcome =
-                            match tokio::time::timeout_at((delivery.started + budget).into(), run)
-                                .await
-                            {
+        service_fn(
+            move |inv: Invocation<ServiceBusMessage<Result<$ty, BodyDecodeError>>>| {
+                let app = app.clone();
+                let (delivery, body, raw_body) = start($step, inv, app.config.max_delivery_count);
+                let deployment_id = match &body {
+                    Ok(body) => body.deployment_id().to_string(),
+                    Err(_) => sniff_deployment_id(&raw_body),
+                };
+                // ERROR level: enabled whenever any line is, so every line names the deployment.
+                let span = tracing::error_span!("step", deploymentId = %deployment_id);
+                async move {
+                    let outcome = match body {
+                        Ok(body) => {
+                            let budget = app.config.step_budget;
+                            let deadline = (delivery.started + budget).into();
+                            let run = $module::run(&app, &delivery, body);
+                            match tokio::time::timeout_at(deadline, run).await {
                                 Ok(outcome) => outcome,
                                 Err(_) => Err(over_budget(budget)),
-                            };
-                        (id, outcome)
-                    }
-                    Err(e) => undecodable(&delivery, &raw_body, &e),
-                };
-                finish(&app, &delivery, &deployment_id, &raw_body, outcome).await
-            }
-        })
+                            }
+                        }
+                        Err(e) => undecodable(&delivery, &raw_body, &e),
+                    };
+                    finish(&app, &delivery, &deployment_id, &raw_body, outcome).await
+                }
+                .instrument(span)
+            },
+        )
     }};
 }
 
@@ -183,38 +166,30 @@ impl HasDeploymentId for VmProvisioning {
     }
 }
 
+/// The delivery, the body and its text. An unknown delivery count (a body field named like
+/// `DeliveryCount` may have overwritten it) counts as the last delivery (`max_delivery_count`),
+/// so a transient failure records `failed` instead of dying unexplained in the dead-letter queue.
 fn start<T>(
     step: Step,
-    inv: Invocation<ServiceBusMessage<T>>,
+    inv: Invocation<ServiceBusMessage<Result<T, BodyDecodeError>>>,
+    max_delivery_count: u32,
 ) -> (Delivery, Result<T, BodyDecodeError>, String) {
     let started = Instant::now();
     let msg = inv.event;
-    let untrusted_count = shadows_system_properties(&msg.raw_body);
+    let untrusted_count = msg.delivery_count.is_none() || !msg.shadowed.is_empty();
     let delivery = Delivery {
         step,
         message_id: msg
             .message_id
             .unwrap_or_else(|| inv.context.invocation_id.clone()),
-        delivery_count: msg.delivery_count,
-        // A body field may have replaced the enqueue time too: then it is not used.
+        delivery_count: msg.delivery_count.unwrap_or(max_delivery_count),
+        // The runtime treats a shadowed system property as absent; a body that shadowed one may
+        // have replaced the enqueue time too, so nothing of the metadata is trusted then.
         enqueued_time: msg.enqueued_time.filter(|_| !untrusted_count),
         started,
         untrusted_count,
     };
     (delivery, msg.body, msg.raw_body)
-}
-
-/// Whether the raw body is a JSON object with a top-level field named (case-insensitively) like
-/// a Service Bus system property.
-fn shadows_system_properties(raw: &str) -> bool {
-    let Ok(serde_json::Value::Object(map)) = serde_json::from_str::<serde_json::Value>(raw) else {
-        return false;
-    };
-    map.keys().any(|k| {
-        SYSTEM_PROPERTY_NAMES
-            .iter()
-            .any(|s| s.eq_ignore_ascii_case(k))
-    })
 }
 
 fn over_budget(budget: Duration) -> StepError {
@@ -228,11 +203,7 @@ fn over_budget(budget: Duration) -> StepError {
     })
 }
 
-fn undecodable(
-    d: &Delivery,
-    raw_body: &str,
-    e: &BodyDecodeError,
-) -> (String, Result<(), StepError>) {
+fn undecodable(d: &Delivery, raw_body: &str, e: &BodyDecodeError) -> Result<(), StepError> {
     let unknown = serde_json::from_str::<serde_json::Value>(raw_body)
         .map(|json| imageferry_contract::fields::unknown(d.step, &json))
         .unwrap_or_default();
@@ -259,7 +230,7 @@ fn undecodable(
             ),
         )
     };
-    (sniff_deployment_id(raw_body), Err(error))
+    Err(error)
 }
 
 /// Turns a step's outcome into the host answer, publishing the terminal event if there is one.
@@ -508,13 +479,5 @@ mod tests {
         assert!(cut.len() <= MAX_ERROR_MESSAGE + "… (cut)".len());
         assert!(cut.ends_with("(cut)"));
         assert_eq!(bounded_message("short".into()), "short");
-    }
-
-    #[test]
-    fn system_property_fields_make_the_delivery_count_untrusted() {
-        assert!(shadows_system_properties(r#"{"deliverycount": 1}"#));
-        assert!(shadows_system_properties(r#"{"EnqueuedTimeUtc": "x"}"#));
-        assert!(!shadows_system_properties(r#"{"deploymentId": "a"}"#));
-        assert!(!shadows_system_properties("DeliveryCount"));
     }
 }

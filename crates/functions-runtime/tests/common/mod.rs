@@ -6,7 +6,8 @@ use std::sync::{Arc, Mutex};
 use axum::Router;
 use axum::body::Body;
 use functions_runtime::{
-    Error, Functions, Invocation, InvocationResult, ServiceBusMessage, TriggerOptions, service_fn,
+    BodyDecodeError, Error, Functions, Invocation, InvocationResult, ServiceBusMessage,
+    TriggerOptions, service_fn,
 };
 use http::{Request, StatusCode};
 use http_body_util::BodyExt as _;
@@ -139,8 +140,8 @@ pub fn brace_block(text: &str, n: usize) -> &str {
     panic!("no block {n}");
 }
 
-/// What a recording function has received.
-pub type Seen<T> = Arc<Mutex<Vec<Invocation<ServiceBusMessage<T>>>>>;
+/// What a recording function has received (the Result form: undecodable bodies reach it too).
+pub type Seen<T> = Arc<Mutex<Vec<Invocation<ServiceBusMessage<Result<T, BodyDecodeError>>>>>>;
 
 /// A router with one function `name` (trigger `options`) that records what it receives.
 pub fn recording<T>(name: &str, options: TriggerOptions) -> (Router, Seen<T>)
@@ -153,14 +154,56 @@ where
         .service_bus_with(
             name,
             options,
-            service_fn(move |inv: Invocation<ServiceBusMessage<T>>| {
-                let sink = Arc::clone(&sink);
-                async move {
-                    sink.lock().unwrap().push(inv);
-                    Ok::<_, Error>(InvocationResult::default())
-                }
-            }),
+            service_fn(
+                move |inv: Invocation<ServiceBusMessage<Result<T, BodyDecodeError>>>| {
+                    let sink = Arc::clone(&sink);
+                    async move {
+                        sink.lock().unwrap().push(inv);
+                        Ok::<_, Error>(InvocationResult::default())
+                    }
+                },
+            ),
         )
         .into_router();
     (router, seen)
+}
+
+/// Log lines captured by [`capture_logs`].
+#[derive(Clone, Default)]
+pub struct Lines(Arc<Mutex<Vec<u8>>>);
+
+impl Lines {
+    /// Every captured line, parsed.
+    pub fn json(&self) -> Vec<Value> {
+        String::from_utf8(self.0.lock().unwrap().clone())
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+            .collect()
+    }
+}
+
+impl std::io::Write for Lines {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Installs the runtime's JSON layer (at `filter`) on this thread, writing into the returned
+/// lines, until the guard drops. Use with a current-thread runtime (`#[tokio::test]`), and only
+/// in test binaries whose every test installs it first: `tracing` caches per-callsite interest,
+/// and a callsite first reached by a test without a subscriber may stay silent for the others.
+pub fn capture_logs(filter: &str) -> (Lines, tracing::subscriber::DefaultGuard) {
+    use tracing_subscriber::Layer as _;
+    use tracing_subscriber::layer::SubscriberExt as _;
+    let lines = Lines::default();
+    let writer = lines.clone();
+    let layer = functions_runtime::telemetry::json_layer(move || writer.clone())
+        .with_filter(functions_runtime::telemetry::env_filter(filter).unwrap());
+    let guard = tracing::subscriber::set_default(tracing_subscriber::registry().with(layer));
+    (lines, guard)
 }
