@@ -7,6 +7,7 @@
 
 pub mod app;
 pub mod bodies;
+pub mod capacity;
 pub mod clock;
 pub mod config;
 pub mod emit;
@@ -14,6 +15,7 @@ pub mod image;
 pub mod names;
 pub mod outcome;
 pub mod status;
+mod preflight;
 pub mod steps;
 
 pub use app::{App, StartupError};
