@@ -40,7 +40,12 @@ impl App {
         let endpoints = Endpoints::from_env()?;
         let tokens = Arc::new(TokenProvider::from_env(&endpoints)?);
         let arm = ArmClient::new(endpoints.clone(), tokens.clone(), RetryPolicy::default());
-        let bus = ServiceBusSender::from_env(tokens.clone(), &endpoints)?;
+        // Sends retry for at most 30 s: the terminal event is published after the step budget,
+        // and budget + this must stay under the host's functionTimeout (README, "Time budget").
+        let bus = ServiceBusSender::from_env(tokens.clone(), &endpoints)?.with_retry(RetryPolicy {
+            max_total: std::time::Duration::from_secs(30),
+            ..RetryPolicy::default()
+        });
         let secrets = KeyVaultSecrets::new(&endpoints, tokens, RetryPolicy::default());
         Ok(App::new(config, arm, bus, secrets))
     }
