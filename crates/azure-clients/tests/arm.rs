@@ -430,8 +430,21 @@ async fn error_bodies_become_typed_errors_with_hints() {
         "inner details kept: {e}"
     );
     assert!(e.hint().unwrap().contains("az vm image terms accept"));
-    let e = get("not-here").await;
-    assert!(matches!(e, ArmError::NotFound { .. }) && e.code() == "GalleryImageNotFound");
+    // A VM PUT in a region the version is not replicated to (a 404 with a body).
+    let e = arm
+        .put::<_, serde_json::Value>(PutRequest {
+            tenant: T2,
+            aux_tenants: &[],
+            path: "/subscriptions/bbbb/cases/not-here",
+            api_version: "2025-04-01",
+            body: &j!({}),
+        })
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(e, ArmError::NotFound { .. }) && e.code() == "GalleryImageNotFound",
+        "{e:?}"
+    );
     assert!(e.hint().unwrap().contains("replicated"), "{:?}", e.hint());
     let e = get("zonal").await;
     assert!(e.is_capacity() && !e.is_transient(), "{e:?}");
