@@ -394,6 +394,15 @@ async fn capacity_failures_are_retried_later_then_succeed() {
             "{code}: {:#?}",
             bench.events()
         );
+        // The retry's own "creating VM" event is not dropped as a duplicate of the first one
+        // (SkuNotAvailable refuses the PUT itself: the first run announced nothing).
+        let creating = bench
+            .events()
+            .iter()
+            .filter(|e| e.detail.starts_with("creating VM"))
+            .count();
+        let expected = if code == "SkuNotAvailable" { 1 } else { 2 };
+        assert_eq!(creating, expected, "{code}: {:#?}", bench.events());
     }
 }
 
