@@ -19,10 +19,11 @@ use azure_clients::models::{
 use imageferry_contract::{DEPLOYMENT_TAG, DeploymentRequest, ImageId, OsType};
 use std::collections::BTreeMap;
 
-/// The OS disk's storage type for a VM size, as `az vm create` chooses it: Premium SSD for sizes
-/// that support premium storage (an `s` among the capability letters after the vCPU count, as in
-/// `Standard_D2s_v5`, `Standard_B1ls`, or the older `DS`/`GS`/`FS`/`LS` families), else Standard
-/// SSD.
+/// The OS disk's storage type for a VM size. `az vm create` defaults a VM's OS disk to
+/// `Premium_LRS` (azure-cli `_validators.py`, "set default storage SKU"); sizes without premium
+/// storage cannot take it, so they get `StandardSSD_LRS`. Premium support is read from the size
+/// name: an `s` among the capability letters after the vCPU count (`Standard_D2s_v5`,
+/// `Standard_B1ls`, `Standard_E4ads_v5`) or the older `DS`/`GS`/`FS`/`LS` families.
 pub fn os_disk_storage(vm_size: &str) -> &'static str {
     let name = vm_size
         .strip_prefix("Standard_")

@@ -7,7 +7,7 @@
 use azure_clients::models::{
     self, GalleryImage, GalleryImageVersion, Plan, RegionReadiness, ReplicationState,
 };
-use imageferry_contract::{ImageFacts, ImageId, OsState, OsType, ReplicationProgress};
+use imageferry_contract::{ImageFacts, OsState, OsType, ReplicationProgress};
 use time::OffsetDateTime;
 
 /// What a VM from the requested version needs: the contract's facts and the Marketplace plan.
@@ -33,15 +33,6 @@ pub enum FactsError {
         "the image definition requires SecurityType {0} for this version, which imageferry does not create (Standard and TrustedLaunch are supported)"
     )]
     SecurityType(String),
-}
-
-/// The version segment of an image id (what `startsAtVersion` is compared with).
-pub fn version_of(image: &ImageId) -> &str {
-    match image {
-        ImageId::Gallery { version, .. }
-        | ImageId::Shared { version, .. }
-        | ImageId::Community { version, .. } => version,
-    }
 }
 
 /// The facts of `def` for version `version` (gallery, shared and community definitions agree

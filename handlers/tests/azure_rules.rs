@@ -6,7 +6,10 @@ mod support;
 
 use azure_clients::arm::{ArmClient, PutRequest, RetryPolicy};
 use azure_clients::models::VirtualNetwork;
-use azure_clients::{AccessToken, Endpoints, SecretString, TokenError, TokenProvider, TokenSource};
+use azure_clients::{
+    AccessToken, Cloud, Endpoints, KeyVaultSecrets, SecretString, TokenError, TokenProvider,
+    TokenSource,
+};
 use azure_sim::Scenario;
 use azure_sim::scenario::{
     PurchasePlanSeed, RegionSeed, ResourceGroupSeed, Role, RoleAssignment, VmFailure,
@@ -391,6 +394,15 @@ async fn capacity_failures_are_retried_later_then_succeed() {
             "{code}: {:#?}",
             bench.events()
         );
+        // The retry's own "creating VM" event is not dropped as a duplicate of the first one
+        // (SkuNotAvailable refuses the PUT itself: the first run announced nothing).
+        let creating = bench
+            .events()
+            .iter()
+            .filter(|e| e.detail.starts_with("creating VM"))
+            .count();
+        let expected = if code == "SkuNotAvailable" { 1 } else { 2 };
+        assert_eq!(creating, expected, "{code}: {:#?}", bench.events());
     }
 }
 
@@ -489,4 +501,68 @@ impl TokenSource for Fixed {
         };
         Box::pin(async move { Ok(token) })
     }
+}
+
+/// The handler's ARM and Key Vault clients with the Function App's managed identity as the
+/// app's federated credential, in `cloud` (the stand-in serves every endpoint).
+fn secretless_clients(bench: &Bench, cloud: Cloud) -> (ArmClient, KeyVaultSecrets) {
+    let base = bench.sim.base_url();
+    let endpoints = Endpoints {
+        cloud,
+        ..Endpoints::local(&base.parse().unwrap()).unwrap()
+    };
+    let msi = format!("{base}/msi/token");
+    let vars = [
+        ("AZURE_CLIENT_ID", CLIENT_ID),
+        ("AZURE_TENANT_ID", TENANT1),
+        ("IDENTITY_ENDPOINT", msi.as_str()),
+        ("IDENTITY_HEADER", "local-identity-header"),
+    ];
+    let tokens = Arc::new(
+        TokenProvider::from_vars(&endpoints, |k| {
+            vars.iter()
+                .find(|(n, _)| *n == k)
+                .map(|(_, v)| v.to_string())
+        })
+        .unwrap(),
+    );
+    let retry = RetryPolicy {
+        max_attempts: 2,
+        initial_backoff: std::time::Duration::from_millis(1),
+        max_backoff: std::time::Duration::from_millis(5),
+        ..RetryPolicy::default()
+    };
+    (
+        ArmClient::new(endpoints.clone(), tokens.clone(), retry.clone()),
+        KeyVaultSecrets::new(&endpoints, tokens, retry),
+    )
+}
+
+#[tokio::test]
+async fn sovereign_cloud_secretless_credential_asks_for_its_exchange_audience() {
+    // The app's federated credential for the managed identity is set up for Azure Government.
+    let mut s = scenario();
+    for f in &mut s.apps[0].federated_credentials {
+        f.audience = "api://AzureADTokenExchangeUSGov".into();
+    }
+    let mut bench = Bench::start(s.clone(), config()).await;
+    let (arm, secrets) = secretless_clients(&bench, Cloud::UsGovernment);
+    bench.handler_clients(arm, secrets);
+    bench.submit(&linux_request("usgov-1")).await;
+    bench.run().await;
+    let done = bench.terminal();
+    assert_eq!(done.status, Status::Succeeded, "{done:#?}");
+
+    // The same credential used with the public cloud's audience: Entra's AADSTS700212, with
+    // what to fix.
+    let mut bench = Bench::start(s, config()).await;
+    let (arm, secrets) = secretless_clients(&bench, Cloud::Public);
+    bench.handler_clients(arm, secrets);
+    bench.submit(&linux_request("usgov-2")).await;
+    bench.run().await;
+    let done = bench.terminal();
+    assert_eq!(done.status, Status::Failed, "{done:#?}");
+    let error = done.error.unwrap();
+    assert_eq!(error.code, "AADSTS700212", "{error:#?}");
+    assert!(error.hint.unwrap().contains("IMAGEFERRY_CLOUD"));
 }

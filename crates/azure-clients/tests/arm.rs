@@ -348,6 +348,7 @@ async fn error_bodies_become_typed_errors_with_hints() {
         "plan" => arm_error(400, "VMMarketplaceInvalidInput", "Creating a virtual machine from Marketplace image or a custom image sourced from a Marketplace image requires Plan information in the request. VM: '/subscriptions/bbbb/resourceGroups/rg/providers/Microsoft.Compute/virtualMachines/vm'."),
         "terms" => json(400, j!({"error": {"code": "MarketplacePurchaseEligibilityFailed", "message": "Marketplace purchase eligibilty check returned errors. See inner errors for details. ", "details": [{"code": "BadRequest", "message": "Offer with PublisherId: 'pub', OfferId: 'offer' cannot be purchased due to validation errors. For more information see details. Correlation Id: '0'. You have not accepted the legal terms on this subscription: 'bbbb' for this plan."}]}}), &[]),
         "zonal" => arm_error(409, "ZonalAllocationFailed", "Allocation failed. We do not have sufficient capacity for the requested VM size in this zone."),
+        "not-here" => arm_error(404, "GalleryImageNotFound", "The gallery image /subscriptions/aaaa/resourceGroups/g/providers/Microsoft.Compute/galleries/x/images/i/versions/1.0.0 is not available in eastus region. Please contact image owner to replicate to this region, or change your requested region."),
         "odd" => json(400, j!({"error": {"code": "SomethingNew", "message": "new", "target": "x"}}), &[]),
         _ => arm_error(500, "Unexpected", "unexpected path"),
     })
@@ -429,6 +430,22 @@ async fn error_bodies_become_typed_errors_with_hints() {
         "inner details kept: {e}"
     );
     assert!(e.hint().unwrap().contains("az vm image terms accept"));
+    // A VM PUT in a region the version is not replicated to (a 404 with a body).
+    let e = arm
+        .put::<_, serde_json::Value>(PutRequest {
+            tenant: T2,
+            aux_tenants: &[],
+            path: "/subscriptions/bbbb/cases/not-here",
+            api_version: "2025-04-01",
+            body: &j!({}),
+        })
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(e, ArmError::NotFound { .. }) && e.code() == "GalleryImageNotFound",
+        "{e:?}"
+    );
+    assert!(e.hint().unwrap().contains("replicated"), "{:?}", e.hint());
     let e = get("zonal").await;
     assert!(e.is_capacity() && !e.is_transient(), "{e:?}");
     match get("odd").await {

@@ -167,7 +167,7 @@ pub(crate) async fn image_facts(
         )
         .await
         .map_err(|e| image_error("reading the image definition", image, &e))?;
-    let info = image::image_info(&def, image::version_of(image))
+    let info = image::image_info(&def, image.version())
         .map_err(|e| StepError::rejected("UnsupportedImage", e.to_string(), None))?;
     req.validate_for_image(&info.facts)
         .map_err(|e| StepError::invalid(&e))?;

@@ -167,7 +167,9 @@ pub async fn run(app: &App, d: &Delivery, msg: ImageVersionReplicated) -> Result
         format!("creating VM {}", req.vm.name),
     );
     event.vm_id = Some(names.vm.to_string());
-    app.publish(&event, capacity::base(retry), None).await
+    // Retry r's notice used base(r) (capacity::retry_later); this event follows it.
+    app.publish(&event, capacity::base(retry) + u32::from(retry > 0), None)
+        .await
 }
 
 /// What [`create`] did.

@@ -477,6 +477,9 @@ impl ArmError {
             Self::TooManyAuxiliaryTokens(_) => {
                 "ARM accepts at most three auxiliary tenants per request"
             }
+            Self::NotFound { code, .. } if code.eq_ignore_ascii_case("GalleryImageNotFound") => {
+                "Azure does not offer the image version in this region yet: its replication there must be Completed (and a version still being created or updated may not be usable yet); wait and send the request again, or choose a region the version is replicated to"
+            }
             Self::Token(t) => return t.hint(),
             Self::OperationFailed { .. } => return None,
             _ => return None,
