@@ -63,6 +63,15 @@ pub struct Args {
     /// Handler kills in a chaos run (one second apart).
     #[arg(long, default_value_t = 6)]
     chaos_kills: u32,
+    /// Length of the token-endpoint outage that starts when the handler is back after each
+    /// kill, so that the restarted handler (which has no cached token) meets it.
+    #[arg(long, default_value_t = 1500)]
+    chaos_token_outage_ms: u64,
+    /// Fraction of token requests refused during an outage (1 = all). The handler answers a
+    /// transient failure with 500 and Service Bus redelivers at once, so a full outage longer
+    /// than about ten quick failures exhausts a message's deliveries (`RetriesExhausted`).
+    #[arg(long, default_value_t = 0.3)]
+    chaos_token_refusal: f64,
     /// Benchmark settings: no simulated waits (replication and long-running operations complete
     /// at once), short polls, warn-level handler logs.
     #[arg(long)]
@@ -178,6 +187,8 @@ async fn run_inner(args: Args) -> Result<Exit, String> {
         faults["throttle_rate"] = 0.1.into();
         faults["server_error_rate"] = 0.1.into();
         faults["seed"] = (std::process::id() as u64).into();
+        // Retry at once after a 429: the run measures correctness, not patience.
+        faults["retry_after_secs"] = 0.into();
     }
     post_json(&format!("{}/_sim/faults", azure.base_url), faults).await?;
 
@@ -307,6 +318,8 @@ async fn drive(
             stack.bus.clone(),
             proxy.clone(),
             args.chaos_kills,
+            Duration::from_millis(args.chaos_token_outage_ms),
+            args.chaos_token_refusal,
         ))),
         _ => None,
     };
@@ -586,13 +599,16 @@ struct ChaosDone {
     bus_restarts: u32,
 }
 
-/// One second apart: a token-endpoint outage of 1.5 s and a SIGKILL of the handler (it restarts
-/// into the outage); after the second kill, the Service Bus stand-in is killed and restarted.
+/// One second apart: a SIGKILL of the handler, then a token-endpoint outage as soon as it is back
+/// (it has no cached token); after the second kill, the Service Bus stand-in is killed and
+/// restarted.
 async fn chaos_schedule(
     supervisor: functions_host::Supervisor,
     bus: Arc<tokio::sync::Mutex<bus::BusProcess>>,
     proxy: chaos::TokenProxy,
     kills: u32,
+    outage: Duration,
+    refusal: f64,
 ) -> Result<ChaosDone, String> {
     let mut done = ChaosDone {
         kills: 0,
@@ -608,10 +624,19 @@ async fn chaos_schedule(
         {
             return Err("the handler did not come back after a kill".into());
         }
-        proxy.outage(Duration::from_millis(1500));
         if supervisor.kill().is_some() {
             done.kills += 1;
         }
+        // The restarted handler fetches its tokens into the outage.
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        if supervisor
+            .ready_within(Duration::from_secs(30))
+            .await
+            .is_none()
+        {
+            return Err("the handler did not come back after a kill".into());
+        }
+        proxy.outage(outage, refusal);
         if k == 2 {
             let mut bus = bus.lock().await;
             bus.kill_and_restart().await?;

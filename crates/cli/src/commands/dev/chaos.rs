@@ -25,6 +25,9 @@ struct ProxyState {
     upstream: String,
     http: reqwest::Client,
     outage_until_ms: AtomicI64,
+    /// Refused per ten token requests during an outage (10 = all).
+    refuse_per_ten: AtomicU64,
+    seen: AtomicU64,
     refused: AtomicU64,
 }
 
@@ -46,6 +49,8 @@ impl TokenProxy {
             upstream: upstream.trim_end_matches('/').to_string(),
             http: reqwest::Client::new(),
             outage_until_ms: AtomicI64::new(0),
+            refuse_per_ten: AtomicU64::new(10),
+            seen: AtomicU64::new(0),
             refused: AtomicU64::new(0),
         });
         let app = axum::Router::new()
@@ -57,8 +62,13 @@ impl TokenProxy {
         Ok(Self { inner, base_url })
     }
 
-    /// Refuses token requests for `length` from now.
-    pub fn outage(&self, length: Duration) {
+    /// Refuses `fraction` (0..=1, in tenths, evenly spread) of the token requests for `length`
+    /// from now.
+    pub fn outage(&self, length: Duration, fraction: f64) {
+        self.inner.refuse_per_ten.store(
+            (fraction.clamp(0.0, 1.0) * 10.0).round() as u64,
+            Ordering::SeqCst,
+        );
         self.inner
             .outage_until_ms
             .store(now_ms() + length.as_millis() as i64, Ordering::SeqCst);
@@ -80,6 +90,8 @@ async fn forward(
     let path = uri.path();
     if path.ends_with("/oauth2/v2.0/token")
         && now_ms() < state.outage_until_ms.load(Ordering::SeqCst)
+        && state.seen.fetch_add(1, Ordering::SeqCst) % 10
+            < state.refuse_per_ten.load(Ordering::SeqCst)
     {
         state.refused.fetch_add(1, Ordering::SeqCst);
         return (
