@@ -14,8 +14,8 @@ pub mod emit;
 pub mod image;
 pub mod names;
 pub mod outcome;
-pub mod status;
 mod preflight;
+pub mod status;
 pub mod steps;
 
 pub use app::{App, StartupError};

@@ -9,11 +9,11 @@ use crate::commands::request_args::RequestArgs;
 use crate::exit::Exit;
 use crate::output::{OutputArgs, print_json, usage_error};
 use crate::session::Session;
-use imageferry_contract::{DeploymentRequest, ImageFacts, ImageId, OsState, OsType, Step};
-use imageferry_handlers::bodies;
 use azure_clients::models::GalleryImage;
 use imageferry_contract::os_profile;
-use imageferry_handlers::image::{ImageInfo, image_info, version_of};
+use imageferry_contract::{DeploymentRequest, ImageFacts, ImageId, OsState, OsType, Step};
+use imageferry_handlers::bodies;
+use imageferry_handlers::image::{ImageInfo, image_info};
 use imageferry_handlers::names::{
     COMPUTE_API, GALLERY_API, ImagePaths, NETWORK_API, RESOURCES_API, TargetNames,
 };
@@ -276,7 +276,14 @@ pub fn calls(
     ));
     let computer_name = os_profile::computer_name(&req.vm.name, facts.os_type, facts.os_state)
         .map_err(|e| format!("vm.name: {e}"))?;
-    let vm = json(&bodies::virtual_machine(req, image, info, &names, computer_name, None));
+    let vm = json(&bodies::virtual_machine(
+        req,
+        image,
+        info,
+        &names,
+        computer_name,
+        None,
+    ));
     let os = match (facts.os_state, facts.os_type) {
         (OsState::Specialized, _) => "specialized: no osProfile".to_owned(),
         (OsState::Generalized, OsType::Linux) => format!(
@@ -381,7 +388,7 @@ pub async fn run(args: Args) -> Exit {
             )
             .await
         {
-            Ok(def) => match image_info(&def, version_of(&image)) {
+            Ok(def) => match image_info(&def, image.version()) {
                 Ok(f) => {
                     source = "read from the image definition";
                     if let Err(e) = req.validate_for_image(&f.facts) {
