@@ -11,6 +11,9 @@ use serde_json::{Value, json};
 const EVENTS: &str = "deployment-events";
 /// The stand-in's Key Vault secret value in its default scenario (a local-only value).
 const SIM_PASSWORD: &str = "Local-Sim-Passw0rd!";
+/// An Ed25519 public key blob of the right shape (32 key bytes), used only by these tests.
+const E2E_KEY: &str =
+    "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIE2eTestKeyOnlyForTheEndToEndTestsXXXXXXXXXX e2e";
 
 async fn stack() -> LocalStack {
     let mut options = LocalStackOptions::for_repository();
@@ -229,4 +232,107 @@ async fn a_bad_message_is_rejected_once_with_its_body_and_never_retried() {
     assert_eq!(history.len(), 1, "one delivery, completed: {history:#?}");
     assert!(stack.pump.dead_letters().is_empty());
     stack.shutdown().await;
+}
+
+/// Issue 10, Marketplace row: the seeded `myMarketplaceImage` has a purchase plan whose terms
+/// the target subscription accepted; the VM carries the plan (azure-sim refuses it otherwise).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn marketplace_image_vm_carries_the_plan_across_processes() {
+    let mut stack = stack().await;
+    let mut body = request("e2e-plan", "myMarketplaceImage", "e2ePlan");
+    body["vm"]["sshPublicKey"] = json!(E2E_KEY);
+    stack
+        .send(
+            "deployment-requested",
+            &body.to_string(),
+            "e2e-plan:request",
+        )
+        .await
+        .unwrap();
+    let end = run_to_end(&mut stack).await;
+    assert_eq!(end["status"], "succeeded", "{end:#}");
+    let vm: Value = reqwest::get(format!("{}/_sim/resources", stack.azure.base_url))
+        .await
+        .unwrap()
+        .json::<Vec<Value>>()
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|r| {
+            r["id"]
+                .as_str()
+                .is_some_and(|id| id.ends_with("/virtualMachines/e2ePlan"))
+        })
+        .expect("the VM exists");
+    assert_eq!(
+        vm["body"]["plan"],
+        json!({"name": "byol", "publisher": "paloaltonetworks", "product": "vmseries-flex"})
+    );
+    stack.shutdown().await;
+}
+
+/// Issue 10, computer-name row: a VM name with `_` and `.` (valid for ARM's VM name) gets the
+/// computer name `az vm create` would derive; a Windows name of 16 characters is refused before
+/// anything is written.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn computer_names_follow_azure_rules_across_processes() {
+    let mut stack = stack().await;
+    let mut linux = request("e2e-cn", "myImageDefinition", "web_node.01");
+    linux["vm"]["sshPublicKey"] = json!(E2E_KEY);
+    stack
+        .send("deployment-requested", &linux.to_string(), "e2e-cn:request")
+        .await
+        .unwrap();
+    let end = run_to_end(&mut stack).await;
+    assert_eq!(end["status"], "succeeded", "{end:#}");
+    let resources = reqwest::get(format!("{}/_sim/resources", stack.azure.base_url))
+        .await
+        .unwrap()
+        .json::<Vec<Value>>()
+        .await
+        .unwrap();
+    let vm = resources
+        .iter()
+        .find(|r| {
+            r["id"]
+                .as_str()
+                .is_some_and(|id| id.ends_with("/virtualMachines/web_node.01"))
+        })
+        .expect("the VM exists");
+    assert_eq!(
+        vm["body"]["properties"]["osProfile"]["computerName"],
+        "webnode01"
+    );
+    stack.shutdown().await;
+
+    let mut win_stack = self::stack().await;
+    let mut windows = request("e2e-cn-win", "myWindowsImage", "build-agent-0042");
+    windows["vm"]["adminPasswordSecretId"] = json!(format!(
+        "{}/secrets/vm-admin-password",
+        win_stack.azure.base_url
+    ));
+    win_stack
+        .send(
+            "deployment-requested",
+            &windows.to_string(),
+            "e2e-cn-win:request",
+        )
+        .await
+        .unwrap();
+    let end = run_to_end(&mut win_stack).await;
+    assert_eq!(end["status"], "rejected", "{end:#}");
+    assert!(
+        end["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("vm.name"),
+        "{end:#}"
+    );
+    let puts = sim_requests(&win_stack)
+        .await
+        .into_iter()
+        .filter(|r| r["method"] == "PUT")
+        .count();
+    assert_eq!(puts, 0, "nothing was written");
+    win_stack.shutdown().await;
 }

@@ -7,12 +7,14 @@
 
 pub mod app;
 pub mod bodies;
+pub mod capacity;
 pub mod clock;
 pub mod config;
 pub mod emit;
 pub mod image;
 pub mod names;
 pub mod outcome;
+mod preflight;
 pub mod rollout;
 pub mod status;
 pub mod steps;

@@ -112,7 +112,7 @@ impl TargetNames {
                     && is(k1, "providers")
                     && is(ns, "Microsoft.Compute")
                     && is(k2, "locations")
-                    && region_eq(loc, &req.target.location)
+                    && azure_clients::models::region_eq(loc, &req.target.location)
                     && is(k3, "operations")
         )
     }
@@ -163,17 +163,6 @@ impl ImagePaths {
             ImageId::Community { public_name, .. } => scoped("communityGalleries", public_name),
         }
     }
-}
-
-/// Region names compare without case and spaces: `South Central US` = `southcentralus`.
-pub fn region_eq(a: &str, b: &str) -> bool {
-    let norm = |s: &str| {
-        s.chars()
-            .filter(|c| !c.is_whitespace())
-            .flat_map(char::to_lowercase)
-            .collect::<String>()
-    };
-    norm(a) == norm(b)
 }
 
 #[cfg(test)]
@@ -269,11 +258,5 @@ mod tests {
         );
         assert_eq!(p.tenant, "t2");
         assert!(!p.has_replication_status);
-    }
-
-    #[test]
-    fn regions_compare_loosely() {
-        assert!(region_eq("South Central US", "southcentralus"));
-        assert!(!region_eq("West US", "westus2"));
     }
 }

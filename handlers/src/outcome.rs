@@ -2,7 +2,6 @@
 //! failed (permanent), or transient (retry by redelivery, recorded as failed on the last one).
 
 use azure_clients::arm::ArmError;
-use azure_clients::token::TokenError;
 use imageferry_contract::{EventError, ReplicationProgress, ValidationErrors};
 
 /// Why a step stopped.
@@ -78,44 +77,9 @@ impl StepError {
 /// The code to report for an ARM error (token errors get their own names).
 fn arm_code(e: &ArmError) -> String {
     match e {
-        ArmError::Token(TokenError::AppNotConsented { .. }) => "AppNotConsented".into(),
-        ArmError::Token(TokenError::Unavailable { .. }) => "TokenEndpointUnavailable".into(),
-        ArmError::Token(t) => match t.aadsts_code() {
-            Some(code) => format!("AADSTS{code}"),
-            None => "TokenError".into(),
-        },
+        ArmError::Token(t) => t.code(),
         other => other.code().to_string(),
     }
-}
-
-/// A hint for an error code reported by a failed operation (same advice as for the same error
-/// on a request).
-pub fn hint_for_code(code: &str, message: &str) -> Option<String> {
-    let message = message.to_string();
-    let lower = code.to_ascii_lowercase();
-    let as_error = match lower.as_str() {
-        "linkedauthorizationfailed" => ArmError::LinkedAuthorizationFailed { message },
-        "invalidauthenticationtokentenant" => {
-            ArmError::InvalidAuthenticationTokenTenant { message }
-        }
-        "authorizationfailed" => ArmError::AuthorizationFailed { message },
-        "skunotavailable" => ArmError::SkuNotAvailable { message },
-        "quotaexceeded" => ArmError::QuotaExceeded {
-            code: code.into(),
-            message,
-        },
-        "operationnotallowed" if message.to_ascii_lowercase().contains("quota") => {
-            ArmError::QuotaExceeded {
-                code: code.into(),
-                message,
-            }
-        }
-        "invalidparameter" if message.to_ascii_lowercase().contains("size") => {
-            ArmError::InvalidVmSize { message }
-        }
-        _ => return None,
-    };
-    as_error.hint()
 }
 
 #[cfg(test)]
@@ -142,20 +106,5 @@ mod tests {
             }
             other => panic!("expected Failed, got {other:?}"),
         }
-    }
-
-    #[test]
-    fn operation_codes_get_hints() {
-        assert!(
-            hint_for_code("QuotaExceeded", "")
-                .unwrap()
-                .contains("quota")
-        );
-        assert!(
-            hint_for_code("SkuNotAvailable", "")
-                .unwrap()
-                .contains("size")
-        );
-        assert!(hint_for_code("InternalError", "").is_none());
     }
 }

@@ -38,6 +38,19 @@ impl Cloud {
         }
     }
 
+    /// Audience of the tokens a federated credential accepts in this cloud (the managed
+    /// identity's token requested as `resource`): learn.microsoft.com/entra/workload-id/
+    /// workload-identity-federation-config-app-trust-managed-identity ("audience":
+    /// `api://AzureADTokenExchange` in the global cloud, `...USGov` in Azure Government,
+    /// `...China` in Azure operated by 21Vianet).
+    pub fn token_exchange_audience(self) -> &'static str {
+        match self {
+            Self::Public => "api://AzureADTokenExchange",
+            Self::UsGovernment => "api://AzureADTokenExchangeUSGov",
+            Self::China => "api://AzureADTokenExchangeChina",
+        }
+    }
+
     fn defaults(self) -> CloudDefaults {
         // Values: learn.microsoft.com/azure/azure-government/compare-azure-government-global-azure
         // and learn.microsoft.com/azure/china/resources-developer-guide ("endpoints").

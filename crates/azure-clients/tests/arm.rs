@@ -214,7 +214,7 @@ async fn lro_via_location_202_then_200_with_body() {
     assert_eq!(first.retry_after, Some(Duration::ZERO));
     let rg: ResourceGroup = arm.wait(T2, &op).await.unwrap();
     assert_eq!(
-        rg.properties.unwrap().provisioning_state,
+        rg.properties.provisioning_state,
         Some(ProvisioningState::Succeeded)
     );
     assert_eq!(log.lock().unwrap().len(), 4);
@@ -237,13 +237,45 @@ async fn failed_operation_is_a_typed_error() {
         })
         .await
         .unwrap_err();
-    match err {
-        ArmError::OperationFailed { state, code, .. } => {
-            assert_eq!(state, "Failed");
-            assert_eq!(code, "AllocationFailed");
-        }
-        other => panic!("{other:?}"),
-    }
+    // An allocation failure is capacity whether it comes from the operation or the PUT.
+    assert!(
+        matches!(&err, ArmError::Capacity { code, .. } if code == "AllocationFailed"),
+        "{err:?}"
+    );
+    assert!(err.is_capacity() && !err.is_transient());
+    assert!(
+        err.hint().unwrap().contains("retry later"),
+        "{:?}",
+        err.hint()
+    );
+
+    let detail = |code: &str, message: &str| azure_clients::arm::ErrorDetail {
+        code: code.into(),
+        message: message.into(),
+        ..Default::default()
+    };
+    let e = ArmError::from_operation(
+        "Failed",
+        &detail(
+            "OSProvisioningTimedOut",
+            "OS Provisioning for VM 'myVM' did not finish in the allotted time. The VM may still finish provisioning successfully. Please check provisioning state later.",
+        ),
+    );
+    assert_eq!(e.code(), "OSProvisioningTimedOut");
+    let hint = e.hint().unwrap();
+    assert!(
+        hint.contains("may still finish") && hint.contains("generalized"),
+        "{hint}"
+    );
+    assert!(!e.is_capacity());
+    let e = ArmError::from_operation(
+        "Failed",
+        &detail("ZonalAllocationFailed", "Allocation failed."),
+    );
+    assert!(e.is_capacity() && e.code() == "ZonalAllocationFailed");
+    let e = ArmError::from_operation("Canceled", &detail("SomethingElse", "x"));
+    assert!(matches!(e, ArmError::OperationFailed { ref state, .. } if state == "Canceled"));
+    assert!(e.hint().is_none());
 }
 
 #[tokio::test]
@@ -312,6 +344,11 @@ async fn error_bodies_become_typed_errors_with_hints() {
         "busy" => arm_error(409, "AnotherOperationInProgress", "Another operation on this resource is in progress."),
         "missing" => arm_error(404, "ResourceNotFound", "The Resource was not found."),
         "nested" => json(400, j!({"error": {"code": "InvalidTemplateDeployment", "message": "outer", "details": [{"code": "SkuNotAvailable", "message": "inner"}]}}), &[]),
+        "subnet-join" => arm_error(403, "LinkedAccessCheckFailed", "The client with object id 'sp' does not have authorization to perform action 'Microsoft.Network/virtualNetworks/subnets/join/action' over scope '/subscriptions/bbbb/resourceGroups/netRG/providers/Microsoft.Network/virtualNetworks/v/subnets/s' or the scope is invalid. If access was recently granted, please refresh your credentials."),
+        "plan" => arm_error(400, "VMMarketplaceInvalidInput", "Creating a virtual machine from Marketplace image or a custom image sourced from a Marketplace image requires Plan information in the request. VM: '/subscriptions/bbbb/resourceGroups/rg/providers/Microsoft.Compute/virtualMachines/vm'."),
+        "terms" => json(400, j!({"error": {"code": "MarketplacePurchaseEligibilityFailed", "message": "Marketplace purchase eligibilty check returned errors. See inner errors for details. ", "details": [{"code": "BadRequest", "message": "Offer with PublisherId: 'pub', OfferId: 'offer' cannot be purchased due to validation errors. For more information see details. Correlation Id: '0'. You have not accepted the legal terms on this subscription: 'bbbb' for this plan."}]}}), &[]),
+        "zonal" => arm_error(409, "ZonalAllocationFailed", "Allocation failed. We do not have sufficient capacity for the requested VM size in this zone."),
+        "not-here" => arm_error(404, "GalleryImageNotFound", "The gallery image /subscriptions/aaaa/resourceGroups/g/providers/Microsoft.Compute/galleries/x/images/i/versions/1.0.0 is not available in eastus region. Please contact image owner to replicate to this region, or change your requested region."),
         "odd" => json(400, j!({"error": {"code": "SomethingNew", "message": "new", "target": "x"}}), &[]),
         _ => arm_error(500, "Unexpected", "unexpected path"),
     })
@@ -373,6 +410,44 @@ async fn error_bodies_become_typed_errors_with_hints() {
     let e = get("busy").await;
     assert!(matches!(e, ArmError::Conflict { .. }) && e.is_transient());
     assert!(matches!(get("missing").await, ArmError::NotFound { .. }));
+    let e = get("subnet-join").await;
+    assert!(
+        matches!(e, ArmError::LinkedAccessCheckFailed { .. }),
+        "{e:?}"
+    );
+    assert!(e.hint().unwrap().contains("subnets/join/action"));
+    let e = get("plan").await;
+    assert_eq!(e.code(), "VMMarketplaceInvalidInput");
+    assert!(e.hint().unwrap().contains("purchasePlan"));
+    let e = get("terms").await;
+    assert!(
+        matches!(e, ArmError::MarketplaceTermsNotAccepted { .. }),
+        "{e:?}"
+    );
+    assert_eq!(e.code(), "MarketplacePurchaseEligibilityFailed");
+    assert!(
+        e.to_string().contains("legal terms"),
+        "inner details kept: {e}"
+    );
+    assert!(e.hint().unwrap().contains("az vm image terms accept"));
+    // A VM PUT in a region the version is not replicated to (a 404 with a body).
+    let e = arm
+        .put::<_, serde_json::Value>(PutRequest {
+            tenant: T2,
+            aux_tenants: &[],
+            path: "/subscriptions/bbbb/cases/not-here",
+            api_version: "2025-04-01",
+            body: &j!({}),
+        })
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(e, ArmError::NotFound { .. }) && e.code() == "GalleryImageNotFound",
+        "{e:?}"
+    );
+    assert!(e.hint().unwrap().contains("replicated"), "{:?}", e.hint());
+    let e = get("zonal").await;
+    assert!(e.is_capacity() && !e.is_transient(), "{e:?}");
     match get("odd").await {
         ArmError::BadRequest {
             status: 400,

@@ -138,6 +138,10 @@ fn check_file(path: &Path) {
             n if n.starts_with("CreateResourceGroup") => {
                 roundtrip::<ResourceGroup>(body, &what);
             }
+            n if n.starts_with("GetMarketplaceTerms") => {
+                let a: MarketplaceAgreement = roundtrip(body, &what);
+                assert_eq!(a.properties.accepted, Some(true));
+            }
             other => panic!("no model mapped for example {other}"),
         }
     }
@@ -225,23 +229,115 @@ fn gallery_image_definition_fields_and_trusted_launch() {
         img.properties.hyper_v_generation,
         Some(HyperVGeneration::V1)
     );
-    assert!(img.is_generalized() && !img.is_trusted_launch());
+    assert!(img.is_generalized() && !img.is_trusted_launch(None));
+    assert!(img.vm_plan().is_none());
 
     // Feature shape from GalleryRP.json `GalleryImageFeature` {name, value}.
     let schema = load(&Path::new(SCHEMAS).join("GalleryRP.json"));
     let feature = &schema["definitions"]["GalleryImageFeature"]["properties"];
     assert!(feature.get("name").is_some() && feature.get("value").is_some());
+    assert!(feature.get("startsAtVersion").is_some());
     let mut body = ex["responses"]["200"]["body"].clone();
     body["properties"]["osType"] = json!("Linux");
     body["properties"]["hyperVGeneration"] = json!("V2");
     body["properties"]["features"] = json!([{"name": "SecurityType", "value": "TrustedLaunch"}, {"name": "IsAcceleratedNetworkSupported", "value": "true"}]);
     let tl: GalleryImage = roundtrip(&body, "trusted launch image");
-    assert!(tl.is_trusted_launch());
-    assert_eq!(tl.security_type(), Some("TrustedLaunch"));
+    assert!(tl.is_trusted_launch(Some("1.0.0")));
+    assert_eq!(tl.security_type(None), Some("TrustedLaunch"));
     body["properties"]["features"] =
         json!([{"name": "SecurityType", "value": "TrustedLaunchSupported"}]);
-    let supported: GalleryImage = serde_json::from_value(body).unwrap();
-    assert!(!supported.is_trusted_launch());
+    let supported: GalleryImage = serde_json::from_value(body.clone()).unwrap();
+    assert!(!supported.is_trusted_launch(None));
+
+    // `startsAtVersion`: the feature applies from that version on (numeric order).
+    body["properties"]["features"] =
+        json!([{"name": "SecurityType", "value": "TrustedLaunch", "startsAtVersion": "1.10.0"}]);
+    let later: GalleryImage = roundtrip(&body, "feature with startsAtVersion");
+    assert!(!later.is_trusted_launch(Some("1.9.3")));
+    assert!(later.is_trusted_launch(Some("1.10.0")));
+    assert!(later.is_trusted_launch(Some("2.0.0")));
+
+    // `purchasePlan` (GalleryRP.json ImagePurchasePlan) becomes the VM's top-level `plan`.
+    let plan_schema = &schema["definitions"]["ImagePurchasePlan"]["properties"];
+    for f in ["name", "publisher", "product"] {
+        assert!(plan_schema.get(f).is_some(), "{f}");
+    }
+    body["properties"]["purchasePlan"] =
+        json!({"name": "byol", "publisher": "paloaltonetworks", "product": "vmseries-flex"});
+    let marketplace: GalleryImage = roundtrip(&body, "image with purchasePlan");
+    let plan = marketplace.vm_plan().unwrap();
+    assert_eq!(
+        serde_json::to_value(&plan).unwrap(),
+        json!({"name": "byol", "publisher": "paloaltonetworks", "product": "vmseries-flex"})
+    );
+}
+
+#[test]
+fn readiness_is_per_region() {
+    let version = |provisioning: &str, regions: serde_json::Value| -> GalleryImageVersion {
+        serde_json::from_value(json!({"location": "South Central US", "properties": {
+            "provisioningState": provisioning,
+            "publishingProfile": {"targetRegions": [{"name": "South Central US"}, {"name": "West US 2"}, {"name": "East US"}]},
+            "replicationStatus": {"aggregatedState": "InProgress", "summary": regions}
+        }}))
+        .unwrap()
+    };
+    // The publisher is adding East US: the version is Updating, South Central US is usable.
+    let updating = version(
+        "Updating",
+        json!([{"region": "South Central US", "state": "Completed", "progress": 100},
+               {"region": "West US 2", "state": "Completed", "progress": 100},
+               {"region": "East US", "state": "Replicating", "progress": 10}]),
+    );
+    assert_eq!(
+        updating.readiness_in("southcentralus"),
+        RegionReadiness::Ready
+    );
+    assert_eq!(updating.readiness_in("eastus"), RegionReadiness::Waiting);
+    assert_eq!(
+        updating.readiness_in("northeurope"),
+        RegionReadiness::NotTargeted
+    );
+    // West US 2 failed; the version is Failed as a whole, South Central US still works.
+    let failed = version(
+        "Failed",
+        json!([{"region": "South Central US", "state": "Completed"},
+               {"region": "West US 2", "state": "Failed", "details": "disk copy failed"},
+               {"region": "East US", "state": "Completed"}]),
+    );
+    assert_eq!(
+        failed.readiness_in("South Central US"),
+        RegionReadiness::Ready
+    );
+    assert_eq!(failed.readiness_in("westus2"), RegionReadiness::Failed);
+    // Still being created: a Completed home region waits for the version itself.
+    let creating = version(
+        "Creating",
+        json!([{"region": "South Central US", "state": "Completed"}]),
+    );
+    assert_eq!(
+        creating.readiness_in("southcentralus"),
+        RegionReadiness::Waiting
+    );
+}
+
+#[test]
+fn vm_body_deletes_disk_and_nic_with_the_vm() {
+    let disk = serde_json::to_value(OsDisk::from_image(None, "Premium_LRS")).unwrap();
+    assert_eq!(disk["deleteOption"], "Delete");
+    assert_eq!(disk["managedDisk"]["storageAccountType"], "Premium_LRS");
+    let nic = serde_json::to_value(NetworkProfile::primary_nic("/nic")).unwrap();
+    assert_eq!(
+        nic["networkInterfaces"][0]["properties"],
+        json!({"primary": true, "deleteOption": "Delete"})
+    );
+    // Both are in the ComputeRP schema.
+    let vm = load(&Path::new(SCHEMAS).join("computeRPCommon.json"));
+    assert!(
+        vm["definitions"]["OSDisk"]["properties"]
+            .get("deleteOption")
+            .is_some()
+    );
 }
 
 #[test]
@@ -399,11 +495,17 @@ fn vm_bodies_match_the_examples() {
         ),
     ];
     for (file, body) in cases {
-        assert_eq!(
-            serde_json::to_value(&body).unwrap(),
-            request(file),
-            "{file}"
-        );
+        // The examples keep ARM's default (`Detach`); imageferry's bodies add
+        // `deleteOption: Delete` on the OS disk and the NIC and are otherwise the example.
+        let mut ours = serde_json::to_value(&body).unwrap();
+        let p = &mut ours["properties"];
+        let disk = p["storageProfile"]["osDisk"].as_object_mut().unwrap();
+        assert_eq!(disk.remove("deleteOption"), Some(json!("Delete")), "{file}");
+        let nic = p["networkProfile"]["networkInterfaces"][0]["properties"]
+            .as_object_mut()
+            .unwrap();
+        assert_eq!(nic.remove("deleteOption"), Some(json!("Delete")), "{file}");
+        assert_eq!(ours, request(file), "{file}");
     }
 
     let ssh_example = request("compute/VirtualMachine_Create_WithSshAuthentication.json");
@@ -458,4 +560,24 @@ fn admin_password_is_redacted_in_debug_but_sent_in_the_body() {
         serde_json::to_value(&body).unwrap()["properties"]["osProfile"]["adminPassword"],
         "Sup3r-S3cret!"
     );
+}
+
+#[test]
+fn marketplace_agreement_path_uses_plain_identifiers_only() {
+    let plan = Plan {
+        name: "byol".into(),
+        publisher: "paloaltonetworks".into(),
+        product: "vmseries-flex".into(),
+        promotion_code: None,
+    };
+    assert_eq!(
+        plan.agreement_path("bbbb").unwrap(),
+        "/subscriptions/bbbb/providers/Microsoft.MarketplaceOrdering/offerTypes/virtualmachine/publishers/paloaltonetworks/offers/vmseries-flex/plans/byol/agreements/current"
+    );
+    let odd = Plan {
+        product: "../x".into(),
+        ..plan.clone()
+    };
+    assert!(odd.agreement_path("bbbb").is_none());
+    assert!(plan.agreement_path("").is_none());
 }

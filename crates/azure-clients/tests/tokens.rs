@@ -281,6 +281,37 @@ async fn managed_identity_token_is_the_assertion_in_every_tenant() {
 }
 
 #[tokio::test]
+async fn managed_identity_asks_for_the_clouds_token_exchange_audience() {
+    for (cloud, audience) in [
+        ("AzurePublicCloud", "api://AzureADTokenExchange"),
+        ("AzureUSGovernment", "api://AzureADTokenExchangeUSGov"),
+        ("AzureChinaCloud", "api://AzureADTokenExchangeChina"),
+    ] {
+        let (base, entra) = fake_entra().await;
+        let endpoints = Endpoints::from_vars(vars(&[
+            ("IMAGEFERRY_CLOUD", cloud),
+            ("AZURE_AUTHORITY_HOST", base.as_str()),
+        ]))
+        .unwrap();
+        let tokens = TokenProvider::from_vars(
+            &endpoints,
+            vars(&[
+                ("AZURE_CLIENT_ID", APP),
+                (
+                    "IDENTITY_ENDPOINT",
+                    base.join("msi/token").unwrap().as_str(),
+                ),
+                ("IDENTITY_HEADER", MI_HEADER),
+            ]),
+        )
+        .unwrap();
+        tokens.token(T2, &endpoints.arm_scope).await.unwrap();
+        let mi = entra.mi_requests.lock().unwrap().clone();
+        assert_eq!(mi[0].0["resource"], audience, "{cloud}");
+    }
+}
+
+#[tokio::test]
 async fn managed_identity_refusal_is_a_permanent_credential_error() {
     let (base, entra) = fake_entra().await;
     let tokens = TokenProvider::from_vars(
@@ -334,6 +365,30 @@ async fn entra_errors_are_typed_with_what_to_do() {
             "aaaaaaaa-0000-4000-8000-000000000006",
             Answer::Error(500, 90033, "A transient error has occurred."),
         ),
+        (
+            "aaaaaaaa-0000-4000-8000-000000000007",
+            Answer::Error(
+                400,
+                70021,
+                "No matching federated identity record found for presented assertion. Assertion Issuer: 'https://login.microsoftonline.com/t/v2.0'.",
+            ),
+        ),
+        (
+            "aaaaaaaa-0000-4000-8000-000000000008",
+            Answer::Error(
+                400,
+                700213,
+                "No matching federated identity record found for presented assertion subject 'x'.",
+            ),
+        ),
+        (
+            "aaaaaaaa-0000-4000-8000-000000000009",
+            Answer::Error(
+                400,
+                700016,
+                "Application with identifier was not found in the directory.",
+            ),
+        ),
     ];
     for (t, a) in &tenants {
         entra
@@ -369,20 +424,38 @@ async fn entra_errors_are_typed_with_what_to_do() {
         err(1).await,
         TokenError::InvalidClientSecret { .. }
     ));
-    assert!(matches!(err(2).await, TokenError::UnknownTenant { .. }));
-    match err(3).await {
-        TokenError::Entra {
-            status,
-            codes,
-            description,
-            ..
+    let e = err(2).await;
+    assert!(matches!(e, TokenError::UnknownTenant { .. }));
+    assert!(
+        e.hint().unwrap().contains("IMAGEFERRY_CLOUD"),
+        "{:?}",
+        e.hint()
+    );
+    let e = err(3).await;
+    match &e {
+        TokenError::FederatedCredential {
+            code, description, ..
         } => {
-            assert_eq!(status, 400);
-            assert_eq!(codes, "700024");
+            assert_eq!(code, "700024");
             assert!(description.contains("AADSTS700024"), "{description}");
         }
         other => panic!("{other:?}"),
     }
+    assert_eq!(e.aadsts_code(), Some("700024"));
+    let e = err(6).await;
+    assert!(matches!(&e, TokenError::FederatedCredential { code, .. } if code == "70021"));
+    let hint = e.hint().unwrap();
+    assert!(
+        hint.contains("issuer") && hint.contains("subject") && hint.contains("audience"),
+        "{hint}"
+    );
+    let e = err(7).await;
+    assert!(
+        e.hint().unwrap().contains("object (principal) id"),
+        "{:?}",
+        e.hint()
+    );
+    assert!(err(8).await.hint().unwrap().contains("consent"));
     let e = err(4).await;
     assert!(
         matches!(e, TokenError::Unavailable { .. }) && e.is_transient(),

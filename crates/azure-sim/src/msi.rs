@@ -12,10 +12,15 @@ use crate::http::{Reply, Req};
 use crate::jwt::now_unix;
 use crate::sim::{Sim, TOKEN_LIFETIME, TokenSubject};
 
-/// Audience used for federated-credential exchange; such tokens use the v2 issuer
-/// `https://login.microsoftonline.com/{tid}/v2.0` and `sub` = the identity's object id
-/// (learn.microsoft.com "Configure an application to trust a managed identity").
-const EXCHANGE_AUDIENCE: &str = "api://AzureADTokenExchange";
+/// Audiences used for federated-credential exchange (public, Azure Government, Azure China);
+/// such tokens use the v2 issuer `https://login.microsoftonline.com/{tid}/v2.0` and `sub` = the
+/// identity's object id (learn.microsoft.com "Configure an application to trust a managed
+/// identity").
+const EXCHANGE_AUDIENCES: [&str; 3] = [
+    "api://AzureADTokenExchange",
+    "api://AzureADTokenExchangeUSGov",
+    "api://AzureADTokenExchangeChina",
+];
 
 fn error(status: StatusCode, message: &str) -> Reply {
     let mut r = Reply::json(
@@ -59,9 +64,9 @@ pub(crate) fn token(sim: &Sim, req: &Req) -> Reply {
     }
 
     let aud = resource.strip_suffix("/.default").unwrap_or(resource);
-    let access_token = if aud == EXCHANGE_AUDIENCE {
+    let access_token = if EXCHANGE_AUDIENCES.contains(&aud) {
         let issuer = format!("https://login.microsoftonline.com/{}/v2.0", mi.tenant);
-        sim.mint_federated(&issuer, &mi.object_id, EXCHANGE_AUDIENCE)
+        sim.mint_federated(&issuer, &mi.object_id, aud)
     } else {
         let who = TokenSubject {
             tenant: mi.tenant.clone(),

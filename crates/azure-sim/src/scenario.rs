@@ -59,6 +59,9 @@ pub struct Scenario {
     /// Key Vault secrets served under `/secrets/{name}`.
     #[serde(default)]
     pub key_vault: KeyVaultSeed,
+    /// Marketplace plans whose terms a subscription has accepted (`az vm image terms accept`).
+    #[serde(default)]
+    pub marketplace_terms: Vec<MarketplaceTerms>,
     /// Durations of long-running operations.
     #[serde(default)]
     pub lro: LroSettings,
@@ -294,6 +297,13 @@ pub struct ImageSeed {
     /// Features, e.g. `SecurityType = "TrustedLaunch"`.
     #[serde(default)]
     pub features: BTreeMap<String, String>,
+    /// `startsAtVersion` of features, e.g. `SecurityType = "2.0.0"`: the feature applies only to
+    /// versions from that one on.
+    #[serde(default)]
+    pub features_start_at: BTreeMap<String, String>,
+    /// The Marketplace plan of the image it was built from (`purchasePlan`).
+    #[serde(default)]
+    pub purchase_plan: Option<PurchasePlanSeed>,
     /// Identifier publisher.
     #[serde(default = "default_publisher")]
     pub publisher: String,
@@ -340,6 +350,64 @@ pub struct RegionSeed {
     /// Replication fails in this region instead of completing.
     #[serde(default)]
     pub fail: bool,
+    /// The publisher added this region after publishing: while it replicates, the version's
+    /// `provisioningState` is `Updating` (the other regions stay usable).
+    #[serde(default)]
+    pub added: bool,
+}
+
+/// `purchasePlan` of an image definition (GalleryRP `ImagePurchasePlan`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PurchasePlanSeed {
+    /// Plan id.
+    pub name: String,
+    /// Publisher id.
+    pub publisher: String,
+    /// Product id (the Marketplace offer).
+    pub product: String,
+}
+
+/// Accepted Marketplace terms of one plan in one subscription.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MarketplaceTerms {
+    /// Subscription that accepted the terms.
+    pub subscription: String,
+    /// Publisher id.
+    pub publisher: String,
+    /// Product id.
+    pub product: String,
+    /// Plan id.
+    pub plan: String,
+}
+
+impl MarketplaceTerms {
+    /// Whether these are the terms of `plan` in `subscription`.
+    pub fn covers(&self, subscription: &str, plan: &PurchasePlanSeed) -> bool {
+        self.subscription.eq_ignore_ascii_case(subscription)
+            && self.publisher.eq_ignore_ascii_case(&plan.publisher)
+            && self.product.eq_ignore_ascii_case(&plan.product)
+            && self.plan.eq_ignore_ascii_case(&plan.name)
+    }
+}
+
+/// A VM create that fails with an injected error, `times` times, then succeeds.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VmFailure {
+    /// VM name (case-insensitive).
+    pub vm: String,
+    /// `OSProvisioningTimedOut`, `AllocationFailed`, `ZonalAllocationFailed` (the create
+    /// operation ends `Failed`) or `SkuNotAvailable` (the PUT is refused, 409).
+    pub code: String,
+    /// How many PUTs of that VM fail (default: every one).
+    #[serde(default = "always")]
+    pub times: u32,
+}
+
+fn always() -> u32 {
+    u32::MAX
 }
 
 /// Key Vault contents.
@@ -393,9 +461,12 @@ pub struct LroSettings {
     /// Replication time (simulated seconds) per region for versions created by a PUT.
     #[serde(default = "default_replication_secs")]
     pub replication_secs: f64,
-    /// Names of VMs whose provisioning ends `Failed`.
+    /// Names of VMs whose provisioning ends `Failed` (`OSProvisioningTimedOut`).
     #[serde(default)]
     pub fail_vms: Vec<String>,
+    /// Injected VM create failures with their codes.
+    #[serde(default)]
+    pub vm_failures: Vec<VmFailure>,
 }
 
 fn default_replication_secs() -> f64 {
@@ -421,6 +492,7 @@ impl Default for LroSettings {
             retry_after_secs: default_retry_after(),
             replication_secs: default_replication_secs(),
             fail_vms: Vec::new(),
+            vm_failures: Vec::new(),
         }
     }
 }
@@ -553,6 +625,14 @@ impl Scenario {
                 if !matches!(i.os_type.as_str(), "Linux" | "Windows") {
                     return bad(format!("image {}: osType must be Linux or Windows", i.name));
                 }
+                for f in i.features_start_at.keys() {
+                    if !i.features.contains_key(f) {
+                        return bad(format!(
+                            "image {}: features_start_at names {f}, which is not in features",
+                            i.name
+                        ));
+                    }
+                }
             }
         }
         for a in &self.apps {
@@ -563,6 +643,17 @@ impl Scenario {
                         a.client_id
                     ));
                 }
+            }
+        }
+        for f in &self.lro.vm_failures {
+            if !matches!(
+                f.code.as_str(),
+                "OSProvisioningTimedOut"
+                    | "AllocationFailed"
+                    | "ZonalAllocationFailed"
+                    | "SkuNotAvailable"
+            ) {
+                return bad(format!("lro.vm_failures: unknown code {}", f.code));
             }
         }
         if self.faults.time_scale.is_nan() || self.faults.time_scale <= 0.0 {
@@ -597,7 +688,7 @@ mod tests {
             app.object_id("11111111-1111-4111-8111-111111111111"),
             app.object_id("22222222-2222-4222-8222-222222222222")
         );
-        assert_eq!(s.galleries[0].images.len(), 4);
+        assert_eq!(s.galleries[0].images.len(), 5);
     }
 
     #[test]

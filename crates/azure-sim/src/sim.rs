@@ -29,6 +29,8 @@ pub(crate) struct Sim {
     pub(crate) base_url: OnceLock<String>,
     state: Mutex<State>,
     pub(crate) tables: crate::table::Tables,
+    /// PUTs of each VM (lower-case name) refused or failed by `lro.vm_failures` so far.
+    pub(crate) vm_failures_used: Mutex<std::collections::HashMap<String, u32>>,
 }
 
 impl Sim {
@@ -41,6 +43,7 @@ impl Sim {
             base_url: OnceLock::new(),
             state: Mutex::new(state),
             tables: Default::default(),
+            vm_failures_used: Mutex::new(Default::default()),
         }
     }
 
@@ -178,6 +181,7 @@ fn seed_resources(s: &Scenario, state: &mut State) {
                         duration: reg.replication_secs.max(0.0),
                         failed: reg.fail,
                         forced_complete: reg.replication_secs <= 0.0,
+                        added: reg.added,
                     })
                     .collect();
             }
@@ -230,9 +234,19 @@ fn image_body(g: &GallerySeed, img: &ImageSeed, id: &str) -> Value {
         let features: Vec<Value> = img
             .features
             .iter()
-            .map(|(n, v)| json!({"name": n, "value": v}))
+            .map(|(n, v)| {
+                let mut f = json!({"name": n, "value": v});
+                if let Some(start) = img.features_start_at.get(n) {
+                    f["startsAtVersion"] = json!(start);
+                }
+                f
+            })
             .collect();
         props["features"] = Value::Array(features);
+    }
+    if let Some(plan) = &img.purchase_plan {
+        props["purchasePlan"] =
+            json!({"name": plan.name, "publisher": plan.publisher, "product": plan.product});
     }
     json!({"id": id, "properties": props, "location": g.location, "name": img.name})
 }

@@ -123,6 +123,8 @@ pub(crate) struct RegionReplication {
     pub(crate) duration: f64,
     pub(crate) failed: bool,
     pub(crate) forced_complete: bool,
+    /// Added after publishing (`az sig image-version update --add ...targetRegions`).
+    pub(crate) added: bool,
 }
 
 /// State of one region's replication at a point in time.
@@ -184,14 +186,39 @@ impl Resource {
     }
 }
 
-/// A version is `Succeeded` once its first (home) region is replicated, `Failed` if that fails;
-/// other regions may still be replicating (as Azure reports; see Azure/AgentBaker#8373).
+/// A version is `Creating` until its first (home) region is replicated; then `Succeeded` while
+/// the other initial regions may still be replicating (as Azure reports; see
+/// Azure/AgentBaker#8373), `Updating` while a region added later replicates (the version stays
+/// `Updating` for the whole region add, Azure/azure-cli#16632), and `Failed` once any region
+/// failed. Usability is per region ([`region_usable`]).
 pub(crate) fn version_provisioning_state(regions: &[RegionReplication], now: f64) -> &'static str {
     match regions.first().map(|r| r.state(now)) {
-        Some(ReplicationState::Completed) | None => "Succeeded",
+        None => "Succeeded",
         Some(ReplicationState::Failed) => "Failed",
         Some(ReplicationState::Replicating(_)) => "Creating",
+        Some(ReplicationState::Completed) => {
+            let states = regions.iter().map(|r| (r.added, r.state(now)));
+            let mut updating = false;
+            for (added, state) in states {
+                match state {
+                    ReplicationState::Failed => return "Failed",
+                    ReplicationState::Replicating(_) if added => updating = true,
+                    _ => {}
+                }
+            }
+            if updating { "Updating" } else { "Succeeded" }
+        }
     }
+}
+
+/// Whether a VM can be created from the version in `location`: the home region is done (the
+/// version exists) and `location`'s own replication completed, whatever other regions do.
+pub(crate) fn region_usable(regions: &[RegionReplication], location: &str, now: f64) -> bool {
+    version_provisioning_state(regions, now) != "Creating"
+        && regions.iter().any(|r| {
+            crate::arm::region::same(&r.name, location)
+                && r.state(now) == ReplicationState::Completed
+        })
 }
 
 /// A long-running operation.
@@ -280,6 +307,7 @@ mod tests {
             duration: 100.0,
             failed: false,
             forced_complete: false,
+            added: false,
         };
         assert_eq!(r.state(0.0), ReplicationState::Replicating(0));
         assert_eq!(r.state(50.0), ReplicationState::Replicating(50));

@@ -88,7 +88,7 @@ fn default_scenario_file_loads_as_the_seed() {
     assert_eq!(s.tenants.len(), 2);
     let json = serde_json::to_string(&s).unwrap();
     let back = azure_sim::Scenario::from_json(&json).unwrap();
-    assert_eq!(back.galleries[0].images.len(), 4);
+    assert_eq!(back.galleries[0].images.len(), 5);
 }
 
 #[test]
@@ -99,6 +99,11 @@ fn readme_scenario_example_is_valid() {
     let start = readme.find("```toml\n").expect("README has a TOML example") + "```toml\n".len();
     let end = start + readme[start..].find("```").unwrap();
     let s = azure_sim::Scenario::from_toml(&readme[start..end]).expect("README example parses");
-    assert_eq!(s.galleries[0].images[0].versions[0].regions.len(), 2);
+    let regions = &s.galleries[0].images[0].versions[0].regions;
+    assert_eq!(regions.len(), 3);
+    assert!(regions[2].added);
+    assert_eq!(s.marketplace_terms[0].plan, "byol");
+    assert_eq!(s.lro.vm_failures[0].code, "AllocationFailed");
+    assert!(s.galleries[0].images[0].purchase_plan.is_some());
     assert_eq!(s.faults.seed, 42);
 }

@@ -93,7 +93,8 @@ fn mb_from_kib(kib: u64) -> f64 {
 }
 
 impl Report {
-    /// The four goals of issue 2 item 6.
+    /// The four goals of issue 2 item 6, with the start goal of issue 11 (≤ 1.3×: the runtime
+    /// logs through `tracing-subscriber` rather than a hand-rolled subscriber).
     pub fn goals(&self) -> Vec<Goal> {
         let mut goals = Vec::new();
         if let [bare, subject, ..] = self.start.as_slice() {
@@ -102,8 +103,8 @@ impl Report {
             goals.push(Goal {
                 name: "start (median) vs bare axum",
                 measured: format!("{ratio:.2}×"),
-                target: "≤ 1.2×",
-                met: ratio <= 1.2,
+                target: "≤ 1.3×",
+                met: ratio <= 1.3,
             });
         }
         if let [(_, bare), (_, runtime), ..] = self.load.as_slice() {
@@ -231,7 +232,7 @@ impl Report {
         let _ = writeln!(out);
         let _ = writeln!(
             out,
-            "4. binary size (release profile: strip, thin LTO, codegen-units 1, panic=abort)"
+            "4. binary size (release profile: strip, thin LTO, codegen-units 1, panic=unwind)"
         );
         let _ = writeln!(
             out,
@@ -293,7 +294,7 @@ mod tests {
             cpus: 2,
             subject_note: "x".into(),
             binaries_note: "copied".into(),
-            start: vec![start("bare-hello", 10), start("handler", 13)],
+            start: vec![start("bare-hello", 10), start("handler", 14)],
             load: vec![
                 ("bare-echo".into(), load(1000)),
                 ("noop-handler".into(), load(900)),
@@ -314,7 +315,7 @@ mod tests {
         };
         let goals = report.goals();
         assert_eq!(goals.len(), 4);
-        assert!(!goals[0].met, "1.3× start misses 1.2×");
+        assert!(!goals[0].met, "1.4× start misses 1.3×");
         assert!(
             goals[1].met,
             "median round 0.9× meets 0.8× despite one bad round"

@@ -74,16 +74,20 @@ fn noop_handler_serves_logs_json_and_stops_on_sigterm() {
         .1;
     let succeeded = lines
         .iter()
-        .find(|l| l["fields"]["message"] == "invocation succeeded")
+        .find(|l| l["message"] == "invocation succeeded")
         .unwrap_or_else(|| panic!("no success line in {stdout}"));
-    assert_eq!(succeeded["span"]["function"], bench::NOOP_FUNCTION);
-    assert_eq!(succeeded["span"]["invocation_id"], invocation_id.as_str());
-    assert_eq!(succeeded["span"]["delivery_count"], 1);
-    assert!(succeeded["span"]["message_id"].is_string());
+    let invocation = &succeeded["spans"][0];
+    assert_eq!(invocation["name"], "invocation");
+    assert_eq!(invocation["function"], bench::NOOP_FUNCTION);
+    assert_eq!(invocation["invocation_id"], invocation_id.as_str());
+    assert_eq!(invocation["delivery_count"], 1);
+    assert!(invocation["message_id"].is_string());
+    assert_eq!(invocation["trace_id"].as_str().map(str::len), Some(32));
+    assert_eq!(invocation["span_id"].as_str().map(str::len), Some(16));
     assert!(
         lines
             .iter()
-            .any(|l| l["fields"]["message"] == "custom handler stopped"),
+            .any(|l| l["message"] == "custom handler stopped"),
         "{stdout}"
     );
     // A well-formed message whose body fields are promoted into Metadata is not a warning.

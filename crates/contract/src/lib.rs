@@ -10,6 +10,7 @@
 pub mod event;
 pub mod fields;
 pub mod image_id;
+pub mod os_profile;
 pub mod request;
 pub mod resource_id;
 pub mod rollout;

@@ -110,8 +110,8 @@ const DISALLOWED_ADMIN_NAMES: &[&str] = &[
 
 /// Longest VM name: `{name}-vnet` must fit the 64-character VNet name limit.
 pub const MAX_VM_NAME: usize = 59;
-/// Windows computer names are at most 15 characters.
-pub const MAX_WINDOWS_VM_NAME: usize = 15;
+/// Windows computer names are at most 15 characters (see [`crate::os_profile::computer_name`]).
+pub const MAX_WINDOWS_VM_NAME: usize = crate::os_profile::MAX_WINDOWS_COMPUTER_NAME;
 /// Azure allows 50 tags per resource; one is imageferry's.
 pub const MAX_USER_TAGS: usize = 49;
 
@@ -378,18 +378,19 @@ impl DeploymentRequest {
                 }
             }
         }
-        if facts.os_type == OsType::Windows {
-            if vm.name.len() > MAX_WINDOWS_VM_NAME {
-                p.add(
-                    "vm.name",
-                    "at most 15 characters for a Windows image (the computer name)",
-                );
-            } else if vm.name.contains('.') || vm.name.chars().all(|c| c.is_ascii_digit()) {
-                p.add(
-                    "vm.name",
-                    "a Windows computer name cannot contain '.' or be only digits",
-                );
-            }
+        // Azure's OS-profile rules (crate::os_profile): the computer name derived from the VM
+        // name, and the SSH key of a generalized Linux image.
+        let mut os_rule = |e: crate::os_profile::OsProfileError| {
+            p.add(e.field(), format!("{}; fix: {}", e.reason(), e.fix()));
+        };
+        if let Err(e) = crate::os_profile::computer_name(&vm.name, facts.os_type, facts.os_state) {
+            os_rule(e);
+        }
+        if (facts.os_type, facts.os_state) == (OsType::Linux, OsState::Generalized)
+            && let Some(key) = &vm.ssh_public_key
+            && let Err(e) = crate::os_profile::check_ssh_public_key(key)
+        {
+            os_rule(e);
         }
         p.finish(())
     }
@@ -447,24 +448,24 @@ fn is_linux_user(s: &str) -> bool {
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
 }
 
-/// Key types Azure accepts for Linux VMs.
-const SSH_KEY_TYPES: &[&str] = &[
-    "ssh-rsa",
-    "ssh-ed25519",
-    "ecdsa-sha2-nistp256",
-    "ecdsa-sha2-nistp384",
-    "ecdsa-sha2-nistp521",
-];
+/// Key types Azure accepts for Linux VMs (the key itself is checked against the image:
+/// [`crate::os_profile::check_ssh_public_key`]).
+const SSH_KEY_TYPES: &[&str] = &["ssh-rsa", "ssh-ed25519"];
 
 fn check_ssh_key(key: &str) -> Result<(), String> {
     let mut parts = key.split_whitespace();
     let kind = parts.next().unwrap_or_default();
     let data = parts.next().unwrap_or_default();
     if !SSH_KEY_TYPES.contains(&kind) {
-        return Err(format!(
-            "must be an OpenSSH public key starting with one of {}",
-            SSH_KEY_TYPES.join(", ")
-        ));
+        return Err(match crate::os_profile::check_ssh_public_key(key) {
+            Err(e) if kind.starts_with("ecdsa-") || kind.starts_with("sk-") => {
+                format!("{}; fix: {}", e.reason(), e.fix())
+            }
+            _ => format!(
+                "must be an OpenSSH public key starting with one of {}",
+                SSH_KEY_TYPES.join(", ")
+            ),
+        });
     }
     let base64ish = data
         .bytes()

@@ -56,6 +56,7 @@ pub fn port_from_env() -> Result<u16, RunError> {
 /// shutdown on SIGTERM or ctrl-c (in-flight invocations finish first).
 pub async fn run(functions: Functions) -> Result<(), Error> {
     init_tracing();
+    let shutdown = shutdown_signal();
     let port = port_from_env()?;
     // IPv4 loopback: the host probes 127.0.0.1; an [::1]-only listener never becomes ready.
     let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
@@ -64,7 +65,7 @@ pub async fn run(functions: Functions) -> Result<(), Error> {
         .map_err(|source| RunError::Bind { addr, source })?;
     let bound = listener.local_addr().map_err(RunError::Serve)?;
     tracing::info!(addr = %bound, functions = ?functions.names(), "custom handler listening");
-    serve(functions, listener, shutdown_signal()).await?;
+    serve(functions, listener, shutdown).await?;
     tracing::info!("custom handler stopped");
     crate::telemetry::shutdown();
     Ok(())
@@ -86,31 +87,41 @@ where
         .map_err(RunError::Serve)
 }
 
-/// Completes on ctrl-c or (on Unix) SIGTERM, which is how the host stops its worker.
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        if let Err(e) = tokio::signal::ctrl_c().await {
-            tracing::warn!(error = %e, "cannot listen for ctrl-c");
-            std::future::pending::<()>().await;
+/// Listens for SIGTERM (how the host stops its worker) from now on, so a SIGTERM right after
+/// the port opens is a graceful stop rather than the default (fatal) action; the returned
+/// future completes on SIGTERM or ctrl-c.
+fn shutdown_signal() -> impl Future<Output = ()> + Send + 'static {
+    #[cfg(unix)]
+    let terminate = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+    {
+        Ok(signal) => Some(signal),
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot listen for SIGTERM");
+            None
         }
     };
-    #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
-            }
-            Err(e) => {
-                tracing::warn!(error = %e, "cannot listen for SIGTERM");
+    async move {
+        let ctrl_c = async {
+            if let Err(e) = tokio::signal::ctrl_c().await {
+                tracing::warn!(error = %e, "cannot listen for ctrl-c");
                 std::future::pending::<()>().await;
             }
+        };
+        #[cfg(unix)]
+        let terminate = async move {
+            match terminate {
+                Some(mut signal) => {
+                    signal.recv().await;
+                }
+                None => std::future::pending::<()>().await,
+            }
+        };
+        #[cfg(not(unix))]
+        let terminate = std::future::pending::<()>();
+        tokio::select! {
+            () = ctrl_c => {},
+            () = terminate => {},
         }
-    };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {},
-        () = terminate => {},
+        tracing::info!("shutdown requested; finishing in-flight invocations");
     }
-    tracing::info!("shutdown requested; finishing in-flight invocations");
 }

@@ -228,3 +228,33 @@ async fn the_handler_sees_its_trace_context_continuing_the_message_and_host() {
     );
     assert_eq!(TraceContext::current(), None, "not outside the invocation");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_concurrency_limit_layer_runs_invocations_one_at_a_time() {
+    let running = Arc::new(AtomicUsize::new(0));
+    let most = Arc::new(AtomicUsize::new(0));
+    let (r, m) = (Arc::clone(&running), Arc::clone(&most));
+    let router = Functions::new()
+        .service_bus(
+            "f",
+            service_fn(move |_: Invocation<ServiceBusMessage<String>>| {
+                let (running, most) = (Arc::clone(&r), Arc::clone(&m));
+                async move {
+                    let now = running.fetch_add(1, Ordering::SeqCst) + 1;
+                    most.fetch_max(now, Ordering::SeqCst);
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    running.fetch_sub(1, Ordering::SeqCst);
+                    Ok::<_, Error>(())
+                }
+            }),
+        )
+        .layer(tower::limit::ConcurrencyLimitLayer::new(1))
+        .into_router();
+    let calls: Vec<_> = (0..4)
+        .map(|_| tokio::spawn(send(router.clone(), post("f", encoded("x", "f"), None))))
+        .collect();
+    for call in calls {
+        assert_eq!(call.await.unwrap().status, StatusCode::OK);
+    }
+    assert_eq!(most.load(Ordering::SeqCst), 1);
+}

@@ -184,3 +184,25 @@ async fn a_captured_message_becomes_the_hosts_invocation() {
         "dep-1"
     );
 }
+
+#[tokio::test]
+async fn bodies_over_the_standard_tier_limit_are_refused_with_403() {
+    let (bus, token) = capture().await;
+    let send = |len: usize| {
+        reqwest::Client::new()
+            .post(format!("{}/orders/messages", bus.base_url()))
+            .header("authorization", &token)
+            .header("content-type", "text/plain")
+            .body("x".repeat(len))
+            .send()
+    };
+    let at_limit = send(servicebus_capture::MAX_MESSAGE_BYTES).await.unwrap();
+    assert_eq!(at_limit.status().as_u16(), 201);
+    let over = send(servicebus_capture::MAX_MESSAGE_BYTES + 1)
+        .await
+        .unwrap();
+    assert_eq!(over.status().as_u16(), 403);
+    assert!(over.text().await.unwrap().contains("MessageSizeExceeded"));
+    assert_eq!(bus.sent("orders").len(), 1);
+    assert_eq!(bus.refused()[0].0, 403);
+}

@@ -2,13 +2,13 @@
 //! facts, the replication state in the target region, and the deadline.
 
 use crate::app::App;
-use crate::image::{ImageDefinition, ImageVersion, Replication};
+use crate::image::{self, ImageInfo, Replication};
 use crate::names::{GALLERY_API, ImagePaths, TargetNames};
 use crate::outcome::StepError;
 use azure_clients::arm::ArmError;
+use azure_clients::models::{GalleryImage, GalleryImageVersion};
 use imageferry_contract::{
-    DeploymentRequest, ImageFacts, ImageId, Problem, ReplicationProgress, ResourceIdError,
-    ValidationErrors,
+    DeploymentRequest, ImageId, Problem, ReplicationProgress, ResourceIdError, ValidationErrors,
 };
 use time::OffsetDateTime;
 
@@ -149,14 +149,15 @@ pub(crate) fn before_deadline(
 }
 
 /// Reads the image definition and checks the request against it (OS type, generalized or
-/// specialized, Trusted Launch).
+/// specialized, Trusted Launch for this version, and `validate_for_image`'s computer-name and
+/// SSH-key rules).
 pub(crate) async fn image_facts(
     app: &App,
     req: &DeploymentRequest,
     image: &ImageId,
-) -> Result<ImageFacts, StepError> {
+) -> Result<ImageInfo, StepError> {
     let paths = ImagePaths::of(req, image).map_err(|e| invalid_id("image.id", &e))?;
-    let def: ImageDefinition = app
+    let def: GalleryImage = app
         .arm
         .get(
             &paths.tenant,
@@ -166,12 +167,11 @@ pub(crate) async fn image_facts(
         )
         .await
         .map_err(|e| image_error("reading the image definition", image, &e))?;
-    let facts = def
-        .facts()
+    let info = image::image_info(&def, image.version())
         .map_err(|e| StepError::rejected("UnsupportedImage", e.to_string(), None))?;
-    req.validate_for_image(&facts)
+    req.validate_for_image(&info.facts)
         .map_err(|e| StepError::invalid(&e))?;
-    Ok(facts)
+    Ok(info)
 }
 
 /// The image version's replication state in the target region.
@@ -184,7 +184,7 @@ pub(crate) async fn replication(
     let version_path = paths.version.to_string();
     let now = app.clock.now();
     if paths.has_replication_status {
-        let version: ImageVersion = app
+        let version: GalleryImageVersion = app
             .arm
             .get(
                 &paths.tenant,
@@ -194,25 +194,25 @@ pub(crate) async fn replication(
             )
             .await
             .map_err(|e| image_error("reading the image version", image, &e))?;
-        return Ok(version.replication_in(&req.target.location, now));
+        return Ok(image::replication_in(&version, &req.target.location, now));
     }
-    // Shared and community versions are read location-scoped: found means usable there.
-    let found: Option<ImageVersion> = app
+    // Shared and community versions are read location-scoped: found means usable there, not
+    // found means not replicated there (the GET stays 404: failed at once, not at the deadline).
+    let found: Option<serde::de::IgnoredAny> = app
         .arm
         .get_optional(&paths.tenant, &version_path, GALLERY_API, &[])
         .await
         .map_err(|e| image_error("reading the image version", image, &e))?;
-    let progress = |state: &str, provisioning: Option<String>| ReplicationProgress {
-        region: req.target.location.clone(),
-        state: state.into(),
-        percent: None,
-        provisioning_state: provisioning,
-        details: None,
-        observed_at: now,
-    };
     Ok(match found {
-        Some(_) => Replication::Ready(progress("Completed", None)),
-        None => Replication::Waiting(progress("NotYetAvailable", None)),
+        Some(_) => Replication::Ready(ReplicationProgress {
+            region: req.target.location.clone(),
+            state: "Completed".into(),
+            percent: None,
+            provisioning_state: None,
+            details: None,
+            observed_at: now,
+        }),
+        None => Replication::NotInRegion,
     })
 }
 

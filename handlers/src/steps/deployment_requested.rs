@@ -113,6 +113,17 @@ pub(crate) async fn handle_replication(
             },
             progress: Some(Box::new(progress)),
         }),
+        Replication::NotInRegion => Err(StepError::failed(
+            "ImageNotInRegion",
+            format!(
+                "the image version is not available in {}: a direct-shared or community version is visible only in the regions it is replicated to",
+                req.target.location
+            ),
+            Some(
+                "ask the image's publisher to add the region to the version's target regions (or pick a region it is replicated to), then send the request again"
+                    .into(),
+            ),
+        )),
         Replication::NotTargeted(regions) => Err(StepError::rejected(
             "RegionNotTargeted",
             format!(

@@ -9,12 +9,13 @@
 //! region the version does not replicate to.
 
 use crate::app::App;
-use crate::names::{GALLERY_API, region_eq};
+use crate::names::GALLERY_API;
 use crate::outcome::StepError;
 use crate::rollout::Rollouts;
 use crate::rollout::event::{RESOURCE_WRITE_SUCCESS, ResourceEvent, VERSION_WRITE};
 use crate::rollout::fanout::{publish, start_ring, table_error, terminal_event};
 use crate::rollout::state::{RunState, compare_versions, may_take_over};
+use azure_clients::models::region_eq;
 use imageferry_contract::image_id::resource_id_eq;
 use imageferry_contract::rollout::RolloutStatus;
 use imageferry_contract::{EventError, ImageId};

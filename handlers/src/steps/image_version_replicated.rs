@@ -2,9 +2,14 @@
 //! allowed), the network and the VM, and schedule `vm-provisioning`. The VM PUT carries the
 //! auxiliary tenant-1 token and is not waited for.
 //!
+//! Before the first write everything Azure would refuse is checked: the computer name and SSH
+//! key (in `image_facts`), the Windows password read from Key Vault, the Marketplace terms when
+//! the app may read them; the VM body carries the image's Marketplace `plan`.
+//!
 //! Idempotency: an existing VM tagged with this deployment and built from this image is taken
-//! as created (no second PUT); any other existing VM of that name is a `Conflict`, never
-//! overwritten. Network resources have deterministic names and are PUT with the same bodies.
+//! as created (no second PUT) unless its create failed, which is a capacity retry
+//! ([`crate::capacity`]): it is PUT again. Any other existing VM of that name is a `Conflict`,
+//! never overwritten. Network resources have deterministic names and are PUT with the same bodies.
 //!
 //! Trust: every id comes from `TargetNames::of(request)`; the Windows password is read (and the
 //! secret id checked) before the first write. Budget: the ARM work runs inside the step budget
@@ -15,19 +20,21 @@ use super::Delivery;
 use super::checks::{admit, before_deadline, entry_deadline, image_facts, replication};
 use crate::app::App;
 use crate::bodies;
-use crate::image::Replication;
+use crate::capacity;
+use crate::image::{ImageInfo, Replication};
 use crate::names::{COMPUTE_API, NETWORK_API, RESOURCES_API, TargetNames};
 use crate::outcome::StepError;
+use crate::preflight;
 use azure_clients::SecretString;
 use azure_clients::arm::{Accepted, PollKind, PutRequest};
+use azure_clients::models::{Provisioned, ProvisioningState, ResourceGroup, VirtualMachine};
 use imageferry_contract::{
-    DEPLOYMENT_TAG, DeploymentEvent, DeploymentRequest, ImageFacts, ImageId,
-    ImageVersionReplicated, OperationKind, OsState, OsType, PendingOperation, ReplicatedStep,
-    ReplicationCheck, Status, Step, VmProvisioning, continuation_message_id,
+    DEPLOYMENT_TAG, DeploymentEvent, DeploymentRequest, ImageId, ImageVersionReplicated,
+    OperationKind, OsState, OsType, PendingOperation, ReplicatedStep, ReplicationCheck, Status,
+    Step, VmProvisioning, continuation_message_id,
 };
-use serde::Deserialize;
-use serde_json::Value;
-use std::collections::BTreeMap;
+use serde::Serialize;
+use serde::de::IgnoredAny;
 
 /// Runs the step for one delivery.
 pub async fn run(app: &App, d: &Delivery, msg: ImageVersionReplicated) -> Result<(), StepError> {
@@ -42,7 +49,7 @@ pub async fn run(app: &App, d: &Delivery, msg: ImageVersionReplicated) -> Result
     };
     let (image, names) = admit(app, &req)?;
     before_deadline(app, deadline, "waiting to create the VM", None)?;
-    let facts = image_facts(app, &req, &image).await?;
+    let info = image_facts(app, &req, &image).await?;
     let id = &req.deployment_id;
     if from_pipeline {
         let mut accepted = DeploymentEvent::new(
@@ -94,9 +101,23 @@ pub async fn run(app: &App, d: &Delivery, msg: ImageVersionReplicated) -> Result
     // Leave time to schedule the continuation inside the budget.
     let margin = (app.config.step_budget / 4).min(std::time::Duration::from_secs(30));
     let until = d.started + app.config.step_budget.saturating_sub(margin);
-    let work = create(app, &req, &image, &facts, &names, continuation > 0);
+    let retry = capacity::retry_of(checks);
+    let work = create(
+        app,
+        d,
+        &req,
+        &image,
+        &info,
+        &names,
+        continuation > 0,
+        deadline,
+        retry,
+    );
     let operation = match tokio::time::timeout_at(until.into(), work).await {
-        Ok(result) => result?,
+        Ok(result) => match result? {
+            Created::Pending(operation) => operation,
+            Created::RetryScheduled => return Ok(()),
+        },
         Err(_elapsed) => {
             let n = continuation.saturating_add(1);
             tracing::info!(
@@ -122,9 +143,10 @@ pub async fn run(app: &App, d: &Delivery, msg: ImageVersionReplicated) -> Result
                 .await;
         }
     };
+    let first_poll = capacity::base(retry) + 1;
     let next = VmProvisioning {
         request: req.clone(),
-        attempt: 1,
+        attempt: first_poll,
         deadline,
         vm_id: names.vm.to_string(),
         operation,
@@ -132,7 +154,7 @@ pub async fn run(app: &App, d: &Delivery, msg: ImageVersionReplicated) -> Result
     app.send_step(
         Step::VmProvisioning,
         id,
-        1,
+        first_poll,
         &next,
         app.config.provisioning_poll,
     )
@@ -145,32 +167,49 @@ pub async fn run(app: &App, d: &Delivery, msg: ImageVersionReplicated) -> Result
         format!("creating VM {}", req.vm.name),
     );
     event.vm_id = Some(names.vm.to_string());
-    app.publish(&event, 0, None).await
+    // Retry r's notice used base(r) (capacity::retry_later); this event follows it.
+    app.publish(&event, capacity::base(retry) + u32::from(retry > 0), None)
+        .await
 }
 
-/// The ARM work: the password first (nothing is written if it cannot be read), then the
-/// resource group, the network and the VM PUT. Returns the VM create's operation.
+/// What [`create`] did.
+enum Created {
+    /// The VM PUT was accepted (or the VM exists already): poll it.
+    Pending(Option<PendingOperation>),
+    /// Azure had no capacity: a retry is scheduled ([`capacity::retry_later`]).
+    RetryScheduled,
+}
+
+/// The ARM work: what Azure would refuse first (computer name, password, Marketplace terms:
+/// nothing is written if one fails), then the resource group, the network and the VM PUT.
+/// Returns the VM create's operation.
+#[allow(clippy::too_many_arguments)]
 async fn create(
     app: &App,
+    d: &Delivery,
     req: &DeploymentRequest,
     image: &ImageId,
-    facts: &ImageFacts,
+    info: &ImageInfo,
     names: &TargetNames,
     resume: bool,
-) -> Result<Option<PendingOperation>, StepError> {
+    deadline: time::OffsetDateTime,
+    retry: u32,
+) -> Result<Created, StepError> {
     let tenant = req.target.tenant_id.as_str();
-    if existing_vm(app, req, image, names).await?.is_some() {
-        return Ok(None);
+    if let Existing::Created = existing_vm(app, req, image, names).await? {
+        return Ok(Created::Pending(None));
     }
-    let password = admin_password(app, req, facts).await?;
+    let computer_name = preflight::computer_name(req, &info.facts)?;
+    let password = admin_password(app, req, info).await?;
+    preflight::check_marketplace_terms(app, req, info.plan.as_ref()).await?;
     ensure_resource_group(app, req, names).await?;
-    build_network(app, req, facts, names, resume).await?;
-    let body = bodies::virtual_machine(req, image, facts, names, password);
+    build_network(app, req, info, names, resume).await?;
+    let body = bodies::virtual_machine(req, image, info, names, computer_name, password);
     let aux: Vec<&str> = match (image, req.image.tenant_id.as_deref()) {
         (ImageId::Gallery { .. }, Some(t1)) if !t1.eq_ignore_ascii_case(tenant) => vec![t1],
         _ => Vec::new(),
     };
-    let accepted: Accepted<Value> = app
+    let put: Result<Accepted<IgnoredAny>, _> = app
         .arm
         .put(PutRequest {
             tenant,
@@ -179,42 +218,50 @@ async fn create(
             api_version: COMPUTE_API,
             body: &body,
         })
-        .await
-        .map_err(|e| StepError::arm("creating the VM", &e))?;
+        .await;
+    let accepted = match put {
+        Ok(accepted) => accepted,
+        Err(e) if e.is_capacity() => {
+            capacity::retry_later(app, req, deadline, retry, &e, d.step).await?;
+            return Ok(Created::RetryScheduled);
+        }
+        Err(e) => return Err(StepError::arm("creating the VM", &e)),
+    };
     let Some(op) = accepted.operation else {
-        return Ok(None);
+        return Ok(Created::Pending(None));
     };
     if !names.is_vm_operation(req, &op.url, &app.arm.endpoints().arm) {
         // Poll the VM itself rather than an operation outside its subscription and region.
         tracing::warn!(url = %op.url, "the VM create's operation URL is not the VM's own; polling the VM instead");
-        return Ok(None);
+        return Ok(Created::Pending(None));
     }
-    Ok(Some(PendingOperation {
+    Ok(Created::Pending(Some(PendingOperation {
         url: op.url,
         kind: match op.kind {
             PollKind::AzureAsyncOperation => OperationKind::AzureAsyncOperation,
             PollKind::Location => OperationKind::Location,
         },
-    }))
+    })))
 }
 
-#[derive(Debug, Default, Deserialize)]
-struct ExistingVm {
-    #[serde(default)]
-    tags: BTreeMap<String, String>,
-    #[serde(default)]
-    properties: Value,
+/// What exists under the VM's name.
+enum Existing {
+    /// Nothing: create it.
+    None,
+    /// This deployment's VM from this image, created or being created: do not PUT again.
+    Created,
+    /// This deployment's VM from this image whose create failed (a capacity retry): PUT again.
+    Failed,
 }
 
-/// `Some(())` when the VM already exists from this deployment and image; `Conflict` when a VM
-/// of that name exists otherwise; `None` when there is none.
+/// The VM of that name, if any; `Conflict` when it is not this deployment's from this image.
 async fn existing_vm(
     app: &App,
     req: &DeploymentRequest,
     image: &ImageId,
     names: &TargetNames,
-) -> Result<Option<()>, StepError> {
-    let vm: Option<ExistingVm> = app
+) -> Result<Existing, StepError> {
+    let vm: Option<VirtualMachine> = app
         .arm
         .get_optional(
             &req.target.tenant_id,
@@ -224,19 +271,26 @@ async fn existing_vm(
         )
         .await
         .map_err(|e| StepError::arm("checking for an existing VM", &e))?;
-    let Some(vm) = vm else { return Ok(None) };
+    let Some(vm) = vm else {
+        return Ok(Existing::None);
+    };
     let ours = vm
         .tags
         .iter()
         .any(|(k, v)| k.eq_ignore_ascii_case(DEPLOYMENT_TAG) && v == &req.deployment_id);
-    let reference = &vm.properties["storageProfile"]["imageReference"];
-    let used = ["id", "sharedGalleryImageId", "communityGalleryImageId"]
-        .iter()
-        .find_map(|k| reference[*k].as_str())
+    let used = vm
+        .properties
+        .storage_profile
+        .as_ref()
+        .and_then(|s| s.image_reference.as_ref())
+        .and_then(|r| r.gallery_image())
         .unwrap_or_default();
     let same_image = used.eq_ignore_ascii_case(&image.to_string());
     if ours && same_image {
-        return Ok(Some(()));
+        return Ok(match vm.properties.provisioning_state {
+            Some(ProvisioningState::Failed) => Existing::Failed,
+            _ => Existing::Created,
+        });
     }
     let why = if !ours {
         format!("it is not tagged {DEPLOYMENT_TAG}={}", req.deployment_id)
@@ -259,7 +313,7 @@ async fn ensure_resource_group(
     names: &TargetNames,
 ) -> Result<(), StepError> {
     let tenant = &req.target.tenant_id;
-    let rg: Option<Value> = app
+    let rg: Option<ResourceGroup> = app
         .arm
         .get_optional(
             tenant,
@@ -297,7 +351,7 @@ async fn ensure_resource_group(
 async fn build_network(
     app: &App,
     req: &DeploymentRequest,
-    facts: &ImageFacts,
+    info: &ImageInfo,
     names: &TargetNames,
     resume: bool,
 ) -> Result<(), StepError> {
@@ -319,7 +373,7 @@ async fn build_network(
         tenant,
         &names.nsg.to_string(),
         NETWORK_API,
-        &bodies::network_security_group(req, facts.os_type),
+        &bodies::network_security_group(req, info.facts.os_type),
         "creating the network security group",
         resume,
     )
@@ -351,36 +405,32 @@ async fn build_network(
 /// PUT and follow the operation to its end. When `resume` (a continuation after the step budget
 /// ran out), a resource of this deployment that exists already is not PUT again: still
 /// provisioning, it is polled; succeeded, it is taken as is.
-async fn put_and_wait(
+async fn put_and_wait<B: Serialize>(
     app: &App,
     tenant: &str,
     path: &str,
     api_version: &str,
-    body: &Value,
+    body: &B,
     doing: &str,
     resume: bool,
 ) -> Result<(), StepError> {
     if resume {
         loop {
-            let existing: Option<Value> = app
+            let existing: Option<Provisioned> = app
                 .arm
                 .get_optional(tenant, path, api_version, &[])
                 .await
                 .map_err(|e| StepError::arm(doing, &e))?;
             let Some(existing) = existing else { break };
-            let state = existing["properties"]["provisioningState"]
-                .as_str()
-                .unwrap_or("Succeeded")
-                .to_ascii_lowercase();
-            match state.as_str() {
-                "succeeded" => return Ok(()),
-                "failed" | "canceled" => break,
-                _ => tokio::time::sleep(std::time::Duration::from_millis(500)).await,
+            match existing.properties.provisioning_state {
+                None | Some(ProvisioningState::Succeeded) => return Ok(()),
+                Some(ProvisioningState::Failed | ProvisioningState::Canceled) => break,
+                Some(_) => tokio::time::sleep(std::time::Duration::from_millis(500)).await,
             }
         }
     }
     app.arm
-        .put_and_wait::<Value, Value>(PutRequest {
+        .put_and_wait::<B, IgnoredAny>(PutRequest {
             tenant,
             aux_tenants: &[],
             path,
@@ -397,8 +447,9 @@ async fn put_and_wait(
 async fn admin_password(
     app: &App,
     req: &DeploymentRequest,
-    facts: &ImageFacts,
+    info: &ImageInfo,
 ) -> Result<Option<SecretString>, StepError> {
+    let facts = &info.facts;
     if facts.os_type != OsType::Windows || facts.os_state != OsState::Generalized {
         return Ok(None);
     }
@@ -406,7 +457,11 @@ async fn admin_password(
         return Ok(None);
     };
     match app.secrets.get(secret_id, &app.config.home_tenant).await {
-        Ok(value) => Ok(Some(value.into_secret())),
+        Ok(value) => {
+            let password = value.into_secret();
+            preflight::check_password(&password)?;
+            Ok(Some(password))
+        }
         Err(e) => {
             let error = imageferry_contract::EventError {
                 code: "SecretUnavailable".into(),

@@ -1,6 +1,8 @@
 //! `vm-provisioning`: poll the VM create once per delivery (its operation, or the VM itself),
 //! reschedule until it ends, then report `succeeded` with the VM id and its IP addresses, or
-//! `failed` with ARM's error and a hint. The deadline applies.
+//! `failed` with ARM's error and a hint. A capacity failure is retried later
+//! ([`crate::capacity`]) before it is reported. The deadline applies. Reads use azure-clients'
+//! typed models.
 //!
 //! Trust: the VM, its NIC and its public IP are the ids `TargetNames::of(request)` derives; a
 //! message whose `vmId` names anything else, or whose operation URL is not the VM's own (on the
@@ -9,13 +11,14 @@
 use super::Delivery;
 use super::checks::{admit, before_deadline};
 use crate::app::App;
+use crate::capacity;
 use crate::names::{COMPUTE_API, NETWORK_API, TargetNames};
-use crate::outcome::{StepError, hint_for_code};
-use azure_clients::arm::{OperationRef, OperationState, PollKind};
+use crate::outcome::StepError;
+use azure_clients::arm::{ArmError, OperationRef, OperationState, PollKind};
+use azure_clients::models::{NetworkInterface, ProvisioningState, PublicIpAddress, VirtualMachine};
 use imageferry_contract::{
     DeploymentEvent, EventError, OperationKind, ResourceId, Status, Step, VmProvisioning,
 };
-use serde_json::Value;
 
 /// Runs the step for one delivery.
 pub async fn run(app: &App, d: &Delivery, msg: VmProvisioning) -> Result<(), StepError> {
@@ -72,13 +75,24 @@ pub async fn run(app: &App, d: &Delivery, msg: VmProvisioning) -> Result<(), Ste
                 OperationState::Succeeded => Poll::Done,
                 OperationState::Failed | OperationState::Canceled => {
                     let detail = status.error.unwrap_or_default();
+                    let error = ArmError::from_operation(status.state.as_str(), &detail);
+                    if error.is_capacity() {
+                        return capacity::retry_later(
+                            app,
+                            &msg.request,
+                            msg.deadline,
+                            capacity::retry_of(msg.attempt),
+                            &error,
+                            d.step,
+                        )
+                        .await;
+                    }
                     Poll::Failed(EventError {
-                        hint: hint_for_code(&detail.code, &detail.message)
-                            .or_else(|| Some(FAILED_VM_HINT.into())),
+                        hint: error.hint().or_else(|| Some(FAILED_VM_HINT.into())),
                         code: if detail.code.is_empty() {
                             "ProvisioningFailed".into()
                         } else {
-                            detail.code
+                            error.code().to_string()
                         },
                         message: format!(
                             "creating the VM {}: {}",
@@ -132,7 +146,7 @@ enum Poll {
 
 /// The VM's `provisioningState`, read with a GET.
 async fn vm_state(app: &App, tenant: &str, vm_id: &str) -> Result<Poll, StepError> {
-    let vm: Option<Value> = app
+    let vm: Option<VirtualMachine> = app
         .arm
         .get_optional(tenant, vm_id, COMPUTE_API, &[])
         .await
@@ -147,17 +161,16 @@ async fn vm_state(app: &App, tenant: &str, vm_id: &str) -> Result<Poll, StepErro
             ),
         ));
     };
-    let state = vm["properties"]["provisioningState"]
-        .as_str()
-        .unwrap_or("Unknown");
-    Ok(match state.to_ascii_lowercase().as_str() {
-        "succeeded" => Poll::Done,
-        "failed" | "canceled" => Poll::Failed(EventError {
-            code: "ProvisioningFailed".into(),
-            message: format!("VM {vm_id} provisioningState is {state}"),
-            hint: Some(FAILED_VM_HINT.into()),
-        }),
-        _ => Poll::Running(state.to_string()),
+    Ok(match vm.properties.provisioning_state {
+        Some(ProvisioningState::Succeeded) => Poll::Done,
+        Some(state @ (ProvisioningState::Failed | ProvisioningState::Canceled)) => {
+            Poll::Failed(EventError {
+                code: "ProvisioningFailed".into(),
+                message: format!("VM {vm_id} provisioningState is {state}"),
+                hint: Some(FAILED_VM_HINT.into()),
+            })
+        }
+        state => Poll::Running(state.map_or_else(|| "Unknown".into(), |s| s.to_string())),
     })
 }
 
@@ -192,29 +205,24 @@ async fn addresses(
     msg: &VmProvisioning,
     names: &TargetNames,
 ) -> Result<(Option<String>, Option<String>), StepError> {
-    let nic: Value = app
+    let nic: NetworkInterface = app
         .arm
         .get(tenant, &names.nic.to_string(), NETWORK_API, &[])
         .await
         .map_err(|e| StepError::arm("reading the network interface", &e))?;
-    let configs = nic["properties"]["ipConfigurations"]
-        .as_array()
-        .cloned()
-        .unwrap_or_default();
-    let config = configs
+    let configs = &nic.properties.ip_configurations;
+    let private_ip = configs
         .iter()
-        .find(|c| c["properties"]["primary"].as_bool() == Some(true))
-        .or_else(|| configs.first());
-    let private_ip = config
-        .and_then(|c| c["properties"]["privateIPAddress"].as_str())
-        .map(str::to_string);
+        .find(|c| c.properties.primary == Some(true))
+        .or_else(|| configs.first())
+        .and_then(|c| c.properties.private_ip_address.clone());
     let public_ip = if msg.request.vm.public_ip {
-        let pip: Value = app
+        let pip: PublicIpAddress = app
             .arm
             .get(tenant, &names.public_ip.to_string(), NETWORK_API, &[])
             .await
             .map_err(|e| StepError::arm("reading the public IP address", &e))?;
-        pip["properties"]["ipAddress"].as_str().map(str::to_string)
+        pip.properties.ip_address
     } else {
         None
     };

@@ -159,6 +159,19 @@ impl Bench {
         Bench::start(scenario(), config()).await
     }
 
+    /// From now on the handler reaches ARM and Key Vault with `arm` and `secrets` (another
+    /// credential or cloud).
+    pub fn handler_clients(&mut self, arm: ArmClient, secrets: KeyVaultSecrets) {
+        let app = Arc::new(App::new(
+            self.app.config.clone(),
+            arm,
+            self.app.bus.clone(),
+            secrets,
+        ));
+        self.router = imageferry_handlers::functions(app.clone()).into_router();
+        self.app = app;
+    }
+
     /// From now on the handler sends with `bus` (the bench itself still submits with the right
     /// credentials beforehand).
     pub fn handler_bus(&mut self, bus: ServiceBusSender) {

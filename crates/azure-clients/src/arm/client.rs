@@ -291,11 +291,7 @@ impl ArmClient {
                 }
                 OperationState::Failed | OperationState::Canceled => {
                     let error = status.error.unwrap_or_default();
-                    return Err(ArmError::OperationFailed {
-                        state: status.state.as_str().to_owned(),
-                        code: error.code,
-                        message: error.message,
-                    });
+                    return Err(ArmError::from_operation(status.state.as_str(), &error));
                 }
                 _ => delay = status.retry_after.unwrap_or(self.retry.poll_interval),
             }

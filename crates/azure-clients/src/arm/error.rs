@@ -112,6 +112,44 @@ pub enum ArmError {
         /// ARM's message.
         message: String,
     },
+    /// `AllocationFailed`, `ZonalAllocationFailed`, `OverconstrainedAllocationRequest`: Azure has
+    /// no capacity for this size in the region or zone right now; worth a retry later.
+    #[error("{code}: {message}")]
+    Capacity {
+        /// ARM's code.
+        code: String,
+        /// ARM's message.
+        message: String,
+    },
+    /// `OSProvisioningTimedOut`: the guest did not report ready in time. The VM may still finish;
+    /// usually the image was not generalized properly (or is specialized but marked generalized).
+    #[error("OSProvisioningTimedOut: {message}")]
+    OsProvisioningTimedOut {
+        /// ARM's message.
+        message: String,
+    },
+    /// `LinkedAccessCheckFailed`: the app may write the NIC but not join the (existing) subnet.
+    #[error("LinkedAccessCheckFailed: {message}")]
+    LinkedAccessCheckFailed {
+        /// ARM's message.
+        message: String,
+    },
+    /// `VMMarketplaceInvalidInput`: the image comes from a Marketplace image with a plan and the
+    /// VM PUT carried no (or another) `plan`.
+    #[error("VMMarketplaceInvalidInput: {message}")]
+    MarketplacePlanRequired {
+        /// ARM's message.
+        message: String,
+    },
+    /// `MarketplacePurchaseEligibilityFailed` / `ResourcePurchaseValidationFailed`: the target
+    /// subscription has not accepted the plan's terms (or cannot purchase it).
+    #[error("{code}: {message}")]
+    MarketplaceTermsNotAccepted {
+        /// ARM's code.
+        code: String,
+        /// ARM's message (with the inner details).
+        message: String,
+    },
     /// Another 4xx with an ARM error body.
     #[error("{code} (HTTP {status}): {message}")]
     BadRequest {
@@ -197,69 +235,145 @@ impl ArmError {
             message: String::from_utf8_lossy(&body[..body.len().min(512)]).into_owned(),
             ..Default::default()
         });
-        let code = detail.code.clone();
-        let message = detail.message.clone();
-        let any_code = |c: &str| detail.all().iter().any(|d| d.code.eq_ignore_ascii_case(c));
-        let quota_text = message.to_ascii_lowercase().contains("quota");
         match status {
             429 => Self::Throttled {
                 retry_after,
-                message,
+                message: detail.message,
             },
             s if s >= 500 => Self::Server {
                 status,
-                code,
-                message,
+                code: detail.code,
+                message: detail.message,
                 retry_after,
             },
-            _ if any_code("LinkedAuthorizationFailed") => {
-                Self::LinkedAuthorizationFailed { message }
-            }
-            _ if any_code("InvalidAuthenticationTokenTenant") => {
-                Self::InvalidAuthenticationTokenTenant { message }
-            }
-            _ if any_code("AuthorizationFailed") => Self::AuthorizationFailed { message },
-            _ if any_code("QuotaExceeded") || (any_code("OperationNotAllowed") && quota_text) => {
-                Self::QuotaExceeded { code, message }
-            }
-            _ if any_code("SkuNotAvailable") => Self::SkuNotAvailable { message },
-            _ if detail.all().iter().any(|d| {
-                d.code.eq_ignore_ascii_case("InvalidParameter")
-                    && d.target
-                        .as_deref()
-                        .is_some_and(|t| t.to_ascii_lowercase().contains("vmsize"))
-            }) =>
-            {
-                Self::InvalidVmSize { message }
-            }
-            401 => Self::Unauthenticated { code, message },
-            404 => Self::NotFound {
-                code: if code.is_empty() {
-                    "NotFound".into()
-                } else {
-                    code
-                },
-                message,
-            },
-            _ if any_code("ResourceNotFound") || any_code("ResourceGroupNotFound") => {
-                Self::NotFound { code, message }
-            }
-            409 => Self::Conflict {
-                code: if code.is_empty() {
-                    "Conflict".into()
-                } else {
-                    code
-                },
-                message,
-            },
-            _ if any_code("Conflict") => Self::Conflict { code, message },
-            _ => Self::BadRequest {
-                status,
-                code,
-                message,
-                target: detail.target,
-            },
+            _ => Self::classify(&detail).unwrap_or_else(|| {
+                let ErrorDetail {
+                    code,
+                    message,
+                    target,
+                    ..
+                } = detail;
+                match status {
+                    401 => Self::Unauthenticated { code, message },
+                    404 => Self::NotFound {
+                        code: if code.is_empty() {
+                            "NotFound".into()
+                        } else {
+                            code
+                        },
+                        message,
+                    },
+                    409 => Self::Conflict {
+                        code: if code.is_empty() {
+                            "Conflict".into()
+                        } else {
+                            code
+                        },
+                        message,
+                    },
+                    _ => Self::BadRequest {
+                        status,
+                        code,
+                        message,
+                        target,
+                    },
+                }
+            }),
         }
+    }
+
+    /// The error of a long-running operation that ended `Failed` or `Canceled`: the same classes
+    /// as a synchronous answer (a VM create that fails with `AllocationFailed` is
+    /// [`ArmError::Capacity`] either way), else [`ArmError::OperationFailed`].
+    pub fn from_operation(state: &str, detail: &ErrorDetail) -> Self {
+        Self::classify(detail).unwrap_or_else(|| Self::OperationFailed {
+            state: state.to_owned(),
+            code: detail.code.clone(),
+            message: detail.message.clone(),
+        })
+    }
+
+    /// The one place ARM error codes become classes (this detail or any nested one decides).
+    /// `None` when no code is known to this crate.
+    fn classify(detail: &ErrorDetail) -> Option<Self> {
+        let all = detail.all();
+        let has = |c: &str| all.iter().any(|d| d.code.eq_ignore_ascii_case(c));
+        let code = detail.code.clone();
+        // The top-level message plus the nested ones (Marketplace errors put the reason inside).
+        let message = || {
+            let mut m = detail.message.clone();
+            for d in all.iter().skip(1).filter(|d| !d.message.is_empty()) {
+                m.push_str(" / ");
+                m.push_str(&d.message);
+            }
+            m
+        };
+        let quota_text = detail.message.to_ascii_lowercase().contains("quota");
+        Some(if has("LinkedAuthorizationFailed") {
+            Self::LinkedAuthorizationFailed { message: message() }
+        } else if has("LinkedAccessCheckFailed") {
+            Self::LinkedAccessCheckFailed { message: message() }
+        } else if has("InvalidAuthenticationTokenTenant") {
+            Self::InvalidAuthenticationTokenTenant { message: message() }
+        } else if has("AuthorizationFailed") {
+            Self::AuthorizationFailed { message: message() }
+        } else if has("QuotaExceeded") || (has("OperationNotAllowed") && quota_text) {
+            Self::QuotaExceeded {
+                code,
+                message: message(),
+            }
+        } else if has("SkuNotAvailable") {
+            Self::SkuNotAvailable { message: message() }
+        } else if let Some(d) = all.iter().find(|d| {
+            [
+                "AllocationFailed",
+                "ZonalAllocationFailed",
+                "OverconstrainedAllocationRequest",
+            ]
+            .iter()
+            .any(|c| d.code.eq_ignore_ascii_case(c))
+        }) {
+            Self::Capacity {
+                code: d.code.clone(),
+                message: message(),
+            }
+        } else if has("OSProvisioningTimedOut") {
+            Self::OsProvisioningTimedOut { message: message() }
+        } else if has("VMMarketplaceInvalidInput") {
+            Self::MarketplacePlanRequired { message: message() }
+        } else if has("MarketplacePurchaseEligibilityFailed")
+            || has("ResourcePurchaseValidationFailed")
+        {
+            Self::MarketplaceTermsNotAccepted {
+                code,
+                message: message(),
+            }
+        } else if all.iter().any(|d| {
+            d.code.eq_ignore_ascii_case("InvalidParameter")
+                && d.target
+                    .as_deref()
+                    .is_some_and(|t| t.to_ascii_lowercase().contains("vmsize"))
+        }) {
+            Self::InvalidVmSize { message: message() }
+        } else if has("ResourceNotFound") || has("ResourceGroupNotFound") {
+            Self::NotFound {
+                code,
+                message: message(),
+            }
+        } else if has("Conflict") {
+            Self::Conflict {
+                code,
+                message: message(),
+            }
+        } else {
+            return None;
+        })
+    }
+
+    /// Whether Azure lacked capacity for the VM size (allocation failures, `SkuNotAvailable`):
+    /// worth trying again later, or with another size or region.
+    pub fn is_capacity(&self) -> bool {
+        matches!(self, Self::Capacity { .. } | Self::SkuNotAvailable { .. })
     }
 
     /// Whether retrying later may succeed (throttling, server errors, network, token endpoint down,
@@ -296,10 +410,15 @@ impl ArmError {
             Self::AuthorizationFailed { .. } => "AuthorizationFailed",
             Self::SkuNotAvailable { .. } => "SkuNotAvailable",
             Self::InvalidVmSize { .. } => "InvalidParameter",
+            Self::OsProvisioningTimedOut { .. } => "OSProvisioningTimedOut",
+            Self::LinkedAccessCheckFailed { .. } => "LinkedAccessCheckFailed",
+            Self::MarketplacePlanRequired { .. } => "VMMarketplaceInvalidInput",
             Self::Unauthenticated { code, .. }
             | Self::NotFound { code, .. }
             | Self::Conflict { code, .. }
             | Self::QuotaExceeded { code, .. }
+            | Self::Capacity { code, .. }
+            | Self::MarketplaceTermsNotAccepted { code, .. }
             | Self::BadRequest { code, .. }
             | Self::OperationFailed { code, .. } => code,
             Self::Throttled { .. } => "TooManyRequests",
@@ -338,16 +457,31 @@ impl ArmError {
                 "the subscription's vCPU/resource quota is exhausted in this region: request a quota increase, choose a smaller VM size or another region"
             }
             Self::SkuNotAvailable { .. } | Self::InvalidVmSize { .. } => {
-                "this VM size is not available for the subscription in this region: pick another size (az vm list-skus --location <region>) or region"
+                "this VM size is not available for the subscription in this region (or zone) now: retry later, or pick another size (az vm list-skus --location <region>) or region"
+            }
+            Self::Capacity { .. } => {
+                "Azure has no capacity for this VM size in this region or zone right now (https://aka.ms/allocation-guidance): retry later, or choose another size or region"
+            }
+            Self::OsProvisioningTimedOut { .. } => {
+                "the guest OS did not report ready in time; the VM may still finish provisioning (check its provisioningState later). This usually means the image was not generalized properly (run waagent -deprovision+user on Linux or sysprep /generalize /oobe on Windows before capturing), or a specialized image is published as generalized"
+            }
+            Self::LinkedAccessCheckFailed { .. } => {
+                "the app may create the network interface but not join the subnet: in tenant 2, grant it a role with Microsoft.Network/virtualNetworks/subnets/join/action (Network Contributor, or a custom role) on the subnet, its virtual network or their resource group"
+            }
+            Self::MarketplacePlanRequired { .. } => {
+                "the image was built from a Marketplace image with a purchase plan: the VM must carry the same plan {name, publisher, product} as the image definition's purchasePlan"
+            }
+            Self::MarketplaceTermsNotAccepted { .. } => {
+                "the target subscription has not accepted the Marketplace terms of the image's plan: in tenant 2, run az vm image terms accept --publisher <publisher> --offer <product> --plan <name> --subscription <target subscription> (the values of the image definition's purchasePlan), then send the request again"
             }
             Self::TooManyAuxiliaryTokens(_) => {
                 "ARM accepts at most three auxiliary tenants per request"
             }
-            Self::Token(TokenError::AppNotConsented { consent_url, .. }) => {
-                return Some(format!(
-                    "an administrator of that tenant must grant consent: {consent_url}"
-                ));
+            Self::NotFound { code, .. } if code.eq_ignore_ascii_case("GalleryImageNotFound") => {
+                "Azure does not offer the image version in this region yet: its replication there must be Completed (and a version still being created or updated may not be usable yet); wait and send the request again, or choose a region the version is replicated to"
             }
+            Self::Token(t) => return t.hint(),
+            Self::OperationFailed { .. } => return None,
             _ => return None,
         };
         Some(hint.to_owned())

@@ -67,7 +67,11 @@ impl EntraTokenSource {
                 header,
                 client_id,
             } => Material::ManagedIdentity(Arc::new(ManagedIdentityAssertion::new(
-                http, endpoint, header, client_id,
+                http,
+                endpoint,
+                header,
+                client_id,
+                endpoints.cloud.token_exchange_audience(),
             ))),
         };
         Ok(Self {
@@ -265,6 +269,15 @@ impl ErrorMapper {
             }
         } else if has("90002") {
             TokenError::UnknownTenant { tenant }
+        } else if let Some(code) = ["70021", "700211", "700212", "700213", "700024"]
+            .into_iter()
+            .find(|c| has(c))
+        {
+            TokenError::FederatedCredential {
+                tenant,
+                code: code.to_owned(),
+                description: first_line(&description),
+            }
         } else if status >= 500 || status == 429 {
             TokenError::Unavailable {
                 tenant,

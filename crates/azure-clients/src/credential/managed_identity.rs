@@ -1,10 +1,12 @@
 //! The Function App's managed identity as a federated credential of the app registration.
 //!
-//! The managed identity's token for `api://AzureADTokenExchange` is the client assertion of the
-//! app registration in every tenant (learn.microsoft.com/entra/workload-id/workload-identity-federation-config-app-trust-managed-identity).
+//! The managed identity's token for the cloud's token-exchange audience
+//! ([`Cloud::token_exchange_audience`](crate::Cloud::token_exchange_audience):
+//! `api://AzureADTokenExchange`, `...USGov`, `...China`) is the client assertion of the app
+//! registration in every tenant (learn.microsoft.com/entra/workload-id/workload-identity-federation-config-app-trust-managed-identity).
 //! It is fetched from the App Service identity endpoint
 //! (learn.microsoft.com/azure/app-service/overview-managed-identity, "REST endpoint reference"):
-//! `GET {IDENTITY_ENDPOINT}?resource=api://AzureADTokenExchange&api-version=2019-08-01[&client_id=..]`
+//! `GET {IDENTITY_ENDPOINT}?resource={audience}&api-version=2019-08-01[&client_id=..]`
 //! with header `X-IDENTITY-HEADER: {IDENTITY_HEADER}`.
 //!
 //! Why not azure_identity's `ManagedIdentityCredential`: in 1.0 it reads `IDENTITY_ENDPOINT` and
@@ -20,8 +22,6 @@ use time::{Duration, OffsetDateTime};
 use tokio::sync::Mutex;
 use url::Url;
 
-/// Audience of tokens used as federated credentials (Entra's token exchange).
-pub const TOKEN_EXCHANGE_RESOURCE: &str = "api://AzureADTokenExchange";
 const API_VERSION: &str = "2019-08-01";
 /// Reuse the managed-identity token while it has at least this long to live.
 const REUSE_MARGIN: Duration = Duration::minutes(5);
@@ -52,6 +52,7 @@ pub struct ManagedIdentityAssertion {
     endpoint: Url,
     header: SecretString,
     client_id: Option<String>,
+    audience: &'static str,
     cached: Mutex<Option<(SecretString, OffsetDateTime)>>,
 }
 
@@ -60,28 +61,32 @@ impl fmt::Debug for ManagedIdentityAssertion {
         f.debug_struct("ManagedIdentityAssertion")
             .field("endpoint", &self.endpoint.as_str())
             .field("client_id", &self.client_id)
+            .field("audience", &self.audience)
             .finish_non_exhaustive()
     }
 }
 
 impl ManagedIdentityAssertion {
-    /// Uses the endpoint and header App Service provides; `client_id` picks a user-assigned identity.
+    /// Uses the endpoint and header App Service provides; `client_id` picks a user-assigned
+    /// identity; `audience` is the cloud's token-exchange audience.
     pub fn new(
         http: crate::http::HttpClient,
         endpoint: Url,
         header: SecretString,
         client_id: Option<String>,
+        audience: &'static str,
     ) -> Self {
         Self {
             http,
             endpoint,
             header,
             client_id,
+            audience,
             cached: Mutex::new(None),
         }
     }
 
-    /// The managed identity's token for `api://AzureADTokenExchange`.
+    /// The managed identity's token for the token-exchange audience.
     pub async fn assertion(&self) -> Result<SecretString, ManagedIdentityError> {
         let mut cached = self.cached.lock().await;
         if let Some((token, expires)) = cached.as_ref()
@@ -91,7 +96,7 @@ impl ManagedIdentityAssertion {
         }
         let mut url = self.endpoint.clone();
         url.query_pairs_mut()
-            .append_pair("resource", TOKEN_EXCHANGE_RESOURCE)
+            .append_pair("resource", self.audience)
             .append_pair("api-version", API_VERSION);
         if let Some(id) = &self.client_id {
             url.query_pairs_mut().append_pair("client_id", id);

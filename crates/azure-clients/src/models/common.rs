@@ -130,9 +130,18 @@ mod tests {
 }
 
 /// The envelope ARM puts around a tracked resource (`TrackedResource` in the common types):
-/// read-only id and name, region, tags, and the type's `properties`.
+/// read-only id and name, region, tags, the envelope fields some types use (`plan` on a VM,
+/// `sku` and `zones` on a public IP), and the type's `properties` (left out of a body when
+/// [`MaybeEmpty::is_empty`]).
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", default)]
+#[serde(
+    rename_all = "camelCase",
+    default,
+    bound(
+        serialize = "P: Serialize + MaybeEmpty",
+        deserialize = "P: Deserialize<'de> + Default"
+    )
+)]
 pub struct TrackedResource<P> {
     /// Resource id (read-only).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -145,8 +154,55 @@ pub struct TrackedResource<P> {
     /// Tags.
     #[serde(skip_serializing_if = "std::collections::BTreeMap::is_empty")]
     pub tags: std::collections::BTreeMap<String, String>,
+    /// The Marketplace plan: set on a virtual machine whose image carries a purchase plan
+    /// (ComputeRP `VirtualMachine.plan`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub plan: Option<Plan>,
+    /// SKU (public IP: `Basic` or `Standard`, `Regional` or `Global`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sku: Option<Sku>,
+    /// Availability zones.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub zones: Vec<String>,
     /// Properties.
+    #[serde(skip_serializing_if = "MaybeEmpty::is_empty")]
     pub properties: P,
+}
+
+/// Properties that a request body may leave out when they say nothing (a resource group or a
+/// public IP created with defaults).
+pub trait MaybeEmpty {
+    /// Whether serializing them can be skipped (by default: never).
+    fn is_empty(&self) -> bool {
+        false
+    }
+}
+
+/// A resource SKU (`PublicIPAddressSku` and the like).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct Sku {
+    /// e.g. `Standard`.
+    pub name: String,
+    /// e.g. `Regional`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tier: Option<String>,
+}
+
+/// The Marketplace plan a VM is billed under (ComputeRP `Plan`). Required (top level of the VM
+/// body) when the image, or the image a gallery image was built from, has a purchase plan.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct Plan {
+    /// The plan id.
+    pub name: String,
+    /// The publisher id.
+    pub publisher: String,
+    /// The product (the Marketplace offer).
+    pub product: String,
+    /// Promotion code, if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub promotion_code: Option<String>,
 }
 
 /// The envelope of a child resource inside its parent's body (a subnet, a security rule, an IP
@@ -161,4 +217,23 @@ pub struct ChildResource<P> {
     pub name: String,
     /// Properties.
     pub properties: P,
+}
+
+/// Any tracked resource read only for its `provisioningState` (e.g. to see whether a resource a
+/// step created earlier is still provisioning).
+pub type Provisioned = TrackedResource<ProvisioningOnly>;
+
+/// The `properties.provisioningState` every ARM resource type reports.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct ProvisioningOnly {
+    /// Provisioning state (read-only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub provisioning_state: Option<ProvisioningState>,
+}
+
+impl MaybeEmpty for ProvisioningOnly {
+    fn is_empty(&self) -> bool {
+        self.provisioning_state.is_none()
+    }
 }

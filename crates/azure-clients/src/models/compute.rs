@@ -86,6 +86,14 @@ pub struct ImageReference {
 }
 
 impl ImageReference {
+    /// The image this reference names (gallery id, shared or community id), if any.
+    pub fn gallery_image(&self) -> Option<&str> {
+        self.id
+            .as_deref()
+            .or(self.shared_gallery_image_id.as_deref())
+            .or(self.community_gallery_image_id.as_deref())
+    }
+
     /// A gallery image (version) by ARM id.
     pub fn gallery(id: impl Into<String>) -> Self {
         Self {
@@ -132,15 +140,31 @@ pub struct OsDisk {
     /// Size in GiB.
     #[serde(rename = "diskSizeGB", skip_serializing_if = "Option::is_none")]
     pub disk_size_gb: Option<i32>,
+    /// What happens to the disk when the VM is deleted (ARM's default is `Detach`: it stays).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub delete_option: Option<DeleteOption>,
+}
+
+string_enum! {
+    /// `DiskDeleteOptionTypes` / `DeleteOptions`: what happens to a disk or NIC when its VM is
+    /// deleted.
+    DeleteOption {
+        /// Deleted with the VM.
+        Delete = "Delete",
+        /// Kept (ARM's default).
+        Detach = "Detach",
+    }
 }
 
 impl OsDisk {
-    /// `createOption: FromImage` with a managed disk of `storage_account_type`.
+    /// `createOption: FromImage` with a managed disk of `storage_account_type` (always sent, as
+    /// `az vm create` does), deleted with the VM.
     pub fn from_image(name: Option<String>, storage_account_type: impl Into<String>) -> Self {
         Self {
             name,
             create_option: "FromImage".into(),
             caching: Some("ReadWrite".into()),
+            delete_option: Some(DeleteOption::Delete),
             managed_disk: Some(ManagedDiskParameters {
                 storage_account_type: Some(storage_account_type.into()),
                 id: None,
@@ -276,16 +300,20 @@ pub struct NetworkInterfaceReferenceProperties {
     /// Primary NIC.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub primary: Option<bool>,
+    /// What happens to the NIC when the VM is deleted (ARM's default is `Detach`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub delete_option: Option<DeleteOption>,
 }
 
 impl NetworkProfile {
-    /// One primary NIC.
+    /// One primary NIC, deleted with the VM.
     pub fn primary_nic(nic_id: impl Into<String>) -> Self {
         Self {
             network_interfaces: vec![NetworkInterfaceReference {
                 id: nic_id.into(),
                 properties: Some(NetworkInterfaceReferenceProperties {
                     primary: Some(true),
+                    delete_option: Some(DeleteOption::Delete),
                 }),
             }],
         }
@@ -340,3 +368,5 @@ impl SecurityProfile {
         }
     }
 }
+
+impl super::common::MaybeEmpty for VirtualMachineProperties {}

@@ -195,13 +195,69 @@ impl GalleryImageVersion {
             .find(|s| region_eq(&s.region, region))
     }
 
-    /// Whether the version is provisioned and replication to `region` has completed.
+    /// Whether the version can be used in `region` now ([`RegionReadiness::Ready`]).
     pub fn is_ready_in(&self, region: &str) -> bool {
-        self.properties.provisioning_state == Some(ProvisioningState::Succeeded)
-            && self
-                .region_status(region)
-                .is_some_and(|s| s.state == Some(ReplicationState::Completed))
+        self.readiness_in(region) == RegionReadiness::Ready
     }
+
+    /// Readiness is per region: the target region's own replication state decides. A region
+    /// that is `Completed` is ready while the version as a whole is `Updating` (the publisher
+    /// is adding a region: `az sig image-version update` keeps the version `Updating` until the
+    /// new region is done, Azure/azure-cli#16632) or `Failed` because another region failed;
+    /// a `Failed` target region fails; anything else waits. Without a per-region status the
+    /// aggregated state and `provisioningState` decide.
+    pub fn readiness_in(&self, region: &str) -> RegionReadiness {
+        let targets = self
+            .properties
+            .publishing_profile
+            .as_ref()
+            .map(|p| p.target_regions.as_slice())
+            .unwrap_or_default();
+        if !targets.is_empty() && !self.targets_region(region) {
+            return RegionReadiness::NotTargeted;
+        }
+        let provisioning = self.properties.provisioning_state.as_ref();
+        if let Some(status) = self.region_status(region) {
+            return match (&status.state, provisioning) {
+                (Some(ReplicationState::Failed), _) => RegionReadiness::Failed,
+                (
+                    Some(ReplicationState::Completed),
+                    Some(
+                        ProvisioningState::Succeeded
+                        | ProvisioningState::Updating
+                        | ProvisioningState::Failed,
+                    ),
+                ) => RegionReadiness::Ready,
+                _ => RegionReadiness::Waiting,
+            };
+        }
+        let aggregated = self
+            .properties
+            .replication_status
+            .as_ref()
+            .and_then(|s| s.aggregated_state.as_ref());
+        match (provisioning, aggregated) {
+            (Some(ProvisioningState::Failed), _)
+            | (_, Some(AggregatedReplicationState::Failed)) => RegionReadiness::Failed,
+            (Some(ProvisioningState::Succeeded), Some(AggregatedReplicationState::Completed)) => {
+                RegionReadiness::Ready
+            }
+            _ => RegionReadiness::Waiting,
+        }
+    }
+}
+
+/// Whether an image version can be used in one region ([`GalleryImageVersion::readiness_in`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RegionReadiness {
+    /// Replicated there: a VM can be created from it.
+    Ready,
+    /// Not yet (still replicating, or the version is still being created).
+    Waiting,
+    /// Replication to this region failed (or the version failed with no per-region status).
+    Failed,
+    /// The region is not one of the version's target regions.
+    NotTargeted,
 }
 
 /// A gallery image definition.
@@ -226,6 +282,10 @@ pub struct GalleryImageProperties {
     /// Features such as `{name: SecurityType, value: TrustedLaunch}`.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub features: Vec<GalleryImageFeature>,
+    /// The Marketplace plan of the image it was built from (`ImagePurchasePlan`): a VM from it
+    /// must carry the same top-level `plan`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub purchase_plan: Option<ImagePurchasePlan>,
     /// Read-only provisioning state.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub provisioning_state: Option<ProvisioningState>,
@@ -251,24 +311,81 @@ pub struct GalleryImageFeature {
     pub name: String,
     /// Feature value, e.g. `TrustedLaunch`.
     pub value: String,
+    /// The first version the feature applies to (`startsAtVersion`); every version when absent.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub starts_at_version: Option<String>,
+}
+
+impl GalleryImageFeature {
+    /// Whether the feature applies to image version `version` (`major.minor.patch`):
+    /// always without `startsAtVersion`, else when `version >= startsAtVersion` numerically.
+    pub fn applies_to(&self, version: &str) -> bool {
+        match &self.starts_at_version {
+            None => true,
+            Some(start) => version_key(version) >= version_key(start),
+        }
+    }
+}
+
+/// Numeric ordering key of a gallery version name (`1.10.0` > `1.9.0`); a non-numeric part
+/// counts as 0.
+pub fn version_key(version: &str) -> Vec<u64> {
+    version
+        .split('.')
+        .map(|p| p.trim().parse().unwrap_or(0))
+        .collect()
+}
+
+/// `ImagePurchasePlan` of a gallery image definition.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct ImagePurchasePlan {
+    /// The plan id.
+    pub name: String,
+    /// The publisher id.
+    pub publisher: String,
+    /// The product id.
+    pub product: String,
+}
+
+impl From<&ImagePurchasePlan> for super::Plan {
+    fn from(p: &ImagePurchasePlan) -> Self {
+        Self {
+            name: p.name.clone(),
+            publisher: p.publisher.clone(),
+            product: p.product.clone(),
+            promotion_code: None,
+        }
+    }
 }
 
 impl GalleryImage {
-    /// The `SecurityType` feature's value, if any (`TrustedLaunch`, `TrustedLaunchSupported`,
-    /// `ConfidentialVM`, ...).
-    pub fn security_type(&self) -> Option<&str> {
+    /// The `SecurityType` feature's value for version `version`, if any (`TrustedLaunch`,
+    /// `TrustedLaunchSupported`, `ConfidentialVM`, ...): a feature with `startsAtVersion` only
+    /// applies from that version on. `None` for `version` means "whatever version": every feature.
+    pub fn security_type(&self, version: Option<&str>) -> Option<&str> {
         self.properties
             .features
             .iter()
+            .filter(|f| version.is_none_or(|v| f.applies_to(v)))
             .find(|f| f.name.eq_ignore_ascii_case("SecurityType"))
             .map(|f| f.value.as_str())
     }
 
-    /// Whether VMs from this image must be created as Trusted Launch VMs
-    /// (feature `SecurityType=TrustedLaunch`).
-    pub fn is_trusted_launch(&self) -> bool {
-        self.security_type()
+    /// Whether VMs from version `version` must be created as Trusted Launch VMs
+    /// (feature `SecurityType=TrustedLaunch` applying to that version).
+    pub fn is_trusted_launch(&self, version: Option<&str>) -> bool {
+        self.security_type(version)
             .is_some_and(|v| v.eq_ignore_ascii_case("TrustedLaunch"))
+    }
+
+    /// The `plan` a VM from this image must carry, if the image has a purchase plan.
+    pub fn vm_plan(&self) -> Option<super::Plan> {
+        self.properties
+            .purchase_plan
+            .as_ref()
+            .filter(|p| !p.name.is_empty())
+            .map(super::Plan::from)
     }
 
     /// Whether the image is generalized (a VM from it needs an `osProfile`).
@@ -326,3 +443,7 @@ pub struct DirectSharedImageVersionProperties {
 pub type SharedGalleryImageVersion = DirectSharedImageVersion;
 /// A community gallery image version.
 pub type CommunityGalleryImageVersion = DirectSharedImageVersion;
+
+impl super::common::MaybeEmpty for GalleryImageProperties {}
+
+impl super::common::MaybeEmpty for GalleryImageVersionProperties {}

@@ -8,14 +8,16 @@
 mod common;
 mod compute;
 mod gallery;
+mod marketplace;
 mod network;
 mod resources;
 
 pub use common::{
-    ChildResource, ProvisioningState, SubResource, TrackedResource, normalize_region, region_eq,
+    ChildResource, MaybeEmpty, Plan, Provisioned, ProvisioningOnly, ProvisioningState, Sku,
+    SubResource, TrackedResource, normalize_region, region_eq,
 };
 pub use compute::{
-    HardwareProfile, ImageReference, LinuxConfiguration, ManagedDiskParameters,
+    DeleteOption, HardwareProfile, ImageReference, LinuxConfiguration, ManagedDiskParameters,
     NetworkInterfaceReference, NetworkInterfaceReferenceProperties, NetworkProfile, OsDisk,
     OsProfile, SecurityProfile, SecurityType, SshConfiguration, SshPublicKey, StorageProfile,
     UefiSettings, VirtualMachine, VirtualMachineProperties,
@@ -25,8 +27,12 @@ pub use gallery::{
     DirectSharedImageVersionProperties, GalleryIdentifier, GalleryImage, GalleryImageFeature,
     GalleryImageIdentifier, GalleryImageProperties, GalleryImageVersion,
     GalleryImageVersionProperties, GalleryImageVersionStorageProfile, GalleryOsDiskImage,
-    HyperVGeneration, OsState, OsType, PublishingProfile, RegionalReplicationStatus,
-    ReplicationState, ReplicationStatus, SharedGalleryImageVersion, TargetRegion,
+    HyperVGeneration, ImagePurchasePlan, OsState, OsType, PublishingProfile, RegionReadiness,
+    RegionalReplicationStatus, ReplicationState, ReplicationStatus, SharedGalleryImageVersion,
+    TargetRegion, version_key,
+};
+pub use marketplace::{
+    MARKETPLACE_ORDERING_API, MarketplaceAgreement, MarketplaceAgreementProperties,
 };
 pub use network::{
     AddressSpace, IpConfiguration, IpConfigurationProperties, NetworkInterface,

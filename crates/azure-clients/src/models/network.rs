@@ -1,8 +1,7 @@
 //! `Microsoft.Network`: virtual network with subnet, public IP, NSG, NIC (2025-05-01 shapes).
 
-use super::common::{ProvisioningState, SubResource};
+use super::common::{MaybeEmpty, ProvisioningState, SubResource};
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
 
 /// A virtual network.
 pub type VirtualNetwork = super::TrackedResource<VirtualNetworkProperties>;
@@ -84,42 +83,12 @@ impl VirtualNetwork {
     }
 }
 
-/// A public IP address.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", default)]
-pub struct PublicIpAddress {
-    /// Resource id (read-only).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub id: Option<String>,
-    /// Name (read-only).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub name: Option<String>,
-    /// Region.
-    pub location: String,
-    /// Tags.
-    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
-    pub tags: BTreeMap<String, String>,
-    /// SKU.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub sku: Option<PublicIpSku>,
-    /// Zones.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub zones: Vec<String>,
-    /// Properties (omitted when empty: the defaults are Basic/Dynamic).
-    #[serde(skip_serializing_if = "PublicIpAddressProperties::is_empty")]
-    pub properties: PublicIpAddressProperties,
-}
+/// A public IP address (`sku` and `zones` on the envelope; `properties` omitted from a body when
+/// empty: the defaults are Basic/Dynamic).
+pub type PublicIpAddress = super::TrackedResource<PublicIpAddressProperties>;
 
 /// `PublicIPAddressSku`.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", default)]
-pub struct PublicIpSku {
-    /// `Basic` or `Standard`.
-    pub name: String,
-    /// `Regional` or `Global`.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub tier: Option<String>,
-}
+pub type PublicIpSku = super::Sku;
 
 /// `PublicIPAddressPropertiesFormat`.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -145,7 +114,7 @@ pub struct PublicIpAddressProperties {
     pub provisioning_state: Option<ProvisioningState>,
 }
 
-impl PublicIpAddressProperties {
+impl MaybeEmpty for PublicIpAddressProperties {
     fn is_empty(&self) -> bool {
         self.public_ip_allocation_method.is_none()
             && self.public_ip_address_version.is_none()
@@ -211,6 +180,9 @@ pub struct SecurityRuleProperties {
     /// Source prefix.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub source_address_prefix: Option<String>,
+    /// Source prefixes (instead of one `sourceAddressPrefix`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub source_address_prefixes: Vec<String>,
     /// Destination prefix.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub destination_address_prefix: Option<String>,
@@ -234,24 +206,50 @@ impl NetworkSecurityGroup {
         port: u16,
         priority: i32,
     ) -> Self {
+        Self::allow_inbound_tcp_from(location, rule_name, port, priority, &["*".to_owned()])
+    }
+
+    /// An NSG allowing inbound TCP to `port` only from `sources` (CIDR prefixes or addresses;
+    /// `*` means anywhere): one rule with `sourceAddressPrefix` for one source,
+    /// `sourceAddressPrefixes` for several, and no rule at all for none.
+    pub fn allow_inbound_tcp_from(
+        location: impl Into<String>,
+        rule_name: impl Into<String>,
+        port: u16,
+        priority: i32,
+        sources: &[String],
+    ) -> Self {
+        let (single, several) = if sources.iter().any(|p| p == "*") {
+            (Some("*".to_owned()), Vec::new())
+        } else if let [one] = sources {
+            (Some(one.clone()), Vec::new())
+        } else {
+            (None, sources.to_vec())
+        };
+        let rule = SecurityRule {
+            name: rule_name.into(),
+            properties: SecurityRuleProperties {
+                protocol: "Tcp".into(),
+                source_port_range: Some("*".into()),
+                destination_port_range: Some(port.to_string()),
+                source_address_prefix: single,
+                source_address_prefixes: several,
+                destination_address_prefix: Some("*".into()),
+                access: "Allow".into(),
+                priority,
+                direction: "Inbound".into(),
+                ..Default::default()
+            },
+            ..Default::default()
+        };
         Self {
             location: location.into(),
             properties: NetworkSecurityGroupProperties {
-                security_rules: vec![SecurityRule {
-                    name: rule_name.into(),
-                    properties: SecurityRuleProperties {
-                        protocol: "Tcp".into(),
-                        source_port_range: Some("*".into()),
-                        destination_port_range: Some(port.to_string()),
-                        source_address_prefix: Some("*".into()),
-                        destination_address_prefix: Some("*".into()),
-                        access: "Allow".into(),
-                        priority,
-                        direction: "Inbound".into(),
-                        ..Default::default()
-                    },
-                    ..Default::default()
-                }],
+                security_rules: if sources.is_empty() {
+                    Vec::new()
+                } else {
+                    vec![rule]
+                },
                 ..Default::default()
             },
             ..Default::default()
@@ -334,3 +332,9 @@ impl NetworkInterface {
         }
     }
 }
+
+impl MaybeEmpty for VirtualNetworkProperties {}
+
+impl MaybeEmpty for NetworkSecurityGroupProperties {}
+
+impl MaybeEmpty for NetworkInterfaceProperties {}

@@ -1,28 +1,10 @@
 //! `Microsoft.Resources/resourceGroups`.
 
-use super::common::ProvisioningState;
+use super::common::{MaybeEmpty, ProvisioningState};
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
 
-/// A resource group.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", default)]
-pub struct ResourceGroup {
-    /// Resource id (read-only).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub id: Option<String>,
-    /// Name (read-only).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub name: Option<String>,
-    /// Region.
-    pub location: String,
-    /// Tags.
-    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
-    pub tags: BTreeMap<String, String>,
-    /// Properties (read-only).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub properties: Option<ResourceGroupProperties>,
-}
+/// A resource group (its `properties` are read-only and left out of a create body).
+pub type ResourceGroup = super::TrackedResource<ResourceGroupProperties>;
 
 /// `ResourceGroupProperties`.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -31,6 +13,12 @@ pub struct ResourceGroupProperties {
     /// Provisioning state.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub provisioning_state: Option<ProvisioningState>,
+}
+
+impl MaybeEmpty for ResourceGroupProperties {
+    fn is_empty(&self) -> bool {
+        self.provisioning_state.is_none()
+    }
 }
 
 impl ResourceGroup {

@@ -41,6 +41,20 @@ pub enum TokenError {
         /// Tenant asked for a token.
         tenant: String,
     },
+    /// The federated credential does not match the presented assertion: AADSTS70021 (no matching
+    /// federated identity record), 700211 (issuer), 700212 (audience), 700213 (subject), or
+    /// 700024 (assertion outside its validity time).
+    #[error(
+        "AADSTS{code}: federated credential of the app refused in tenant {tenant}: {description}"
+    )]
+    FederatedCredential {
+        /// Tenant asked for a token.
+        tenant: String,
+        /// The AADSTS number.
+        code: String,
+        /// Entra's `error_description` (first line).
+        description: String,
+    },
     /// Another Entra error, with its AADSTS code(s).
     #[error(
         "Entra refused a token for tenant {tenant} (HTTP {status}, AADSTS{codes}): {description}"
@@ -89,8 +103,58 @@ impl TokenError {
             Self::InvalidClientSecret { .. } => Some("7000215"),
             Self::ExpiredClientSecret { .. } => Some("7000222"),
             Self::UnknownTenant { .. } => Some("90002"),
+            Self::FederatedCredential { code, .. } => Some(code),
             Self::Entra { codes, .. } if !codes.is_empty() => Some(codes),
             _ => None,
         }
+    }
+
+    /// A short code for reports: `AppNotConsented`, `TokenEndpointUnavailable`, `AADSTS{n}`,
+    /// or `TokenError`.
+    pub fn code(&self) -> String {
+        match self {
+            Self::AppNotConsented { .. } => "AppNotConsented".into(),
+            Self::Unavailable { .. } => "TokenEndpointUnavailable".into(),
+            other => match other.aadsts_code() {
+                Some(code) => format!("AADSTS{code}"),
+                None => "TokenError".into(),
+            },
+        }
+    }
+
+    /// What to do about it, for the errors whose fix is known.
+    pub fn hint(&self) -> Option<String> {
+        let hint = match self {
+            Self::AppNotConsented { consent_url, .. } => {
+                return Some(format!(
+                    "an administrator of that tenant must grant consent: {consent_url}"
+                ));
+            }
+            Self::InvalidClientSecret { .. } | Self::ExpiredClientSecret { .. } => {
+                "create a new client secret in the app registration (in its home tenant) and set AZURE_CLIENT_SECRET to its value"
+            }
+            Self::UnknownTenant { .. } => {
+                "the tenant id is wrong, or it belongs to another cloud: check the tenant id, and that IMAGEFERRY_CLOUD / AZURE_AUTHORITY_HOST name the cloud that tenant lives in"
+            }
+            Self::FederatedCredential { code, .. } => match code.as_str() {
+                "700211" => {
+                    "the federated credential's issuer does not match: on the app registration (Certificates & secrets > Federated credentials) set the issuer to https://login.microsoftonline.com/<home tenant id>/v2.0 for a managed identity (the login host of this cloud), or the workload identity's issuer"
+                }
+                "700212" => {
+                    "the federated credential's audience does not match: it must be api://AzureADTokenExchange (public cloud), api://AzureADTokenExchangeUSGov (Azure Government) or api://AzureADTokenExchangeChina (Azure China), and IMAGEFERRY_CLOUD must name the same cloud"
+                }
+                "700213" => {
+                    "the federated credential's subject does not match: for the Function App's managed identity the subject is the identity's object (principal) id; for workload identity it is the service account subject"
+                }
+                "700024" => {
+                    "the presented assertion is expired or not yet valid: check the clock of the host and that the federated token file is refreshed"
+                }
+                _ => {
+                    "no federated credential of the app registration matches the presented token: add one (Certificates & secrets > Federated credentials) whose issuer, subject and audience equal the token's, e.g. issuer https://login.microsoftonline.com/<home tenant id>/v2.0, subject the managed identity's object id, audience api://AzureADTokenExchange (USGov / China for sovereign clouds)"
+                }
+            },
+            _ => return None,
+        };
+        Some(hint.to_owned())
     }
 }

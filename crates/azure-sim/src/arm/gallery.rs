@@ -14,7 +14,7 @@ use super::{ArmResult, Ctx};
 use crate::http::Reply;
 use crate::scenario::GallerySeed;
 use crate::sim::{gallery_id, gallery_unique_name};
-use crate::state::{RegionReplication, ReplicationState, State, key, version_provisioning_state};
+use crate::state::{RegionReplication, ReplicationState, State, key, region_usable};
 
 /// `properties.replicationStatus` at simulated time `now`.
 pub(crate) fn replication_status(regions: &[RegionReplication], now: f64) -> Value {
@@ -161,6 +161,7 @@ pub(crate) fn prepare_version(
             duration: secs,
             failed: false,
             forced_complete: secs <= 0.0,
+            added: false,
         })
         .collect();
     Prepared {
@@ -286,8 +287,10 @@ pub(crate) fn location_view(
             "osType": p["osType"], "osState": p["osState"], "hyperVGeneration": p["hyperVGeneration"],
             "identifier": p["identifier"]
         });
-        if let Some(f) = p.get("features") {
-            props["features"] = f.clone();
+        for field in ["features", "purchasePlan"] {
+            if let Some(f) = p.get(field) {
+                props[field] = f.clone();
+            }
         }
         return Ok(Reply::json(
             StatusCode::OK,
@@ -296,11 +299,7 @@ pub(crate) fn location_view(
     };
     let vid = format!("{image_id}/versions/{version}");
     let v = st.resources.get(&key(&vid)).ok_or_else(not_found)?;
-    let available = version_provisioning_state(&v.replication, now) == "Succeeded"
-        && v.replication.iter().any(|r| {
-            super::region::same(&r.name, location) && r.state(now) == ReplicationState::Completed
-        });
-    if !available {
+    if !region_usable(&v.replication, location, now) {
         return Err(not_found());
     }
     let rendered = render(v, now, false);

@@ -5,6 +5,7 @@ pub(crate) mod auth;
 mod errors;
 mod gallery;
 mod lro;
+mod marketplace;
 mod network;
 pub(crate) mod path;
 pub mod region;
@@ -75,7 +76,8 @@ fn handle_inner(sim: &Sim, req: &Req) -> ArmResult {
         ArmPath::ResourceGroup { sub, .. }
         | ArmPath::Resource { sub, .. }
         | ArmPath::Operation { sub, .. }
-        | ArmPath::LocationGallery { sub, .. } => sub.clone(),
+        | ArmPath::LocationGallery { sub, .. }
+        | ArmPath::MarketplaceAgreement { sub, .. } => sub.clone(),
     };
     auth::check_tenant(sim, &ctx.caller, &sub)?;
     match path {
@@ -104,5 +106,11 @@ fn handle_inner(sim: &Sim, req: &Req) -> ArmResult {
             &image,
             version.as_deref(),
         ),
+        ArmPath::MarketplaceAgreement {
+            sub,
+            publisher,
+            offer,
+            plan,
+        } => marketplace::agreement(&ctx, &sub, &publisher, &offer, &plan),
     }
 }

@@ -42,6 +42,36 @@ fn set_default(obj: &mut Value, field: &str, value: Value) {
     }
 }
 
+/// The action a NIC PUT needs on each subnet it uses.
+const SUBNET_JOIN: &str = "Microsoft.Network/virtualNetworks/subnets/join/action";
+
+/// A NIC may only use subnets the caller may join: otherwise 403 `LinkedAccessCheckFailed`
+/// (the message of Microsoft Learn's Virtual WAN/VNet permission articles: "The client with
+/// object id '...' does not have authorization to perform action '...' over scope '...' or the
+/// scope is invalid. ... If access was recently granted, please refresh your credentials.").
+pub(crate) fn authorize_subnet_join(ctx: &super::Ctx, body: &Value) -> ArmResult<()> {
+    for c in body["properties"]["ipConfigurations"]
+        .as_array()
+        .into_iter()
+        .flatten()
+    {
+        let Some(subnet) = c["properties"]["subnet"]["id"].as_str() else {
+            continue;
+        };
+        if !super::auth::authorized(ctx.sim, &ctx.caller, SUBNET_JOIN, subnet) {
+            return Err(crate::http::Reply::arm_error(
+                http::StatusCode::FORBIDDEN,
+                "LinkedAccessCheckFailed",
+                format!(
+                    "The client with object id '{}' does not have authorization to perform action '{SUBNET_JOIN}' over scope '{subnet}' or the scope is invalid. For details on the required permissions, please visit 'https://aka.ms/vnetpermissions'. If access was recently granted, please refresh your credentials.",
+                    ctx.caller.oid
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// Validates references and fills server-populated fields.
 pub(crate) fn prepare(
     st: &State,

@@ -29,6 +29,13 @@ pub(crate) enum ArmPath {
         image: String,
         version: Option<String>,
     },
+    /// `/subscriptions/{sub}/providers/Microsoft.MarketplaceOrdering/offerTypes/virtualmachine/publishers/{p}/offers/{o}/plans/{plan}/agreements/current`.
+    MarketplaceAgreement {
+        sub: String,
+        publisher: String,
+        offer: String,
+        plan: String,
+    },
 }
 
 impl ArmPath {
@@ -94,6 +101,36 @@ impl ArmPath {
                     gallery: (*g).to_owned(),
                     image: (*img).to_owned(),
                     version,
+                })
+            }
+            [
+                prov,
+                ns,
+                t_kw,
+                t,
+                p_kw,
+                p,
+                o_kw,
+                o,
+                pl_kw,
+                pl,
+                a_kw,
+                current,
+            ] if eq(prov, "providers")
+                && eq(ns, "Microsoft.MarketplaceOrdering")
+                && eq(t_kw, "offerTypes")
+                && eq(t, "virtualmachine")
+                && eq(p_kw, "publishers")
+                && eq(o_kw, "offers")
+                && eq(pl_kw, "plans")
+                && eq(a_kw, "agreements")
+                && eq(current, "current") =>
+            {
+                Some(Self::MarketplaceAgreement {
+                    sub,
+                    publisher: (*p).to_owned(),
+                    offer: (*o).to_owned(),
+                    plan: (*pl).to_owned(),
                 })
             }
             _ => None,

@@ -218,7 +218,16 @@ fn put(ctx: &Ctx, kind: Kind, id: &str, names: &[String]) -> ArmResult {
     let lro_settings = &ctx.sim.scenario.lro;
     let prepared = match kind {
         Kind::VirtualMachine => vm::prepare(ctx, &st, id, &name, existing.as_ref(), body)?,
-        Kind::VirtualNetwork | Kind::PublicIp | Kind::Nsg | Kind::Nic => Prepared {
+        Kind::Nic => {
+            network::authorize_subnet_join(ctx, &body)?;
+            Prepared {
+                body: network::prepare(&st, kind, id, &name, body)?,
+                duration: lro_settings.network_secs,
+                fail: None,
+                replication: Vec::new(),
+            }
+        }
+        Kind::VirtualNetwork | Kind::PublicIp | Kind::Nsg => Prepared {
             body: network::prepare(&st, kind, id, &name, body)?,
             duration: lro_settings.network_secs,
             fail: None,

@@ -16,6 +16,31 @@
 //!   (BadRequest): Azure/azure-cli#27975.
 //! - "Changing property 'imageReference' is not allowed." (409 PropertyChangeNotAllowed):
 //!   MicrosoftDocs AKS troubleshooting "changing-property-imagereference-not-allowed".
+//! - Marketplace plan: "Creating a virtual machine from Marketplace image or a custom image
+//!   sourced from a Marketplace image requires Plan information in the request. VM: '{id}'."
+//!   (400 VMMarketplaceInvalidInput), quoted in azure-rest-api-specs#22133 and
+//!   MicrosoftDocs/azure-docs#60317; terms not accepted: "Marketplace purchase eligibilty check
+//!   returned errors. See inner errors for details." (400 MarketplacePurchaseEligibilityFailed)
+//!   with the inner "You have not accepted the legal terms on this subscription: ..." text
+//!   (Azure SDK tests, terraform/azure-powershell reports).
+//! - Computer names: "Windows computer name cannot be more than 15 characters long, be entirely
+//!   numeric, or contain the following characters: ..." / "Linux host name cannot exceed 64
+//!   characters in length or contain the following characters: ..." (400 InvalidParameter,
+//!   target computerName), as ARM returns them (quoted by azure-cli's own validator).
+//! - SSH keys: RSA keys need 2048 bits, ECDSA is not accepted (learn.microsoft.com
+//!   "Supported SSH key formats"); "The value of parameter linuxConfiguration.ssh.publicKeys.keyData
+//!   is invalid." (400 InvalidParameter).
+//! - Windows password: computeRPCommon.json `OSProfile.adminPassword` (8–123 characters, 3 of 4
+//!   classes, disallowed values); ARM's "The supplied password must be between 8-123 characters
+//!   long and must satisfy at least 3 of password complexity requirements ..." (400
+//!   InvalidParameter, target adminPassword).
+//! - Injected failures (`lro.vm_failures`): AllocationFailed / ZonalAllocationFailed "Allocation
+//!   failed. We do not have sufficient capacity for the requested VM size in this region/zone.
+//!   Read more about improving likelihood of allocation success at http://aka.ms/allocation-guidance"
+//!   (learn.microsoft.com allocation-failure troubleshooting); SkuNotAvailable (409) "The
+//!   requested size for resource '{id}' is currently not available in location '{loc}' zones ''
+//!   for subscription '{sub}'. Please try another size or deploy to a different location or
+//!   zones. See https://aka.ms/azureskunotavailable for details."
 
 use http::StatusCode;
 use serde_json::{Value, json};
@@ -27,7 +52,7 @@ use super::resources::{Prepared, referenced};
 use super::{ArmResult, Ctx};
 use crate::http::Reply;
 use crate::sim::gallery_id;
-use crate::state::{State, key, version_provisioning_state};
+use crate::state::{State, key, region_usable};
 
 /// What the VM's image resolves to.
 struct ImageFacts {
@@ -35,6 +60,7 @@ struct ImageFacts {
     os_state: String,
     security_type: Option<String>,
     hyper_v_generation: String,
+    purchase_plan: Option<Value>,
 }
 
 const VERSION_READ: &str = "Microsoft.Compute/galleries/images/versions/read";
@@ -118,6 +144,10 @@ pub(crate) fn prepare(
         }
         _ => {}
     }
+    check_plan(ctx, &body, &facts, id, &sub)?;
+    if has_os_profile {
+        check_os_profile(&body["properties"]["osProfile"], &facts)?;
+    }
     for nic in body["properties"]["networkProfile"]["networkInterfaces"]
         .as_array()
         .into_iter()
@@ -128,28 +158,231 @@ pub(crate) fn prepare(
         }
     }
 
-    decorate(&mut body, id, name, existing, &facts);
-    let fail = ctx
-        .sim
-        .scenario
-        .lro
-        .fail_vms
-        .iter()
-        .any(|f| f.eq_ignore_ascii_case(name))
-        .then(|| {
-            (
-                "OSProvisioningTimedOut".to_owned(),
+    let fail = match injected_failure(ctx, name) {
+        Some(code) if code == "SkuNotAvailable" => {
+            return Err(Reply::arm_error(
+                StatusCode::CONFLICT,
+                "SkuNotAvailable",
                 format!(
-                    "OS Provisioning for VM '{name}' did not finish in the allotted time. The VM may still finish provisioning successfully. Please check provisioning state later."
+                    "The requested size for resource '{id}' is currently not available in location '{location}' zones '' for subscription '{sub}'. Please try another size or deploy to a different location or zones. See https://aka.ms/azureskunotavailable for details."
                 ),
-            )
-        });
+            ));
+        }
+        Some(code) => Some(failure_message(&code, name)),
+        None => ctx
+            .sim
+            .scenario
+            .lro
+            .fail_vms
+            .iter()
+            .any(|f| f.eq_ignore_ascii_case(name))
+            .then(|| failure_message("OSProvisioningTimedOut", name)),
+    };
+    decorate(&mut body, id, name, existing, &facts);
     Ok(Prepared {
         body,
         duration: ctx.sim.scenario.lro.vm_secs,
         fail,
         replication: Vec::new(),
     })
+}
+
+/// The code of the injected failure for this PUT of VM `name`, counting it as used.
+fn injected_failure(ctx: &Ctx, name: &str) -> Option<String> {
+    let f = ctx
+        .sim
+        .scenario
+        .lro
+        .vm_failures
+        .iter()
+        .find(|f| f.vm.eq_ignore_ascii_case(name))?;
+    let mut used = ctx
+        .sim
+        .vm_failures_used
+        .lock()
+        .unwrap_or_else(|p| p.into_inner());
+    let n = used.entry(name.to_ascii_lowercase()).or_default();
+    if *n >= f.times {
+        return None;
+    }
+    *n += 1;
+    Some(f.code.clone())
+}
+
+/// The operation error of an injected VM failure.
+fn failure_message(code: &str, name: &str) -> (String, String) {
+    let message = match code {
+        "OSProvisioningTimedOut" => format!(
+            "OS Provisioning for VM '{name}' did not finish in the allotted time. The VM may still finish provisioning successfully. Please check provisioning state later."
+        ),
+        "ZonalAllocationFailed" => "Allocation failed. We do not have sufficient capacity for the requested VM size in this zone. Read more about improving likelihood of allocation success at http://aka.ms/allocation-guidance".to_owned(),
+        _ => "Allocation failed. We do not have sufficient capacity for the requested VM size in this region. Read more about improving likelihood of allocation success at http://aka.ms/allocation-guidance".to_owned(),
+    };
+    (code.to_owned(), message)
+}
+
+/// A Marketplace-derived image needs the same `plan` on the VM, and the VM's subscription must
+/// have accepted the plan's terms.
+fn check_plan(ctx: &Ctx, body: &Value, facts: &ImageFacts, id: &str, sub: &str) -> ArmResult<()> {
+    let Some(plan) = &facts.purchase_plan else {
+        return Ok(());
+    };
+    let field = |v: &Value, f: &str| v[f].as_str().unwrap_or_default().to_ascii_lowercase();
+    let sent = &body["plan"];
+    if ["name", "publisher", "product"]
+        .iter()
+        .any(|f| field(sent, f).is_empty() || field(sent, f) != field(plan, f))
+    {
+        return Err(Reply::arm_error(
+            StatusCode::BAD_REQUEST,
+            "VMMarketplaceInvalidInput",
+            format!(
+                "Creating a virtual machine from Marketplace image or a custom image sourced from a Marketplace image requires Plan information in the request. VM: '{id}'."
+            ),
+        ));
+    }
+    let seed = crate::scenario::PurchasePlanSeed {
+        name: field(plan, "name"),
+        publisher: field(plan, "publisher"),
+        product: field(plan, "product"),
+    };
+    if ctx
+        .sim
+        .scenario
+        .marketplace_terms
+        .iter()
+        .any(|t| t.covers(sub, &seed))
+    {
+        return Ok(());
+    }
+    let correlation = uuid::Uuid::new_v4();
+    let (publisher, product, name) = (&seed.publisher, &seed.product, &seed.name);
+    let mut reply = Reply::arm_error(
+        StatusCode::BAD_REQUEST,
+        "MarketplacePurchaseEligibilityFailed",
+        "Marketplace purchase eligibilty check returned errors. See inner errors for details. ",
+    );
+    reply.body["error"]["details"] = json!([{
+        "code": "BadRequest",
+        "message": format!(
+            "Offer with PublisherId: '{publisher}', OfferId: '{product}' cannot be purchased due to validation errors. For more information see details. Correlation Id: '{correlation}' You have not accepted the legal terms on this subscription: '{sub}' for this plan. Before the subscription can be used, you need to accept the legal terms of the image. To read and accept legal terms, use the Azure CLI commands described at https://go.microsoft.com/fwlink/?linkid=2110637 or the PowerShell commands available at https://go.microsoft.com/fwlink/?linkid=862451. Alternatively, deploying via the Azure portal provides a UI experience for reading and accepting the legal terms. Offer details: publisher='{publisher}' offer = '{product}', sku = '{name}', Correlation Id: '{correlation}'."
+        )
+    }]);
+    Err(reply)
+}
+
+/// Computer name, SSH keys and the Windows password, as ComputeRP checks them.
+fn check_os_profile(os: &Value, facts: &ImageFacts) -> ArmResult<()> {
+    let windows = facts.os_type == "Windows";
+    let computer_name = os["computerName"].as_str().unwrap_or_default();
+    if windows {
+        const BAD: &str = "`~!@#$%^&*()=+_[]{}\\|;:.'\",<>/?";
+        if computer_name.chars().count() > 15
+            || computer_name.chars().all(|c| c.is_ascii_digit())
+            || computer_name
+                .chars()
+                .any(|c| BAD.contains(c) || c.is_whitespace())
+        {
+            return Err(invalid_parameter(
+                "Windows computer name cannot be more than 15 characters long, be entirely numeric, or contain the following characters: ` ~ ! @ # $ % ^ & * ( ) = + _ [ ] { } \\ | ; : . ' \" , < > / ?.",
+                "computerName",
+            ));
+        }
+    } else {
+        const BAD: &str = "`~!@#$%^&*()=+_[]{}\\|;:'\",<>/?";
+        if computer_name.is_empty()
+            || computer_name.chars().count() > 64
+            || computer_name
+                .chars()
+                .any(|c| BAD.contains(c) || c.is_whitespace())
+        {
+            return Err(invalid_parameter(
+                "Linux host name cannot exceed 64 characters in length or contain the following characters: ` ~ ! @ # $ % ^ & * ( ) = + _ [ ] { } \\ | ; : ' \" , < > / ?.",
+                "computerName",
+            ));
+        }
+    }
+    for key in os["linuxConfiguration"]["ssh"]["publicKeys"]
+        .as_array()
+        .into_iter()
+        .flatten()
+    {
+        if !ssh_key_accepted(key["keyData"].as_str().unwrap_or_default()) {
+            return Err(invalid_parameter(
+                "The value of parameter linuxConfiguration.ssh.publicKeys.keyData is invalid.",
+                "linuxConfiguration.ssh.publicKeys.keyData",
+            ));
+        }
+    }
+    if windows && let Some(password) = os["adminPassword"].as_str() {
+        const DISALLOWED: [&str; 10] = [
+            "abc@123",
+            "P@$$w0rd",
+            "P@ssw0rd",
+            "P@ssword123",
+            "Pa$$word",
+            "pass@word1",
+            "Password!",
+            "Password1",
+            "Password22",
+            "iloveyou!",
+        ];
+        let len = password.chars().count();
+        let classes = [
+            password.chars().any(char::is_uppercase),
+            password.chars().any(char::is_lowercase),
+            password.chars().any(|c| c.is_ascii_digit()),
+            password.chars().any(|c| !c.is_alphanumeric()),
+        ]
+        .iter()
+        .filter(|b| **b)
+        .count();
+        if !(8..=123).contains(&len)
+            || classes < 3
+            || password.chars().any(char::is_control)
+            || DISALLOWED.contains(&password)
+        {
+            return Err(invalid_parameter(
+                "The supplied password must be between 8-123 characters long and must satisfy at least 3 of password complexity requirements from the following:\r\n1) Contains an uppercase character\r\n2) Contains a lowercase character\r\n3) Contains a numeric digit\r\n4) Contains a special character\r\n5) Control characters are not allowed",
+                "adminPassword",
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// An `ssh-rsa` key of at least 2048 bits or an `ssh-ed25519` key (RFC 4253 §6.6 blob).
+fn ssh_key_accepted(line: &str) -> bool {
+    use base64::Engine;
+    let mut parts = line.split_whitespace();
+    let (Some(kind), Some(data)) = (parts.next(), parts.next()) else {
+        return false;
+    };
+    let Ok(blob) = base64::engine::general_purpose::STANDARD.decode(data) else {
+        return false;
+    };
+    let mut fields = Vec::new();
+    let mut rest = blob.as_slice();
+    while rest.len() >= 4 {
+        let len = u32::from_be_bytes([rest[0], rest[1], rest[2], rest[3]]) as usize;
+        if rest.len() - 4 < len {
+            return false;
+        }
+        fields.push(&rest[4..4 + len]);
+        rest = &rest[4 + len..];
+    }
+    if !rest.is_empty() || fields.first() != Some(&kind.as_bytes()) {
+        return false;
+    }
+    match (kind, fields.as_slice()) {
+        ("ssh-ed25519", [_, key]) => key.len() == 32,
+        ("ssh-rsa", [_, _e, n]) => {
+            let n: Vec<u8> = n.iter().copied().skip_while(|b| *b == 0).collect();
+            n.first()
+                .is_some_and(|top| n.len() * 8 - top.leading_zeros() as usize >= 2048)
+        }
+        _ => false,
+    }
 }
 
 fn normalized(v: &Value) -> Value {
@@ -269,7 +502,7 @@ fn resolve_image(
             .get(&key(&version_id))
             .ok_or_else(|| not_available(image_id, location))?;
         check_replicated(version, image_id, location, now)?;
-        return Ok(facts_of(&def.body));
+        return Ok(facts_of(&def.body, version_name(&version_id)));
     }
     for (field, kind, community) in [
         ("sharedGalleryImageId", "SharedGalleries", false),
@@ -306,7 +539,7 @@ fn resolve_image(
             .get(&key(&version_id))
             .ok_or_else(|| not_available(direct, location))?;
         check_replicated(v, direct, location, now)?;
-        return Ok(facts_of(&def.body));
+        return Ok(facts_of(&def.body, version_name(&version_id)));
     }
     // A platform (marketplace) image: publisher/offer/sku/version. Not modelled beyond its OS.
     let offer = image_ref["offer"]
@@ -323,13 +556,30 @@ fn resolve_image(
         os_state: "Generalized".to_owned(),
         security_type: None,
         hyper_v_generation: "V2".to_owned(),
+        purchase_plan: None,
     })
 }
 
-fn facts_of(def: &Value) -> ImageFacts {
+fn version_name(version_id: &str) -> &str {
+    version_id.rsplit('/').next().unwrap_or_default()
+}
+
+/// Numeric order of `1.2.3` (GalleryRP compares versions as numbers).
+fn version_key(v: &str) -> Vec<u64> {
+    v.split('.').map(|p| p.parse().unwrap_or(0)).collect()
+}
+
+/// The definition's facts for version `version`: a feature with `startsAtVersion` applies only
+/// to versions from that one on.
+fn facts_of(def: &Value, version: &str) -> ImageFacts {
     let p = &def["properties"];
     let security_type = p["features"].as_array().and_then(|fs| {
         fs.iter()
+            .filter(|f| {
+                f["startsAtVersion"]
+                    .as_str()
+                    .is_none_or(|start| version_key(version) >= version_key(start))
+            })
             .find(|f| {
                 f["name"]
                     .as_str()
@@ -342,6 +592,7 @@ fn facts_of(def: &Value) -> ImageFacts {
         os_state: p["osState"].as_str().unwrap_or("Generalized").to_owned(),
         security_type,
         hyper_v_generation: p["hyperVGeneration"].as_str().unwrap_or("V1").to_owned(),
+        purchase_plan: p.get("purchasePlan").filter(|v| v.is_object()).cloned(),
     }
 }
 
@@ -351,12 +602,7 @@ fn check_replicated(
     location: &str,
     now: f64,
 ) -> ArmResult<()> {
-    let succeeded = version_provisioning_state(&v.replication, now) == "Succeeded";
-    let in_region = v.replication.iter().any(|r| {
-        super::region::same(&r.name, location)
-            && r.state(now) == crate::state::ReplicationState::Completed
-    });
-    if succeeded && in_region {
+    if region_usable(&v.replication, location, now) {
         Ok(())
     } else {
         Err(not_available(shown_id, location))

@@ -23,10 +23,17 @@ pub enum Command {
     DeadLetters(dead_letters::Args),
     /// Dry run of one request: the ARM calls the handler would make, in order.
     Plan(Box<plan::Args>),
+    /// Run the whole stack locally (Azure and Service Bus stand-ins, the Functions host, the
+    /// handler) and carry deployments through it, with live progress.
+    Dev(dev::Args),
+    /// The durable Service Bus stand-in (run by `dev` as a child process).
+    #[command(hide = true)]
+    ServicebusEmulator(servicebus_emulator::cli::Args),
 }
 
 mod consent_url;
 mod dead_letters;
+mod dev;
 mod doctor;
 mod follow;
 mod plan;
@@ -47,5 +54,10 @@ pub async fn run(command: Command) -> Exit {
         Command::Doctor(args) => doctor::run(*args).await,
         Command::DeadLetters(args) => dead_letters::run(args).await,
         Command::Plan(args) => plan::run(*args).await,
+        Command::Dev(args) => dev::run(args).await,
+        Command::ServicebusEmulator(args) => match servicebus_emulator::cli::run(args).await {
+            code if code == std::process::ExitCode::SUCCESS => Exit::Succeeded,
+            _ => Exit::Failed,
+        },
     }
 }

@@ -9,9 +9,11 @@ use crate::commands::request_args::RequestArgs;
 use crate::exit::Exit;
 use crate::output::{OutputArgs, print_json, usage_error};
 use crate::session::Session;
+use azure_clients::models::GalleryImage;
+use imageferry_contract::os_profile;
 use imageferry_contract::{DeploymentRequest, ImageFacts, ImageId, OsState, OsType, Step};
 use imageferry_handlers::bodies;
-use imageferry_handlers::image::ImageDefinition;
+use imageferry_handlers::image::{ImageInfo, image_info};
 use imageferry_handlers::names::{
     COMPUTE_API, GALLERY_API, ImagePaths, NETWORK_API, RESOURCES_API, TargetNames,
 };
@@ -75,9 +77,10 @@ fn json<T: Serialize>(body: &T) -> Value {
 pub fn calls(
     req: &DeploymentRequest,
     image: &ImageId,
-    facts: &ImageFacts,
+    info: &ImageInfo,
     create_rg: bool,
 ) -> Result<Vec<Call>, String> {
+    let facts = &info.facts;
     let names = TargetNames::of(req).map_err(|e| format!("target: {e}"))?;
     let paths = ImagePaths::of(req, image).map_err(|e| format!("image.id: {e}"))?;
     let t2 = req.target.tenant_id.clone();
@@ -271,7 +274,16 @@ pub fn calls(
                 .unwrap_or_default(),
         )),
     ));
-    let vm = json(&bodies::virtual_machine(req, image, facts, &names, None));
+    let computer_name = os_profile::computer_name(&req.vm.name, facts.os_type, facts.os_state)
+        .map_err(|e| format!("vm.name: {e}"))?;
+    let vm = json(&bodies::virtual_machine(
+        req,
+        image,
+        info,
+        &names,
+        computer_name,
+        None,
+    ));
     let os = match (facts.os_state, facts.os_type) {
         (OsState::Specialized, _) => "specialized: no osProfile".to_owned(),
         (OsState::Generalized, OsType::Linux) => format!(
@@ -342,17 +354,20 @@ pub async fn run(args: Args) -> Exit {
             return Exit::Rejected;
         }
     };
-    let inferred = ImageFacts {
-        os_type: if req.vm.ssh_public_key.is_some() {
-            OsType::Linux
-        } else {
-            OsType::Windows
+    let inferred = ImageInfo {
+        facts: ImageFacts {
+            os_type: if req.vm.ssh_public_key.is_some() {
+                OsType::Linux
+            } else {
+                OsType::Windows
+            },
+            os_state: OsState::Generalized,
+            trusted_launch: false,
         },
-        os_state: OsState::Generalized,
-        trusted_launch: false,
+        plan: None,
     };
     let mut source = "inferred from the request (--offline)";
-    let facts = if args.offline {
+    let info = if args.offline {
         inferred
     } else {
         let session = match Session::from_env() {
@@ -365,7 +380,7 @@ pub async fn run(args: Args) -> Exit {
         };
         match session
             .arm()
-            .get::<ImageDefinition>(
+            .get::<GalleryImage>(
                 &paths.tenant,
                 &paths.definition.to_string(),
                 GALLERY_API,
@@ -373,10 +388,10 @@ pub async fn run(args: Args) -> Exit {
             )
             .await
         {
-            Ok(def) => match def.facts() {
+            Ok(def) => match image_info(&def, image.version()) {
                 Ok(f) => {
                     source = "read from the image definition";
-                    if let Err(e) = req.validate_for_image(&f) {
+                    if let Err(e) = req.validate_for_image(&f.facts) {
                         eprintln!(
                             "imageferry: rejected: the handler would reject this request: {e}"
                         );
@@ -398,7 +413,7 @@ pub async fn run(args: Args) -> Exit {
         }
     };
     let create_rg = args.create_resource_group.unwrap_or(false);
-    let calls = match calls(&req, &image, &facts, create_rg) {
+    let calls = match calls(&req, &image, &info, create_rg) {
         Ok(c) => c,
         Err(e) => return usage_error(e),
     };

@@ -1,0 +1,688 @@
+//! `imageferry dev`: the whole stack on this machine, then deployments through it.
+//!
+//! Starts the Azure stand-in (`azure-sim`, default scenario), the durable Service Bus stand-in
+//! (`servicebus-emulator`, as a child process), the local Functions host (`functions-host`) with
+//! the real `handler`, sends the sample deployment (or `--request FILE`, `--windows`, `--count N`
+//! numbered copies) and shows progress live until every deployment is terminal. Then it checks
+//! the run (one terminal event per deployment, no VM created twice, queues drained, nothing
+//! dead-lettered without a terminal event) and prints the figures. Exit 0 only when every
+//! deployment succeeded and every check held. `--chaos` injects faults; `--keep` leaves the stack
+//! running. Logs and the stand-in's database go to `target/imageferry-dev/run-<pid>/`.
+
+mod bus;
+mod chaos;
+mod follow;
+mod report;
+mod requests;
+
+use std::collections::BTreeMap;
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use azure_clients::{OutgoingMessage, ServiceBusConnection, ServiceBusSender};
+use functions_host::bus::BusClient;
+use functions_host::{Host, HostOptions};
+use local_run::processes::{self, Binaries};
+use local_run::stack::seed;
+
+use crate::exit::Exit;
+
+/// Arguments of `dev`.
+#[derive(clap::Args)]
+pub struct Args {
+    /// The deployment-requested message to send (default: examples/deployment-request.linux.json).
+    #[arg(long)]
+    request: Option<PathBuf>,
+    /// Send the Windows sample (its password comes from the stand-in's Key Vault).
+    #[arg(long, conflicts_with = "request")]
+    windows: bool,
+    /// Send N numbered copies of the request (ids `<id>-0001`…, VM names `<name>0001`…).
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    count: u32,
+    /// Scenario file for the Azure stand-in (its default scenario when omitted).
+    #[arg(long)]
+    scenario: Option<PathBuf>,
+    /// Simulated seconds per real second in the Azure stand-in (replication, long-running
+    /// operations): 30 turns two minutes of replication into four seconds.
+    #[arg(long, default_value_t = 30.0)]
+    time_scale: f64,
+    /// Give up after this many seconds.
+    #[arg(long, default_value_t = 600)]
+    timeout: u64,
+    /// Leave the stack running after the deployments (stop with Ctrl-C); its endpoints are
+    /// written to target/imageferry-dev/stack.json.
+    #[arg(long)]
+    keep: bool,
+    /// Inject faults: 20% ARM 429/5xx, token-endpoint outages, duplicate deliveries and
+    /// requests, the handler SIGKILLed `--chaos-kills` times and the Service Bus stand-in killed
+    /// and restarted once.
+    #[arg(long)]
+    chaos: bool,
+    /// Handler kills in a chaos run (one second apart).
+    #[arg(long, default_value_t = 6)]
+    chaos_kills: u32,
+    /// Length of the token-endpoint outage that starts when the handler is back after each
+    /// kill, so that the restarted handler (which has no cached token) meets it.
+    #[arg(long, default_value_t = 1500)]
+    chaos_token_outage_ms: u64,
+    /// Fraction of token requests refused during an outage (1 = all). The handler answers a
+    /// transient failure with 500 and Service Bus redelivers at once, so a full outage longer
+    /// than about ten quick failures exhausts a message's deliveries (`RetriesExhausted`).
+    #[arg(long, default_value_t = 0.3)]
+    chaos_token_refusal: f64,
+    /// Benchmark settings: no simulated waits (replication and long-running operations complete
+    /// at once), short polls, warn-level handler logs.
+    #[arg(long)]
+    bench: bool,
+    /// Extra app settings for the handler, NAME=VALUE (repeatable).
+    #[arg(long = "set", value_parser = parse_setting)]
+    settings: Vec<(String, String)>,
+}
+
+fn parse_setting(s: &str) -> Result<(String, String), String> {
+    s.split_once('=')
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .ok_or_else(|| format!("expected NAME=VALUE, got {s:?}"))
+}
+
+/// The app root: the current folder when it holds host.json, else this repository.
+fn app_root() -> PathBuf {
+    if Path::new("host.json").is_file() {
+        return std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."));
+    }
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    root.canonicalize().unwrap_or(root)
+}
+
+/// Runs the command.
+pub async fn run(args: Args) -> Exit {
+    match run_inner(args).await {
+        Ok(exit) => exit,
+        Err(e) => {
+            eprintln!("imageferry dev: {e}");
+            Exit::Failed
+        }
+    }
+}
+
+async fn post_json(url: &str, body: serde_json::Value) -> Result<(), String> {
+    reqwest::Client::new()
+        .post(url)
+        .json(&body)
+        .send()
+        .await
+        .and_then(|r| r.error_for_status())
+        .map(|_| ())
+        .map_err(|e| format!("{url}: {e}"))
+}
+
+fn settings(
+    azure: &str,
+    authority: &str,
+    connection: &str,
+    bench: bool,
+    extra: &[(String, String)],
+) -> BTreeMap<String, String> {
+    let poll = if bench { "100ms" } else { "1s" };
+    let mut s: BTreeMap<String, String> = [
+        ("FUNCTIONS_WORKER_RUNTIME", "Custom".to_string()),
+        ("AZURE_AUTHORITY_HOST", authority.to_string()),
+        ("IMAGEFERRY_ARM_ENDPOINT", azure.to_string()),
+        ("AZURE_CLIENT_ID", seed::CLIENT_ID.to_string()),
+        ("AZURE_CLIENT_SECRET", seed::CLIENT_SECRET.to_string()),
+        ("AZURE_TENANT_ID", seed::TENANT_1.to_string()),
+        ("ServiceBusConnection", connection.to_string()),
+        ("IMAGEFERRY_ALLOWED_GALLERIES", seed::GALLERY_ID.to_string()),
+        (
+            "IMAGEFERRY_ALLOWED_TARGETS",
+            format!("{}/{}", seed::TENANT_2, seed::SUBSCRIPTION_2),
+        ),
+        ("IMAGEFERRY_REPLICATION_BACKOFF_INITIAL", poll.to_string()),
+        (
+            "IMAGEFERRY_REPLICATION_BACKOFF_CAP",
+            if bench { "1s" } else { "3s" }.to_string(),
+        ),
+        ("IMAGEFERRY_PROVISIONING_POLL", poll.to_string()),
+        ("RUST_LOG", if bench { "warn" } else { "info" }.to_string()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v))
+    .collect();
+    s.extend(extra.iter().cloned());
+    s
+}
+
+struct Stack {
+    azure: processes::Running,
+    bus: Arc<tokio::sync::Mutex<bus::BusProcess>>,
+    host: Host,
+    proxy: Option<chaos::TokenProxy>,
+    dir: PathBuf,
+    connection: String,
+}
+
+#[allow(clippy::too_many_lines)]
+async fn run_inner(args: Args) -> Result<Exit, String> {
+    let root = app_root();
+    let dir = root
+        .join("target/imageferry-dev")
+        .join(format!("run-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    let count = args.count as usize;
+    let bins = Binaries::locate().map_err(|e| e.to_string())?;
+
+    let azure = processes::start_azure_sim(
+        &bins.azure_sim,
+        args.scenario.as_deref(),
+        &dir.join("azure-sim.log"),
+    )
+    .await
+    .map_err(|e| e.to_string())?;
+    let mut faults = serde_json::json!({
+        "time_scale": if args.bench { 1.0e6 } else { args.time_scale },
+    });
+    if args.chaos {
+        faults["throttle_rate"] = 0.1.into();
+        faults["server_error_rate"] = 0.1.into();
+        faults["seed"] = (std::process::id() as u64).into();
+        // Retry at once after a 429: the run measures correctness, not patience.
+        faults["retry_after_secs"] = 0.into();
+    }
+    post_json(&format!("{}/_sim/faults", azure.base_url), faults).await?;
+
+    let bus = bus::BusProcess::start(dir.join("bus.db"), dir.join("servicebus.log")).await?;
+    let connection = bus.connection_string();
+    let proxy = if args.chaos {
+        Some(chaos::TokenProxy::start(&azure.base_url).await?)
+    } else {
+        None
+    };
+    let authority = proxy
+        .as_ref()
+        .map(|p| p.base_url.clone())
+        .unwrap_or_else(|| azure.base_url.clone());
+    let app = functions_host::app::load(&root).map_err(|e| e.to_string())?;
+    let host_log_path = dir.join("host.log");
+    let host_log = Arc::new(Mutex::new(std::io::BufWriter::new(
+        std::fs::File::create(&host_log_path).map_err(|e| e.to_string())?,
+    )));
+    let sink = host_log.clone();
+    let mut options = HostOptions::new(
+        app.clone(),
+        settings(
+            &azure.base_url,
+            &authority,
+            &connection,
+            args.bench,
+            &args.settings,
+        ),
+        dir.join("handler.log"),
+    );
+    options.executable = Some(bins.handler.clone());
+    options.log = Arc::new(move |line| {
+        let mut f = sink.lock().unwrap_or_else(|e| e.into_inner());
+        let _ = writeln!(f, "{line}");
+    });
+    if args.chaos {
+        options.redeliver_after_success = 0.05;
+    }
+    let host = Host::start(options).await.map_err(|e| e.to_string())?;
+    let stack = Stack {
+        azure,
+        bus: Arc::new(tokio::sync::Mutex::new(bus)),
+        host,
+        proxy,
+        dir,
+        connection,
+    };
+    let outcome = drive(&args, &stack, &root, count, &host_log).await;
+    if let Ok(mut f) = host_log.lock() {
+        let _ = f.flush();
+    }
+    if args.keep && outcome.is_ok() {
+        keep(&stack, &root).await;
+    }
+    shutdown(stack).await;
+    outcome
+}
+
+async fn drive(
+    args: &Args,
+    stack: &Stack,
+    root: &Path,
+    count: usize,
+    host_log: &Arc<Mutex<std::io::BufWriter<std::fs::File>>>,
+) -> Result<Exit, String> {
+    let bus_url = stack.bus.lock().await.base_url.clone();
+    let app = stack.host.functions();
+    println!("azure stand-in   {}", stack.azure.base_url);
+    println!(
+        "service bus      {bus_url} (durable stand-in: {})",
+        stack.dir.join("bus.db").display()
+    );
+    println!(
+        "functions host   {} (handler pid {})",
+        app.iter()
+            .map(|f| f.name.as_str())
+            .collect::<Vec<_>>()
+            .join(", "),
+        stack.host.supervisor().pid().unwrap_or(0)
+    );
+    println!(
+        "logs             {}/{{host,handler,azure-sim,servicebus}}.log",
+        stack.dir.display()
+    );
+    let request_path = match (&args.request, args.windows) {
+        (Some(p), _) => p.clone(),
+        (None, true) => root.join(requests::WINDOWS_SAMPLE),
+        (None, false) => root.join(requests::LINUX_SAMPLE),
+    };
+    let mut notes = Vec::new();
+    let requests = requests::load(&request_path, count, &stack.azure.base_url, &mut notes)?;
+    for n in notes {
+        println!("{n}");
+    }
+    let shown = request_path
+        .strip_prefix(root)
+        .unwrap_or(&request_path)
+        .display()
+        .to_string();
+    if count == 1 {
+        println!("sending          {shown} -> deployment-requested");
+    } else {
+        println!("sending          {count} deployments from {shown} -> deployment-requested");
+    }
+
+    let client =
+        BusClient::new(ServiceBusConnection::parse(&stack.connection).map_err(|e| e.to_string())?);
+    let tracker = Arc::new(follow::Tracker::default());
+    let display = Arc::new(follow::Display::new(count));
+    let shown_display = display.clone();
+    let followers = follow::start(
+        client.clone(),
+        tracker.clone(),
+        if count > 50 { 4 } else { 1 },
+        Arc::new(move |e| shown_display.event(e)),
+    );
+    let started = Instant::now();
+    let sender = ServiceBusSender::from_connection(
+        ServiceBusConnection::parse(&stack.connection).map_err(|e| e.to_string())?,
+    );
+    let duplicates_sent = send_all(&sender, &requests, &tracker, args.chaos).await?;
+
+    let chaos_task = match (args.chaos, &stack.proxy) {
+        (true, Some(proxy)) => Some(tokio::spawn(chaos_schedule(
+            stack.host.supervisor().clone(),
+            stack.bus.clone(),
+            proxy.clone(),
+            args.chaos_kills,
+            Duration::from_millis(args.chaos_token_outage_ms),
+            args.chaos_token_refusal,
+        ))),
+        _ => None,
+    };
+    let deadline = started + Duration::from_secs(args.timeout);
+    loop {
+        let tally = tracker.tally();
+        let extra = if args.chaos {
+            format!(" | handler starts {}", stack.host.supervisor().starts())
+        } else {
+            String::new()
+        };
+        display.summary(&tally, &extra);
+        if tally.terminal >= count || Instant::now() >= deadline {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let elapsed = started.elapsed();
+    let chaos = match chaos_task {
+        Some(t) => Some(t.await.map_err(|e| e.to_string())??),
+        None => None,
+    };
+    display.finish();
+    let tally = tracker.tally();
+
+    // Checks.
+    let drained = report::wait_drained(&bus_url, Duration::from_secs(60)).await;
+    // Terminal-events subscription: wait for its copies to be counted too.
+    let filter_deadline = Instant::now() + Duration::from_secs(10);
+    while tracker
+        .filtered_counts()
+        .0
+        .values()
+        .map(|v| *v as usize)
+        .sum::<usize>()
+        < tally.terminal
+        && Instant::now() < filter_deadline
+    {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    for f in followers {
+        f.abort();
+    }
+    let dead = report::drain_dead_letters(&client).await;
+    let deployments = tracker.deployments();
+    let (filtered, leaks) = tracker.filtered_counts();
+    let azure = report::azure_figures(&stack.azure.base_url).await?;
+    let ops = report::bus_operations(&bus_url).await?;
+    let stats = stack.host.stats();
+    if let Ok(mut f) = host_log.lock() {
+        let _ = f.flush();
+    }
+
+    let mut violations = Vec::new();
+    let multi: Vec<_> = deployments
+        .iter()
+        .filter(|(_, d)| d.terminal.len() > 1)
+        .map(|(id, d)| format!("{id}: {:?}", d.terminal))
+        .collect();
+    if !multi.is_empty() {
+        violations.push(format!(
+            "{} deployments with more than one terminal event: {}",
+            multi.len(),
+            multi.join("; ")
+        ));
+    }
+    if tally.terminal < count {
+        violations.push(format!(
+            "{} deployments without a terminal event within {} s",
+            count - tally.terminal,
+            args.timeout
+        ));
+    }
+    let twice: Vec<_> = azure
+        .vm_creates
+        .iter()
+        .filter(|(_, n)| **n > 1)
+        .map(|(p, n)| format!("{p} ({n}×)"))
+        .collect();
+    if !twice.is_empty() {
+        violations.push(format!("VMs created more than once: {}", twice.join(", ")));
+    }
+    let filtered_wrong = deployments
+        .iter()
+        .filter(|(id, d)| !d.terminal.is_empty() && filtered.get(*id).copied().unwrap_or(0) != 1)
+        .count();
+    if filtered_wrong > 0 || leaks > 0 {
+        violations.push(format!(
+            "terminal-events subscription (status IN rule): {filtered_wrong} deployments without exactly one terminal event there, {leaks} non-terminal events let through"
+        ));
+    }
+    if !drained {
+        violations
+            .push("messages still in the step queues 60 s after the last terminal event".into());
+    }
+    let unexplained: Vec<_> = dead
+        .iter()
+        .filter(|(_, id, _)| deployments.get(id).is_none_or(|d| d.terminal.is_empty()))
+        .map(|(q, id, reason)| format!("{q}: {id} ({reason})"))
+        .collect();
+    if !unexplained.is_empty() {
+        violations.push(format!(
+            "dead-lettered without a terminal event: {}",
+            unexplained.join(", ")
+        ));
+    }
+
+    // Report.
+    let statuses: Vec<String> = tally
+        .by_status
+        .iter()
+        .map(|(k, v)| format!("{v} {k}"))
+        .collect();
+    println!(
+        "done             {} deployment{} in {:.1} s: {}",
+        count,
+        if count == 1 { "" } else { "s" },
+        elapsed.as_secs_f64(),
+        if statuses.is_empty() {
+            "none terminal".to_string()
+        } else {
+            statuses.join(", ")
+        }
+    );
+    if count == 1
+        && let Some(d) = deployments.values().find(|d| !d.terminal.is_empty())
+        && let Some(vm) = d.last_event["vmId"].as_str()
+    {
+        println!("vm               {vm}");
+    }
+    let times = report::times_to_terminal(&deployments);
+    let n = count as f64;
+    let arm_gets = azure.arm_requests - azure.arm_writes;
+    let ops_total: u64 = ops
+        .iter()
+        .filter(|(k, _)| k.as_str() != "receive-empty")
+        .map(|(_, v)| *v)
+        .sum();
+    println!(
+        "figures          {:.1} deployments/s; time to terminal p50 {} ms, p99 {} ms; ARM writes/deployment {:.2} ({:.2} succeeded), ARM reads/deployment {:.2}",
+        n / elapsed.as_secs_f64(),
+        report::percentile(&times, 0.5).as_millis(),
+        report::percentile(&times, 0.99).as_millis(),
+        azure.arm_writes as f64 / n,
+        azure.arm_writes_ok as f64 / n,
+        arm_gets as f64 / n,
+    );
+    println!(
+        "                 token requests per tenant: {}",
+        azure
+            .tokens_per_tenant
+            .iter()
+            .map(|(t, c)| format!("{t} {c}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    println!(
+        "                 Service Bus operations/deployment {:.2} ({}; plus {} empty long polls)",
+        ops_total as f64 / n,
+        ops.iter()
+            .filter(|(k, _)| k.as_str() != "receive-empty")
+            .map(|(k, v)| format!("{k} {v}"))
+            .collect::<Vec<_>>()
+            .join(", "),
+        ops.get("receive-empty").copied().unwrap_or(0)
+    );
+    println!(
+        "host             {} invocations: {} succeeded, {} failed, {} timed out; {} completed, {} abandoned, {} locks lost, {} lock renewals; handler started {} times",
+        stats.invocations,
+        stats.succeeded,
+        stats.failed,
+        stats.timed_out,
+        stats.completed,
+        stats.abandoned,
+        stats.locks_lost,
+        stats.renewals,
+        stack.host.supervisor().starts()
+    );
+    if let Some(c) = &chaos {
+        println!(
+            "chaos            handler SIGKILLed {} times, Service Bus stand-in killed and restarted {} times, {} token requests refused in outages, {} ARM requests answered 429/5xx, {} duplicate deliveries injected, {} requests sent twice",
+            c.kills,
+            c.bus_restarts,
+            stack.proxy.as_ref().map(|p| p.refused()).unwrap_or(0),
+            azure.arm_faults,
+            stats.injected_redeliveries,
+            duplicates_sent
+        );
+    }
+    println!(
+        "checks           {} terminal of {count} ({} with more than one), {} VM creates ({} VMs created twice), queues drained: {}, dead-lettered: {} ({} without a terminal event), terminal-events subscription: {} events",
+        tally.terminal,
+        multi.len(),
+        azure.vm_creates.values().sum::<usize>(),
+        twice.len(),
+        if drained { "yes" } else { "no" },
+        dead.len(),
+        unexplained.len(),
+        filtered.values().sum::<u32>()
+    );
+    for v in &violations {
+        println!("violation        {v}");
+    }
+    // The first error, to say why the exit status is not 0.
+    if let Some((id, d)) = deployments
+        .iter()
+        .find(|(_, d)| d.terminal.first().is_some_and(|s| s != "succeeded"))
+        && let Some(err) = d.last_event.get("error").filter(|e| !e.is_null())
+    {
+        println!("error            {id}: {err}");
+    }
+    let exit = if tally.terminal < count {
+        Exit::TimedOut
+    } else if !violations.is_empty() || tally.by_status.contains_key("failed") {
+        Exit::Failed
+    } else if tally.by_status.contains_key("rejected") {
+        Exit::Rejected
+    } else {
+        Exit::Succeeded
+    };
+    Ok(exit)
+}
+
+/// Sends every request (16 at a time). In a chaos run every request is sent twice with the same
+/// MessageId (dropped by duplicate detection) and one in ten again with another MessageId (a
+/// pipeline retrying: the handler must be idempotent). Returns how many were sent twice.
+async fn send_all(
+    sender: &ServiceBusSender,
+    requests: &[requests::Request],
+    tracker: &follow::Tracker,
+    chaos: bool,
+) -> Result<usize, String> {
+    let semaphore = Arc::new(tokio::sync::Semaphore::new(16));
+    let mut tasks = tokio::task::JoinSet::new();
+    let mut twice = 0;
+    for (i, r) in requests.iter().enumerate() {
+        tracker.sent(&r.id);
+        let mut ids = vec![format!("{}:request", r.id)];
+        if chaos {
+            ids.push(format!("{}:request", r.id));
+            if i % 10 == 0 {
+                ids.push(format!("{}:request:again", r.id));
+                twice += 1;
+            }
+        }
+        for id in ids {
+            let permit = semaphore
+                .clone()
+                .acquire_owned()
+                .await
+                .map_err(|e| e.to_string())?;
+            let sender = sender.clone();
+            let body = r.body.clone();
+            tasks.spawn(async move {
+                let _permit = permit;
+                let msg = OutgoingMessage {
+                    body,
+                    message_id: Some(id),
+                    ..OutgoingMessage::default()
+                };
+                sender
+                    .send("deployment-requested", msg)
+                    .await
+                    .map_err(|e| e.to_string())
+            });
+        }
+    }
+    while let Some(r) = tasks.join_next().await {
+        r.map_err(|e| e.to_string())??;
+    }
+    Ok(twice)
+}
+
+/// What the chaos schedule did.
+struct ChaosDone {
+    kills: u32,
+    bus_restarts: u32,
+}
+
+/// One second apart: a SIGKILL of the handler, then a token-endpoint outage as soon as it is back
+/// (it has no cached token); after the second kill, the Service Bus stand-in is killed and
+/// restarted.
+async fn chaos_schedule(
+    supervisor: functions_host::Supervisor,
+    bus: Arc<tokio::sync::Mutex<bus::BusProcess>>,
+    proxy: chaos::TokenProxy,
+    kills: u32,
+    outage: Duration,
+    refusal: f64,
+) -> Result<ChaosDone, String> {
+    let mut done = ChaosDone {
+        kills: 0,
+        bus_restarts: 0,
+    };
+    for k in 1..=kills {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        // Only a running handler can be killed: wait for the restart after the previous kill.
+        if supervisor
+            .ready_within(Duration::from_secs(30))
+            .await
+            .is_none()
+        {
+            return Err("the handler did not come back after a kill".into());
+        }
+        if supervisor.kill().is_some() {
+            done.kills += 1;
+        }
+        // The restarted handler fetches its tokens into the outage.
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        if supervisor
+            .ready_within(Duration::from_secs(30))
+            .await
+            .is_none()
+        {
+            return Err("the handler did not come back after a kill".into());
+        }
+        proxy.outage(outage, refusal);
+        if k == 2 {
+            let mut bus = bus.lock().await;
+            bus.kill_and_restart().await?;
+            done.bus_restarts = bus.restarts;
+        }
+    }
+    Ok(done)
+}
+
+async fn keep(stack: &Stack, root: &Path) {
+    let file = root.join("target/imageferry-dev/stack.json");
+    let bus_url = stack.bus.lock().await.base_url.clone();
+    let info = serde_json::json!({
+        "azure": stack.azure.base_url,
+        "serviceBus": bus_url,
+        "serviceBusConnection": stack.connection,
+        "handlerPid": stack.host.supervisor().pid(),
+        "logs": stack.dir,
+        "eventsSubscription": follow::ALL_EVENTS,
+    });
+    let written = std::fs::write(
+        &file,
+        serde_json::to_string_pretty(&info).unwrap_or_default(),
+    );
+    println!(
+        "keeping          the stack runs until Ctrl-C; endpoints and the connection string: {}{}",
+        file.display(),
+        written
+            .err()
+            .map(|e| format!(" (not written: {e})"))
+            .unwrap_or_default()
+    );
+    let _ = tokio::signal::ctrl_c().await;
+    let _ = std::fs::remove_file(&file);
+}
+
+async fn shutdown(stack: Stack) {
+    let Stack {
+        mut azure,
+        bus,
+        host,
+        ..
+    } = stack;
+    host.shutdown().await;
+    if let Ok(bus) = Arc::try_unwrap(bus) {
+        bus.into_inner().stop().await;
+    }
+    azure.stop(Duration::from_secs(5)).await;
+}

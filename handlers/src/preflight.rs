@@ -1,0 +1,70 @@
+//! What is checked before the first write, so that a deployment Azure would refuse stops
+//! before any resource exists: Azure's OS-profile rules (they live in
+//! `imageferry_contract::os_profile`: the computer name derived from `vm.name`, the SSH key, the
+//! Windows password read from Key Vault) and, for a Marketplace-derived image, whether the
+//! target subscription accepted the plan's terms. A request that breaks a rule ends `rejected`
+//! (or `failed` for the secret's value or the terms) naming the field and the fix.
+
+use crate::app::App;
+use crate::outcome::StepError;
+use azure_clients::SecretString;
+use azure_clients::arm::ArmError;
+use azure_clients::models::{MARKETPLACE_ORDERING_API, MarketplaceAgreement, Plan};
+use imageferry_contract::os_profile::{self, OsProfileError};
+use imageferry_contract::{DeploymentRequest, ImageFacts};
+
+fn rejected(e: &OsProfileError) -> StepError {
+    StepError::rejected("ValidationFailed", e.to_string(), Some(e.fix()))
+}
+
+/// The computer name of the VM (`None` for a specialized image).
+pub(crate) fn computer_name(
+    req: &DeploymentRequest,
+    facts: &ImageFacts,
+) -> Result<Option<String>, StepError> {
+    os_profile::computer_name(&req.vm.name, facts.os_type, facts.os_state).map_err(|e| rejected(&e))
+}
+
+/// The Windows password read from Key Vault: `failed` (the request is fine, the secret's value
+/// is not) without ever showing the value.
+pub(crate) fn check_password(password: &SecretString) -> Result<(), StepError> {
+    os_profile::check_windows_password(password.expose())
+        .map_err(|e| StepError::failed("InvalidAdminPassword", e.to_string(), Some(e.fix())))
+}
+
+/// Whether the target subscription accepted the terms of the image's Marketplace `plan`
+/// (`MarketplaceAgreements_Get` with the tenant-2 token). Reading needs a role at the
+/// subscription (Reader is enough), which the app may not have: then (403, or no such
+/// agreement) the VM PUT decides, and its `MarketplacePurchaseEligibilityFailed` carries the
+/// same hint.
+pub(crate) async fn check_marketplace_terms(
+    app: &App,
+    req: &DeploymentRequest,
+    plan: Option<&Plan>,
+) -> Result<(), StepError> {
+    let Some(plan) = plan else {
+        return Ok(());
+    };
+    let Some(path) = plan.agreement_path(&req.target.subscription_id) else {
+        return Ok(());
+    };
+    let agreement: Result<Option<MarketplaceAgreement>, ArmError> = app
+        .arm
+        .get_optional(&req.target.tenant_id, &path, MARKETPLACE_ORDERING_API, &[])
+        .await;
+    match agreement {
+        Ok(Some(a)) if a.properties.accepted == Some(false) => {
+            let error = ArmError::MarketplaceTermsNotAccepted {
+                code: "MarketplaceTermsNotAccepted".into(),
+                message: format!(
+                    "the terms of Marketplace plan {}/{}/{} (the image definition's purchasePlan) are not accepted in subscription {}",
+                    plan.publisher, plan.product, plan.name, req.target.subscription_id
+                ),
+            };
+            Err(StepError::arm("checking the Marketplace terms", &error))
+        }
+        Ok(_) => Ok(()),
+        Err(e) if e.is_transient() => Err(StepError::arm("checking the Marketplace terms", &e)),
+        Err(_) => Ok(()),
+    }
+}
