@@ -383,8 +383,10 @@ mod tests {
             names,
             [
                 "deployment-requested",
+                "image-version-published",
                 "image-version-replicated",
                 "replication-check",
+                "rollout-check",
                 "vm-provisioning"
             ]
         );

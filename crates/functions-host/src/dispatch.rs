@@ -15,6 +15,9 @@ use crate::app::ServiceBusFunction;
 use crate::bus::{BusClient, BusError, LockedMessage};
 use crate::worker::{Supervisor, now};
 
+/// How a failed call to the handler starts when no HTTP answer came back.
+const DID_NOT_ANSWER: &str = "the handler did not answer";
+
 /// Where the host's lines go (one whole line per call, no newline).
 pub type LogSink = Arc<dyn Fn(&str) + Send + Sync>;
 
@@ -198,7 +201,7 @@ async fn invoke(
             };
             let outcome = match result {
                 None => Outcome::TimedOut,
-                Some(Err(e)) => Outcome::Failed(format!("the handler did not answer: {e}")),
+                Some(Err(e)) => Outcome::Failed(format!("{DID_NOT_ANSWER}: {e}")),
                 Some(Ok((status, _))) if status.is_success() => Outcome::Succeeded,
                 Some(Ok((status, text))) => Outcome::Failed(format!(
                     "the handler answered {status}: {}",
@@ -227,10 +230,17 @@ async fn invoke(
         }
         _ => Some(false),
     };
-    let settled = match settlement {
-        Some(complete) => settle(ctx, bus, &message, complete).await,
-        None => "left to the function (autoCompleteMessages: false)".to_string(),
-    };
+    // A handler that did not answer is most likely dying: let the supervisor see it go before
+    // the message goes back, or its redelivery would be sent to the same dead port.
+    if let (Outcome::Failed(reason), Some(generation)) = (&outcome, generation) {
+        if reason.starts_with(DID_NOT_ANSWER) {
+            ctx.supervisor
+                .gone_within(generation, Duration::from_secs(2))
+                .await;
+        }
+    }
+    // Withdraw the timed-out process before the message goes back: its redelivery must reach
+    // the restarted handler, not the one about to be killed.
     if let (Outcome::TimedOut, Some(generation)) = (&outcome, generation) {
         let limit = ctx
             .function_timeout
@@ -244,6 +254,10 @@ async fn invoke(
             ),
         );
     }
+    let settled = match settlement {
+        Some(complete) => settle(ctx, bus, &message, complete).await,
+        None => "left to the function (autoCompleteMessages: false)".to_string(),
+    };
     let (status, reason) = match &outcome {
         Outcome::Succeeded => ("Succeeded", String::new()),
         Outcome::Failed(r) => ("Failed", format!(": {r}")),

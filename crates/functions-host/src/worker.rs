@@ -56,6 +56,9 @@ enum Control {
 #[derive(Clone)]
 pub struct Supervisor {
     ready: watch::Receiver<Option<Ready>>,
+    /// Shared with the supervising task so that [`Supervisor::restart`] withdraws the doomed
+    /// process at once: no invocation is sent to it between the request and the kill.
+    ready_tx: Arc<watch::Sender<Option<Ready>>>,
     control: mpsc::UnboundedSender<Control>,
     pid: Arc<AtomicU32>,
     starts: Arc<AtomicU32>,
@@ -73,18 +76,20 @@ impl Supervisor {
     /// Starts supervising (the first start happens in the background; see [`Supervisor::ready`]).
     pub fn start(spec: WorkerSpec) -> Self {
         let (ready_tx, ready) = watch::channel(None);
+        let ready_tx = Arc::new(ready_tx);
         let (control, control_rx) = mpsc::unbounded_channel();
         let pid = Arc::new(AtomicU32::new(0));
         let starts = Arc::new(AtomicU32::new(0));
         tokio::spawn(supervise(
             spec,
-            ready_tx,
+            ready_tx.clone(),
             control_rx,
             pid.clone(),
             starts.clone(),
         ));
         Self {
             ready,
+            ready_tx,
             control,
             pid,
             starts,
@@ -108,9 +113,28 @@ impl Supervisor {
             .flatten()
     }
 
+    /// Waits up to `timeout` for the process of `generation` to be seen gone (exited, or being
+    /// restarted); `true` if it is. After a refused or reset connection the dispatcher waits here
+    /// before it gives the message back, so the redelivery is not sent to the dead process.
+    pub async fn gone_within(&self, generation: u64, timeout: Duration) -> bool {
+        let mut rx = self.ready.clone();
+        let gone = rx.wait_for(|r| r.as_ref().map(|r| r.generation) != Some(generation));
+        matches!(
+            tokio::time::timeout(timeout, gone).await,
+            Ok(Ok(_)) | Ok(Err(_))
+        )
+    }
+
     /// Asks for a restart of `generation` (ignored if that process is already gone), as the host
     /// does after a function timeout.
     pub fn restart(&self, generation: u64, reason: impl Into<String>) {
+        self.ready_tx.send_if_modified(|ready| {
+            let doomed = ready.as_ref().is_some_and(|r| r.generation == generation);
+            if doomed {
+                *ready = None;
+            }
+            doomed
+        });
         let _ = self.control.send(Control::Restart {
             generation,
             reason: reason.into(),
@@ -218,7 +242,7 @@ async fn stop(child: &mut Child, pid: &AtomicU32) -> Option<i32> {
 
 async fn supervise(
     spec: WorkerSpec,
-    ready: watch::Sender<Option<Ready>>,
+    ready: Arc<watch::Sender<Option<Ready>>>,
     mut control: mpsc::UnboundedReceiver<Control>,
     pid: Arc<AtomicU32>,
     starts: Arc<AtomicU32>,

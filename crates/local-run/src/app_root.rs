@@ -177,8 +177,10 @@ mod tests {
             names,
             [
                 "deployment-requested",
+                "image-version-published",
                 "image-version-replicated",
                 "replication-check",
+                "rollout-check",
                 "vm-provisioning"
             ]
         );
