@@ -232,12 +232,12 @@ async fn invoke(
     };
     // A handler that did not answer is most likely dying: let the supervisor see it go before
     // the message goes back, or its redelivery would be sent to the same dead port.
-    if let (Outcome::Failed(reason), Some(generation)) = (&outcome, generation) {
-        if reason.starts_with(DID_NOT_ANSWER) {
-            ctx.supervisor
-                .gone_within(generation, Duration::from_secs(2))
-                .await;
-        }
+    if let (Outcome::Failed(reason), Some(generation)) = (&outcome, generation)
+        && reason.starts_with(DID_NOT_ANSWER)
+    {
+        ctx.supervisor
+            .gone_within(generation, Duration::from_secs(2))
+            .await;
     }
     // Withdraw the timed-out process before the message goes back: its redelivery must reach
     // the restarted handler, not the one about to be killed.
