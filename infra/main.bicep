@@ -9,7 +9,8 @@
 //     federated credential (modules/functionapp.bicep);
 //   - a Key Vault for Windows VM admin passwords, or role assignments on an existing one
 //     (modules/keyvault.bicep, modules/keyvault-access.bicep);
-//   - the data-plane role assignments (modules/servicebus-access.bicep and the modules above).
+//   - the data-plane role assignments (modules/servicebus-access.bicep, modules/app-access.bicep,
+//     modules/keyvault-access.bicep).
 //
 // What this deployment does not do (docs/DEPLOY.md and docs/ONBOARDING.md have the commands): the
 // Entra app registration, its federated credential for the user-assigned identity, admin consent in
@@ -83,8 +84,8 @@ param rolloutCheckInterval string = '60s'
 @description('RUST_LOG of the handler: a level, a target or target=level, comma-separated.')
 param rustLog string = 'info'
 
-@description('Principal (object) ids given Storage Table Data Reader on the `deployments` status table (pipelines that run `imageferry status` or `imageferry request --wait`).')
-param statusReaderPrincipalIds array = []
+@description('Comma-separated principal (object) ids given Storage Table Data Reader on the `deployments` status table (pipelines that run `imageferry status` or `imageferry request --wait`); azd: IMAGEFERRY_STATUS_READER_PRINCIPAL_IDS.')
+param statusReaderPrincipalIds string = ''
 
 @allowed([512, 2048, 4096])
 @description('Flex Consumption instance memory (MB).')
@@ -103,6 +104,7 @@ var tags = {
 var createKeyVault = empty(existingKeyVaultName)
 var keyVaultToken = empty(keyVaultNameSalt) ? resourceToken : toLower(uniqueString(subscription().id, environmentName, location, keyVaultNameSalt))
 var keyVaultName = createKeyVault ? 'kv-${keyVaultToken}' : existingKeyVaultName
+var statusReaders = empty(statusReaderPrincipalIds) ? [] : split(statusReaderPrincipalIds, ',')
 var keyVaultResourceGroupName = (createKeyVault || empty(existingKeyVaultResourceGroup)) ? rg.name : existingKeyVaultResourceGroup
 
 resource rg 'Microsoft.Resources/resourceGroups@2024-03-01' = {
@@ -156,7 +158,6 @@ module functionApp 'modules/functionapp.bicep' = {
     provisioningPoll: provisioningPoll
     rolloutCheckInterval: rolloutCheckInterval
     rustLog: rustLog
-    statusReaderPrincipalIds: statusReaderPrincipalIds
   }
 }
 
@@ -167,6 +168,19 @@ module serviceBusAccess 'modules/servicebus-access.bicep' = {
     namespaceName: serviceBus.outputs.name
     functionAppPrincipalId: functionApp.outputs.systemPrincipalId
     appServicePrincipalObjectId: appServicePrincipalObjectId
+  }
+}
+
+module appAccess 'modules/app-access.bicep' = {
+  name: 'app-access'
+  scope: rg
+  params: {
+    storageAccountName: functionApp.outputs.storageAccountName
+    statusTableName: functionApp.outputs.statusTableName
+    appInsightsName: functionApp.outputs.applicationInsightsName
+    functionAppPrincipalId: functionApp.outputs.systemPrincipalId
+    appServicePrincipalObjectId: appServicePrincipalObjectId
+    statusReaderPrincipalIds: statusReaders
   }
 }
 
@@ -196,6 +210,9 @@ output SERVICEBUS_NAMESPACE string = serviceBus.outputs.name
 output SERVICEBUS_FULLY_QUALIFIED_NAMESPACE string = serviceBus.outputs.fullyQualifiedNamespace
 output SERVICEBUS_EVENTS_TOPIC string = serviceBus.outputs.eventsTopicName
 output SERVICEBUS_TERMINAL_SUBSCRIPTION string = serviceBus.outputs.terminalSubscriptionName
+output STORAGE_ACCOUNT_NAME string = functionApp.outputs.storageAccountName
+output IMAGEFERRY_STATUS_TABLE_ENDPOINT string = functionApp.outputs.statusTableEndpoint
+output IMAGEFERRY_STATUS_TABLE_NAME string = functionApp.outputs.statusTableName
 output KEY_VAULT_NAME string = keyVaultName
 output KEY_VAULT_RESOURCE_GROUP string = keyVaultResourceGroupName
 output STORAGE_ACCOUNT_NAME string = functionApp.outputs.storageAccountName

@@ -5,7 +5,9 @@
 #      inline in the Bicep with `// checkov:skip=CKV_...: reason`.
 #   2. syntax: `bicep build infra/main.bicep` when a Bicep CLI is on PATH (`bicep` or `az bicep`);
 #      otherwise every .bicep file is parsed with the tree-sitter Bicep grammar (no Bicep CLI can be
-#      installed from a package registry: it ships as a GitHub release binary).
+#      installed from a package registry: it ships as a GitHub release binary);
+#   3. Bicep's rule BCP120 (a resource's name must be known when the deployment starts), which a
+#      grammar cannot see: scripts/bicep-deploy-time-names.py.
 # checkov and the grammar come from PyPI, installed on first use into their own virtual environment
 # (${IMAGEFERRY_TOOLS_DIR:-~/.cache/imageferry}/checkov-venv) so they cannot disturb other Python
 # tools; a `checkov` already on PATH is used for step 1. After that install everything runs offline:
@@ -43,7 +45,14 @@ unset BC_API_KEY PRISMA_API_URL 2>/dev/null || true
 
 status=0
 echo "check-infra.sh: checkov $("$checkov" --version 2>/dev/null | tail -n 1) on infra/ (framework bicep)"
-"$checkov" -d infra --framework bicep --skip-download --compact --quiet || status=$?
+checkov_out=$(mktemp)
+"$checkov" -d infra --framework bicep --skip-download --compact --quiet | tee "$checkov_out" || status=$?
+# A file checkov cannot parse is a file it did not check: fail on that too.
+if grep -Eq 'Parsing errors: [1-9]' "$checkov_out"; then
+    echo "check-infra.sh: checkov could not parse a file (rerun with LOG_LEVEL=DEBUG to see which)" >&2
+    status=1
+fi
+rm -f "$checkov_out"
 
 if command -v bicep >/dev/null 2>&1; then
     bicep build infra/main.bicep --stdout >/dev/null || status=1
@@ -75,6 +84,9 @@ print(f"check-infra.sh: no Bicep CLI on PATH; tree-sitter Bicep grammar parsed {
 sys.exit(1 if bad else 0)
 PY
 fi
+
+# Bicep's BCP120 (names computable at deployment start), which the grammar parse cannot see.
+python3 scripts/bicep-deploy-time-names.py infra || status=1
 
 if [[ $status -eq 0 ]]; then
     echo "check-infra.sh: passed"

@@ -44,23 +44,12 @@ param provisioningPoll string
 param rolloutCheckInterval string
 param rustLog string
 
-@description('Principal (object) ids that may read the deployment status table (Storage Table Data Reader), e.g. the identity of an image pipeline that runs `imageferry status` or `imageferry request --wait`.')
-param statusReaderPrincipalIds array = []
-
 @allowed([512, 2048, 4096])
 param instanceMemoryMB int = 2048
 
 @minValue(40)
 @maxValue(1000)
 param maximumInstanceCount int = 40
-
-// Built-in role definition ids (https://learn.microsoft.com/azure/role-based-access-control/built-in-roles):
-//   storage.md: Storage Blob Data Owner, Storage Table Data Contributor, Storage Table Data Reader;
-//   monitor.md: Monitoring Metrics Publisher.
-var storageBlobDataOwner = 'b7e6dc6d-f1e8-4753-8033-0f276bb0955b'
-var storageTableDataContributor = '0a9a7e1f-b9d0-4cc4-a60d-0319b160aaa3'
-var storageTableDataReader = '76199698-9eea-4c19-bc75-cec21354c6b6'
-var monitoringMetricsPublisher = '3913510d-42f4-4e42-8a64-420c390055eb'
 
 var functionAppName = 'func-${resourceToken}'
 // Flex Consumption deploys from a blob container (the zip that `azd deploy` or
@@ -369,54 +358,10 @@ resource scmBasicAuth 'Microsoft.Web/sites/basicPublishingCredentialsPolicies@20
   }
 }
 
-// Role assignment names derive from the principal id, not the app's resource id: a recreated app
-// gets a new identity, and a name derived from the (unchanged) resource id would collide with the
-// old assignment (RoleAssignmentUpdateNotPermitted).
-//
-// Host storage: Storage Blob Data Owner is the minimum for the host (and the Flex deployment
-// container); Table Data Contributor lets the host persist its diagnostic events and the handler
-// write the `deployments` status table. No queue role: nothing here uses storage queues.
-// https://learn.microsoft.com/azure/azure-functions/functions-reference#connecting-to-host-storage-with-an-identity
-resource storageBlobOwner 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
-  name: guid(storage.id, functionApp.identity.principalId, storageBlobDataOwner)
-  scope: storage
-  properties: {
-    principalId: functionApp.identity.principalId
-    principalType: 'ServicePrincipal'
-    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', storageBlobDataOwner)
-  }
-}
-
-resource storageTableContributor 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
-  name: guid(storage.id, functionApp.identity.principalId, storageTableDataContributor)
-  scope: storage
-  properties: {
-    principalId: functionApp.identity.principalId
-    principalType: 'ServicePrincipal'
-    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', storageTableDataContributor)
-  }
-}
-
-// Readers of the status table only (not the host's other tables): scoped to the table.
-resource statusTableReaders 'Microsoft.Authorization/roleAssignments@2022-04-01' = [for principalId in statusReaderPrincipalIds: {
-  name: guid(statusTable.id, principalId, storageTableDataReader)
-  scope: statusTable
-  properties: {
-    principalId: principalId
-    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', storageTableDataReader)
-  }
-}]
-
-// Entra-authenticated telemetry (DisableLocalAuth on the component).
-resource appInsightsPublisher 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
-  name: guid(appInsights.id, functionApp.identity.principalId, monitoringMetricsPublisher)
-  scope: appInsights
-  properties: {
-    principalId: functionApp.identity.principalId
-    principalType: 'ServicePrincipal'
-    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', monitoringMetricsPublisher)
-  }
-}
+// The data-plane role assignments on the storage account, the status table and Application
+// Insights are in modules/app-access.bicep: a role assignment's name must be computable when the
+// deployment starts (Bicep BCP120), and the principal id of this app's identity is known only after
+// the app exists, so it is passed to that module as a parameter.
 
 output name string = functionApp.name
 output id string = functionApp.id
