@@ -198,3 +198,101 @@ fn rollout_examples_are_valid() {
     let example = RolloutConfig::parse(&read(&examples().join("rollouts.toml"))).unwrap();
     assert_eq!(example.rollouts[0].rings.len(), 2);
 }
+
+/// The scripts of a job's steps, in order (`run:` of GitHub, `script:` / `inputs.inlineScript` of
+/// Azure DevOps).
+fn step_scripts(steps: &serde_norway::Value) -> Vec<String> {
+    steps
+        .as_sequence()
+        .into_iter()
+        .flatten()
+        .map(|step| {
+            ["run", "script"]
+                .iter()
+                .filter_map(|k| step.get(*k).and_then(|v| v.as_str()))
+                .chain(
+                    step.get("inputs")
+                        .and_then(|i| i.get("inlineScript"))
+                        .and_then(|v| v.as_str()),
+                )
+                .collect::<Vec<_>>()
+                .join("\n")
+        })
+        .collect()
+}
+
+/// In each job, a step that runs `imageferry` (itself, or through `packer build`, whose
+/// post-processor calls it) comes after the step that installs it.
+fn assert_installed_before_use(file: &str, jobs: Vec<(String, Vec<String>)>) {
+    let mut checked = 0;
+    for (job, scripts) in jobs {
+        let install = scripts
+            .iter()
+            .position(|s| s.contains("cargo install") && s.contains("imageferry"));
+        for (i, script) in scripts.iter().enumerate() {
+            let uses = !invocations(script).is_empty() || script.contains("packer build");
+            if uses {
+                checked += 1;
+                assert!(
+                    install.is_some_and(|at| at < i),
+                    "{file}: job {job}, step {i} runs imageferry before any step installs it"
+                );
+            }
+        }
+    }
+    assert!(checked >= 3, "{file}: {checked} steps use imageferry");
+}
+
+#[test]
+fn every_job_installs_imageferry_before_using_it() {
+    let gh: serde_norway::Value =
+        serde_norway::from_str(&read(&examples().join("github-actions/image-pipeline.yml")))
+            .unwrap();
+    let jobs = gh["jobs"]
+        .as_mapping()
+        .unwrap()
+        .iter()
+        .map(|(name, job)| {
+            (
+                name.as_str().unwrap().to_string(),
+                step_scripts(&job["steps"]),
+            )
+        })
+        .collect();
+    assert_installed_before_use("image-pipeline.yml", jobs);
+
+    let ado: serde_norway::Value =
+        serde_norway::from_str(&read(&examples().join("azure-devops/azure-pipelines.yml")))
+            .unwrap();
+    let mut jobs = Vec::new();
+    for stage in ado["stages"].as_sequence().unwrap() {
+        for job in stage["jobs"].as_sequence().unwrap() {
+            jobs.push((
+                job["job"].as_str().unwrap().to_string(),
+                step_scripts(&job["steps"]),
+            ));
+        }
+    }
+    assert_installed_before_use("azure-pipelines.yml", jobs);
+}
+
+#[test]
+fn rollout_gates_wait_for_the_whole_rollout() {
+    // A gate built from `status` alone passes between rings; the examples use `rollout --wait`.
+    for file in [
+        "github-actions/image-pipeline.yml",
+        "azure-devops/azure-pipelines.yml",
+    ] {
+        let text = read(&examples().join(file));
+        let gates: Vec<_> = invocations(&text.replace("\\\n", " "))
+            .into_iter()
+            .filter(|(sub, _)| sub == "rollout")
+            .collect();
+        assert!(
+            gates
+                .iter()
+                .any(|(_, flags)| flags.contains(&"--wait".to_string())),
+            "{file}: no `imageferry rollout --wait` gate"
+        );
+    }
+}

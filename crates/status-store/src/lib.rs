@@ -14,6 +14,7 @@
 //! event at the same time or later.
 
 mod entity;
+pub mod rollout;
 mod settings;
 mod store;
 

@@ -90,6 +90,11 @@ impl StatusStore {
         }
     }
 
+    /// The rollout-state entities of the same table.
+    pub fn rollouts(&self) -> crate::rollout::RolloutStates {
+        crate::rollout::RolloutStates::new(self.client.clone(), self.table.clone())
+    }
+
     /// The table name.
     pub fn table(&self) -> &str {
         &self.table

@@ -4,7 +4,8 @@
 
 pub mod event;
 pub mod fanout;
-pub mod state;
+/// The rollout-state entities (shared with `imageferry rollout`).
+pub use status_store::rollout as state;
 pub mod status;
 
 use crate::app::App;

@@ -15,6 +15,8 @@ pub enum Command {
     Send(send::Args),
     /// One deployment's timeline, or a table of recent deployments.
     Status(status::Args),
+    /// Where the rollouts of one image version stand; --wait gates on all of them finishing.
+    Rollout(rollout::Args),
     /// Wait until a gallery image version is replicated to a region.
     WaitReplicated(wait_replicated::Args),
     /// Preflight one target in both tenants as the app: every line ✓ or ✗ with the fix.
@@ -39,6 +41,7 @@ mod follow;
 mod plan;
 mod request;
 mod request_args;
+mod rollout;
 mod send;
 mod status;
 mod wait_replicated;
@@ -50,6 +53,7 @@ pub async fn run(command: Command) -> Exit {
         Command::Request(args) => request::run(*args).await,
         Command::Send(args) => send::run(args).await,
         Command::Status(args) => status::run(args).await,
+        Command::Rollout(args) => rollout::run(args).await,
         Command::WaitReplicated(args) => wait_replicated::run(args).await,
         Command::Doctor(args) => doctor::run(*args).await,
         Command::DeadLetters(args) => dead_letters::run(args).await,

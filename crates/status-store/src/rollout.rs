@@ -6,8 +6,11 @@
 //!
 //! Writes are upserts, last writer wins: two versions of one image published within the same
 //! seconds could race, which a weekly or nightly image pipeline does not do.
+//!
+//! Written by the handler's rollout steps; read by them (supersede rules) and by `imageferry
+//! rollout` (a pipeline's gate on a whole rollout).
 
-use azure_clients::table::{Entity, TableClient, TableError, UpsertMode};
+use azure_clients::table::{Entity, TableClient, TableError, UpsertMode, odata_string};
 use serde_json::Value;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
@@ -36,6 +39,11 @@ impl RunState {
         }
     }
 
+    /// Whether no further ring of this version starts.
+    pub fn is_terminal(self) -> bool {
+        !matches!(self, RunState::Running)
+    }
+
     fn parse(s: &str) -> Option<Self> {
         Some(match s {
             "running" => RunState::Running,
@@ -55,6 +63,22 @@ pub struct Current {
     /// Its state.
     pub state: RunState,
 }
+
+/// One rollout of one image definition that is on a given version.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VersionRollout {
+    /// The rollout's name in the rollout config.
+    pub rollout: String,
+    /// The image definition (lower case).
+    pub definition: String,
+    /// Its state.
+    pub state: RunState,
+    /// When the state was written (RFC 3339), if readable.
+    pub updated_at: Option<OffsetDateTime>,
+}
+
+/// Most rollout entities one scan reads.
+const VERSION_SCAN_LIMIT: usize = 1000;
 
 /// The rollout-state entities.
 #[derive(Debug, Clone)]
@@ -97,6 +121,69 @@ impl RolloutStates {
                 state: RunState::parse(e.get("State")?.as_str()?)?,
             })
         }))
+    }
+
+    /// Every rollout currently on `version_id` (compared as ARM compares ids, without regard to
+    /// case), by rollout name. Empty before the version's first ring starts, and after a newer
+    /// version took over a rollout.
+    pub async fn of_version(&self, version_id: &str) -> Result<Vec<VersionRollout>, TableError> {
+        Ok(self
+            .scan()
+            .await?
+            .into_iter()
+            .filter(|(v, _)| v.eq_ignore_ascii_case(version_id))
+            .map(|(_, r)| r)
+            .collect())
+    }
+
+    /// Every rollout of image `definition` (any case), with the version id it is on.
+    pub async fn of_definition(
+        &self,
+        definition: &str,
+    ) -> Result<Vec<(String, VersionRollout)>, TableError> {
+        Ok(self
+            .scan()
+            .await?
+            .into_iter()
+            .filter(|(_, r)| r.definition.eq_ignore_ascii_case(definition))
+            .collect())
+    }
+
+    /// Every rollout-state entity, as (version id, rollout), by rollout name.
+    async fn scan(&self) -> Result<Vec<(String, VersionRollout)>, TableError> {
+        // Partition keys `rollout-…` sort between `rollout-` and `rollout.` ('.' follows '-').
+        let filter = format!(
+            "PartitionKey ge {} and PartitionKey lt {}",
+            odata_string("rollout-"),
+            odata_string("rollout.")
+        );
+        let entities = match self
+            .client
+            .query_all(&self.table, Some(&filter), VERSION_SCAN_LIMIT)
+            .await
+        {
+            Ok(e) => e,
+            Err(TableError::TableNotFound(_)) => Vec::new(),
+            Err(e) => return Err(e),
+        };
+        let mut out: Vec<(String, VersionRollout)> = entities
+            .iter()
+            .filter_map(|e| {
+                let text = |name: &str| e.get(name).and_then(|v| v.as_str());
+                Some((
+                    text("VersionId")?.to_string(),
+                    VersionRollout {
+                        rollout: text("PartitionKey")?.strip_prefix("rollout-")?.to_string(),
+                        definition: text("RowKey")?.strip_prefix("definition-")?.to_string(),
+                        state: RunState::parse(text("State")?)?,
+                        updated_at: text("UpdatedAt")
+                            .and_then(|v| OffsetDateTime::parse(v, &Rfc3339).ok()),
+                    },
+                ))
+            })
+            .collect();
+        out.sort_by(|a, b| a.1.rollout.cmp(&b.1.rollout));
+        Ok(out)
     }
 
     /// Records that `rollout` is on `version_id` of image `definition`, in `state`.
