@@ -37,11 +37,45 @@ pub(crate) type Handler<B> =
 type Build = Box<dyn FnOnce(&Shared) -> FunctionService + Send>;
 type Wrap = Box<dyn Fn(FunctionService) -> FunctionService + Send>;
 
+/// What the runtime knows of an invocation when it opens the invocation's span.
+#[derive(Debug, Clone, Copy)]
+pub struct SpanFields<'a> {
+    /// The function (folder) name.
+    pub function: &'a str,
+    /// The host's invocation id.
+    pub invocation_id: &'a str,
+    /// The Service Bus MessageId, if the trigger metadata has one.
+    pub message_id: Option<&'a str>,
+    /// The Service Bus DeliveryCount, if the trigger metadata has one.
+    pub delivery_count: Option<u32>,
+    /// The W3C trace id this invocation continues.
+    pub trace_id: &'a str,
+}
+
+/// Opens the span every line of one invocation is logged in (see [`Functions::invocation_span`]).
+pub type SpanFn = fn(&SpanFields<'_>) -> tracing::Span;
+
+/// The default invocation span: `invocation` with `function`, `invocation_id`, `message_id`,
+/// `delivery_count`, `trace_id` and an empty `span_id` the runtime records. At ERROR level, so
+/// that it is enabled whenever any line is (`RUST_LOG=warn` too).
+pub fn default_invocation_span(f: &SpanFields<'_>) -> tracing::Span {
+    tracing::error_span!(
+        "invocation",
+        function = f.function,
+        invocation_id = f.invocation_id,
+        message_id = f.message_id,
+        delivery_count = f.delivery_count,
+        trace_id = f.trace_id,
+        span_id = tracing::field::Empty,
+    )
+}
+
 /// Settings every function shares.
 #[derive(Clone)]
 pub(crate) struct Shared {
     pub(crate) body_limit: usize,
     pub(crate) undecodable: Option<Handler<BodyDecodeError>>,
+    pub(crate) span: SpanFn,
 }
 
 /// The functions this handler serves, by function (folder) name.
@@ -77,6 +111,7 @@ impl Functions {
             shared: Shared {
                 body_limit: DEFAULT_BODY_LIMIT,
                 undecodable: None,
+                span: default_invocation_span,
             },
         }
     }
@@ -162,6 +197,17 @@ impl Functions {
         S::Future: Send + 'static,
     {
         self.shared.undecodable = Some(boxed(service));
+        self
+    }
+
+    /// Opens each invocation's span with `span` instead of [`default_invocation_span`]: an app
+    /// adds its own fields (declared `tracing::field::Empty`, recorded by its handler on
+    /// `tracing::Span::current()`, which is the invocation span until the handler enters one of
+    /// its own), and the runtime's own lines for the invocation (failed, panicked, undecodable)
+    /// carry them too. Keep the default's fields, including the empty `span_id` the runtime
+    /// records.
+    pub fn invocation_span(mut self, span: SpanFn) -> Self {
+        self.shared.span = span;
         self
     }
 

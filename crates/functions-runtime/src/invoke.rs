@@ -105,17 +105,15 @@ impl<B: MessageBody<M>, M: 'static> ServiceBusFunction<B, M> {
         let trace =
             TraceContext::for_invocation(invocation.event.diagnostic_id(), header(TRACEPARENT));
         let invocation_id = invocation.context.invocation_id.clone();
-        // At ERROR level, so that it is enabled whenever any line is (`RUST_LOG=warn` too): every
-        // line of the invocation carries its fields.
-        let span = tracing::error_span!(
-            "invocation",
-            function = name,
-            invocation_id = %invocation_id,
-            message_id = invocation.event.message_id.as_deref(),
-            delivery_count = invocation.event.delivery_count,
-            trace_id = %trace.trace_id(),
-            span_id = tracing::field::Empty,
-        );
+        // Every line of the invocation carries the span's fields.
+        let trace_id = trace.trace_id().to_string();
+        let span = (self.shared.span)(&crate::functions::SpanFields {
+            function: name,
+            invocation_id: &invocation_id,
+            message_id: invocation.event.message_id.as_deref(),
+            delivery_count: invocation.event.delivery_count,
+            trace_id: &trace_id,
+        });
         #[cfg(feature = "otel")]
         let trace = crate::otel::continue_trace(&span, trace);
         span.record("span_id", trace.span_id());

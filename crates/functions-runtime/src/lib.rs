@@ -18,7 +18,9 @@ pub mod telemetry;
 mod trace;
 mod trigger;
 
-pub use functions::{DEFAULT_BODY_LIMIT, FunctionService, Functions};
+pub use functions::{
+    DEFAULT_BODY_LIMIT, FunctionService, Functions, SpanFields, SpanFn, default_invocation_span,
+};
 pub use invocation::{Context, IntoInvocationResult, Invocation, InvocationResult};
 pub use message::{BodyDecodeError, Direct, Fallible, MessageBody, ServiceBusMessage};
 pub use response::ErrorBody;

@@ -186,3 +186,60 @@ fn a_bad_rust_log_is_an_error_not_a_silent_default() {
     assert!(functions_runtime::telemetry::env_filter("").is_ok());
     assert!(functions_runtime::telemetry::env_filter("azure_clients=debug,info").is_ok());
 }
+
+/// An app's invocation span with its own field, which the handler records: the runtime's own
+/// line for the invocation (here "invocation failed") carries it as well.
+fn span_with_deployment(f: &functions_runtime::SpanFields<'_>) -> tracing::Span {
+    tracing::error_span!(
+        "invocation",
+        function = f.function,
+        invocation_id = f.invocation_id,
+        message_id = f.message_id,
+        delivery_count = f.delivery_count,
+        trace_id = f.trace_id,
+        span_id = tracing::field::Empty,
+        deploymentId = tracing::field::Empty,
+    )
+}
+
+#[tokio::test]
+async fn the_runtimes_own_lines_carry_the_fields_an_app_adds_to_the_invocation_span() {
+    let (lines, _guard) = capture_logs("info");
+    let failing = |inv: Invocation<ServiceBusMessage<Value>>| async move {
+        let id = inv.event.body["deploymentId"]
+            .as_str()
+            .unwrap_or("")
+            .to_owned();
+        tracing::Span::current().record("deploymentId", id.as_str());
+        async { tracing::warn!("about to fail") }
+            .instrument(tracing::info_span!("step", deploymentId = %id))
+            .await;
+        Err::<(), Error>("ARM said 500".into())
+    };
+    let router = Functions::new()
+        .invocation_span(span_with_deployment)
+        .service_bus("deep", service_fn(failing))
+        .into_router();
+    let body = message(r#"{"deploymentId":"web-canary-43"}"#, "msg-9", 2);
+    let answer = send(router, post("deep", body, Some("inv-9"))).await;
+    assert_eq!(answer.status, StatusCode::INTERNAL_SERVER_ERROR);
+    let lines = lines.json();
+    let failed = lines
+        .iter()
+        .find(|l| {
+            l["message"]
+                .as_str()
+                .is_some_and(|m| m.starts_with("invocation failed"))
+        })
+        .unwrap_or_else(|| panic!("no 'invocation failed' line in {lines:?}"));
+    let spans = failed["spans"].as_array().unwrap();
+    assert_eq!(spans.len(), 1, "outside the handler's own span: {failed}");
+    assert_eq!(spans[0]["deploymentId"], "web-canary-43", "{failed}");
+    assert_eq!(spans[0]["invocation_id"], "inv-9", "{failed}");
+    assert_eq!(
+        spans[0]["span_id"].as_str().map(str::len),
+        Some(16),
+        "{failed}"
+    );
+    assert_eq!(lines.len(), 2, "{lines:?}");
+}

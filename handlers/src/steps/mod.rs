@@ -55,6 +55,9 @@ macro_rules! step_service {
                     Ok(body) => body.deployment_id().to_string(),
                     Err(_) => sniff_deployment_id(&raw_body),
                 };
+                // On the invocation span too, so the runtime's own lines for this invocation
+                // (failed, panicked) name the deployment as well.
+                tracing::Span::current().record("deploymentId", deployment_id.as_str());
                 // ERROR level: enabled whenever any line is, so every line names the deployment.
                 let span = tracing::error_span!("step", deploymentId = %deployment_id);
                 async move {
@@ -78,9 +81,26 @@ macro_rules! step_service {
     }};
 }
 
+/// The runtime's invocation span plus an empty `deploymentId`, which each step records as soon
+/// as it knows the deployment, so that every line of the invocation names it, including the
+/// runtime's own (invocation failed, handler panicked).
+fn invocation_span(f: &functions_runtime::SpanFields<'_>) -> tracing::Span {
+    tracing::error_span!(
+        "invocation",
+        function = f.function,
+        invocation_id = f.invocation_id,
+        message_id = f.message_id,
+        delivery_count = f.delivery_count,
+        trace_id = f.trace_id,
+        span_id = tracing::field::Empty,
+        deploymentId = tracing::field::Empty,
+    )
+}
+
 /// The four functions, registered under their queue names. Nothing else is served.
 pub fn functions(app: Arc<App>) -> Functions {
     Functions::new()
+        .invocation_span(invocation_span)
         .service_bus(
             Step::DeploymentRequested.as_str(),
             step_service!(
