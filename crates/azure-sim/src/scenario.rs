@@ -840,7 +840,10 @@ scope = "/subscriptions/s/resourceGroups/rg"
             &Role::Contributor,
             "Microsoft.Authorization/roleAssignments/write"
         ));
-        assert!(s.role_allows(&Role::Owner, "Microsoft.Authorization/roleAssignments/write"));
+        assert!(s.role_allows(
+            &Role::Owner,
+            "Microsoft.Authorization/roleAssignments/write"
+        ));
         assert!(!s.role_allows(&Role::Custom("nobody".into()), "*"));
     }
 

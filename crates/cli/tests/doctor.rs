@@ -11,7 +11,8 @@ use support::*;
 
 const GALLERY: &str = "/subscriptions/aaaaaaaa-aaaa-4aaa-8aaa-aaaaaaaaaaaa/resourceGroups/myGalleryRG/providers/Microsoft.Compute/galleries/myGallery";
 const SUB2: &str = "bbbbbbbb-bbbb-4bbb-8bbb-bbbbbbbbbbbb";
-const RG2: &str = "/subscriptions/bbbbbbbb-bbbb-4bbb-8bbb-bbbbbbbbbbbb/resourceGroups/myResourceGroup";
+const RG2: &str =
+    "/subscriptions/bbbbbbbb-bbbb-4bbb-8bbb-bbbbbbbbbbbb/resourceGroups/myResourceGroup";
 
 /// The `az deployment sub create` of infra/target/main.bicep doctor names for the example's
 /// target, up to its optional parameters.
@@ -35,7 +36,10 @@ fn bicep_actions(name: &str) -> Vec<String> {
         .map(str::trim)
         .filter(|l| !l.is_empty() && !l.starts_with("//"))
         .map(|l| {
-            assert!(l.starts_with('\'') && l.ends_with('\''), "one quoted action a line: {l}");
+            assert!(
+                l.starts_with('\'') && l.ends_with('\''),
+                "one quoted action a line: {l}"
+            );
             l.trim_matches('\'').to_owned()
         })
         .collect()
@@ -357,14 +361,12 @@ async fn the_bicep_roles_hold_exactly_the_actions_doctor_checks() {
     ];
     // The example builds its own network with a public IP: every deployer action; with
     // --create-resource-group the creator's too; shared and community images the reader's.
-    let shared = format!(
-        "/SharedGalleries/aaaaaaaa-aaaa-4aaa-8aaa-aaaaaaaaaaaa-MYGALLERY/Images/myImageDefinition/Versions/1.0.0"
-    );
+    let shared = "/SharedGalleries/aaaaaaaa-aaaa-4aaa-8aaa-aaaaaaaaaaaa-MYGALLERY/Images/myImageDefinition/Versions/1.0.0";
     let community =
         "/CommunityGalleries/myGalleryPublic-0a1b2c3d/Images/myImageDefinition/Versions/1.0.0";
     for extra in [
         &["--create-resource-group", "true"][..],
-        &["--image", &shared][..],
+        &["--image", shared][..],
         &["--image", community][..],
     ] {
         let mut args = vec!["doctor", "--file", file.as_str(), "--output", "json"];

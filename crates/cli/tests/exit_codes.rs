@@ -28,21 +28,30 @@ fn text(o: &Output) -> (String, String) {
 fn flag_errors_exit_4_with_clap_s_message() {
     for (args, says) in [
         // An unknown flag, top level and on a subcommand.
-        (&["--no-such-flag"][..], "unexpected argument '--no-such-flag'"),
+        (
+            &["--no-such-flag"][..],
+            "unexpected argument '--no-such-flag'",
+        ),
         (
             &["consent-url", "--tenant", "t", "--bogus"][..],
             "unexpected argument '--bogus'",
         ),
         // A required flag missing, and a flag without its value.
         (&["consent-url"][..], "--tenant <TENANT>"),
-        (&["consent-url", "--tenant"][..], "a value is required for '--tenant <TENANT>'"),
+        (
+            &["consent-url", "--tenant"][..],
+            "a value is required for '--tenant <TENANT>'",
+        ),
         // A value outside the flag's choices.
         (
             &["status", "--output", "xml"][..],
             "invalid value 'xml' for '--output <OUTPUT>'",
         ),
         // An unknown subcommand, and none at all.
-        (&["no-such-command"][..], "unrecognized subcommand 'no-such-command'"),
+        (
+            &["no-such-command"][..],
+            "unrecognized subcommand 'no-such-command'",
+        ),
         (&[][..], "Usage: imageferry"),
     ] {
         let out = imageferry(args);

@@ -104,31 +104,156 @@ pub const PIPELINE_ACTIONS: &[PipelineAction] = {
     use TargetRole::{Deployer, ResourceGroupCreator, SharedImageReader};
     use When::*;
     &[
-        act("Microsoft.Resources/subscriptions/resourceGroups/read", Deployer, Always, "GET of the target resource group before any write"),
-        act("Microsoft.Network/virtualNetworks/read", Deployer, OwnNetwork, "GET of {vm}-vnet when its PUT's operation ends, and on a continuation"),
-        act("Microsoft.Network/virtualNetworks/write", Deployer, OwnNetwork, "PUT of {vm}-vnet with its subnet {vm}-subnet in the body"),
-        act(SUBNET_JOIN, Deployer, Always, "the NIC's IP configuration joins the subnet (linked access check)"),
-        act("Microsoft.Network/networkSecurityGroups/read", Deployer, Always, "GET of {vm}-nsg when its PUT's operation ends, and on a continuation"),
-        act("Microsoft.Network/networkSecurityGroups/write", Deployer, Always, "PUT of {vm}-nsg (SSH 22 or RDP 3389 from allowInboundFrom)"),
-        act("Microsoft.Network/networkSecurityGroups/join/action", Deployer, Always, "the NIC names the NSG (linked access check)"),
-        act("Microsoft.Network/publicIPAddresses/read", Deployer, PublicIp, "GET of {vm}-pip when its PUT ends, and for the address in `succeeded`"),
-        act("Microsoft.Network/publicIPAddresses/write", Deployer, PublicIp, "PUT of {vm}-pip (Standard, static)"),
-        act("Microsoft.Network/publicIPAddresses/join/action", Deployer, PublicIp, "the NIC's IP configuration names the public IP (linked access check)"),
-        act("Microsoft.Network/networkInterfaces/read", Deployer, Always, "GET of {vm}-nic when its PUT ends, and for the private address in `succeeded`"),
-        act("Microsoft.Network/networkInterfaces/write", Deployer, Always, "PUT of {vm}-nic"),
-        act("Microsoft.Network/networkInterfaces/join/action", Deployer, Always, "the VM names the NIC (linked authorization check)"),
-        act("Microsoft.Compute/virtualMachines/read", Deployer, Always, "GET of an existing VM of that name, and the provisioning polls"),
-        act("Microsoft.Compute/virtualMachines/write", Deployer, Always, "PUT of the VM, with the auxiliary tenant-1 token"),
-        act("Microsoft.Compute/disks/read", Deployer, Always, "the VM PUT creates the OS managed disk in the resource group"),
-        act("Microsoft.Compute/disks/write", Deployer, Always, "the VM PUT creates the OS managed disk in the resource group"),
-        act("Microsoft.Compute/locations/operations/read", Deployer, Always, "the VM create's Azure-AsyncOperation, polled by vm-provisioning"),
-        act("Microsoft.Network/locations/operations/read", Deployer, Always, "the network PUTs' Azure-AsyncOperation, polled until they end"),
-        act("Microsoft.Resources/subscriptions/resourceGroups/read", ResourceGroupCreator, CreateResourceGroup, "GET of the group before it is created"),
-        act("Microsoft.Resources/subscriptions/resourceGroups/write", ResourceGroupCreator, CreateResourceGroup, "PUT of the missing resource group"),
-        act("Microsoft.Compute/locations/sharedGalleries/images/read", SharedImageReader, SharedImage, "GET of the shared image definition (OS type and state, features)"),
-        act("Microsoft.Compute/locations/sharedGalleries/images/versions/read", SharedImageReader, SharedImage, "GET of the shared version in the target region"),
-        act("Microsoft.Compute/locations/communityGalleries/images/read", SharedImageReader, CommunityImage, "GET of the community image definition (OS type and state, features)"),
-        act("Microsoft.Compute/locations/communityGalleries/images/versions/read", SharedImageReader, CommunityImage, "GET of the community version in the target region"),
+        act(
+            "Microsoft.Resources/subscriptions/resourceGroups/read",
+            Deployer,
+            Always,
+            "GET of the target resource group before any write",
+        ),
+        act(
+            "Microsoft.Network/virtualNetworks/read",
+            Deployer,
+            OwnNetwork,
+            "GET of {vm}-vnet when its PUT's operation ends, and on a continuation",
+        ),
+        act(
+            "Microsoft.Network/virtualNetworks/write",
+            Deployer,
+            OwnNetwork,
+            "PUT of {vm}-vnet with its subnet {vm}-subnet in the body",
+        ),
+        act(
+            SUBNET_JOIN,
+            Deployer,
+            Always,
+            "the NIC's IP configuration joins the subnet (linked access check)",
+        ),
+        act(
+            "Microsoft.Network/networkSecurityGroups/read",
+            Deployer,
+            Always,
+            "GET of {vm}-nsg when its PUT's operation ends, and on a continuation",
+        ),
+        act(
+            "Microsoft.Network/networkSecurityGroups/write",
+            Deployer,
+            Always,
+            "PUT of {vm}-nsg (SSH 22 or RDP 3389 from allowInboundFrom)",
+        ),
+        act(
+            "Microsoft.Network/networkSecurityGroups/join/action",
+            Deployer,
+            Always,
+            "the NIC names the NSG (linked access check)",
+        ),
+        act(
+            "Microsoft.Network/publicIPAddresses/read",
+            Deployer,
+            PublicIp,
+            "GET of {vm}-pip when its PUT ends, and for the address in `succeeded`",
+        ),
+        act(
+            "Microsoft.Network/publicIPAddresses/write",
+            Deployer,
+            PublicIp,
+            "PUT of {vm}-pip (Standard, static)",
+        ),
+        act(
+            "Microsoft.Network/publicIPAddresses/join/action",
+            Deployer,
+            PublicIp,
+            "the NIC's IP configuration names the public IP (linked access check)",
+        ),
+        act(
+            "Microsoft.Network/networkInterfaces/read",
+            Deployer,
+            Always,
+            "GET of {vm}-nic when its PUT ends, and for the private address in `succeeded`",
+        ),
+        act(
+            "Microsoft.Network/networkInterfaces/write",
+            Deployer,
+            Always,
+            "PUT of {vm}-nic",
+        ),
+        act(
+            "Microsoft.Network/networkInterfaces/join/action",
+            Deployer,
+            Always,
+            "the VM names the NIC (linked authorization check)",
+        ),
+        act(
+            "Microsoft.Compute/virtualMachines/read",
+            Deployer,
+            Always,
+            "GET of an existing VM of that name, and the provisioning polls",
+        ),
+        act(
+            "Microsoft.Compute/virtualMachines/write",
+            Deployer,
+            Always,
+            "PUT of the VM, with the auxiliary tenant-1 token",
+        ),
+        act(
+            "Microsoft.Compute/disks/read",
+            Deployer,
+            Always,
+            "the VM PUT creates the OS managed disk in the resource group",
+        ),
+        act(
+            "Microsoft.Compute/disks/write",
+            Deployer,
+            Always,
+            "the VM PUT creates the OS managed disk in the resource group",
+        ),
+        act(
+            "Microsoft.Compute/locations/operations/read",
+            Deployer,
+            Always,
+            "the VM create's Azure-AsyncOperation, polled by vm-provisioning",
+        ),
+        act(
+            "Microsoft.Network/locations/operations/read",
+            Deployer,
+            Always,
+            "the network PUTs' Azure-AsyncOperation, polled until they end",
+        ),
+        act(
+            "Microsoft.Resources/subscriptions/resourceGroups/read",
+            ResourceGroupCreator,
+            CreateResourceGroup,
+            "GET of the group before it is created",
+        ),
+        act(
+            "Microsoft.Resources/subscriptions/resourceGroups/write",
+            ResourceGroupCreator,
+            CreateResourceGroup,
+            "PUT of the missing resource group",
+        ),
+        act(
+            "Microsoft.Compute/locations/sharedGalleries/images/read",
+            SharedImageReader,
+            SharedImage,
+            "GET of the shared image definition (OS type and state, features)",
+        ),
+        act(
+            "Microsoft.Compute/locations/sharedGalleries/images/versions/read",
+            SharedImageReader,
+            SharedImage,
+            "GET of the shared version in the target region",
+        ),
+        act(
+            "Microsoft.Compute/locations/communityGalleries/images/read",
+            SharedImageReader,
+            CommunityImage,
+            "GET of the community image definition (OS type and state, features)",
+        ),
+        act(
+            "Microsoft.Compute/locations/communityGalleries/images/versions/read",
+            SharedImageReader,
+            CommunityImage,
+            "GET of the community version in the target region",
+        ),
     ]
 };
 
@@ -207,7 +332,7 @@ pub struct Check {
     /// Permission lines: the role of `infra/target/main.bicep` the actions belong to.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub role: Option<TargetRole>,
-    /// Permission lines: the scope and the actions checked there.
+    /// Permission lines: the scope checked.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub scope: Option<String>,
     /// Permission lines: the actions checked.
@@ -273,7 +398,7 @@ impl Report {
                 println!("    fix: {f}");
             }
             for m in &c.missing {
-                println!("    {}: needed for {}", m.action, m.why);
+                println!("    {}: {}", m.action, m.why);
             }
         }
     }
@@ -582,7 +707,10 @@ async fn permissions(
 ) {
     let scope = &group.scope;
     let fix = || {
-        if scope.kind().is_some_and(|k| k.eq_ignore_ascii_case("subnets")) {
+        if scope
+            .kind()
+            .is_some_and(|k| k.eq_ignore_ascii_case("subnets"))
+        {
             role.subnet(scope)
         } else {
             format!("{}; {}", role.deploy(rg_exists), role.fallback(scope))
@@ -881,6 +1009,98 @@ impl PermissionsExt for azure_clients::ArmClient {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn example() -> (DeploymentRequest, ImageId) {
+        let req: DeploymentRequest = serde_json::from_str(include_str!(
+            "../../../../examples/deployment-request.linux.json"
+        ))
+        .unwrap();
+        let image = req.validate().unwrap();
+        (req, image)
+    }
+
+    #[test]
+    fn permissions_path_is_pushed_onto_the_checked_scope() {
+        let rg =
+            ResourceId::resource_group("bbbbbbbb-bbbb-4bbb-8bbb-bbbbbbbbbbbb", "myRG").unwrap();
+        assert_eq!(
+            permissions_path(&rg).unwrap(),
+            "/subscriptions/bbbbbbbb-bbbb-4bbb-8bbb-bbbbbbbbbbbb/resourceGroups/myRG/providers/Microsoft.Authorization/permissions"
+        );
+        let sub = ResourceId::subscription("bbbbbbbb-bbbb-4bbb-8bbb-bbbbbbbbbbbb").unwrap();
+        assert_eq!(
+            permissions_path(&sub).unwrap(),
+            "/subscriptions/bbbbbbbb-bbbb-4bbb-8bbb-bbbbbbbbbbbb/providers/Microsoft.Authorization/permissions"
+        );
+    }
+
+    #[test]
+    fn each_request_is_checked_for_the_actions_it_needs_where_it_needs_them() {
+        let (req, image) = example();
+        let names = TargetNames::of(&req).unwrap();
+        let sub = ResourceId::subscription(&req.target.subscription_id).unwrap();
+        // Own network, public IP: every deployer action on the group.
+        let groups = permission_groups(&req, &image, &names, &sub, false, true);
+        assert_eq!(groups.len(), 1);
+        assert_eq!(groups[0].scope, names.resource_group);
+        let deployer: Vec<&str> = PIPELINE_ACTIONS
+            .iter()
+            .filter(|a| a.role == TargetRole::Deployer)
+            .map(|a| a.action)
+            .collect();
+        assert_eq!(groups[0].actions, deployer);
+        // The group is created by the app: the deployer's actions on the subscription (no group
+        // to hold the role yet) and the creator's there.
+        let groups = permission_groups(&req, &image, &names, &sub, true, false);
+        assert_eq!(groups.len(), 2);
+        assert_eq!(
+            (groups[0].scope.clone(), groups[1].scope.clone()),
+            (sub.clone(), sub.clone())
+        );
+        assert_eq!(
+            groups[1].actions,
+            [
+                "Microsoft.Resources/subscriptions/resourceGroups/read",
+                "Microsoft.Resources/subscriptions/resourceGroups/write"
+            ]
+        );
+        // An existing subnet elsewhere, no public IP: no VNet or public IP action, and the
+        // join is checked on that subnet.
+        let mut req = req;
+        let subnet = "/subscriptions/bbbbbbbb-bbbb-4bbb-8bbb-bbbbbbbbbbbb/resourceGroups/netRG/providers/Microsoft.Network/virtualNetworks/hub/subnets/vms";
+        req.network.subnet_id = Some(subnet.into());
+        req.vm.public_ip = false;
+        let names = TargetNames::of(&req).unwrap();
+        let groups = permission_groups(&req, &image, &names, &sub, false, true);
+        assert_eq!(groups.len(), 2);
+        assert!(
+            groups[0]
+                .actions
+                .iter()
+                .all(|a| !a.contains("virtualNetworks") && !a.contains("publicIPAddresses")),
+            "{:?}",
+            groups[0].actions
+        );
+        assert_eq!(groups[0].actions.len(), 13);
+        assert_eq!(groups[1].scope.to_string(), subnet);
+        assert_eq!(groups[1].actions, [SUBNET_JOIN]);
+        // A community image: the reader's two community actions on the subscription.
+        let community =
+            ImageId::parse("/CommunityGalleries/pub-1/Images/img/Versions/1.0.0").unwrap();
+        let groups = permission_groups(&req, &community, &names, &sub, false, true);
+        let reader = groups
+            .iter()
+            .find(|g| g.role == TargetRole::SharedImageReader)
+            .unwrap();
+        assert_eq!(reader.scope, sub);
+        assert_eq!(
+            reader.actions,
+            [
+                "Microsoft.Compute/locations/communityGalleries/images/read",
+                "Microsoft.Compute/locations/communityGalleries/images/versions/read"
+            ]
+        );
+    }
 
     #[test]
     fn rbac_wildcards_and_not_actions() {

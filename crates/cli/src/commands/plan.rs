@@ -416,7 +416,7 @@ pub async fn run(args: Args) -> Exit {
                 },
                 Err(e) => {
                     eprintln!(
-                        "imageferry: cannot read the image definition ({e}); planning with facts inferred from the request. The checks below say why."
+                        "imageferry: cannot read the image definition ({e}); planning with facts inferred from the request (`imageferry doctor` finds the cause)."
                     );
                     inferred
                 }
