@@ -7,10 +7,13 @@
 //     --parameters targetResourceGroup=<rg> appServicePrincipalObjectId=<sp object id in tenant 2>
 //
 // Instead of Contributor, the app's service principal gets a custom role with exactly the actions
-// the pipeline performs on the target resource group (docs/ONBOARDING.md explains each one; the
-// list below and `imageferry doctor` check the same actions):
-//   - the network `az vm create` builds: VNet with its subnet, NSG, static public IP, NIC, each
-//     read and written, and joined (`join/action`) when the NIC and the VM reference them;
+// the pipeline performs on the target resource group (docs/ONBOARDING.md explains each one).
+// `imageferry doctor` checks the same actions: its PIPELINE_ACTIONS (crates/cli/src/commands/
+// doctor.rs) is the source, and crates/cli/tests/doctor.rs fails when the three lists below differ
+// from it:
+//   - the network `az vm create` builds: VNet (its subnet is part of the VNet's PUT, no subnet
+//     call is made), NSG, static public IP, NIC, each read and written, and joined
+//     (`join/action`) when the NIC and the VM reference them;
 //   - the VM (read, write) and its OS disk, which the VM PUT creates (disks read, write);
 //   - the resource group itself (read);
 //   - the status of long-running operations it polls (Compute and Network `locations/operations/read`).
@@ -38,13 +41,12 @@ param allowSharedGalleryImages bool = false
 param createTargetResourceGroup bool = true
 
 // Every action the handler's ARM calls need on the target resource group
-// (handlers/src/names.rs builds the paths; handlers/src/bodies.rs the bodies).
+// (handlers/src/names.rs builds the paths; handlers/src/bodies.rs the bodies;
+// handlers/src/steps/image_version_replicated.rs and vm_provisioning.rs make the calls).
 var deployerActions = [
   'Microsoft.Resources/subscriptions/resourceGroups/read'
   'Microsoft.Network/virtualNetworks/read'
   'Microsoft.Network/virtualNetworks/write'
-  'Microsoft.Network/virtualNetworks/subnets/read'
-  'Microsoft.Network/virtualNetworks/subnets/write'
   'Microsoft.Network/virtualNetworks/subnets/join/action'
   'Microsoft.Network/networkSecurityGroups/read'
   'Microsoft.Network/networkSecurityGroups/write'
@@ -68,11 +70,11 @@ var resourceGroupCreatorActions = [
   'Microsoft.Resources/subscriptions/resourceGroups/write'
 ]
 
+// The location-scoped GETs of a shared or community image definition and version (the gallery
+// itself is never read).
 var sharedImageReaderActions = [
-  'Microsoft.Compute/locations/sharedGalleries/read'
   'Microsoft.Compute/locations/sharedGalleries/images/read'
   'Microsoft.Compute/locations/sharedGalleries/images/versions/read'
-  'Microsoft.Compute/locations/communityGalleries/read'
   'Microsoft.Compute/locations/communityGalleries/images/read'
   'Microsoft.Compute/locations/communityGalleries/images/versions/read'
 ]

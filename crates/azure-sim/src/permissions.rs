@@ -3,7 +3,8 @@
 //! `authorization/.../2022-04-01/authorization-RoleDefinitionsCalls.json`): the caller's effective
 //! permissions at a scope, one `Permission {actions, notActions, dataActions, notDataActions}`
 //! per role assignment of the caller at the scope or above, in a `PermissionGetResult`
-//! (`{"value": [...], "nextLink": null}`), computed from the scenario's role assignments.
+//! (`{"value": [...], "nextLink": null}`; reference/arm/examples/authorization/GetPermissions.json),
+//! computed from the scenario's role assignments (built-in roles and its `custom_roles`).
 //! A resource group that does not exist gets 404 `ResourceGroupNotFound`, as ARM answers.
 
 use http::{Method, StatusCode};
@@ -11,7 +12,7 @@ use serde_json::{Value, json};
 
 use crate::arm::auth;
 use crate::http::{Reply, Req};
-use crate::scenario::Role;
+use crate::scenario::RolePermission;
 use crate::sim::Sim;
 use crate::state::key;
 
@@ -24,34 +25,11 @@ pub(crate) fn is_permissions_path(path: &str) -> bool {
         .ends_with(SUFFIX)
 }
 
-/// The built-in role's permission, as `az role definition list --name <role>` shows it.
-fn permission(role: Role) -> Value {
-    match role {
-        Role::Reader => {
-            json!({"actions": ["*/read"], "notActions": [], "dataActions": [], "notDataActions": []})
-        }
-        Role::Contributor => json!({
-            "actions": ["*"],
-            "notActions": [
-                "Microsoft.Authorization/*/Delete",
-                "Microsoft.Authorization/*/Write",
-                "Microsoft.Authorization/elevateAccess/Action",
-                "Microsoft.Blueprint/blueprintAssignments/write",
-                "Microsoft.Blueprint/blueprintAssignments/delete",
-                "Microsoft.Compute/galleries/share/action",
-                "Microsoft.Purview/consents/write",
-                "Microsoft.Purview/consents/delete",
-                "Microsoft.Resources/deploymentStacks/manageDenySetting/action",
-                "Microsoft.Subscription/cancel/action",
-                "Microsoft.Subscription/enable/action"
-            ],
-            "dataActions": [],
-            "notDataActions": []
-        }),
-        Role::Owner => {
-            json!({"actions": ["*"], "notActions": [], "dataActions": [], "notDataActions": []})
-        }
-    }
+/// A role's `Permission` as the API returns it (`actions`, `notActions`, `dataActions`,
+/// `notDataActions`; the 2022-04-01 `Permission` definition, shape of
+/// reference/arm/examples/authorization/GetRoleDefinitionByName.json).
+fn permission(p: &RolePermission) -> Value {
+    json!({"actions": p.actions, "notActions": p.not_actions, "dataActions": [], "notDataActions": []})
 }
 
 /// Handles a permissions list.
@@ -102,7 +80,8 @@ pub(crate) fn handle(sim: &Sim, req: &Req) -> Reply {
             let a = ra.scope.trim_end_matches('/').to_ascii_lowercase();
             principal && (scope_key == a || scope_key.starts_with(&format!("{a}/")))
         })
-        .map(|ra| permission(ra.role))
+        .filter_map(|ra| sim.scenario.role_permission(&ra.role))
+        .map(|p| permission(&p))
         .collect();
     Reply::json(StatusCode::OK, json!({"value": value, "nextLink": null}))
 }

@@ -47,6 +47,9 @@ pub struct Scenario {
     /// Issuer of workload-identity tokens minted by `/_sim/federated-token`.
     #[serde(default = "default_workload_issuer")]
     pub workload_issuer: String,
+    /// Custom role definitions that role assignments may name (`Role::Custom`).
+    #[serde(default)]
+    pub custom_roles: Vec<CustomRole>,
     /// Azure RBAC role assignments.
     #[serde(default)]
     pub role_assignments: Vec<RoleAssignment>,
@@ -200,24 +203,81 @@ impl std::fmt::Debug for ManagedIdentity {
     }
 }
 
-/// Built-in roles the simulator understands.
-#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+/// A role: one of the built-in roles the simulator understands, or a custom role of the
+/// scenario's `custom_roles`, by name (TOML `role = { Custom = "imageferry VM deployer" }`).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub enum Role {
     /// `*/read`.
     Reader,
-    /// Everything (the simulator does not model role-assignment writes).
+    /// `*` except the `Microsoft.Authorization/*/Write`… notActions (the simulator does not model
+    /// role-assignment writes).
     Contributor,
-    /// Everything.
+    /// `*`.
     Owner,
+    /// A custom role of `custom_roles` (its `name`).
+    Custom(String),
 }
 
-impl Role {
-    /// Whether the role grants `action` (e.g. `Microsoft.Compute/virtualMachines/write`).
-    pub fn allows(self, action: &str) -> bool {
-        match self {
-            Role::Reader => action.ends_with("/read"),
-            Role::Contributor | Role::Owner => true,
+/// A custom role definition (`Microsoft.Authorization/roleDefinitions` with `type: CustomRole`,
+/// shape of azure-rest-api-specs' `GetRoleDefinitionByName.json`): its name and its one
+/// `Permission`. Actions may use `*` wildcards; matching ignores case, as RBAC does.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CustomRole {
+    /// `roleName`.
+    pub name: String,
+    /// `permissions[0].actions`.
+    pub actions: Vec<String>,
+    /// `permissions[0].notActions`.
+    #[serde(default)]
+    pub not_actions: Vec<String>,
+}
+
+/// A role's effective `Permission` (`actions`, `notActions`; the simulator grants no data actions).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RolePermission {
+    /// Allowed actions (with `*` wildcards).
+    pub actions: Vec<String>,
+    /// Actions taken out again.
+    pub not_actions: Vec<String>,
+}
+
+/// The built-in Contributor's `notActions`, as `az role definition list --name Contributor` shows them.
+const CONTRIBUTOR_NOT_ACTIONS: [&str; 11] = [
+    "Microsoft.Authorization/*/Delete",
+    "Microsoft.Authorization/*/Write",
+    "Microsoft.Authorization/elevateAccess/Action",
+    "Microsoft.Blueprint/blueprintAssignments/write",
+    "Microsoft.Blueprint/blueprintAssignments/delete",
+    "Microsoft.Compute/galleries/share/action",
+    "Microsoft.Purview/consents/write",
+    "Microsoft.Purview/consents/delete",
+    "Microsoft.Resources/deploymentStacks/manageDenySetting/action",
+    "Microsoft.Subscription/cancel/action",
+    "Microsoft.Subscription/enable/action",
+];
+
+/// Whether the RBAC pattern `pattern` (`*` matches any run of characters) matches `action`,
+/// ignoring ASCII case.
+pub fn action_matches(pattern: &str, action: &str) -> bool {
+    fn m(p: &[u8], a: &[u8]) -> bool {
+        match p.split_first() {
+            None => a.is_empty(),
+            Some((b'*', rest)) => (0..=a.len()).any(|i| m(rest, &a[i..])),
+            Some((c, rest)) => {
+                a.first().is_some_and(|x| x.eq_ignore_ascii_case(c)) && m(rest, &a[1..])
+            }
         }
+    }
+    m(pattern.as_bytes(), action.as_bytes())
+}
+
+impl RolePermission {
+    /// Whether this permission grants `action` (e.g. `Microsoft.Compute/virtualMachines/write`):
+    /// an action matches and no notAction does.
+    pub fn allows(&self, action: &str) -> bool {
+        self.actions.iter().any(|a| action_matches(a, action))
+            && !self.not_actions.iter().any(|n| action_matches(n, action))
     }
 }
 
@@ -598,8 +658,55 @@ impl Scenario {
             .find(|a| a.client_id.eq_ignore_ascii_case(client_id))
     }
 
+    /// The effective permission of `role`: a built-in role's definition, or the custom role of
+    /// that name (`None` when the scenario defines no such custom role).
+    pub fn role_permission(&self, role: &Role) -> Option<RolePermission> {
+        let owned = |v: &[&str]| v.iter().map(|a| (*a).to_owned()).collect::<Vec<_>>();
+        Some(match role {
+            Role::Reader => RolePermission {
+                actions: owned(&["*/read"]),
+                not_actions: Vec::new(),
+            },
+            Role::Contributor => RolePermission {
+                actions: owned(&["*"]),
+                not_actions: owned(&CONTRIBUTOR_NOT_ACTIONS),
+            },
+            Role::Owner => RolePermission {
+                actions: owned(&["*"]),
+                not_actions: Vec::new(),
+            },
+            Role::Custom(name) => {
+                let c = self.custom_roles.iter().find(|c| c.name == *name)?;
+                RolePermission {
+                    actions: c.actions.clone(),
+                    not_actions: c.not_actions.clone(),
+                }
+            }
+        })
+    }
+
+    /// Whether `role` grants `action`.
+    pub fn role_allows(&self, role: &Role, action: &str) -> bool {
+        self.role_permission(role).is_some_and(|p| p.allows(action))
+    }
+
     fn check(&self) -> Result<(), ScenarioError> {
         let bad = |m: String| Err(ScenarioError::Inconsistent(m));
+        for (i, c) in self.custom_roles.iter().enumerate() {
+            if self.custom_roles[..i].iter().any(|o| o.name == c.name) {
+                return bad(format!("custom role {:?} is defined twice", c.name));
+            }
+        }
+        for ra in &self.role_assignments {
+            if let Role::Custom(name) = &ra.role
+                && !self.custom_roles.iter().any(|c| c.name == *name)
+            {
+                return bad(format!(
+                    "role assignment of {} on {} names custom role {name:?}, which custom_roles does not define",
+                    ra.principal, ra.scope
+                ));
+            }
+        }
         for rg in &self.resource_groups {
             if self.tenant_of_subscription(&rg.subscription).is_none() {
                 return bad(format!(
@@ -697,6 +804,56 @@ mod tests {
         let dbg = format!("{s:?}");
         assert!(!dbg.contains("local-sim-secret"));
         assert!(!dbg.contains(&s.key_vault.secrets[0].value));
+    }
+
+    #[test]
+    fn roles_grant_what_their_definitions_say() {
+        let s = Scenario::from_toml(
+            r#"
+[[tenants]]
+id = "t"
+subscriptions = ["s"]
+
+[[custom_roles]]
+name = "deployer"
+actions = ["Microsoft.Compute/virtualMachines/write", "Microsoft.Network/*/read"]
+not_actions = ["Microsoft.Network/publicIPAddresses/read"]
+
+[[role_assignments]]
+principal = "app"
+role = { Custom = "deployer" }
+scope = "/subscriptions/s/resourceGroups/rg"
+"#,
+        )
+        .unwrap();
+        let custom = &s.role_assignments[0].role;
+        assert_eq!(custom, &Role::Custom("deployer".into()));
+        assert!(s.role_allows(custom, "microsoft.compute/virtualmachines/WRITE"));
+        assert!(s.role_allows(custom, "Microsoft.Network/networkInterfaces/read"));
+        assert!(!s.role_allows(custom, "Microsoft.Network/publicIPAddresses/read"));
+        assert!(!s.role_allows(custom, "Microsoft.Compute/virtualMachines/read"));
+        assert!(!s.role_allows(custom, "Microsoft.Compute/disks/write"));
+        assert!(s.role_allows(&Role::Reader, "Microsoft.Compute/disks/read"));
+        assert!(!s.role_allows(&Role::Reader, "Microsoft.Compute/disks/write"));
+        assert!(s.role_allows(&Role::Contributor, "Microsoft.Compute/disks/write"));
+        assert!(!s.role_allows(
+            &Role::Contributor,
+            "Microsoft.Authorization/roleAssignments/write"
+        ));
+        assert!(s.role_allows(
+            &Role::Owner,
+            "Microsoft.Authorization/roleAssignments/write"
+        ));
+        assert!(!s.role_allows(&Role::Custom("nobody".into()), "*"));
+    }
+
+    #[test]
+    fn a_custom_role_must_be_defined() {
+        let err = Scenario::from_toml(
+            "[[role_assignments]]\nprincipal = \"app\"\nrole = { Custom = \"missing\" }\nscope = \"/subscriptions/s\"\n",
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("\"missing\""), "{err}");
     }
 
     #[test]

@@ -11,7 +11,8 @@ pub enum Exit {
     Rejected,
     /// 3: a wait timed out.
     TimedOut,
-    /// 4: usage or configuration error.
+    /// 4: usage or configuration error, including every command-line error clap reports
+    /// (unknown flag, missing or invalid value, no subcommand).
     Usage,
 }
 

@@ -4,11 +4,81 @@
 mod support;
 
 use azure_sim::Scenario;
-use azure_sim::scenario::Role;
+use azure_sim::scenario::{CustomRole, Role, RoleAssignment};
+use std::collections::BTreeSet;
 use std::process::Output;
 use support::*;
 
 const GALLERY: &str = "/subscriptions/aaaaaaaa-aaaa-4aaa-8aaa-aaaaaaaaaaaa/resourceGroups/myGalleryRG/providers/Microsoft.Compute/galleries/myGallery";
+const SUB2: &str = "bbbbbbbb-bbbb-4bbb-8bbb-bbbbbbbbbbbb";
+const RG2: &str =
+    "/subscriptions/bbbbbbbb-bbbb-4bbb-8bbb-bbbbbbbbbbbb/resourceGroups/myResourceGroup";
+
+/// The `az deployment sub create` of infra/target/main.bicep doctor names for the example's
+/// target, up to its optional parameters.
+fn deploy_fix(rg: &str) -> String {
+    format!(
+        "signed in to tenant {T2} (az login --tenant {T2}): az deployment sub create --name imageferry-target --subscription {SUB2} --location southcentralus --template-file infra/target/main.bicep --parameters targetResourceGroup={rg} appServicePrincipalObjectId=$(az ad sp show --id {APP} --query id -o tsv)"
+    )
+}
+
+/// The actions of `var {name} = [ … ]` in infra/target/main.bicep, in order.
+fn bicep_actions(name: &str) -> Vec<String> {
+    let text = std::fs::read_to_string(repo().join("infra/target/main.bicep")).unwrap();
+    let start = text
+        .find(&format!("var {name} = ["))
+        .unwrap_or_else(|| panic!("infra/target/main.bicep has no var {name}"));
+    let body = &text[start..];
+    let end = body.find("\n]").expect("the list ends");
+    body[..end]
+        .lines()
+        .skip(1)
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with("//"))
+        .map(|l| {
+            assert!(
+                l.starts_with('\'') && l.ends_with('\''),
+                "one quoted action a line: {l}"
+            );
+            l.trim_matches('\'').to_owned()
+        })
+        .collect()
+}
+
+/// The default scenario with the app's Contributor on myResourceGroup replaced by infra/target/
+/// main.bicep's *imageferry VM deployer* role with `actions`.
+fn least_privilege(actions: Vec<String>) -> Scenario {
+    let mut s = Scenario::seed();
+    s.role_assignments.retain(|ra| ra.role != Role::Contributor);
+    let name = format!("imageferry VM deployer ({SUB2})");
+    s.custom_roles.push(CustomRole {
+        name: name.clone(),
+        actions,
+        not_actions: Vec::new(),
+    });
+    s.role_assignments.push(RoleAssignment {
+        principal: APP.into(),
+        role: Role::Custom(name),
+        scope: RG2.into(),
+    });
+    s
+}
+
+/// Per role of infra/target/main.bicep, the actions the permission lines of a JSON report checked.
+fn checked_actions(report: &serde_json::Value, into: &mut [(&str, BTreeSet<String>)]) {
+    for c in report["checks"].as_array().unwrap() {
+        let Some(role) = c["role"].as_str() else {
+            continue;
+        };
+        let set = into
+            .iter_mut()
+            .find(|(r, _)| *r == role)
+            .unwrap_or_else(|| panic!("unknown role {role}"));
+        for a in c["actions"].as_array().unwrap() {
+            set.1.insert(a.as_str().unwrap().to_owned());
+        }
+    }
+}
 
 async fn doctor(env: &[(String, String)], extra: &[&str]) -> Output {
     let file = example();
@@ -249,10 +319,23 @@ async fn contributor_missing_on_the_target_resource_group() {
     assert_eq!(code(&out), 1);
     let f = failures(&out);
     assert!(f.contains("✗ target resource group"), "{f}");
-    assert!(f.contains("Contributor is missing"), "{f}");
+    assert!(
+        f.contains("the imageferry VM deployer role (or Contributor) is missing there"),
+        "{f}"
+    );
     assert!(f.contains("✗ permissions in the target resource group: missing on /subscriptions/bbbbbbbb-bbbb-4bbb-8bbb-bbbbbbbbbbbb/resourceGroups/myResourceGroup: Microsoft.Resources/subscriptions/resourceGroups/read"), "{f}");
     assert!(f.contains("Microsoft.Compute/virtualMachines/write"), "{f}");
-    assert!(f.contains(&format!("--assignee {APP} --role Contributor --scope /subscriptions/bbbbbbbb-bbbb-4bbb-8bbb-bbbbbbbbbbbb/resourceGroups/myResourceGroup")), "{f}");
+    // The fix is the least-privilege role of infra/target/main.bicep, deployed as
+    // docs/ONBOARDING.md step 4 does; Contributor only as the fallback.
+    assert!(f.contains(&deploy_fix("myResourceGroup")), "{f}");
+    assert!(f.contains(&format!("or, as a fallback, the built-in Contributor: az role assignment create --assignee {APP} --role Contributor --scope /subscriptions/bbbbbbbb-bbbb-4bbb-8bbb-bbbbbbbbbbbb/resourceGroups/myResourceGroup")), "{f}");
+    let onboarding = std::fs::read_to_string(repo().join("docs/ONBOARDING.md")).unwrap();
+    assert!(
+        onboarding.contains(
+            "az deployment sub create --name imageferry-target --location southcentralus \\\n  --template-file infra/target/main.bicep \\\n  --parameters targetResourceGroup=\"$TARGET_RG\" appServicePrincipalObjectId=\"$SP_T2\""
+        ),
+        "docs/ONBOARDING.md step 4 deploys the same template with the same parameters"
+    );
     assert!(
         text(&out)
             .0
@@ -263,5 +346,117 @@ async fn contributor_missing_on_the_target_resource_group() {
     let (stdout, stderr) = text(&out);
     assert_eq!(code(&out), 1, "{stdout}\n{stderr}");
     assert!(stdout.contains("cli-contrib  failed"), "{stdout}");
+    let _ = stack.shutdown().await;
+}
+
+#[tokio::test]
+async fn the_bicep_roles_hold_exactly_the_actions_doctor_checks() {
+    let stack = stack(None).await;
+    let env = env(&stack);
+    let file = example();
+    let mut checked = [
+        ("deployer", BTreeSet::new()),
+        ("resourceGroupCreator", BTreeSet::new()),
+        ("sharedImageReader", BTreeSet::new()),
+    ];
+    // The example builds its own network with a public IP: every deployer action; with
+    // --create-resource-group the creator's too; shared and community images the reader's.
+    let shared = "/SharedGalleries/aaaaaaaa-aaaa-4aaa-8aaa-aaaaaaaaaaaa-MYGALLERY/Images/myImageDefinition/Versions/1.0.0";
+    let community =
+        "/CommunityGalleries/myGalleryPublic-0a1b2c3d/Images/myImageDefinition/Versions/1.0.0";
+    for extra in [
+        &["--create-resource-group", "true"][..],
+        &["--image", shared][..],
+        &["--image", community][..],
+    ] {
+        let mut args = vec!["doctor", "--file", file.as_str(), "--output", "json"];
+        args.extend_from_slice(extra);
+        let out = cli(&env, &args).await;
+        let report: serde_json::Value = serde_json::from_slice(&out.stdout)
+            .unwrap_or_else(|e| panic!("{extra:?}: {e}: {:?}", text(&out)));
+        checked_actions(&report, &mut checked);
+    }
+    for (role, var) in [
+        ("deployer", "deployerActions"),
+        ("resourceGroupCreator", "resourceGroupCreatorActions"),
+        ("sharedImageReader", "sharedImageReaderActions"),
+    ] {
+        let bicep = bicep_actions(var);
+        let unique: BTreeSet<String> = bicep.iter().cloned().collect();
+        assert_eq!(unique.len(), bicep.len(), "{var} lists an action twice");
+        let doctor = &checked.iter().find(|(r, _)| *r == role).unwrap().1;
+        assert_eq!(
+            &unique, doctor,
+            "infra/target/main.bicep {var} (left) and doctor's {role} actions (right) differ"
+        );
+    }
+    let _ = stack.shutdown().await;
+}
+
+#[tokio::test]
+async fn the_least_privilege_role_passes_doctor_and_deploys() {
+    let mut stack = stack(Some(least_privilege(bicep_actions("deployerActions")))).await;
+    let env = env(&stack);
+    let out = doctor(&env, &[]).await;
+    let (stdout, stderr) = text(&out);
+    assert_eq!(code(&out), 0, "{stdout}\n{stderr}");
+    assert!(!stdout.contains('✗'), "{stdout}");
+    assert!(stdout.contains(&format!("✓ permissions in the target resource group: the 19 actions the pipeline needs here (deployerActions) on {RG2}")), "{stdout}");
+
+    // Creating resource groups needs the creator role at the subscription, which is not there.
+    let out = doctor(&env, &["--create-resource-group", "true"]).await;
+    assert_eq!(code(&out), 1);
+    let f = failures(&out);
+    assert!(f.contains(&format!("✗ permissions to create the resource group: missing on /subscriptions/{SUB2}: Microsoft.Resources/subscriptions/resourceGroups/read, Microsoft.Resources/subscriptions/resourceGroups/write")), "{f}");
+    assert!(
+        f.contains(&format!(
+            "{} createTargetResourceGroup=false allowCreateResourceGroup=true;",
+            deploy_fix("myResourceGroup")
+        )),
+        "{f}"
+    );
+
+    // The same role is enough for a real deployment through the stand-in, which checks every
+    // write and the linked joins (subnet, NSG, public IP, NIC).
+    let out = request_wait(&mut stack, &env, "least-privilege").await;
+    let (stdout, stderr) = text(&out);
+    assert_eq!(code(&out), 0, "{stdout}\n{stderr}");
+    assert!(stdout.contains("least-privilege  succeeded"), "{stdout}");
+    let _ = stack.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_role_missing_one_action_is_named() {
+    const NIC_JOIN: &str = "Microsoft.Network/networkInterfaces/join/action";
+    let actions: Vec<String> = bicep_actions("deployerActions")
+        .into_iter()
+        .filter(|a| a != NIC_JOIN)
+        .collect();
+    let mut stack = stack(Some(least_privilege(actions))).await;
+    let env = env(&stack);
+    let out = doctor(&env, &[]).await;
+    assert_eq!(code(&out), 1, "{:?}", text(&out));
+    let f = failures(&out);
+    assert!(
+        f.contains(&format!(
+            "✗ permissions in the target resource group: missing on {RG2}: {NIC_JOIN}\n"
+        )),
+        "{f}"
+    );
+    assert!(
+        f.contains(&format!(
+            "fix: {} createTargetResourceGroup=false;",
+            deploy_fix("myResourceGroup")
+        )),
+        "{f}"
+    );
+    assert_eq!(f.matches('✗').count(), 1, "only the permissions line: {f}");
+
+    // The handler's VM PUT is refused for the same action.
+    let out = request_wait(&mut stack, &env, "no-nic-join").await;
+    let (stdout, stderr) = text(&out);
+    assert_eq!(code(&out), 1, "{stdout}\n{stderr}");
+    assert!(stdout.contains("no-nic-join  failed"), "{stdout}");
+    assert!(stdout.contains("LinkedAuthorizationFailed"), "{stdout}");
     let _ = stack.shutdown().await;
 }

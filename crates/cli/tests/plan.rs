@@ -1,6 +1,7 @@
 //! `plan` lists the calls the handler then really makes: the PUTs of a real run (recorded by
 //! the stand-in) are the plan's PUTs, in the same order, and only the VM create carries the
-//! auxiliary token.
+//! auxiliary token. After the calls it runs `doctor`'s checks where credentials allow, and exits
+//! 1 when one fails.
 
 mod support;
 
@@ -56,16 +57,79 @@ async fn the_plan_is_what_the_handler_does() {
             .contains("22 from 203.0.113.0/24"),
         "{nsg}"
     );
+    // doctor's checks ran, as the app, and passed.
+    assert_eq!(plan["checks"]["ok"], true, "{}", plan["checks"]);
+    let names: Vec<&str> = plan["checks"]["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["name"].as_str().unwrap())
+        .collect();
+    for name in [
+        "image version readable as tenant 1",
+        "replicated to the target region",
+        "target resource group",
+        "permissions in the target resource group",
+        "gallery allowed",
+        "target allowed",
+    ] {
+        assert!(names.contains(&name), "{name} missing: {names:?}");
+    }
 
-    // The human form.
+    // The human form: the calls, then the checks.
     let out = cli(
         &env,
         &["plan", "--file", &file, "--deployment-id", "plan-1"],
     )
     .await;
-    let (stdout, _) = text(&out);
+    let (stdout, stderr) = text(&out);
+    assert_eq!(code(&out), 0, "{stdout}{stderr}");
     assert!(
         stdout.contains(&format!("+ auxiliary token for {T1}")),
+        "{stdout}"
+    );
+    let checks = stdout
+        .split_once("checks (as `imageferry doctor`):\n")
+        .map(|(_, c)| c)
+        .unwrap_or_else(|| panic!("no checks after the calls: {stdout}"));
+    assert!(
+        checks.contains(&format!("✓ token in target tenant {T2}")),
+        "{checks}"
+    );
+    assert!(
+        checks.contains("✓ permissions in the target resource group"),
+        "{checks}"
+    );
+    assert!(!checks.contains('✗'), "{checks}");
+
+    // A check that fails makes the plan fail: the version does not replicate to eastus.
+    let out = cli(
+        &env,
+        &[
+            "plan",
+            "--file",
+            &file,
+            "--deployment-id",
+            "plan-1",
+            "--location",
+            "eastus",
+        ],
+    )
+    .await;
+    let (stdout, stderr) = text(&out);
+    assert_eq!(code(&out), 1, "{stdout}{stderr}");
+    assert!(
+        stdout.contains("PUT /subscriptions/"),
+        "the calls are still listed: {stdout}"
+    );
+    assert!(
+        stdout.contains(
+            "✗ replicated to the target region: the version does not replicate to eastus"
+        ),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("    fix: add eastus to the version's target regions"),
         "{stdout}"
     );
 
@@ -152,6 +216,10 @@ async fn offline_plan_needs_no_credentials_and_rejects_an_invalid_request() {
     assert_eq!(code(&out), 0, "{stdout}{stderr}");
     assert!(stdout.contains("PUT /subscriptions/bbbbbbbb-bbbb-4bbb-8bbb-bbbbbbbbbbbb/resourceGroups/myResourceGroup "), "{stdout}");
     assert!(
+        stdout.contains("checks skipped: --offline: no Azure call is made"),
+        "{stdout}"
+    );
+    assert!(
         stdout.contains("address space 192.168.0.0/16; subnet myVM-subnet 192.168.1.0/24"),
         "{stdout}"
     );
@@ -161,4 +229,73 @@ async fn offline_plan_needs_no_credentials_and_rejects_an_invalid_request() {
     )
     .await;
     assert_eq!(code(&out), 2, "{:?}", text(&out));
+}
+
+#[tokio::test]
+async fn without_an_app_credential_the_checks_are_skipped_and_say_why() {
+    // No AZURE_CLIENT_ID and no Azure CLI on PATH: the image definition cannot be read and the
+    // checks, which run as the app, are skipped; the plan itself still succeeds.
+    let file = example();
+    let env = [("PATH".to_owned(), "/nonexistent".to_owned())];
+    let out = cli(&env, &["plan", "--file", &file]).await;
+    let (stdout, stderr) = text(&out);
+    assert_eq!(code(&out), 0, "{stdout}{stderr}");
+    assert!(
+        stdout.contains("(image facts inferred from the request"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("checks skipped: no app credential is configured (AZURE_CLIENT_ID"),
+        "{stdout}"
+    );
+    assert!(!stdout.contains('✓') && !stdout.contains('✗'), "{stdout}");
+    let out = cli(&env, &["plan", "--file", &file, "--output", "json"]).await;
+    assert_eq!(code(&out), 0, "{:?}", text(&out));
+    let plan: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(
+        plan["checks"]["skipped"]
+            .as_str()
+            .unwrap()
+            .starts_with("no app credential is configured"),
+        "{plan}"
+    );
+}
+
+#[tokio::test]
+async fn a_missing_permission_fails_the_plan() {
+    let mut scenario = azure_sim::Scenario::seed();
+    scenario
+        .role_assignments
+        .retain(|ra| ra.role != azure_sim::scenario::Role::Contributor);
+    let stack = stack(Some(scenario)).await;
+    let env = env(&stack);
+    let file = example();
+    let out = cli(&env, &["plan", "--file", &file, "--output", "json"]).await;
+    assert_eq!(code(&out), 1, "{:?}", text(&out));
+    let plan: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(plan["checks"]["ok"], false);
+    assert!(!plan["calls"].as_array().unwrap().is_empty(), "{plan}");
+    let perms = plan["checks"]["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "permissions in the target resource group")
+        .expect("checked");
+    assert_eq!(perms["ok"], false, "{perms}");
+    assert!(
+        perms["fix"]
+            .as_str()
+            .unwrap()
+            .contains("--template-file infra/target/main.bicep"),
+        "{perms}"
+    );
+    assert!(
+        perms["missing"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|m| m["action"] == "Microsoft.Compute/virtualMachines/write"),
+        "{perms}"
+    );
+    let _ = stack.shutdown().await;
 }

@@ -196,7 +196,7 @@ pub(crate) fn authorized(sim: &Sim, caller: &Caller, action: &str, scope: &str) 
             || (!caller.appid.is_empty() && ra.principal.eq_ignore_ascii_case(&caller.appid));
         let a = ra.scope.trim_end_matches('/').to_ascii_lowercase();
         let scope_matches = scope == a || scope.starts_with(&format!("{a}/"));
-        principal_matches && scope_matches && ra.role.allows(action)
+        principal_matches && scope_matches && sim.scenario.role_allows(&ra.role, action)
     })
 }
 

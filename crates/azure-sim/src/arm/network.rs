@@ -44,26 +44,37 @@ fn set_default(obj: &mut Value, field: &str, value: Value) {
 
 /// The action a NIC PUT needs on each subnet it uses.
 const SUBNET_JOIN: &str = "Microsoft.Network/virtualNetworks/subnets/join/action";
+/// The action a NIC PUT needs on the network security group it names.
+const NSG_JOIN: &str = "Microsoft.Network/networkSecurityGroups/join/action";
+/// The action a NIC PUT needs on each public IP address it names.
+const PUBLIC_IP_JOIN: &str = "Microsoft.Network/publicIPAddresses/join/action";
 
-/// A NIC may only use subnets the caller may join: otherwise 403 `LinkedAccessCheckFailed`
-/// (the message of Microsoft Learn's Virtual WAN/VNet permission articles: "The client with
-/// object id '...' does not have authorization to perform action '...' over scope '...' or the
-/// scope is invalid. ... If access was recently granted, please refresh your credentials.").
-pub(crate) fn authorize_subnet_join(ctx: &super::Ctx, body: &Value) -> ArmResult<()> {
-    for c in body["properties"]["ipConfigurations"]
-        .as_array()
-        .into_iter()
-        .flatten()
-    {
-        let Some(subnet) = c["properties"]["subnet"]["id"].as_str() else {
-            continue;
-        };
-        if !super::auth::authorized(ctx.sim, &ctx.caller, SUBNET_JOIN, subnet) {
+/// A NIC may only use subnets, a network security group and public IPs the caller may join
+/// (Network RP's linked access check): otherwise 403 `LinkedAccessCheckFailed` (the message of
+/// Microsoft Learn's Virtual WAN/VNet permission articles: "The client with object id '...' does
+/// not have authorization to perform action '...' over scope '...' or the scope is invalid. ...
+/// If access was recently granted, please refresh your credentials.").
+pub(crate) fn authorize_nic_links(ctx: &super::Ctx, body: &Value) -> ArmResult<()> {
+    let props = &body["properties"];
+    let mut links: Vec<(&str, &str)> = Vec::new();
+    for c in props["ipConfigurations"].as_array().into_iter().flatten() {
+        if let Some(subnet) = c["properties"]["subnet"]["id"].as_str() {
+            links.push((SUBNET_JOIN, subnet));
+        }
+        if let Some(pip) = c["properties"]["publicIPAddress"]["id"].as_str() {
+            links.push((PUBLIC_IP_JOIN, pip));
+        }
+    }
+    if let Some(nsg) = props["networkSecurityGroup"]["id"].as_str() {
+        links.push((NSG_JOIN, nsg));
+    }
+    for (action, scope) in links {
+        if !super::auth::authorized(ctx.sim, &ctx.caller, action, scope) {
             return Err(crate::http::Reply::arm_error(
                 http::StatusCode::FORBIDDEN,
                 "LinkedAccessCheckFailed",
                 format!(
-                    "The client with object id '{}' does not have authorization to perform action '{SUBNET_JOIN}' over scope '{subnet}' or the scope is invalid. For details on the required permissions, please visit 'https://aka.ms/vnetpermissions'. If access was recently granted, please refresh your credentials.",
+                    "The client with object id '{}' does not have authorization to perform action '{action}' over scope '{scope}' or the scope is invalid. For details on the required permissions, please visit 'https://aka.ms/vnetpermissions'. If access was recently granted, please refresh your credentials.",
                     ctx.caller.oid
                 ),
             ));

@@ -219,7 +219,7 @@ fn put(ctx: &Ctx, kind: Kind, id: &str, names: &[String]) -> ArmResult {
     let prepared = match kind {
         Kind::VirtualMachine => vm::prepare(ctx, &st, id, &name, existing.as_ref(), body)?,
         Kind::Nic => {
-            network::authorize_subnet_join(ctx, &body)?;
+            network::authorize_nic_links(ctx, &body)?;
             Prepared {
                 body: network::prepare(&st, kind, id, &name, body)?,
                 duration: lro_settings.network_secs,

@@ -64,6 +64,9 @@ struct ImageFacts {
 }
 
 const VERSION_READ: &str = "Microsoft.Compute/galleries/images/versions/read";
+/// What a VM PUT needs on each network interface it references (Compute RP's linked check; the
+/// message is reference/arm/NOTES.md's LinkedAuthorizationFailed variant with this action).
+const NIC_JOIN: &str = "Microsoft.Network/networkInterfaces/join/action";
 
 fn invalid_parameter(message: &str, target: &str) -> Reply {
     Reply::arm_error_target(
@@ -155,6 +158,15 @@ pub(crate) fn prepare(
     {
         if let Some(nic_id) = nic["id"].as_str() {
             referenced(st, nic_id, id, &location)?;
+            if !auth::authorized(ctx.sim, &ctx.caller, NIC_JOIN, nic_id) {
+                return Err(Reply::arm_error(
+                    StatusCode::FORBIDDEN,
+                    "LinkedAuthorizationFailed",
+                    format!(
+                        "The client has permission to perform action 'Microsoft.Compute/virtualMachines/write' on scope '{id}'; however, it does not have permission to perform action '{NIC_JOIN}' on the linked scope(s) '{nic_id}' or the linked scope(s) are invalid."
+                    ),
+                ));
+            }
         }
     }
 

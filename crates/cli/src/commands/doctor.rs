@@ -1,12 +1,14 @@
 //! `imageferry doctor`: a preflight of one target, in both tenants, as the app itself. Every line
-//! is ✓ or ✗ with the fix; the exit code is 1 when any line is ✗.
+//! is ✓ or ✗ with the fix; the exit code is 1 when any line is ✗. `plan` runs the same checks
+//! ([`check`]) after its list of calls.
 //!
 //! Checks, in order: a token in the gallery's tenant and in the target tenant (AADSTS700016 →
 //! not consented, with the consent URL); the image version readable with the tenant-1 token
 //! (Reader on the gallery); the version's replication to the target region; the target resource
-//! group; the permissions on it (`Microsoft.Authorization/permissions`) against every action the
-//! network, VM and resource-group writes need; the allow-lists; the Key Vault secret of a Windows
-//! password.
+//! group; the permissions the pipeline needs there (`Microsoft.Authorization/permissions`)
+//! against [`PIPELINE_ACTIONS`], the one list of the actions the handler's ARM calls need, which
+//! is also the list of the least-privilege roles of `infra/target/main.bicep` (a test compares
+//! them); the allow-lists; the Key Vault secret of a Windows password.
 
 use crate::commands::consent_url::consent_url;
 use crate::commands::request_args::RequestArgs;
@@ -15,18 +17,277 @@ use crate::output::{OutputArgs, print_json, usage_error};
 use crate::session::{Credential, Session};
 use azure_clients::models::{GalleryImageVersion, ProvisioningState, ReplicationState};
 use azure_clients::{KeyVaultSecrets, RetryPolicy, TokenError};
-use imageferry_contract::{DeploymentRequest, ImageId};
-use imageferry_handlers::names::{GALLERY_API, RESOURCES_API};
+use imageferry_contract::{DeploymentRequest, ImageId, ResourceId, ResourceIdError};
+use imageferry_handlers::names::{GALLERY_API, RESOURCES_API, TargetNames};
 use serde::{Deserialize, Serialize};
 
 /// API version of `Microsoft.Authorization/permissions`.
 pub const PERMISSIONS_API: &str = "2022-04-01";
 
-/// Arguments of `doctor`.
-#[derive(clap::Args)]
-pub struct Args {
-    #[command(flatten)]
-    req: RequestArgs,
+/// Which least-privilege role of `infra/target/main.bicep` grants an action, and so the scope it
+/// is assigned at.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub enum TargetRole {
+    /// *imageferry VM deployer* (`deployerActions`), on the target resource group.
+    Deployer,
+    /// *imageferry resource group creator* (`resourceGroupCreatorActions`), on the subscription,
+    /// deployed with `allowCreateResourceGroup=true` for `IMAGEFERRY_CREATE_RESOURCE_GROUP=true`.
+    ResourceGroupCreator,
+    /// *imageferry shared image reader* (`sharedImageReaderActions`), on the subscription,
+    /// deployed with `allowSharedGalleryImages=true` for direct-shared and community images.
+    SharedImageReader,
+}
+
+impl TargetRole {
+    /// The variable of `infra/target/main.bicep` that lists the role's actions.
+    pub const fn bicep_variable(self) -> &'static str {
+        match self {
+            TargetRole::Deployer => "deployerActions",
+            TargetRole::ResourceGroupCreator => "resourceGroupCreatorActions",
+            TargetRole::SharedImageReader => "sharedImageReaderActions",
+        }
+    }
+}
+
+/// Which requests make the pipeline perform an action.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum When {
+    /// Every request.
+    Always,
+    /// No `network.subnetId`: the pipeline builds `{vm}-vnet` with its subnet.
+    OwnNetwork,
+    /// `vm.publicIp`.
+    PublicIp,
+    /// `IMAGEFERRY_CREATE_RESOURCE_GROUP=true`.
+    CreateResourceGroup,
+    /// A `/SharedGalleries/…` image, read with the tenant-2 token.
+    SharedImage,
+    /// A `/CommunityGalleries/…` image, read with the tenant-2 token.
+    CommunityImage,
+}
+
+/// One action of the pipeline's ARM calls in the target subscription.
+#[derive(Debug, Clone, Copy)]
+pub struct PipelineAction {
+    /// The RBAC action.
+    pub action: &'static str,
+    /// The role of `infra/target/main.bicep` that grants it.
+    pub role: TargetRole,
+    /// Which requests need it.
+    pub when: When,
+    /// The call that needs it (handlers/src/steps/image_version_replicated.rs, vm_provisioning.rs).
+    pub why: &'static str,
+}
+
+const fn act(
+    action: &'static str,
+    role: TargetRole,
+    when: When,
+    why: &'static str,
+) -> PipelineAction {
+    PipelineAction {
+        action,
+        role,
+        when,
+        why,
+    }
+}
+
+/// The subnet join: checked on the subnet itself when the request names an existing one.
+const SUBNET_JOIN: &str = "Microsoft.Network/virtualNetworks/subnets/join/action";
+
+/// Every action the pipeline's ARM calls in the target subscription need, in call order: the
+/// single source of the least-privilege roles (`infra/target/main.bicep` lists exactly these,
+/// per role; docs/ONBOARDING.md explains them).
+pub const PIPELINE_ACTIONS: &[PipelineAction] = {
+    use TargetRole::{Deployer, ResourceGroupCreator, SharedImageReader};
+    use When::*;
+    &[
+        act(
+            "Microsoft.Resources/subscriptions/resourceGroups/read",
+            Deployer,
+            Always,
+            "GET of the target resource group before any write",
+        ),
+        act(
+            "Microsoft.Network/virtualNetworks/read",
+            Deployer,
+            OwnNetwork,
+            "GET of {vm}-vnet when its PUT's operation ends, and on a continuation",
+        ),
+        act(
+            "Microsoft.Network/virtualNetworks/write",
+            Deployer,
+            OwnNetwork,
+            "PUT of {vm}-vnet with its subnet {vm}-subnet in the body",
+        ),
+        act(
+            SUBNET_JOIN,
+            Deployer,
+            Always,
+            "the NIC's IP configuration joins the subnet (linked access check)",
+        ),
+        act(
+            "Microsoft.Network/networkSecurityGroups/read",
+            Deployer,
+            Always,
+            "GET of {vm}-nsg when its PUT's operation ends, and on a continuation",
+        ),
+        act(
+            "Microsoft.Network/networkSecurityGroups/write",
+            Deployer,
+            Always,
+            "PUT of {vm}-nsg (SSH 22 or RDP 3389 from allowInboundFrom)",
+        ),
+        act(
+            "Microsoft.Network/networkSecurityGroups/join/action",
+            Deployer,
+            Always,
+            "the NIC names the NSG (linked access check)",
+        ),
+        act(
+            "Microsoft.Network/publicIPAddresses/read",
+            Deployer,
+            PublicIp,
+            "GET of {vm}-pip when its PUT ends, and for the address in `succeeded`",
+        ),
+        act(
+            "Microsoft.Network/publicIPAddresses/write",
+            Deployer,
+            PublicIp,
+            "PUT of {vm}-pip (Standard, static)",
+        ),
+        act(
+            "Microsoft.Network/publicIPAddresses/join/action",
+            Deployer,
+            PublicIp,
+            "the NIC's IP configuration names the public IP (linked access check)",
+        ),
+        act(
+            "Microsoft.Network/networkInterfaces/read",
+            Deployer,
+            Always,
+            "GET of {vm}-nic when its PUT ends, and for the private address in `succeeded`",
+        ),
+        act(
+            "Microsoft.Network/networkInterfaces/write",
+            Deployer,
+            Always,
+            "PUT of {vm}-nic",
+        ),
+        act(
+            "Microsoft.Network/networkInterfaces/join/action",
+            Deployer,
+            Always,
+            "the VM names the NIC (linked authorization check)",
+        ),
+        act(
+            "Microsoft.Compute/virtualMachines/read",
+            Deployer,
+            Always,
+            "GET of an existing VM of that name, and the provisioning polls",
+        ),
+        act(
+            "Microsoft.Compute/virtualMachines/write",
+            Deployer,
+            Always,
+            "PUT of the VM, with the auxiliary tenant-1 token",
+        ),
+        act(
+            "Microsoft.Compute/disks/read",
+            Deployer,
+            Always,
+            "the VM PUT creates the OS managed disk in the resource group",
+        ),
+        act(
+            "Microsoft.Compute/disks/write",
+            Deployer,
+            Always,
+            "the VM PUT creates the OS managed disk in the resource group",
+        ),
+        act(
+            "Microsoft.Compute/locations/operations/read",
+            Deployer,
+            Always,
+            "the VM create's Azure-AsyncOperation, polled by vm-provisioning",
+        ),
+        act(
+            "Microsoft.Network/locations/operations/read",
+            Deployer,
+            Always,
+            "the network PUTs' Azure-AsyncOperation, polled until they end",
+        ),
+        act(
+            "Microsoft.Resources/subscriptions/resourceGroups/read",
+            ResourceGroupCreator,
+            CreateResourceGroup,
+            "GET of the group before it is created",
+        ),
+        act(
+            "Microsoft.Resources/subscriptions/resourceGroups/write",
+            ResourceGroupCreator,
+            CreateResourceGroup,
+            "PUT of the missing resource group",
+        ),
+        act(
+            "Microsoft.Compute/locations/sharedGalleries/images/read",
+            SharedImageReader,
+            SharedImage,
+            "GET of the shared image definition (OS type and state, features)",
+        ),
+        act(
+            "Microsoft.Compute/locations/sharedGalleries/images/versions/read",
+            SharedImageReader,
+            SharedImage,
+            "GET of the shared version in the target region",
+        ),
+        act(
+            "Microsoft.Compute/locations/communityGalleries/images/read",
+            SharedImageReader,
+            CommunityImage,
+            "GET of the community image definition (OS type and state, features)",
+        ),
+        act(
+            "Microsoft.Compute/locations/communityGalleries/images/versions/read",
+            SharedImageReader,
+            CommunityImage,
+            "GET of the community version in the target region",
+        ),
+    ]
+};
+
+impl PipelineAction {
+    /// Whether `req` (with `image`) makes the pipeline perform this action.
+    pub fn needed_by(&self, req: &DeploymentRequest, image: &ImageId, create_rg: bool) -> bool {
+        match self.when {
+            When::Always => true,
+            When::OwnNetwork => req.network.subnet_id.is_none(),
+            When::PublicIp => req.vm.public_ip,
+            When::CreateResourceGroup => create_rg,
+            When::SharedImage => matches!(image, ImageId::Shared { .. }),
+            When::CommunityImage => matches!(image, ImageId::Community { .. }),
+        }
+    }
+}
+
+/// The actions `req` needs from `role`.
+pub fn required_actions(
+    req: &DeploymentRequest,
+    image: &ImageId,
+    create_rg: bool,
+    role: TargetRole,
+) -> Vec<&'static str> {
+    PIPELINE_ACTIONS
+        .iter()
+        .filter(|a| a.role == role && a.needed_by(req, image, create_rg))
+        .map(|a| a.action)
+        .collect()
+}
+
+/// The deployed app's settings the checks need besides the request (shared by `doctor` and `plan`).
+#[derive(clap::Args, Clone, Debug)]
+pub struct CheckArgs {
     /// The deployed app's `IMAGEFERRY_ALLOWED_GALLERIES` (default: the variable).
     #[arg(long, env = "IMAGEFERRY_ALLOWED_GALLERIES")]
     allowed_galleries: Option<String>,
@@ -36,6 +297,22 @@ pub struct Args {
     /// Whether the app may create a missing resource group (`IMAGEFERRY_CREATE_RESOURCE_GROUP`).
     #[arg(long, env = "IMAGEFERRY_CREATE_RESOURCE_GROUP")]
     create_resource_group: Option<bool>,
+}
+
+impl CheckArgs {
+    /// `IMAGEFERRY_CREATE_RESOURCE_GROUP` (default false).
+    pub fn create_resource_group(&self) -> bool {
+        self.create_resource_group.unwrap_or(false)
+    }
+}
+
+/// Arguments of `doctor`.
+#[derive(clap::Args)]
+pub struct Args {
+    #[command(flatten)]
+    req: RequestArgs,
+    #[command(flatten)]
+    checks: CheckArgs,
     #[command(flatten)]
     out: OutputArgs,
 }
@@ -52,27 +329,78 @@ pub struct Check {
     /// How to fix it (✗ lines).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub fix: Option<String>,
+    /// Permission lines: the role of `infra/target/main.bicep` the actions belong to.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub role: Option<TargetRole>,
+    /// Permission lines: the scope checked.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub scope: Option<String>,
+    /// Permission lines: the actions checked.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub actions: Vec<&'static str>,
+    /// Permission lines: the actions missing, each with the call that needs it.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub missing: Vec<Missing>,
 }
 
-#[derive(Default)]
-struct Report(Vec<Check>);
+/// An action the pipeline needs and the scope does not grant.
+#[derive(Debug, Serialize)]
+pub struct Missing {
+    /// The RBAC action.
+    pub action: &'static str,
+    /// The call that needs it.
+    pub why: &'static str,
+}
+
+/// Every line of one run of the checks.
+#[derive(Default, Debug, Serialize)]
+pub struct Report {
+    /// The lines, in order.
+    pub checks: Vec<Check>,
+}
 
 impl Report {
     fn ok(&mut self, name: &str, detail: impl Into<String>) {
-        self.0.push(Check {
+        self.checks.push(Check {
             name: name.into(),
             ok: true,
             detail: detail.into(),
             fix: None,
+            role: None,
+            scope: None,
+            actions: Vec::new(),
+            missing: Vec::new(),
         });
     }
     fn bad(&mut self, name: &str, detail: impl Into<String>, fix: impl Into<String>) {
-        self.0.push(Check {
+        self.checks.push(Check {
             name: name.into(),
             ok: false,
             detail: detail.into(),
             fix: Some(fix.into()),
+            role: None,
+            scope: None,
+            actions: Vec::new(),
+            missing: Vec::new(),
         });
+    }
+
+    /// Whether every line is ✓.
+    pub fn all_ok(&self) -> bool {
+        self.checks.iter().all(|c| c.ok)
+    }
+
+    /// The lines for people: `✓ name: detail`, `✗ name: detail` and `    fix: …`.
+    pub fn print_human(&self) {
+        for c in &self.checks {
+            println!("{} {}: {}", if c.ok { "✓" } else { "✗" }, c.name, c.detail);
+            if let Some(f) = &c.fix {
+                println!("    fix: {f}");
+            }
+            for m in &c.missing {
+                println!("    {}: {}", m.action, m.why);
+            }
+        }
     }
 }
 
@@ -114,35 +442,6 @@ fn granted(perms: &[Permission], action: &str) -> bool {
     })
 }
 
-/// The actions the pipeline's writes in the target resource group need.
-pub fn required_actions(req: &DeploymentRequest, create_rg: bool) -> Vec<&'static str> {
-    let mut v = vec!["Microsoft.Resources/subscriptions/resourceGroups/read"];
-    if create_rg {
-        v.push("Microsoft.Resources/subscriptions/resourceGroups/write");
-    }
-    if req.network.subnet_id.is_none() {
-        v.extend([
-            "Microsoft.Network/virtualNetworks/write",
-            "Microsoft.Network/virtualNetworks/subnets/join/action",
-            "Microsoft.Network/networkSecurityGroups/write",
-            "Microsoft.Network/networkSecurityGroups/join/action",
-        ]);
-    }
-    if req.vm.public_ip {
-        v.extend([
-            "Microsoft.Network/publicIPAddresses/write",
-            "Microsoft.Network/publicIPAddresses/join/action",
-        ]);
-    }
-    v.extend([
-        "Microsoft.Network/networkInterfaces/write",
-        "Microsoft.Network/networkInterfaces/join/action",
-        "Microsoft.Compute/virtualMachines/write",
-        "Microsoft.Compute/virtualMachines/read",
-    ]);
-    v
-}
-
 /// Runs `doctor`.
 pub async fn run(args: Args) -> Exit {
     let body = match args.req.build() {
@@ -161,7 +460,30 @@ pub async fn run(args: Args) -> Exit {
         Ok(s) => s,
         Err(e) => return usage_error(e),
     };
-    let app = std::env::var("AZURE_CLIENT_ID").unwrap_or_else(|_| "<app client id>".into());
+    let r = match check(&session, &req, &image, &args.checks).await {
+        Ok(r) => r,
+        Err(e) => return usage_error(e),
+    };
+    let ok = r.all_ok();
+    if args.out.json() {
+        print_json(&serde_json::json!({"ok": ok, "checks": r.checks}));
+    } else {
+        r.print_human();
+    }
+    if ok { Exit::Succeeded } else { Exit::Failed }
+}
+
+/// Every check of `doctor` for `req` (validated as `image`), as `session`'s credential. `Err` is
+/// a request whose target ids are not valid ARM ids.
+pub async fn check(
+    session: &Session,
+    req: &DeploymentRequest,
+    image: &ImageId,
+    args: &CheckArgs,
+) -> Result<Report, ResourceIdError> {
+    let names = TargetNames::of(req)?;
+    let subscription = ResourceId::subscription(&req.target.subscription_id)?;
+    let app = app_id();
     let mut r = Report::default();
     if session.credential == Credential::AzureCli {
         r.bad(
@@ -179,7 +501,7 @@ pub async fn run(args: Args) -> Exit {
 
     // 1. Tokens in both tenants.
     let t1_ok = match &t1 {
-        Some(t1) => token_ok(&mut r, &session, t1, "gallery tenant").await,
+        Some(t1) => token_ok(&mut r, session, t1, "gallery tenant").await,
         None => {
             r.ok(
                 "token in gallery tenant",
@@ -188,11 +510,11 @@ pub async fn run(args: Args) -> Exit {
             false
         }
     };
-    let t2_ok = token_ok(&mut r, &session, &t2, "target tenant").await;
+    let t2_ok = token_ok(&mut r, session, &t2, "target tenant").await;
     let arm = session.arm();
 
     // 2. The image version as tenant 1 (Reader), and 3. its replication to the region.
-    if let (Some(t1), true, ImageId::Gallery { .. }) = (&t1, t1_ok, &image) {
+    if let (Some(t1), true, ImageId::Gallery { .. }) = (&t1, t1_ok, image) {
         let path = image.to_string();
         match arm
             .get::<GalleryImageVersion>(t1, &path, GALLERY_API, &[("$expand", "ReplicationStatus")])
@@ -234,29 +556,42 @@ pub async fn run(args: Args) -> Exit {
         );
     }
 
-    // 4. The target resource group, and 5. the permissions there.
+    // 4. The target resource group, and 5. the permissions the pipeline needs.
     let t = &req.target;
-    let rg = format!(
-        "/subscriptions/{}/resourceGroups/{}",
-        t.subscription_id, t.resource_group
-    );
-    let create_rg = args.create_resource_group.unwrap_or(false);
+    let rg = &names.resource_group;
+    let create_rg = args.create_resource_group();
+    let role = RoleFix {
+        app: &app,
+        req,
+        image,
+        create_rg,
+    };
     if t2_ok {
-        match arm.get::<serde_json::Value>(&t2, &rg, RESOURCES_API, &[]).await {
-            Ok(_) => r.ok("target resource group", rg.clone()),
-            Err(e) if is_not_found(&e) && create_rg => r.ok(
-                "target resource group",
-                format!("{rg} does not exist; the app creates it (IMAGEFERRY_CREATE_RESOURCE_GROUP=true)"),
-            ),
-            Err(e) if is_not_found(&e) => r.bad(
-                "target resource group",
-                format!("{rg} does not exist"),
-                format!("create it (az group create -n {} -l {} --subscription {}) or set IMAGEFERRY_CREATE_RESOURCE_GROUP=true with Contributor on the subscription", t.resource_group, t.location, t.subscription_id),
-            ),
+        let mut rg_exists = true;
+        match arm.get::<serde_json::Value>(&t2, &rg.to_string(), RESOURCES_API, &[]).await {
+            Ok(_) => r.ok("target resource group", rg.to_string()),
+            Err(e) if is_not_found(&e) && create_rg => {
+                rg_exists = false;
+                r.ok(
+                    "target resource group",
+                    format!("{rg} does not exist; the app creates it (IMAGEFERRY_CREATE_RESOURCE_GROUP=true)"),
+                );
+            }
+            Err(e) if is_not_found(&e) => {
+                rg_exists = false;
+                r.bad(
+                    "target resource group",
+                    format!("{rg} does not exist"),
+                    format!(
+                        "{} (it creates the group and the deployer role on it), or set IMAGEFERRY_CREATE_RESOURCE_GROUP=true on the app and deploy it with allowCreateResourceGroup=true",
+                        role.deploy(false)
+                    ),
+                );
+            }
             Err(e) if e.code() == "AuthorizationFailed" => r.bad(
                 "target resource group",
-                format!("the app may not read {rg} (AuthorizationFailed): Contributor is missing there, or the group does not exist"),
-                format!("{} (create the group first if it does not exist)", contributor_fix(&app, &t2, &rg)),
+                format!("the app may not read {rg} (AuthorizationFailed): the imageferry VM deployer role (or Contributor) is missing there, or the group does not exist"),
+                format!("{} (it creates the group if it does not exist); {}", role.deploy(false), role.fallback(rg)),
             ),
             Err(e) if e.code() == "InvalidAuthenticationTokenTenant" || e.code() == "SubscriptionNotFound" => r.bad(
                 "target resource group",
@@ -265,42 +600,13 @@ pub async fn run(args: Args) -> Exit {
             ),
             Err(e) => r.bad("target resource group", e.to_string(), e.hint().unwrap_or_else(|| "see the error".into())),
         }
-        let scope = if create_rg {
-            format!("/subscriptions/{}", t.subscription_id)
-        } else {
-            rg.clone()
-        };
-        let path = format!("{scope}/providers/Microsoft.Authorization/permissions");
-        match arm.list_permissions(&t2, &path).await {
-            Ok(perms) => {
-                let missing: Vec<&str> = required_actions(&req, create_rg)
-                    .into_iter()
-                    .filter(|a| !granted(&perms, a))
-                    .collect();
-                if missing.is_empty() {
-                    r.ok(
-                        "permissions in the target resource group",
-                        format!("every network, VM and resource-group action on {scope}"),
-                    );
-                } else {
-                    r.bad(
-                        "permissions in the target resource group",
-                        format!("missing on {scope}: {}", missing.join(", ")),
-                        contributor_fix(&app, &t2, &scope),
-                    );
-                }
-            }
-            Err(e) if is_not_found(&e) => {}
-            Err(e) => r.bad(
-                "permissions in the target resource group",
-                e.to_string(),
-                contributor_fix(&app, &t2, &scope),
-            ),
+        for group in permission_groups(req, image, &names, &subscription, create_rg, rg_exists) {
+            permissions(&mut r, &arm, &t2, &group, &role, rg_exists).await;
         }
     }
 
     // 6. Allow-lists of the deployed app.
-    allow_lists(&mut r, &args, &req, &image);
+    allow_lists(&mut r, args, req, image);
 
     // 7. Key Vault secret of a Windows password.
     if let Some(secret) = &req.vm.admin_password_secret_id {
@@ -319,19 +625,219 @@ pub async fn run(args: Args) -> Exit {
             ),
         }
     }
+    Ok(r)
+}
 
-    let ok = r.0.iter().all(|c| c.ok);
-    if args.out.json() {
-        print_json(&serde_json::json!({"ok": ok, "checks": r.0}));
-    } else {
-        for c in &r.0 {
-            println!("{} {}: {}", if c.ok { "✓" } else { "✗" }, c.name, c.detail);
-            if let Some(f) = &c.fix {
-                println!("    fix: {f}");
-            }
+/// The actions of one role checked at one scope.
+struct PermissionGroup {
+    /// The report line.
+    name: &'static str,
+    role: TargetRole,
+    scope: ResourceId,
+    actions: Vec<&'static str>,
+}
+
+/// The actions `req` needs, grouped by the scope where they are checked: the deployer role's on
+/// the target resource group (on the subscription while the group does not exist yet), the
+/// subnet join on an existing `network.subnetId` itself, the resource-group creator's and the
+/// shared-image reader's on the subscription.
+fn permission_groups(
+    req: &DeploymentRequest,
+    image: &ImageId,
+    names: &TargetNames,
+    subscription: &ResourceId,
+    create_rg: bool,
+    rg_exists: bool,
+) -> Vec<PermissionGroup> {
+    let existing_subnet = req.network.subnet_id.is_some();
+    let deployer: Vec<&'static str> = required_actions(req, image, create_rg, TargetRole::Deployer)
+        .into_iter()
+        .filter(|a| !(existing_subnet && *a == SUBNET_JOIN))
+        .collect();
+    let mut groups = vec![PermissionGroup {
+        name: "permissions in the target resource group",
+        role: TargetRole::Deployer,
+        scope: if rg_exists {
+            names.resource_group.clone()
+        } else {
+            subscription.clone()
+        },
+        actions: deployer,
+    }];
+    if existing_subnet {
+        groups.push(PermissionGroup {
+            name: "permissions on the subnet",
+            role: TargetRole::Deployer,
+            scope: names.subnet.clone(),
+            actions: vec![SUBNET_JOIN],
+        });
+    }
+    for (name, role) in [
+        (
+            "permissions to create the resource group",
+            TargetRole::ResourceGroupCreator,
+        ),
+        (
+            "permissions to read the shared image",
+            TargetRole::SharedImageReader,
+        ),
+    ] {
+        let actions = required_actions(req, image, create_rg, role);
+        if !actions.is_empty() {
+            groups.push(PermissionGroup {
+                name,
+                role,
+                scope: subscription.clone(),
+                actions,
+            });
         }
     }
-    if ok { Exit::Succeeded } else { Exit::Failed }
+    groups
+}
+
+/// One permissions line: `GET {scope}/providers/Microsoft.Authorization/permissions` against the
+/// group's actions.
+async fn permissions(
+    r: &mut Report,
+    arm: &azure_clients::ArmClient,
+    tenant: &str,
+    group: &PermissionGroup,
+    role: &RoleFix<'_>,
+    rg_exists: bool,
+) {
+    let scope = &group.scope;
+    let fix = || {
+        if scope
+            .kind()
+            .is_some_and(|k| k.eq_ignore_ascii_case("subnets"))
+        {
+            role.subnet(scope)
+        } else {
+            format!("{}; {}", role.deploy(rg_exists), role.fallback(scope))
+        }
+    };
+    let path = match permissions_path(scope) {
+        Ok(p) => p,
+        Err(e) => {
+            r.bad(group.name, e.to_string(), "check the request's target ids");
+            return;
+        }
+    };
+    let mut missing = Vec::new();
+    let (ok, detail, fix) = match arm.list_permissions(tenant, &path).await {
+        Ok(perms) => {
+            missing = group
+                .actions
+                .iter()
+                .copied()
+                .filter(|a| !granted(&perms, a))
+                .map(|action| Missing {
+                    action,
+                    why: PIPELINE_ACTIONS
+                        .iter()
+                        .find(|p| p.action == action && p.role == group.role)
+                        .map_or("", |p| p.why),
+                })
+                .collect();
+            if missing.is_empty() {
+                (
+                    true,
+                    format!(
+                        "the {} actions the pipeline needs here ({}) on {scope}",
+                        group.actions.len(),
+                        group.role.bicep_variable()
+                    ),
+                    None,
+                )
+            } else {
+                let names: Vec<&str> = missing.iter().map(|m| m.action).collect();
+                (
+                    false,
+                    format!("missing on {scope}: {}", names.join(", ")),
+                    Some(fix()),
+                )
+            }
+        }
+        // The resource group line above reports a missing group.
+        Err(e) if is_not_found(&e) => return,
+        Err(e) => (false, e.to_string(), Some(fix())),
+    };
+    r.checks.push(Check {
+        name: group.name.into(),
+        ok,
+        detail,
+        fix,
+        role: Some(group.role),
+        scope: Some(scope.to_string()),
+        actions: group.actions.clone(),
+        missing,
+    });
+}
+
+/// `{scope}/providers/Microsoft.Authorization/permissions`, pushed segment by segment onto the
+/// scope's checked segments (`Permissions_ListForResourceGroup` / `_ListForResource`).
+fn permissions_path(scope: &ResourceId) -> Result<String, ResourceIdError> {
+    let provider = scope
+        .clone()
+        .child("providers", "Microsoft.Authorization")?;
+    let mut path = String::new();
+    for segment in provider.segments().chain(["permissions"]) {
+        path.push('/');
+        path.push_str(segment);
+    }
+    Ok(path)
+}
+
+/// The fixes of the target tenant's roles: deploy `infra/target/main.bicep` (the least-privilege
+/// roles, docs/ONBOARDING.md step 4), or as a fallback assign the built-in Contributor.
+struct RoleFix<'a> {
+    app: &'a str,
+    req: &'a DeploymentRequest,
+    image: &'a ImageId,
+    create_rg: bool,
+}
+
+impl RoleFix<'_> {
+    /// The `az deployment sub create` of `infra/target/main.bicep` for this target, signed in to
+    /// the target tenant (`createTargetResourceGroup=false` leaves an existing group alone).
+    fn deploy(&self, rg_exists: bool) -> String {
+        let t = &self.req.target;
+        let mut params = format!(
+            "targetResourceGroup={} appServicePrincipalObjectId=$(az ad sp show --id {} --query id -o tsv)",
+            t.resource_group, self.app
+        );
+        if rg_exists {
+            params.push_str(" createTargetResourceGroup=false");
+        }
+        if self.create_rg {
+            params.push_str(" allowCreateResourceGroup=true");
+        }
+        if !matches!(self.image, ImageId::Gallery { .. }) {
+            params.push_str(" allowSharedGalleryImages=true");
+        }
+        format!(
+            "signed in to tenant {} (az login --tenant {}): az deployment sub create --name imageferry-target --subscription {} --location {} --template-file infra/target/main.bicep --parameters {params}",
+            t.tenant_id, t.tenant_id, t.subscription_id, t.location
+        )
+    }
+
+    /// The built-in Contributor on `scope`, the fallback.
+    fn fallback(&self, scope: &ResourceId) -> String {
+        format!(
+            "or, as a fallback, the built-in Contributor: az role assignment create --assignee {} --role Contributor --scope {scope}",
+            self.app
+        )
+    }
+
+    /// The join on an existing subnet: the deployer role (assignable in its subscription) there.
+    fn subnet(&self, subnet: &ResourceId) -> String {
+        format!(
+            "in tenant {}: az role assignment create --assignee {} --role \"imageferry VM deployer ({})\" --scope {subnet} (the role infra/target/main.bicep defines in that subscription), or, as a fallback, the built-in Network Contributor there",
+            self.req.target.tenant_id,
+            self.app,
+            subnet.subscription_id().unwrap_or_default()
+        )
+    }
 }
 
 /// A token for ARM in `tenant`: ✓, or ✗ with the consent URL for AADSTS700016.
@@ -380,12 +886,6 @@ fn is_not_found(e: &azure_clients::ArmError) -> bool {
     matches!(e, azure_clients::ArmError::NotFound { .. })
 }
 
-fn contributor_fix(app: &str, tenant: &str, scope: &str) -> String {
-    format!(
-        "in tenant {tenant}: az role assignment create --assignee {app} --role Contributor --scope {scope}"
-    )
-}
-
 fn replication(r: &mut Report, v: &GalleryImageVersion, region: &str) {
     const NAME: &str = "replicated to the target region";
     if !v.targets_region(region) {
@@ -425,7 +925,7 @@ fn replication(r: &mut Report, v: &GalleryImageVersion, region: &str) {
     }
 }
 
-fn allow_lists(r: &mut Report, args: &Args, req: &DeploymentRequest, image: &ImageId) {
+fn allow_lists(r: &mut Report, args: &CheckArgs, req: &DeploymentRequest, image: &ImageId) {
     let (Some(g), Some(t)) = (&args.allowed_galleries, &args.allowed_targets) else {
         r.bad(
             "allow-lists",
@@ -509,6 +1009,98 @@ impl PermissionsExt for azure_clients::ArmClient {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn example() -> (DeploymentRequest, ImageId) {
+        let req: DeploymentRequest = serde_json::from_str(include_str!(
+            "../../../../examples/deployment-request.linux.json"
+        ))
+        .unwrap();
+        let image = req.validate().unwrap();
+        (req, image)
+    }
+
+    #[test]
+    fn permissions_path_is_pushed_onto_the_checked_scope() {
+        let rg =
+            ResourceId::resource_group("bbbbbbbb-bbbb-4bbb-8bbb-bbbbbbbbbbbb", "myRG").unwrap();
+        assert_eq!(
+            permissions_path(&rg).unwrap(),
+            "/subscriptions/bbbbbbbb-bbbb-4bbb-8bbb-bbbbbbbbbbbb/resourceGroups/myRG/providers/Microsoft.Authorization/permissions"
+        );
+        let sub = ResourceId::subscription("bbbbbbbb-bbbb-4bbb-8bbb-bbbbbbbbbbbb").unwrap();
+        assert_eq!(
+            permissions_path(&sub).unwrap(),
+            "/subscriptions/bbbbbbbb-bbbb-4bbb-8bbb-bbbbbbbbbbbb/providers/Microsoft.Authorization/permissions"
+        );
+    }
+
+    #[test]
+    fn each_request_is_checked_for_the_actions_it_needs_where_it_needs_them() {
+        let (req, image) = example();
+        let names = TargetNames::of(&req).unwrap();
+        let sub = ResourceId::subscription(&req.target.subscription_id).unwrap();
+        // Own network, public IP: every deployer action on the group.
+        let groups = permission_groups(&req, &image, &names, &sub, false, true);
+        assert_eq!(groups.len(), 1);
+        assert_eq!(groups[0].scope, names.resource_group);
+        let deployer: Vec<&str> = PIPELINE_ACTIONS
+            .iter()
+            .filter(|a| a.role == TargetRole::Deployer)
+            .map(|a| a.action)
+            .collect();
+        assert_eq!(groups[0].actions, deployer);
+        // The group is created by the app: the deployer's actions on the subscription (no group
+        // to hold the role yet) and the creator's there.
+        let groups = permission_groups(&req, &image, &names, &sub, true, false);
+        assert_eq!(groups.len(), 2);
+        assert_eq!(
+            (groups[0].scope.clone(), groups[1].scope.clone()),
+            (sub.clone(), sub.clone())
+        );
+        assert_eq!(
+            groups[1].actions,
+            [
+                "Microsoft.Resources/subscriptions/resourceGroups/read",
+                "Microsoft.Resources/subscriptions/resourceGroups/write"
+            ]
+        );
+        // An existing subnet elsewhere, no public IP: no VNet or public IP action, and the
+        // join is checked on that subnet.
+        let mut req = req;
+        let subnet = "/subscriptions/bbbbbbbb-bbbb-4bbb-8bbb-bbbbbbbbbbbb/resourceGroups/netRG/providers/Microsoft.Network/virtualNetworks/hub/subnets/vms";
+        req.network.subnet_id = Some(subnet.into());
+        req.vm.public_ip = false;
+        let names = TargetNames::of(&req).unwrap();
+        let groups = permission_groups(&req, &image, &names, &sub, false, true);
+        assert_eq!(groups.len(), 2);
+        assert!(
+            groups[0]
+                .actions
+                .iter()
+                .all(|a| !a.contains("virtualNetworks") && !a.contains("publicIPAddresses")),
+            "{:?}",
+            groups[0].actions
+        );
+        assert_eq!(groups[0].actions.len(), 13);
+        assert_eq!(groups[1].scope.to_string(), subnet);
+        assert_eq!(groups[1].actions, [SUBNET_JOIN]);
+        // A community image: the reader's two community actions on the subscription.
+        let community =
+            ImageId::parse("/CommunityGalleries/pub-1/Images/img/Versions/1.0.0").unwrap();
+        let groups = permission_groups(&req, &community, &names, &sub, false, true);
+        let reader = groups
+            .iter()
+            .find(|g| g.role == TargetRole::SharedImageReader)
+            .unwrap();
+        assert_eq!(reader.scope, sub);
+        assert_eq!(
+            reader.actions,
+            [
+                "Microsoft.Compute/locations/communityGalleries/images/read",
+                "Microsoft.Compute/locations/communityGalleries/images/versions/read"
+            ]
+        );
+    }
 
     #[test]
     fn rbac_wildcards_and_not_actions() {

@@ -4,11 +4,16 @@
 //! `bodies` module and the auxiliary-token rule is the VM create's; the image definition is read
 //! (as the handler reads it) when credentials allow, so the VM body matches the image's OS type,
 //! generalized/specialized state and Trusted Launch. Nothing is written.
+//!
+//! After the calls, `doctor`'s checks ([`doctor::check`]) run where credentials allow (an app
+//! credential is configured and `--offline` is not given); otherwise the output says they were
+//! skipped and why. Exit 1 when a check fails.
 
+use crate::commands::doctor::{self, CheckArgs};
 use crate::commands::request_args::RequestArgs;
 use crate::exit::Exit;
 use crate::output::{OutputArgs, print_json, usage_error};
-use crate::session::Session;
+use crate::session::{Credential, Session};
 use azure_clients::models::GalleryImage;
 use imageferry_contract::os_profile;
 use imageferry_contract::{DeploymentRequest, ImageFacts, ImageId, OsState, OsType, Step};
@@ -25,13 +30,14 @@ use serde_json::Value;
 pub struct Args {
     #[command(flatten)]
     req: RequestArgs,
-    /// Do not read the image definition; infer Linux/Windows from the request (generalized, no
-    /// Trusted Launch).
+    /// Make no Azure call: infer Linux/Windows from the request (generalized, no Trusted
+    /// Launch) and skip `doctor`'s checks.
     #[arg(long)]
     offline: bool,
-    /// Plan the resource-group create (`IMAGEFERRY_CREATE_RESOURCE_GROUP`).
-    #[arg(long, env = "IMAGEFERRY_CREATE_RESOURCE_GROUP")]
-    create_resource_group: Option<bool>,
+    /// The deployed app's settings for the checks; `--create-resource-group` also plans the
+    /// resource-group create (`IMAGEFERRY_CREATE_RESOURCE_GROUP`).
+    #[command(flatten)]
+    checks: CheckArgs,
     #[command(flatten)]
     out: OutputArgs,
 }
@@ -367,61 +373,85 @@ pub async fn run(args: Args) -> Exit {
         plan: None,
     };
     let mut source = "inferred from the request (--offline)";
-    let info = if args.offline {
-        inferred
+    let session = if args.offline {
+        None
     } else {
-        let session = match Session::from_env() {
-            Ok(s) => s,
+        match Session::from_env() {
+            Ok(s) => Some(s),
             Err(e) => return usage_error(e),
-        };
-        let paths = match ImagePaths::of(&req, &image) {
-            Ok(p) => p,
-            Err(e) => return usage_error(format!("image.id: {e}")),
-        };
-        match session
-            .arm()
-            .get::<GalleryImage>(
-                &paths.tenant,
-                &paths.definition.to_string(),
-                GALLERY_API,
-                &[],
-            )
-            .await
-        {
-            Ok(def) => match image_info(&def, image.version()) {
-                Ok(f) => {
-                    source = "read from the image definition";
-                    if let Err(e) = req.validate_for_image(&f.facts) {
-                        eprintln!(
-                            "imageferry: rejected: the handler would reject this request: {e}"
-                        );
+        }
+    };
+    let info = match &session {
+        None => inferred,
+        Some(session) => {
+            let paths = match ImagePaths::of(&req, &image) {
+                Ok(p) => p,
+                Err(e) => return usage_error(format!("image.id: {e}")),
+            };
+            match session
+                .arm()
+                .get::<GalleryImage>(
+                    &paths.tenant,
+                    &paths.definition.to_string(),
+                    GALLERY_API,
+                    &[],
+                )
+                .await
+            {
+                Ok(def) => match image_info(&def, image.version()) {
+                    Ok(f) => {
+                        source = "read from the image definition";
+                        if let Err(e) = req.validate_for_image(&f.facts) {
+                            eprintln!(
+                                "imageferry: rejected: the handler would reject this request: {e}"
+                            );
+                            return Exit::Rejected;
+                        }
+                        f
+                    }
+                    Err(e) => {
+                        eprintln!("imageferry: rejected: {e}");
                         return Exit::Rejected;
                     }
-                    f
-                }
+                },
                 Err(e) => {
-                    eprintln!("imageferry: rejected: {e}");
-                    return Exit::Rejected;
+                    eprintln!(
+                        "imageferry: cannot read the image definition ({e}); planning with facts inferred from the request (`imageferry doctor` finds the cause)."
+                    );
+                    inferred
                 }
-            },
-            Err(e) => {
-                eprintln!(
-                    "imageferry: cannot read the image definition ({e}); planning with facts inferred from the request. `imageferry doctor` checks the setup."
-                );
-                inferred
             }
         }
     };
-    let create_rg = args.create_resource_group.unwrap_or(false);
+    let create_rg = args.checks.create_resource_group();
     let calls = match calls(&req, &image, &info, create_rg) {
         Ok(c) => c,
         Err(e) => return usage_error(e),
     };
+    // doctor's checks, where credentials allow.
+    let checks = match &session {
+        None => Err("--offline: no Azure call is made"),
+        Some(s) if s.credential == Credential::AzureCli => Err(
+            "no app credential is configured (AZURE_CLIENT_ID with AZURE_CLIENT_SECRET, AZURE_CLIENT_CERTIFICATE_PATH or AZURE_FEDERATED_TOKEN_FILE, or a managed identity): the checks run as the app, not as your Azure CLI login; `imageferry doctor` runs them with it",
+        ),
+        Some(s) => match doctor::check(s, &req, &image, &args.checks).await {
+            Ok(report) => Ok(report),
+            Err(e) => return usage_error(format!("target: {e}")),
+        },
+    };
+    let exit = match &checks {
+        Ok(report) if !report.all_ok() => Exit::Failed,
+        _ => Exit::Succeeded,
+    };
     if args.out.json() {
+        let checks = match &checks {
+            Ok(report) => serde_json::json!({"ok": report.all_ok(), "checks": report.checks}),
+            Err(why) => serde_json::json!({"skipped": why}),
+        };
         print_json(
-            &serde_json::json!({"deploymentId": req.deployment_id, "imageFacts": source, "calls": calls}),
+            &serde_json::json!({"deploymentId": req.deployment_id, "imageFacts": source, "calls": calls, "checks": checks}),
         );
-        return Exit::Succeeded;
+        return exit;
     }
     println!("plan for {} (image facts {source})", req.deployment_id);
     for (i, c) in calls.iter().enumerate() {
@@ -446,5 +476,12 @@ pub async fn run(args: Args) -> Exit {
             println!("      when: {w}");
         }
     }
-    Exit::Succeeded
+    match &checks {
+        Ok(report) => {
+            println!("checks (as `imageferry doctor`):");
+            report.print_human();
+        }
+        Err(why) => println!("checks skipped: {why}"),
+    }
+    exit
 }
