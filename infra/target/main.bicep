@@ -47,6 +47,8 @@ var deployerActions = [
   'Microsoft.Resources/subscriptions/resourceGroups/read'
   'Microsoft.Network/virtualNetworks/read'
   'Microsoft.Network/virtualNetworks/write'
+  'Microsoft.Network/virtualNetworks/subnets/read'
+  'Microsoft.Network/virtualNetworks/subnets/write'
   'Microsoft.Network/virtualNetworks/subnets/join/action'
   'Microsoft.Network/networkSecurityGroups/read'
   'Microsoft.Network/networkSecurityGroups/write'

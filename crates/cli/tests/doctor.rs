@@ -401,7 +401,7 @@ async fn the_least_privilege_role_passes_doctor_and_deploys() {
     let (stdout, stderr) = text(&out);
     assert_eq!(code(&out), 0, "{stdout}\n{stderr}");
     assert!(!stdout.contains('✗'), "{stdout}");
-    assert!(stdout.contains(&format!("✓ permissions in the target resource group: the 19 actions the pipeline needs here (deployerActions) on {RG2}")), "{stdout}");
+    assert!(stdout.contains(&format!("✓ permissions in the target resource group: the 21 actions the pipeline needs here (deployerActions) on {RG2}")), "{stdout}");
 
     // Creating resource groups needs the creator role at the subscription, which is not there.
     let out = doctor(&env, &["--create-resource-group", "true"]).await;

@@ -123,6 +123,18 @@ pub const PIPELINE_ACTIONS: &[PipelineAction] = {
             "PUT of {vm}-vnet with its subnet {vm}-subnet in the body",
         ),
         act(
+            "Microsoft.Network/virtualNetworks/subnets/read",
+            Deployer,
+            OwnNetwork,
+            "the subnet {vm}-subnet, created inside the VNet's PUT (kept in the role: Azure's network permissions list it for subnets; not verified against Azure here)",
+        ),
+        act(
+            "Microsoft.Network/virtualNetworks/subnets/write",
+            Deployer,
+            OwnNetwork,
+            "the subnet {vm}-subnet in the VNet's PUT body (kept in the role: Azure's network permissions list subnets/write for creating a subnet; a missing one would fail only on real Azure)",
+        ),
+        act(
             SUBNET_JOIN,
             Deployer,
             Always,
