@@ -9,8 +9,10 @@
 //!   with peek-lock semantics: completed on 2xx, redelivered with a higher delivery count
 //!   otherwise, dead-lettered after the maximum delivery count.
 //!
-//! The binary `imageferry-local` runs one deployment end to end; the end-to-end tests use the
-//! same pieces.
+//! The end-to-end tests (and `imageferry dev`, for the handler's settings and the build of the
+//! binaries) use these pieces. Users run `imageferry dev`, which replaced the old
+//! `imageferry-local` binary: the same stand-ins behind the real Functions host stand-in
+//! (`functions-host`) and the durable Service Bus stand-in (`servicebus-emulator`).
 
 pub mod app_root;
 pub mod logs;

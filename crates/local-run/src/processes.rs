@@ -68,7 +68,7 @@ impl Binaries {
             name: "current executable".into(),
             searched: e.to_string(),
         })?;
-        // target/<profile>/imageferry-local or target/<profile>/deps/<test>-<hash>
+        // target/<profile>/imageferry or target/<profile>/deps/<test>-<hash>
         let mut dir = exe.parent().map(Path::to_path_buf).unwrap_or_default();
         if dir.file_name().is_some_and(|n| n == "deps") {
             dir.pop();
