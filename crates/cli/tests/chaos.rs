@@ -6,6 +6,7 @@
 //! left in a queue, and nothing may be dead-lettered without a terminal event explaining it.
 //! `scripts/chaos.sh` runs longer ones.
 
+use std::io::Write as _;
 use std::process::Command;
 
 /// A number printed before `label` on `line`, e.g. `SIGKILLed 6 times`.
@@ -37,8 +38,10 @@ fn two_hundred_deployments_survive_kills_outages_and_duplicates() {
         .expect("imageferry dev runs");
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
-    // The counts go to the test log (cargo test -- --nocapture shows them).
-    println!(
+    // The counts: written to the process's stderr itself, which libtest does not capture (it
+    // captures print!/eprint! only), so that `cargo test` and CI show them for a passing test.
+    let _ = writeln!(
+        std::io::stderr(),
         "{stdout}\n{stderr}\nchaos run took {:.1} s",
         started.elapsed().as_secs_f64()
     );

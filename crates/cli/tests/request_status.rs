@@ -194,6 +194,74 @@ async fn request_wait_status_and_the_failing_paths() {
     let out = cli(&env, &["send", "nonsense", &example()]).await;
     assert_eq!(code(&out), 2);
 
+    // The rollout entities, without --raw: the Event Grid event of a version write, and a
+    // rollout check; anything else is refused before sending.
+    let reference =
+        std::fs::read_to_string(repo().join("reference/eventgrid/resource-write-success.json"))
+            .unwrap();
+    let mut event: serde_json::Value = serde_json::from_str(&reference).unwrap();
+    event[0]["subject"] = VERSION.into();
+    event[0]["data"]["operationName"] = "Microsoft.Compute/galleries/images/versions/write".into();
+    let dir = std::env::temp_dir().join(format!("imageferry-send-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let published = dir.join("published.json");
+    std::fs::write(&published, event.to_string()).unwrap();
+    let storage = dir.join("storage.json");
+    std::fs::write(&storage, &reference).unwrap();
+    let check = dir.join("check.json");
+    std::fs::write(
+        &check,
+        serde_json::json!({"rollout": "web", "versionId": VERSION, "ring": 1,
+            "ringStartedAt": "2026-12-01T10:00:00Z", "attempt": 1})
+        .to_string(),
+    )
+    .unwrap();
+    let published = published.display().to_string();
+    let storage = storage.display().to_string();
+    let check = check.display().to_string();
+    let out = cli(
+        &env,
+        &[
+            "send",
+            "image-version-published",
+            &published,
+            "--message-id",
+            "p-1",
+        ],
+    )
+    .await;
+    assert_eq!(code(&out), 0, "{:?}", text(&out));
+    let out = cli(
+        &env,
+        &["send", "rollout-check", &check, "--message-id", "c-1"],
+    )
+    .await;
+    assert_eq!(code(&out), 0, "{:?}", text(&out));
+    for (entity, id) in [("image-version-published", "p-1"), ("rollout-check", "c-1")] {
+        assert!(
+            stack
+                .bus
+                .sent(entity)
+                .iter()
+                .any(|m| m.broker.message_id.as_deref() == Some(id)),
+            "{entity}"
+        );
+    }
+    let before = stack.bus.all().len();
+    let out = cli(&env, &["send", "image-version-published", &storage]).await;
+    let (_, stderr) = text(&out);
+    assert_eq!(code(&out), 2, "a storage account write: {stderr}");
+    assert!(stderr.contains("not Microsoft.Resources.ResourceWriteSuccess / Microsoft.Compute/galleries/images/versions/write"), "{stderr}");
+    let out = cli(&env, &["send", "rollout-check", &published]).await;
+    assert_eq!(
+        code(&out),
+        2,
+        "an event is not a rollout check: {:?}",
+        text(&out)
+    );
+    assert_eq!(stack.bus.all().len(), before, "nothing refused was sent");
+    let _ = std::fs::remove_dir_all(&dir);
+
     let _ = stack.shutdown().await;
 }
 

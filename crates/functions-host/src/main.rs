@@ -2,6 +2,7 @@
 //!
 //! Runs a custom-handler Functions app with Service Bus triggers until Ctrl-C or SIGTERM.
 
+use std::io::IsTerminal as _;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -36,6 +37,16 @@ fn parse_setting(s: &str) -> Result<(String, String), String> {
 
 #[tokio::main]
 async fn main() -> ExitCode {
+    // The host's own warnings (receive and lock-renewal failures, a handler that does not
+    // start); colour only on a terminal, as the output usually goes to a log file.
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .init();
     let args = Args::parse();
     let definition = match app::load(&args.app_root) {
         Ok(a) => a,

@@ -1,6 +1,6 @@
 //! The `servicebus-emulator` command line (also run by `imageferry dev` as a child process).
 
-use std::io::Write as _;
+use std::io::{IsTerminal as _, Write as _};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -32,6 +32,8 @@ pub struct Args {
 pub async fn run(args: Args) -> ExitCode {
     let _ = tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
+        // Colour only on a terminal: `imageferry dev` writes this log to a file.
+        .with_ansi(std::io::stderr().is_terminal())
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
@@ -65,6 +67,9 @@ pub async fn run(args: Args) -> ExitCode {
         eprintln!("servicebus-emulator: cannot write the connection string: {e}");
         return ExitCode::FAILURE;
     }
+    // Listen for the signals before saying it is ready: a SIGTERM right after the ready line
+    // (a test, a parent stopping at once) must stop it cleanly, not kill it.
+    let stop = stop_signal();
     let mut out = std::io::stdout().lock();
     let _ = writeln!(
         out,
@@ -73,7 +78,7 @@ pub async fn run(args: Args) -> ExitCode {
     );
     let _ = out.flush();
     drop(out);
-    wait_for_signal().await;
+    stop.await;
     tracing::info!("servicebus-emulator stopping");
     handle.shutdown().await;
     ExitCode::SUCCESS
@@ -90,17 +95,30 @@ fn write_private(path: &std::path::Path, text: &str) -> std::io::Result<()> {
     options.open(path)?.write_all(text.as_bytes())
 }
 
-async fn wait_for_signal() {
+/// SIGTERM or SIGINT (Ctrl-C), listened for from this call on (not from the first poll).
+fn stop_signal() -> impl std::future::Future<Output = ()> {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{SignalKind, signal};
-        if let Ok(mut term) = signal(SignalKind::terminate()) {
+        let term = signal(SignalKind::terminate()).ok();
+        let int = signal(SignalKind::interrupt()).ok();
+        async move {
+            let recv = |s: Option<tokio::signal::unix::Signal>| async move {
+                match s {
+                    Some(mut s) => {
+                        s.recv().await;
+                    }
+                    None => std::future::pending().await,
+                }
+            };
             tokio::select! {
-                _ = term.recv() => {}
-                _ = tokio::signal::ctrl_c() => {}
+                _ = recv(term) => {}
+                _ = recv(int) => {}
             }
-            return;
         }
     }
-    let _ = tokio::signal::ctrl_c().await;
+    #[cfg(not(unix))]
+    async {
+        let _ = tokio::signal::ctrl_c().await;
+    }
 }

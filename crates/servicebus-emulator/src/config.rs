@@ -11,6 +11,9 @@ use serde::Deserialize;
 
 use crate::filter::{Filter, FilterError};
 
+#[cfg(test)]
+mod bicep;
+
 /// Largest message on the Standard tier (learn.microsoft.com/azure/service-bus-messaging/service-bus-quotas).
 pub const STANDARD_MAX_MESSAGE_BYTES: usize = 256 * 1024;
 
@@ -262,9 +265,9 @@ impl NamespaceConfig {
         Self::parse(&text)
     }
 
-    /// The imageferry namespace: the four step queues, the `deployment-events` topic with the
-    /// `terminal-events` subscription (`status IN (...)`) and a `local-dev` subscription that
-    /// takes every event (for `imageferry dev`).
+    /// The imageferry namespace: the six step queues, the `deployment-events` topic with the
+    /// `terminal-events` and `rollout-events` subscriptions (`status IN (...)` rules) and a
+    /// `local-dev` subscription that takes every event (for `imageferry dev`).
     pub fn imageferry() -> Self {
         Self::parse(IMAGEFERRY_TOML).expect("imageferry.toml is valid (tested)")
     }
@@ -283,6 +286,15 @@ impl NamespaceConfig {
             .flat_map(|s| s.targets.iter())
             .map(|t| &t.entity)
             .find(|e| e.path == path)
+    }
+
+    /// The queues (not the subscriptions), in configuration order.
+    pub fn queues(&self) -> impl Iterator<Item = &Receivable> {
+        self.sendables
+            .iter()
+            .flat_map(|s| s.targets.iter())
+            .filter(|t| !t.is_subscription)
+            .map(|t| &t.entity)
     }
 
     /// Every queue and subscription.
@@ -360,6 +372,7 @@ pub fn parse_iso8601(text: &str) -> Option<Duration> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::collections::BTreeMap;
 
     #[test]
     fn iso8601_durations() {
@@ -376,45 +389,373 @@ mod tests {
         assert_eq!(parse_iso8601("PT5X"), None);
     }
 
+    /// Subscriptions only the local namespace has: `imageferry dev` follows every event.
+    const LOCAL_ONLY_SUBSCRIPTIONS: [&str; 1] = ["deployment-events/subscriptions/local-dev"];
+    /// The step queues' local lock: the Bicep's PT5M would make a message whose lock was lost in
+    /// a crash (host or stand-in killed) wait five minutes; the local host renews locks while a
+    /// function runs, as the Functions host does.
+    const LOCAL_QUEUE_LOCK: Duration = Duration::from_secs(15);
+    /// ARM properties with no local effect (throughput and storage knobs, and the exception
+    /// dead-lettering of a filter that cannot throw here).
+    const NOT_EMULATED: [&str; 5] = [
+        "enableBatchedOperations",
+        "enablePartitioning",
+        "maxSizeInMegabytes",
+        "supportOrdering",
+        "deadLetteringOnFilterEvaluationExceptions",
+    ];
+
+    fn repo() -> std::path::PathBuf {
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+    }
+
+    fn bicep_namespace() -> bicep::Namespace {
+        let module = bicep::parse(include_str!("../../../infra/modules/servicebus.bicep"))
+            .expect("servicebus.bicep parses");
+        let main = bicep::caller(include_str!("../../../infra/main.bicep"));
+        bicep::namespace(&module, &main, "modules/servicebus.bicep").expect("entities resolve")
+    }
+
+    /// The entity each `serviceBusTrigger` in a function.json at the app root receives from.
+    fn trigger_entities() -> Vec<(String, String)> {
+        let mut out = Vec::new();
+        for entry in std::fs::read_dir(repo()).unwrap().flatten() {
+            let file = entry.path().join("function.json");
+            let Ok(text) = std::fs::read_to_string(&file) else {
+                continue;
+            };
+            let json: serde_json::Value = serde_json::from_str(&text).unwrap();
+            for b in json["bindings"].as_array().unwrap() {
+                if b["type"] != "serviceBusTrigger" {
+                    continue;
+                }
+                let entity = match (b["queueName"].as_str(), b["topicName"].as_str()) {
+                    (Some(q), _) => q.to_string(),
+                    (None, Some(t)) => format!(
+                        "{t}/subscriptions/{}",
+                        b["subscriptionName"].as_str().unwrap_or("")
+                    ),
+                    _ => panic!("{}: a trigger without an entity", file.display()),
+                };
+                out.push((file.display().to_string(), entity));
+            }
+        }
+        out
+    }
+
+    /// Every way `config` and the Bicep's namespace differ, and every trigger without its entity.
+    fn differences(
+        bicep: &bicep::Namespace,
+        config: &NamespaceConfig,
+        triggers: &[(String, String)],
+    ) -> Vec<String> {
+        use bicep::Scalar;
+        let mut out = Vec::new();
+        let mut diff = |what: String| out.push(what);
+        let dur = |props: &BTreeMap<String, Scalar>, key: &str| -> Option<Duration> {
+            match props.get(key) {
+                Some(Scalar::Str(s)) => Some(parse_iso8601(s).expect("an ISO 8601 duration")),
+                None => None,
+                Some(other) => panic!("{key}: {other:?} is not a duration"),
+            }
+        };
+        let flag = |props: &BTreeMap<String, Scalar>, key: &str| {
+            props.get(key) == Some(&Scalar::Bool(true))
+        };
+        let known = |what: &str, props: &BTreeMap<String, Scalar>, compared: &[&str]| {
+            props
+                .keys()
+                .filter(|k| !compared.contains(&k.as_str()) && !NOT_EMULATED.contains(&k.as_str()))
+                .map(|k| format!("{what}: the Bicep sets {k}, which the mirror does not compare"))
+                .collect::<Vec<_>>()
+        };
+        // Duplicate detection: Service Bus's default window is 10 minutes.
+        let window = |props: &BTreeMap<String, Scalar>| {
+            flag(props, "requiresDuplicateDetection").then(|| {
+                dur(props, "duplicateDetectionHistoryTimeWindow")
+                    .unwrap_or(Duration::from_secs(600))
+            })
+        };
+        let max_delivery = |props: &BTreeMap<String, Scalar>| match props.get("maxDeliveryCount") {
+            Some(Scalar::Int(n)) => *n as u32,
+            None => 10,
+            Some(other) => panic!("maxDeliveryCount {other:?}"),
+        };
+        const RECEIVABLE: [&str; 6] = [
+            "lockDuration",
+            "maxDeliveryCount",
+            "deadLetteringOnMessageExpiration",
+            "defaultMessageTimeToLive",
+            "requiresSession",
+            "requiresDuplicateDetection",
+        ];
+        let check_receivable =
+            |path: &str, props: &BTreeMap<String, Scalar>, e: &Receivable, lock: Duration| {
+                let mut d = Vec::new();
+                if e.lock_duration != lock {
+                    d.push(format!(
+                        "{path}: lockDuration {:?}, expected {lock:?}",
+                        e.lock_duration
+                    ));
+                }
+                if e.max_delivery_count != max_delivery(props) {
+                    d.push(format!(
+                        "{path}: maxDeliveryCount {} here, {} in the Bicep",
+                        e.max_delivery_count,
+                        max_delivery(props)
+                    ));
+                }
+                if e.dead_letter_on_expiration != flag(props, "deadLetteringOnMessageExpiration") {
+                    d.push(format!("{path}: deadLetteringOnMessageExpiration differs"));
+                }
+                if e.default_ttl != dur(props, "defaultMessageTimeToLive") {
+                    d.push(format!(
+                        "{path}: defaultMessageTimeToLive {:?} here, {:?} in the Bicep",
+                        e.default_ttl,
+                        dur(props, "defaultMessageTimeToLive")
+                    ));
+                }
+                if flag(props, "requiresSession") {
+                    d.push(format!("{path}: sessions are not emulated"));
+                }
+                d
+            };
+
+        // Queues, both ways.
+        let local_queues: BTreeMap<&str, &Sendable> = config
+            .sendables
+            .iter()
+            .filter(|s| s.targets.iter().all(|t| !t.is_subscription) && !s.targets.is_empty())
+            .map(|s| (s.path.as_str(), s))
+            .collect();
+        for (name, props) in &bicep.queues {
+            let Some(q) = local_queues.get(name.to_ascii_lowercase().as_str()) else {
+                diff(format!("queue {name} is in the Bicep, not here"));
+                continue;
+            };
+            if q.duplicate_window != window(props) {
+                diff(format!(
+                    "queue {name}: duplicate detection {:?} here, {:?} in the Bicep",
+                    q.duplicate_window,
+                    window(props)
+                ));
+            }
+            let mut compared = RECEIVABLE.to_vec();
+            compared.push("duplicateDetectionHistoryTimeWindow");
+            for k in known(&format!("queue {name}"), props, &compared) {
+                diff(k);
+            }
+            assert!(
+                dur(props, "lockDuration").is_some(),
+                "{name}: a lock duration in the Bicep"
+            );
+            for d in check_receivable(name, props, &q.targets[0].entity, LOCAL_QUEUE_LOCK) {
+                diff(d);
+            }
+        }
+        for name in local_queues.keys() {
+            if !bicep.queues.keys().any(|b| b.eq_ignore_ascii_case(name)) {
+                diff(format!("queue {name} is here, not in the Bicep"));
+            }
+        }
+
+        // Topics, subscriptions and rules, both ways.
+        let local_topics: BTreeMap<&str, &Sendable> = config
+            .sendables
+            .iter()
+            .filter(|s| !local_queues.contains_key(s.path.as_str()))
+            .map(|s| (s.path.as_str(), s))
+            .collect();
+        for (name, topic) in &bicep.topics {
+            let Some(t) = local_topics.get(name.to_ascii_lowercase().as_str()) else {
+                diff(format!("topic {name} is in the Bicep, not here"));
+                continue;
+            };
+            let props = &topic.properties;
+            if t.duplicate_window != window(props) {
+                diff(format!("topic {name}: duplicate detection differs"));
+            }
+            if t.default_ttl != dur(props, "defaultMessageTimeToLive") {
+                diff(format!("topic {name}: defaultMessageTimeToLive differs"));
+            }
+            for k in known(
+                &format!("topic {name}"),
+                props,
+                &[
+                    "requiresDuplicateDetection",
+                    "duplicateDetectionHistoryTimeWindow",
+                    "defaultMessageTimeToLive",
+                ],
+            ) {
+                diff(k);
+            }
+            for (sub_name, sub) in &topic.subscriptions {
+                let path = format!("{name}/subscriptions/{sub_name}").to_ascii_lowercase();
+                let Some(target) = t.targets.iter().find(|x| x.entity.path == path) else {
+                    diff(format!("subscription {path} is in the Bicep, not here"));
+                    continue;
+                };
+                for k in known(&path, &sub.properties, &RECEIVABLE) {
+                    diff(k);
+                }
+                let lock = dur(&sub.properties, "lockDuration").unwrap_or(Duration::from_secs(60));
+                for d in check_receivable(&path, &sub.properties, &target.entity, lock) {
+                    diff(d);
+                }
+                // Rules: none in the Bicep = the `$Default` TrueFilter Service Bus creates.
+                let expected: Vec<(String, Filter)> = if sub.rules.is_empty() {
+                    vec![("$Default".into(), Filter::True)]
+                } else {
+                    sub.rules
+                        .iter()
+                        .map(|(rule, props)| {
+                            if props.get("filterType") != Some(&Scalar::Str("SqlFilter".into())) {
+                                diff(format!("{path} rule {rule}: only SQL filters are emulated"));
+                            }
+                            let sql = match props.get("sqlFilter.sqlExpression") {
+                                Some(Scalar::Str(s)) => s.clone(),
+                                other => panic!("{path} rule {rule}: sqlExpression {other:?}"),
+                            };
+                            let filter = Filter::parse(&sql)
+                                .unwrap_or_else(|e| panic!("{path} rule {rule}: {e}"));
+                            (rule.clone(), filter)
+                        })
+                        .collect()
+                };
+                let mut local_rules = target.rules.clone();
+                local_rules.sort_by(|a, b| a.0.cmp(&b.0));
+                if local_rules != expected {
+                    diff(format!(
+                        "{path}: rules {local_rules:?} here, {expected:?} in the Bicep"
+                    ));
+                }
+            }
+            for target in &t.targets {
+                let p = target.entity.path.as_str();
+                if LOCAL_ONLY_SUBSCRIPTIONS.contains(&p) {
+                    continue;
+                }
+                let in_bicep = topic
+                    .subscriptions
+                    .keys()
+                    .any(|s| format!("{name}/subscriptions/{s}").eq_ignore_ascii_case(p));
+                if !in_bicep {
+                    diff(format!("subscription {p} is here, not in the Bicep"));
+                }
+            }
+        }
+        for name in local_topics.keys() {
+            if !bicep.topics.keys().any(|b| b.eq_ignore_ascii_case(name)) {
+                diff(format!("topic {name} is here, not in the Bicep"));
+            }
+        }
+
+        // Every function's trigger.
+        for (file, entity) in triggers {
+            if config.receivable(entity).is_none() {
+                diff(format!(
+                    "{file} is triggered by {entity}, which is not here"
+                ));
+            }
+        }
+        out
+    }
+
     #[test]
     fn the_imageferry_namespace_mirrors_the_bicep() {
-        let bicep = include_str!("../../../infra/modules/servicebus.bicep");
-        let main = include_str!("../../../infra/main.bicep");
-        let config = NamespaceConfig::imageferry();
-        for queue in [
-            "deployment-requested",
-            "replication-check",
-            "image-version-replicated",
-            "vm-provisioning",
-        ] {
-            assert!(
-                bicep.contains(&format!("'{queue}'")),
-                "{queue} in the Bicep"
-            );
-            let q = config.sendable(queue).expect("queue configured");
-            assert_eq!(q.duplicate_window, Some(Duration::from_secs(3600)));
-            assert!(main.contains("param duplicateDetectionWindow string = 'PT1H'"));
-            assert!(main.contains("param maxDeliveryCount int = 10"));
-            assert_eq!(q.targets[0].entity.max_delivery_count, 10);
-            assert!(q.targets[0].entity.dead_letter_on_expiration);
-        }
-        let topic = config.sendable("deployment-events").expect("topic");
-        let terminal = topic
-            .targets
-            .iter()
-            .find(|t| t.entity.path == "deployment-events/subscriptions/terminal-events")
-            .expect("terminal-events subscription");
-        let expression = "status IN ('succeeded', 'failed', 'rejected')";
-        assert!(
-            bicep.contains(&expression.replace('\'', "\\'")),
-            "the rule is the Bicep's"
+        let bicep = bicep_namespace();
+        // The reader found what the Bicep declares (guards against a reader that finds nothing).
+        assert_eq!(bicep.queues.len(), 6, "{:?}", bicep.queues.keys());
+        assert_eq!(
+            bicep.topics["deployment-events"]
+                .subscriptions
+                .keys()
+                .collect::<Vec<_>>(),
+            ["rollout-events", "terminal-events"]
         );
-        assert_eq!(terminal.rules[0].0, "$Default");
-        assert_eq!(terminal.rules[0].1, Filter::parse(expression).unwrap());
+        assert_eq!(
+            bicep.queues["rollout-check"].get("maxDeliveryCount"),
+            Some(&bicep::Scalar::Int(10)),
+            "main.bicep's default reaches the module"
+        );
+        let triggers = trigger_entities();
+        assert_eq!(triggers.len(), 6, "{triggers:?}");
+        let config = NamespaceConfig::imageferry();
+        let found = differences(&bicep, &config, &triggers);
+        assert!(found.is_empty(), "{found:#?}");
         assert!(
             config
                 .receivable("Deployment-Events/Subscriptions/local-dev")
                 .is_some()
+        );
+    }
+
+    #[test]
+    fn the_mirror_test_finds_each_kind_of_difference() {
+        let bicep = bicep_namespace();
+        let triggers = trigger_entities();
+        let mutated = |from: &str, to: &str| {
+            assert!(IMAGEFERRY_TOML.contains(from), "{from}");
+            let config = NamespaceConfig::parse(&IMAGEFERRY_TOML.replacen(from, to, 1)).unwrap();
+            differences(&bicep, &config, &triggers)
+        };
+        let one = |found: Vec<String>, needle: &str| {
+            assert!(
+                found.iter().any(|d| d.contains(needle)),
+                "{needle:?} not in {found:#?}"
+            );
+        };
+        // A queue missing (and a function without its queue), and one too many.
+        let found = mutated("name = \"rollout-check\"", "name = \"rollout-chek\"");
+        one(
+            found.clone(),
+            "queue rollout-check is in the Bicep, not here",
+        );
+        one(
+            found.clone(),
+            "queue rollout-chek is here, not in the Bicep",
+        );
+        one(found, "triggered by rollout-check");
+        // A setting.
+        one(
+            mutated("maxDeliveryCount = 10", "maxDeliveryCount = 3"),
+            "deployment-requested: maxDeliveryCount 3 here, 10 in the Bicep",
+        );
+        one(
+            mutated(
+                "duplicateDetectionHistoryTimeWindow = \"PT1H\"",
+                "duplicateDetectionHistoryTimeWindow = \"PT10M\"",
+            ),
+            "queue deployment-requested: duplicate detection",
+        );
+        one(
+            mutated("lockDuration = \"PT1M\"", "lockDuration = \"PT2M\""),
+            "deployment-events/subscriptions/terminal-events: lockDuration",
+        );
+        // A rule.
+        one(
+            mutated("'rollout-halted', ", ""),
+            "deployment-events/subscriptions/rollout-events: rules",
+        );
+        // A subscription missing, and one that is neither the Bicep's nor local-only.
+        let found = mutated("name = \"rollout-events\"", "name = \"rollouts\"");
+        one(
+            found.clone(),
+            "subscription deployment-events/subscriptions/rollout-events is in the Bicep, not here",
+        );
+        one(
+            found,
+            "subscription deployment-events/subscriptions/rollouts is here, not in the Bicep",
+        );
+        // A trigger whose entity is missing.
+        let found = differences(
+            &bicep,
+            &NamespaceConfig::imageferry(),
+            &[("x/function.json".into(), "nowhere".into())],
+        );
+        assert_eq!(
+            found,
+            ["x/function.json is triggered by nowhere, which is not here"]
         );
     }
 

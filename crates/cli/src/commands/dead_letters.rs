@@ -11,7 +11,6 @@ use crate::output::{OutputArgs, print_json, usage_error};
 use crate::session::Session;
 use azure_clients::servicebus::sas_token;
 use azure_clients::{OutgoingMessage, SecretString, ServiceBusConnection};
-use imageferry_contract::Step;
 use serde::Serialize;
 use serde_json::Value;
 use std::sync::Arc;
@@ -19,7 +18,7 @@ use std::sync::Arc;
 /// Arguments of `dead-letters`.
 #[derive(clap::Args)]
 pub struct Args {
-    /// The queue (default: every step queue).
+    /// The queue (default: every queue of the namespace, the six of infra/modules/servicebus.bicep).
     queue: Option<String>,
     /// Send the dead-lettered message of this deployment id (or MessageId) back to its queue.
     #[arg(long, conflicts_with = "purge")]
@@ -242,6 +241,15 @@ impl Receiver {
     }
 }
 
+/// Every queue of the namespace: those of `infra/modules/servicebus.bicep`, which the Service
+/// Bus stand-in's configuration mirrors (a test in `servicebus-emulator` checks both directions).
+fn all_queues() -> Vec<String> {
+    servicebus_emulator::NamespaceConfig::imageferry()
+        .queues()
+        .map(|q| q.path.clone())
+        .collect()
+}
+
 fn matches(entry: &DeadLetter, id: &str) -> bool {
     entry.deployment_id.as_deref() == Some(id) || entry.message_id.as_deref() == Some(id)
 }
@@ -262,7 +270,7 @@ pub async fn run(args: Args) -> Exit {
     };
     let queues: Vec<String> = match &args.queue {
         Some(q) => vec![q.clone()],
-        None => Step::ALL.iter().map(|s| s.as_str().to_owned()).collect(),
+        None => all_queues(),
     };
     let target = args.resubmit.as_deref().or(args.purge.as_deref());
     let mut listed = Vec::new();
@@ -354,5 +362,24 @@ pub async fn run(args: Args) -> Exit {
         Exit::Failed
     } else {
         Exit::Succeeded
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn every_queue_by_default() {
+        let queues = super::all_queues();
+        for q in [
+            "deployment-requested",
+            "replication-check",
+            "image-version-replicated",
+            "vm-provisioning",
+            "image-version-published",
+            "rollout-check",
+        ] {
+            assert!(queues.iter().any(|x| x == q), "{q} in {queues:?}");
+        }
+        assert_eq!(queues.len(), 6, "{queues:?}");
     }
 }

@@ -7,13 +7,17 @@
 //! the run (one terminal event per deployment, no VM created twice, queues drained, nothing
 //! dead-lettered without a terminal event) and prints the figures. Exit 0 only when every
 //! deployment succeeded and every check held. `--chaos` injects faults; `--keep` leaves the stack
-//! running. Logs and the stand-in's database go to `target/imageferry-dev/run-<pid>/`.
+//! running and writes the environment the `imageferry` commands need to talk to it to
+//! `target/imageferry-dev/env`. Logs and the stand-in's database go to
+//! `target/imageferry-dev/run-<pid>/`; each start prunes the folders of ended runs but the newest
+//! five.
 
 mod bus;
 mod chaos;
 mod follow;
 mod report;
 mod requests;
+mod runs;
 
 use std::collections::BTreeMap;
 use std::io::Write as _;
@@ -51,8 +55,11 @@ pub struct Args {
     /// Give up after this many seconds.
     #[arg(long, default_value_t = 600)]
     timeout: u64,
-    /// Leave the stack running after the deployments (stop with Ctrl-C); its endpoints are
-    /// written to target/imageferry-dev/stack.json.
+    /// Leave the stack running after the deployments (stop with Ctrl-C or SIGTERM) and print the
+    /// environment the imageferry commands use to talk to it, also written to
+    /// target/imageferry-dev/env: `eval "$(cat target/imageferry-dev/env)"`, then
+    /// `imageferry request --wait`, `status`, `dead-letters`... Endpoints also in
+    /// target/imageferry-dev/stack.json.
     #[arg(long)]
     keep: bool,
     /// Inject faults: 20% ARM 429/5xx, token-endpoint outages, duplicate deliveries and
@@ -130,6 +137,15 @@ fn settings(
         ("FUNCTIONS_WORKER_RUNTIME", "Custom".to_string()),
         ("AZURE_AUTHORITY_HOST", authority.to_string()),
         ("IMAGEFERRY_ARM_ENDPOINT", azure.to_string()),
+        // The stand-in's Key Vault is trusted only because this setting names it (a Windows
+        // request's adminPasswordSecretId points there).
+        ("IMAGEFERRY_KEYVAULT_ENDPOINT", azure.to_string()),
+        // The deployment status store: the stand-in's Table service (crate status-store), which
+        // `imageferry request --wait` and `imageferry status` read.
+        (
+            "IMAGEFERRY_STATUS_TABLE_ENDPOINT",
+            format!("{}/table/", azure.trim_end_matches('/')),
+        ),
         ("AZURE_CLIENT_ID", seed::CLIENT_ID.to_string()),
         ("AZURE_CLIENT_SECRET", seed::CLIENT_SECRET.to_string()),
         ("AZURE_TENANT_ID", seed::TENANT_1.to_string()),
@@ -161,14 +177,16 @@ struct Stack {
     proxy: Option<chaos::TokenProxy>,
     dir: PathBuf,
     connection: String,
+    /// What the `imageferry` commands need to talk to this stack (see [`cli_env`]).
+    cli_env: Vec<(String, String)>,
 }
 
 #[allow(clippy::too_many_lines)]
 async fn run_inner(args: Args) -> Result<Exit, String> {
     let root = app_root();
-    let dir = root
-        .join("target/imageferry-dev")
-        .join(format!("run-{}", std::process::id()));
+    let base = root.join("target/imageferry-dev");
+    runs::prune(&base, runs::KEEP_ENDED_RUNS);
+    let dir = runs::run_dir(&base, std::process::id());
     std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
     let count = args.count as usize;
     let bins = Binaries::locate().map_err(|e| e.to_string())?;
@@ -209,17 +227,15 @@ async fn run_inner(args: Args) -> Result<Exit, String> {
         std::fs::File::create(&host_log_path).map_err(|e| e.to_string())?,
     )));
     let sink = host_log.clone();
-    let mut options = HostOptions::new(
-        app.clone(),
-        settings(
-            &azure.base_url,
-            &authority,
-            &connection,
-            args.bench,
-            &args.settings,
-        ),
-        dir.join("handler.log"),
+    let app_settings = settings(
+        &azure.base_url,
+        &authority,
+        &connection,
+        args.bench,
+        &args.settings,
     );
+    let cli_env = cli_env(&app_settings);
+    let mut options = HostOptions::new(app.clone(), app_settings, dir.join("handler.log"));
     options.executable = Some(bins.handler.clone());
     options.log = Arc::new(move |line| {
         let mut f = sink.lock().unwrap_or_else(|e| e.into_inner());
@@ -236,13 +252,14 @@ async fn run_inner(args: Args) -> Result<Exit, String> {
         proxy,
         dir,
         connection,
+        cli_env,
     };
     let outcome = drive(&args, &stack, &root, count, &host_log).await;
     if let Ok(mut f) = host_log.lock() {
         let _ = f.flush();
     }
     if args.keep && outcome.is_ok() {
-        keep(&stack, &root).await;
+        keep(&stack, &root, &host_log).await;
     }
     shutdown(stack).await;
     outcome
@@ -646,8 +663,84 @@ async fn chaos_schedule(
     Ok(done)
 }
 
-async fn keep(stack: &Stack, root: &Path) {
+/// The app settings the `imageferry` commands read, in the order written.
+const CLI_SETTINGS: [&str; 10] = [
+    "AZURE_AUTHORITY_HOST",
+    "IMAGEFERRY_ARM_ENDPOINT",
+    "IMAGEFERRY_KEYVAULT_ENDPOINT",
+    "AZURE_TENANT_ID",
+    "AZURE_CLIENT_ID",
+    "AZURE_CLIENT_SECRET",
+    "ServiceBusConnection",
+    "IMAGEFERRY_STATUS_TABLE_ENDPOINT",
+    "IMAGEFERRY_ALLOWED_GALLERIES",
+    "IMAGEFERRY_ALLOWED_TARGETS",
+];
+
+/// Variables that would make a command look elsewhere than this stack (another cloud, another
+/// credential, Service Bus or status store): the env file unsets them.
+const CLI_CONFLICTS: [&str; 14] = [
+    "IMAGEFERRY_CLOUD",
+    "IMAGEFERRY_CREDENTIAL",
+    "AZURE_CLIENT_CERTIFICATE_PATH",
+    "AZURE_CLIENT_CERTIFICATE_PASSWORD",
+    "AZURE_FEDERATED_TOKEN_FILE",
+    "IDENTITY_ENDPOINT",
+    "IDENTITY_HEADER",
+    "IMAGEFERRY_MANAGED_IDENTITY_CLIENT_ID",
+    "ServiceBusConnection__fullyQualifiedNamespace",
+    "IMAGEFERRY_SERVICEBUS_SCOPE",
+    "IMAGEFERRY_STATUS_TABLE_CONNECTION",
+    "IMAGEFERRY_STATUS_TABLE_TENANT",
+    "IMAGEFERRY_STATUS_TABLE",
+    "AzureWebJobsStorage__tableServiceUri",
+];
+
+/// The handler's settings the `imageferry` commands read (the stand-in's app registration and
+/// endpoints, the Service Bus connection string, the status store, the allow-lists `doctor`
+/// checks), as the handler gets them (`--set` included).
+fn cli_env(settings: &BTreeMap<String, String>) -> Vec<(String, String)> {
+    CLI_SETTINGS
+        .iter()
+        .filter_map(|k| settings.get(*k).map(|v| (k.to_string(), v.clone())))
+        .collect()
+}
+
+/// `'text'` for a POSIX shell.
+fn shell_quote(text: &str) -> String {
+    format!("'{}'", text.replace('\'', r"'\''"))
+}
+
+/// The env file: `unset` of the conflicting variables, then one `export NAME='value'` a line.
+fn env_lines(env: &[(String, String)]) -> Vec<String> {
+    let mut lines = vec![format!("unset {}", CLI_CONFLICTS.join(" "))];
+    lines.extend(
+        env.iter()
+            .map(|(k, v)| format!("export {k}={}", shell_quote(v))),
+    );
+    lines
+}
+
+/// Writes `text` readable by this user only (it holds the stand-ins' credentials).
+fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
+    use std::os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _};
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)?;
+    f.set_permissions(std::fs::Permissions::from_mode(0o600))?;
+    f.write_all(text.as_bytes())
+}
+
+async fn keep(
+    stack: &Stack,
+    root: &Path,
+    host_log: &Arc<Mutex<std::io::BufWriter<std::fs::File>>>,
+) {
     let file = root.join("target/imageferry-dev/stack.json");
+    let env_file = root.join("target/imageferry-dev/env");
     let bus_url = stack.bus.lock().await.base_url.clone();
     let info = serde_json::json!({
         "azure": stack.azure.base_url,
@@ -656,21 +749,77 @@ async fn keep(stack: &Stack, root: &Path) {
         "handlerPid": stack.host.supervisor().pid(),
         "logs": stack.dir,
         "eventsSubscription": follow::ALL_EVENTS,
+        "env": env_file,
+        "pid": std::process::id(),
     });
-    let written = std::fs::write(
+    let written = write_private(
         &file,
-        serde_json::to_string_pretty(&info).unwrap_or_default(),
+        &serde_json::to_string_pretty(&info).unwrap_or_default(),
     );
-    println!(
-        "keeping          the stack runs until Ctrl-C; endpoints and the connection string: {}{}",
-        file.display(),
-        written
+    let lines = env_lines(&stack.cli_env);
+    let env_text = format!(
+        "# imageferry dev --keep (pid {}): the environment of the imageferry commands for this\n# stack. Use: eval \"$(cat {})\"\n{}\n",
+        std::process::id(),
+        env_file.display(),
+        lines.join("\n")
+    );
+    let env_written = write_private(&env_file, &env_text);
+    let not_written = |r: &std::io::Result<()>| {
+        r.as_ref()
             .err()
             .map(|e| format!(" (not written: {e})"))
             .unwrap_or_default()
+    };
+    println!(
+        "keeping          the stack runs until Ctrl-C; the imageferry commands talk to it with this environment, also in {}{} (eval \"$(cat {})\"), endpoints in {}{}:",
+        env_file.display(),
+        not_written(&env_written),
+        env_file
+            .strip_prefix(std::env::current_dir().unwrap_or_default())
+            .unwrap_or(&env_file)
+            .display(),
+        file.display(),
+        not_written(&written),
     );
-    let _ = tokio::signal::ctrl_c().await;
+    for line in &lines {
+        println!("{line}");
+    }
+    println!(
+        "stop             Ctrl-C, or kill -INT {} (or -TERM)",
+        std::process::id()
+    );
+    let _ = std::io::stdout().flush();
+    stopped(host_log).await;
     let _ = std::fs::remove_file(&file);
+    let _ = std::fs::remove_file(&env_file);
+}
+
+/// Waits for Ctrl-C (SIGINT) or SIGTERM, flushing the host log every second meanwhile.
+async fn stopped(host_log: &Arc<Mutex<std::io::BufWriter<std::fs::File>>>) {
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+    let terminate = async {
+        match term.as_mut() {
+            Some(t) => {
+                t.recv().await;
+            }
+            None => std::future::pending().await,
+        }
+    };
+    tokio::pin!(terminate);
+    let interrupt = tokio::signal::ctrl_c();
+    tokio::pin!(interrupt);
+    let mut flush = tokio::time::interval(Duration::from_secs(1));
+    loop {
+        tokio::select! {
+            _ = &mut interrupt => return,
+            _ = &mut terminate => return,
+            _ = flush.tick() => {
+                if let Ok(mut f) = host_log.lock() {
+                    let _ = f.flush();
+                }
+            }
+        }
+    }
 }
 
 async fn shutdown(stack: Stack) {

@@ -1,20 +1,36 @@
 //! `imageferry send <queue|topic> <file|->`: send one message of the contract as it is, after
-//! decoding it as that entity's message type (and validating a request).
+//! decoding it as that entity's message type with the handler's own types and checks (a request
+//! is validated; an `image-version-published` body must be the Event Grid event of a gallery
+//! image version write).
 
 use crate::exit::Exit;
 use crate::output::{OutputArgs, print_json, usage_error};
 use crate::session::Session;
 use azure_clients::OutgoingMessage;
+use imageferry_contract::rollout::{RolloutCheck, RolloutEvent};
 use imageferry_contract::{
-    DeploymentEvent, DeploymentRequest, ImageVersionReplicated, ReplicationCheck, Step,
+    DeploymentEvent, DeploymentRequest, ImageId, ImageVersionReplicated, ReplicationCheck,
     VmProvisioning,
 };
+use imageferry_handlers::rollout::event::{RESOURCE_WRITE_SUCCESS, ResourceEvent, VERSION_WRITE};
+
+/// The entities `send` knows: the six step queues (function name = queue name) and the events
+/// topic.
+pub const ENTITIES: [&str; 7] = [
+    "deployment-requested",
+    "replication-check",
+    "image-version-replicated",
+    "vm-provisioning",
+    "image-version-published",
+    "rollout-check",
+    "deployment-events",
+];
 
 /// Arguments of `send`.
 #[derive(clap::Args)]
 pub struct Args {
     /// Queue or topic: deployment-requested, replication-check, image-version-replicated,
-    /// vm-provisioning, deployment-events.
+    /// vm-provisioning, image-version-published, rollout-check, deployment-events.
     entity: String,
     /// The message body: a JSON file, or `-` for stdin.
     file: String,
@@ -28,8 +44,9 @@ pub struct Args {
     out: OutputArgs,
 }
 
-/// Decodes `body` as `entity`'s message; returns the deployment id.
-fn check(entity: &str, body: &str) -> Result<String, String> {
+/// Decodes `body` as `entity`'s message; returns the deployment id it concerns, if any (the
+/// message's CorrelationId).
+fn check(entity: &str, body: &str) -> Result<Option<String>, String> {
     fn decode<T: serde::de::DeserializeOwned>(body: &str) -> Result<T, String> {
         serde_json::from_str(body).map_err(|e| e.to_string())
     }
@@ -37,21 +54,59 @@ fn check(entity: &str, body: &str) -> Result<String, String> {
         "deployment-requested" => {
             let r: DeploymentRequest = decode(body)?;
             r.validate().map_err(|e| e.to_string())?;
-            Ok(r.deployment_id)
+            Ok(Some(r.deployment_id))
         }
-        "replication-check" => decode::<ReplicationCheck>(body).map(|m| m.request.deployment_id),
+        "replication-check" => {
+            decode::<ReplicationCheck>(body).map(|m| Some(m.request.deployment_id))
+        }
         "image-version-replicated" => match decode::<ImageVersionReplicated>(body)? {
-            ImageVersionReplicated::Step(s) => Ok(s.request.deployment_id),
+            ImageVersionReplicated::Step(s) => Ok(Some(s.request.deployment_id)),
             ImageVersionReplicated::Request(r) => {
                 r.validate().map_err(|e| e.to_string())?;
-                Ok(r.deployment_id)
+                Ok(Some(r.deployment_id))
             }
         },
-        "vm-provisioning" => decode::<VmProvisioning>(body).map(|m| m.request.deployment_id),
-        "deployment-events" => decode::<DeploymentEvent>(body).map(|e| e.deployment_id),
+        "vm-provisioning" => decode::<VmProvisioning>(body).map(|m| Some(m.request.deployment_id)),
+        // The event Event Grid delivers (Event Grid schema or CloudEvent, alone or in a
+        // one-element array), checked as the step checks it before anything else.
+        "image-version-published" => {
+            let event = ResourceEvent::parse(body).map_err(|e| e.to_string())?;
+            if event.event_type != RESOURCE_WRITE_SUCCESS
+                || !event.operation_name.eq_ignore_ascii_case(VERSION_WRITE)
+            {
+                return Err(format!(
+                    "event {} is {} / {}, not {RESOURCE_WRITE_SUCCESS} / {VERSION_WRITE}",
+                    event.id, event.event_type, event.operation_name
+                ));
+            }
+            match ImageId::parse(&event.subject) {
+                Ok(ImageId::Gallery { .. }) => Ok(None),
+                Ok(_) => Err(format!(
+                    "subject {:?} is not a gallery image version id",
+                    event.subject
+                )),
+                Err(e) => Err(format!("subject {:?}: {e}", event.subject)),
+            }
+        }
+        "rollout-check" => {
+            let c: RolloutCheck = decode(body)?;
+            ImageId::parse(&c.version_id).map_err(|e| format!("versionId: {e}"))?;
+            Ok(None)
+        }
+        // A deployment's event, or a rollout's.
+        "deployment-events" => match decode::<DeploymentEvent>(body) {
+            Ok(e) => Ok(Some(e.deployment_id)),
+            Err(deployment) => decode::<RolloutEvent>(body)
+                .map(|_| None)
+                .map_err(|rollout| {
+                    format!(
+                        "neither a deployment event ({deployment}) nor a rollout event ({rollout})"
+                    )
+                }),
+        },
         other => Err(format!(
-            "{other} is not an entity of the contract ({}, deployment-events); use --raw to send anyway",
-            Step::ALL.map(|s| s.as_str()).join(", ")
+            "{other} is not an entity of the contract ({}); use --raw to send anyway",
+            ENTITIES.join(", ")
         )),
     }
 }
@@ -74,7 +129,7 @@ pub async fn run(args: Args) -> Exit {
         None
     } else {
         match check(&args.entity, &body) {
-            Ok(id) => Some(id),
+            Ok(id) => id,
             Err(e) => {
                 eprintln!("imageferry: rejected: {}: {e}", args.entity);
                 return Exit::Rejected;
@@ -107,4 +162,89 @@ pub async fn run(args: Args) -> Exit {
         println!("sent to {} (MessageId {message_id})", args.entity);
     }
     Exit::Succeeded
+}
+
+#[cfg(test)]
+mod tests {
+    use super::check;
+
+    const VERSION: &str = "/subscriptions/aaaaaaaa-aaaa-4aaa-8aaa-aaaaaaaaaaaa/resourceGroups/myGalleryRG/providers/Microsoft.Compute/galleries/myGallery/images/myImageDefinition/versions/1.0.0";
+
+    /// The reference Event Grid event (a storage account write), made a version write.
+    fn version_written() -> serde_json::Value {
+        let text = std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../reference/eventgrid/resource-write-success.json"
+        ))
+        .unwrap();
+        let mut event: serde_json::Value = serde_json::from_str(&text).unwrap();
+        event[0]["subject"] = VERSION.into();
+        event[0]["data"]["resourceUri"] = VERSION.into();
+        event[0]["data"]["operationName"] =
+            "Microsoft.Compute/galleries/images/versions/write".into();
+        event
+    }
+
+    #[test]
+    fn image_version_published_takes_the_event_of_a_version_write() {
+        let reference = std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../reference/eventgrid/resource-write-success.json"
+        ))
+        .unwrap();
+        let e = check("image-version-published", &reference).unwrap_err();
+        assert!(e.contains("Microsoft.Storage/storageAccounts/write"), "{e}");
+        let event = version_written();
+        assert_eq!(
+            check("image-version-published", &event.to_string()),
+            Ok(None)
+        );
+        // As a CloudEvent, alone.
+        let g = &event[0];
+        let cloud = serde_json::json!({
+            "specversion": "1.0", "type": g["eventType"], "source": g["topic"], "subject": g["subject"],
+            "id": g["id"], "time": g["eventTime"], "data": g["data"]
+        });
+        assert_eq!(
+            check("image-version-published", &cloud.to_string()),
+            Ok(None)
+        );
+        let mut not_a_version = event.clone();
+        not_a_version[0]["subject"] = "/subscriptions/x/resourceGroups/g".into();
+        assert!(check("image-version-published", &not_a_version.to_string()).is_err());
+        assert!(check("image-version-published", "{}").is_err());
+        assert!(check("image-version-published", "[1, 2]").is_err());
+    }
+
+    #[test]
+    fn rollout_check_and_rollout_events() {
+        let c = serde_json::json!({
+            "rollout": "web", "versionId": VERSION, "ring": 1,
+            "ringStartedAt": "2026-12-01T10:00:00Z", "attempt": 2
+        });
+        assert_eq!(check("rollout-check", &c.to_string()), Ok(None));
+        let mut bad = c.clone();
+        bad["versionId"] = "1.0.0".into();
+        assert!(
+            check("rollout-check", &bad.to_string())
+                .unwrap_err()
+                .contains("versionId")
+        );
+        let mut missing = c.clone();
+        missing.as_object_mut().unwrap().remove("ring");
+        assert!(check("rollout-check", &missing.to_string()).is_err());
+        // A rollout event goes to the events topic too; a check does not.
+        let e = serde_json::json!({
+            "rollout": "web", "versionId": VERSION, "status": "ring-started", "ring": 0,
+            "ringName": "canary", "at": "2026-12-01T10:00:00Z", "detail": "ring 0 started"
+        });
+        assert_eq!(check("deployment-events", &e.to_string()), Ok(None));
+        let err = check("deployment-events", &c.to_string()).unwrap_err();
+        assert!(err.contains("neither a deployment event"), "{err}");
+        let err = check("nonsense", "{}").unwrap_err();
+        assert!(
+            err.contains("image-version-published, rollout-check"),
+            "{err}"
+        );
+    }
 }

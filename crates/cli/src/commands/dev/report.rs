@@ -10,13 +10,14 @@ use serde_json::Value;
 
 use super::follow::Deployment;
 
-/// The step queues.
-pub const QUEUES: [&str; 4] = [
-    "deployment-requested",
-    "replication-check",
-    "image-version-replicated",
-    "vm-provisioning",
-];
+/// Every queue of the stand-in's namespace (the one `imageferry dev` starts, which mirrors
+/// `infra/modules/servicebus.bicep`): the step queues, whatever their number.
+pub fn queues() -> Vec<String> {
+    servicebus_emulator::NamespaceConfig::imageferry()
+        .queues()
+        .map(|q| q.path.clone())
+        .collect()
+}
 
 /// What the Azure stand-in saw.
 #[derive(Debug, Default)]
@@ -97,14 +98,19 @@ pub async fn bus_operations(bus: &str) -> Result<BTreeMap<String, u64>, String> 
         .map_err(|e| e.to_string())
 }
 
-/// Waits until the step queues hold nothing (active, scheduled or locked); false at `timeout`.
+/// Waits until every queue holds nothing (active, scheduled or locked); false at `timeout`.
 pub async fn wait_drained(bus: &str, timeout: Duration) -> bool {
     let deadline = tokio::time::Instant::now() + timeout;
+    let queues = queues();
     loop {
         if let Ok(counts) = entity_counts(bus).await {
             let busy: u64 = counts
                 .iter()
-                .filter(|c| QUEUES.contains(&c["entity"].as_str().unwrap_or("")))
+                .filter(|c| {
+                    queues
+                        .iter()
+                        .any(|q| c["entity"].as_str() == Some(q.as_str()))
+                })
                 .map(|c| {
                     c["active"].as_u64().unwrap_or(0)
                         + c["scheduled"].as_u64().unwrap_or(0)
@@ -125,10 +131,10 @@ pub async fn wait_drained(bus: &str, timeout: Duration) -> bool {
 /// A dead-lettered message: (queue, deployment id, DeadLetterReason).
 pub type DeadLetter = (String, String, String);
 
-/// Takes every message out of the step queues' dead-letter queues.
+/// Takes every message out of every queue's dead-letter queue.
 pub async fn drain_dead_letters(client: &BusClient) -> Vec<DeadLetter> {
     let mut out = Vec::new();
-    for q in QUEUES {
+    for q in queues() {
         let dlq = format!("{q}/$DeadLetterQueue");
         while let Ok(Some(m)) = client.peek_lock(&dlq, Duration::from_secs(0)).await {
             let body: Value = serde_json::from_slice(&m.body).unwrap_or_default();
@@ -144,7 +150,7 @@ pub async fn drain_dead_letters(client: &BusClient) -> Vec<DeadLetter> {
                 .unwrap_or("?")
                 .to_string();
             let _ = client.complete(&m).await;
-            out.push((q.to_string(), id, reason));
+            out.push((q.clone(), id, reason));
         }
     }
     out
