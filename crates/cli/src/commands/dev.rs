@@ -227,6 +227,7 @@ async fn run_inner(args: Args) -> Result<Exit, String> {
         std::fs::File::create(&host_log_path).map_err(|e| e.to_string())?,
     )));
     let sink = host_log.clone();
+    log_warnings_to(host_log.clone());
     let app_settings = settings(
         &azure.base_url,
         &authority,
@@ -792,6 +793,32 @@ async fn keep(
     stopped(host_log).await;
     let _ = std::fs::remove_file(&file);
     let _ = std::fs::remove_file(&env_file);
+}
+
+/// `io::Write` into the shared host log.
+struct HostLogWriter(Arc<Mutex<std::io::BufWriter<std::fs::File>>>);
+
+impl std::io::Write for HostLogWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).write(buf)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// The in-process host's own warnings (receive and lock-renewal failures, a handler that does
+/// not start) go to `host.log` beside its invocation lines, without colour; `RUST_LOG` widens
+/// them (default `warn`). Once per process: a second call keeps the first subscriber.
+fn log_warnings_to(host_log: Arc<Mutex<std::io::BufWriter<std::fs::File>>>) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    let _ = tracing_subscriber::fmt()
+        .with_ansi(false)
+        .with_env_filter(filter)
+        .with_writer(move || HostLogWriter(host_log.clone()))
+        .try_init();
 }
 
 /// Waits for Ctrl-C (SIGINT) or SIGTERM, flushing the host log every second meanwhile.
