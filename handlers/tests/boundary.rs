@@ -92,11 +92,7 @@ fn windows_request(id: &str, secret_id: &str) -> Value {
 /// Delivers `req` to `deployment-requested` once and returns the events it published.
 async fn admit_once(bench: &mut Bench, req: &Value) -> Vec<imageferry_contract::DeploymentEvent> {
     let status = bench
-        .send_and_deliver(
-            Step::DeploymentRequested.as_str(),
-            &req.to_string(),
-            1,
-        )
+        .send_and_deliver(Step::DeploymentRequested.as_str(), &req.to_string(), 1)
         .await;
     assert_eq!(status, 200);
     bench.events()
@@ -118,7 +114,11 @@ async fn secret_ids_outside_the_clouds_vaults_are_rejected_at_admission() {
         assert_eq!(done.status, Status::Rejected, "{secret_id}: {events:#?}");
         let error = done.error.unwrap();
         assert_eq!(error.code, "UntrustedSecretId", "{secret_id}");
-        assert!(error.message.contains("vault.azure.net"), "{}", error.message);
+        assert!(
+            error.message.contains("vault.azure.net"),
+            "{}",
+            error.message
+        );
         assert!(
             bench.sim.requests().is_empty(),
             "{secret_id}: refused before any read"
@@ -133,7 +133,10 @@ async fn the_vault_allow_list_limits_secret_ids_at_admission() {
     let mut bench = Bench::start(scenario(), config.clone()).await;
     let events = admit_once(
         &mut bench,
-        &windows_request("vault-other", "https://othervault.vault.azure.net/secrets/pw"),
+        &windows_request(
+            "vault-other",
+            "https://othervault.vault.azure.net/secrets/pw",
+        ),
     )
     .await;
     let done = bench.terminal();
@@ -170,7 +173,11 @@ async fn a_step_over_its_budget_is_redelivered_then_recorded_failed() {
     bench.run().await;
     let deliveries = bench.deliveries_to(Step::DeploymentRequested);
     let statuses: Vec<u16> = deliveries.iter().map(|d| d.status).collect();
-    assert_eq!(statuses, [500, 500, 500, 500, 200], "redelivered up to the max");
+    assert_eq!(
+        statuses,
+        [500, 500, 500, 500, 200],
+        "redelivered up to the max"
+    );
     let done = bench.terminal();
     assert_eq!(done.status, Status::Failed);
     let error = done.error.unwrap();
@@ -371,7 +378,11 @@ async fn poll_failed_vm(code: Option<&'static str>) -> (Bench, Vec<String>) {
 
 #[tokio::test]
 async fn a_capacity_failure_seen_on_the_vm_itself_is_retried_like_the_operations() {
-    for code in ["AllocationFailed", "ZonalAllocationFailed", "SkuNotAvailable"] {
+    for code in [
+        "AllocationFailed",
+        "ZonalAllocationFailed",
+        "SkuNotAvailable",
+    ] {
         let (bench, seen) = poll_failed_vm(Some(code)).await;
         assert!(
             seen.iter().any(|p| p.contains("expand=instanceView")),
@@ -390,7 +401,10 @@ async fn a_capacity_failure_seen_on_the_vm_itself_is_retried_like_the_operations
             imageferry_handlers::capacity::base(1),
             "{code}"
         );
-        assert!(retry.visible_at() > bench.app.clock.now(), "scheduled later");
+        assert!(
+            retry.visible_at() > bench.app.clock.now(),
+            "scheduled later"
+        );
         assert!(
             bench
                 .events()
@@ -414,5 +428,10 @@ async fn an_os_provisioning_timeout_seen_on_the_vm_itself_gets_its_own_code_and_
     let (bench, _) = poll_failed_vm(None).await;
     let error = bench.terminal().error.unwrap();
     assert_eq!(error.code, "ProvisioningFailed");
-    assert!(bench.capture.sent(Step::ImageVersionReplicated.as_str()).is_empty());
+    assert!(
+        bench
+            .capture
+            .sent(Step::ImageVersionReplicated.as_str())
+            .is_empty()
+    );
 }

@@ -223,8 +223,14 @@ fn unknown_enum_values_do_not_fail() {
 fn gallery_image_definition_fields_and_trusted_launch() {
     let ex = example("gallery/GalleryImage_Get.json");
     let img: GalleryImage = serde_json::from_value(ex["responses"]["200"]["body"].clone()).unwrap();
-    assert_eq!(img.properties.os_type, Some(Tolerant::Known(OsType::Windows)));
-    assert_eq!(img.properties.os_state, Some(Tolerant::Known(OsState::Generalized)));
+    assert_eq!(
+        img.properties.os_type,
+        Some(Tolerant::Known(OsType::Windows))
+    );
+    assert_eq!(
+        img.properties.os_state,
+        Some(Tolerant::Known(OsState::Generalized))
+    );
     assert_eq!(
         img.properties.hyper_v_generation,
         Some(HyperVGeneration::V1)
@@ -573,7 +579,9 @@ fn marketplace_agreement_path_uses_plain_identifiers_only() {
     let sub = "bbbbbbbb-bbbb-4bbb-8bbb-bbbbbbbbbbbb";
     assert_eq!(
         plan.agreement_path(sub).unwrap().to_string(),
-        format!("/subscriptions/{sub}/providers/Microsoft.MarketplaceOrdering/offerTypes/virtualmachine/publishers/paloaltonetworks/offers/vmseries-flex/plans/byol/agreements/current")
+        format!(
+            "/subscriptions/{sub}/providers/Microsoft.MarketplaceOrdering/offerTypes/virtualmachine/publishers/paloaltonetworks/offers/vmseries-flex/plans/byol/agreements/current"
+        )
     );
     for product in ["../x", "..", "a%2fb", "a b", ""] {
         let odd = Plan {
@@ -582,7 +590,10 @@ fn marketplace_agreement_path_uses_plain_identifiers_only() {
         };
         assert!(odd.agreement_path(sub).is_none(), "{product:?}");
     }
-    assert!(plan.agreement_path("bbbb").is_none(), "not a subscription GUID");
+    assert!(
+        plan.agreement_path("bbbb").is_none(),
+        "not a subscription GUID"
+    );
     assert!(plan.agreement_path("").is_none());
 }
 

@@ -14,10 +14,10 @@ use crate::steps::{image_version_published, rollout_check, within_budget};
 use functions_runtime::{
     BodyDecodeError, Functions, Invocation, InvocationResult, ServiceBusMessage, service_fn,
 };
-use imageferry_contract::{EventError, fields};
 use imageferry_contract::rollout::{
     RolloutCheck, RolloutConfig, RolloutConfigError, RolloutStatus,
 };
+use imageferry_contract::{EventError, fields};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -182,7 +182,10 @@ pub fn functions(functions: Functions, app: Arc<App>, rollouts: Arc<Rollouts>) -
                         let run = rollout_check::run(&app, &rollouts, check);
                         (about, within_budget(&app, started, run).await)
                     }
-                    Err(e) => (Default::default(), Err(undecodable_check(&msg.raw_body, &e))),
+                    Err(e) => (
+                        Default::default(),
+                        Err(undecodable_check(&msg.raw_body, &e)),
+                    ),
                 };
                 let (name, version, ring, ring_name) = &about;
                 finish(

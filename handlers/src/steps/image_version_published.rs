@@ -100,10 +100,7 @@ pub async fn run(app: &App, rollouts: &Rollouts, body: &str) -> Result<String, S
         )
         .await
         .map_err(|e| StepError::arm("reading the published image version", &e))?;
-    let profile = version
-        .properties
-        .publishing_profile
-        .unwrap_or_default();
+    let profile = version.properties.publishing_profile.unwrap_or_default();
     if profile.exclude_from_latest == Some(true) {
         let line = format!("{image} is excluded from latest: not rolled out");
         tracing::info!(image = %image, "{line}");

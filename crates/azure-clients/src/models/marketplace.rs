@@ -82,7 +82,11 @@ impl Plan {
         }
         ResourceId::subscription(subscription)
             .and_then(|id| {
-                id.provider_child("Microsoft.MarketplaceOrdering", "offerTypes", "virtualmachine")
+                id.provider_child(
+                    "Microsoft.MarketplaceOrdering",
+                    "offerTypes",
+                    "virtualmachine",
+                )
             })
             .and_then(|id| id.child("publishers", &self.publisher))
             .and_then(|id| id.child("offers", &self.product))

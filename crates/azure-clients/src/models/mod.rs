@@ -17,10 +17,11 @@ pub use common::{
     SubResource, Tolerant, TrackedResource, normalize_region, region_eq,
 };
 pub use compute::{
-    DeleteOption, HardwareProfile, ImageReference, InstanceViewStatus, LinuxConfiguration, ManagedDiskParameters,
-    NetworkInterfaceReference, NetworkInterfaceReferenceProperties, NetworkProfile, OsDisk,
-    OsProfile, SecurityProfile, SecurityType, SshConfiguration, SshPublicKey, StorageProfile,
-    UefiSettings, VirtualMachine, VirtualMachineInstanceView, VirtualMachineProperties,
+    DeleteOption, HardwareProfile, ImageReference, InstanceViewStatus, LinuxConfiguration,
+    ManagedDiskParameters, NetworkInterfaceReference, NetworkInterfaceReferenceProperties,
+    NetworkProfile, OsDisk, OsProfile, SecurityProfile, SecurityType, SshConfiguration,
+    SshPublicKey, StorageProfile, UefiSettings, VirtualMachine, VirtualMachineInstanceView,
+    VirtualMachineProperties,
 };
 pub use gallery::{
     AggregatedReplicationState, CommunityGalleryImageVersion, DirectSharedImageVersion,
