@@ -4,11 +4,10 @@
 
 mod support;
 
-use azure_clients::{ArmClient, Endpoints, KeyVaultSecrets, RetryPolicy, TokenProvider};
+use azure_clients::{ArmClient, Endpoints, KeyVaultSecrets, RetryPolicy};
 use imageferry_contract::{Status, Step};
 use imageferry_handlers::AllowList;
 use serde_json::{Value, json};
-use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use support::*;
@@ -242,11 +241,7 @@ async fn when_the_events_topic_refuses_on_the_last_delivery_an_error_line_names_
     let status = bench.deliver_edited(&message, max, |_| {}).await;
     assert_eq!(status, 200, "the message completes: redelivery cannot help");
     assert!(bench.events().is_empty());
-    let errors = logs.errors();
-    let line = errors
-        .iter()
-        .find(|l| l.contains("could not be published"))
-        .unwrap_or_else(|| panic!("no error line: {}", logs.text()));
+    let line = logs.error_with("could not be published");
     for part in [
         "lost-event-1",
         "GalleryNotAllowed",
@@ -337,15 +332,7 @@ async fn failed_vm_arm(code: Option<&'static str>) -> (url::Url, Arc<Mutex<Vec<S
 
 fn clients(base: &url::Url) -> (ArmClient, KeyVaultSecrets) {
     let endpoints = Endpoints::local(base).unwrap();
-    let vars: BTreeMap<&str, &str> = [
-        ("AZURE_CLIENT_ID", CLIENT_ID),
-        ("AZURE_TENANT_ID", TENANT1),
-        ("AZURE_CLIENT_SECRET", "local-sim-secret"),
-    ]
-    .into();
-    let tokens = Arc::new(
-        TokenProvider::from_vars(&endpoints, |k| vars.get(k).map(|v| v.to_string())).unwrap(),
-    );
+    let tokens = token_provider(&endpoints);
     let retry = RetryPolicy {
         max_attempts: 2,
         initial_backoff: Duration::from_millis(1),

@@ -5,7 +5,6 @@
 
 mod support;
 
-use azure_clients::{ServiceBusConnection, ServiceBusSender};
 use imageferry_contract::rollout::RolloutConfig;
 use imageferry_handlers::rollout::state::RunState;
 use imageferry_handlers::rollout::status::StatusReader;
@@ -318,11 +317,7 @@ async fn when_the_events_topic_refuses_on_the_last_delivery_an_error_line_names_
     let max = bench.app.config.max_delivery_count;
     assert_eq!(bench.deliver_edited(&message, max, |_| {}).await, 200);
     assert!(rollout_events(&bench).is_empty());
-    let errors = logs.errors();
-    let line = errors
-        .iter()
-        .find(|l| l.contains("could not be published"))
-        .unwrap_or_else(|| panic!("no error line: {}", logs.text()));
+    let line = logs.error_with("could not be published");
     for part in [
         "rollout-check",
         "web",
@@ -343,22 +338,7 @@ async fn a_permanent_service_bus_refusal_in_a_rollout_is_not_retried() {
         .submit_raw(fanout::IMAGE_VERSION_PUBLISHED, &body)
         .await;
     let message = bench.last_on(fanout::IMAGE_VERSION_PUBLISHED);
-    let wrong: String = bench
-        .capture
-        .connection_string()
-        .split(';')
-        .map(|part| {
-            if part.starts_with("SharedAccessKey=") {
-                "SharedAccessKey=d3JvbmcgZGV2ZWxvcG1lbnQga2V5".to_string()
-            } else {
-                part.to_string()
-            }
-        })
-        .collect::<Vec<_>>()
-        .join(";");
-    bench.handler_bus(ServiceBusSender::from_connection(
-        ServiceBusConnection::parse(&wrong).unwrap(),
-    ));
+    bench.handler_bus(wrong_key_bus(&bench.capture));
     bench.with_rollouts(rollouts);
     // The first delivery completes: a 401 does not change by redelivering.
     assert_eq!(bench.deliver_edited(&message, 1, |_| {}).await, 200);

@@ -37,6 +37,29 @@ pub struct Rollouts {
     pub check_interval: Duration,
 }
 
+impl Rollouts {
+    /// Which version `rollout` is on for image definition `definition`: every rollout keeps its
+    /// state in the status store (`NoStatusStore` when none is configured).
+    pub async fn current(
+        &self,
+        rollout: &str,
+        definition: &str,
+    ) -> Result<(&state::RolloutStates, Option<state::Current>), StepError> {
+        let Some(states) = &self.states else {
+            return Err(StepError::failed(
+                "NoStatusStore",
+                "IMAGEFERRY_STATUS_TABLE_ENDPOINT is not set: rollouts keep their state in the status store",
+                Some("set IMAGEFERRY_STATUS_TABLE_ENDPOINT (infra/ sets it)".into()),
+            ));
+        };
+        let current = states
+            .current(rollout, definition)
+            .await
+            .map_err(|e| fanout::table_error("reading the rollout's state", &e))?;
+        Ok((states, current))
+    }
+}
+
 /// The rollout configuration or its settings are wrong: the handler does not start.
 #[derive(Debug, thiserror::Error)]
 pub enum RolloutSetupError {
@@ -135,10 +158,7 @@ pub fn functions(functions: Functions, app: Arc<App>, rollouts: Arc<Rollouts>) -
         move |inv: Invocation<ServiceBusMessage<Result<serde_json::Value, BodyDecodeError>>>| {
             let (app, rollouts) = (a.clone(), r.clone());
             async move {
-                let started = Instant::now();
-                let msg = inv.event;
-                let delivery = delivery_count(&msg, app.config.max_delivery_count);
-                let id = msg.message_id.clone().unwrap_or(inv.context.invocation_id);
+                let (started, msg, delivery, id) = arrived(&app, inv);
                 let run = image_version_published::run(&app, &rollouts, &msg.raw_body);
                 let outcome = within_budget(&app, started, run).await;
                 let subject = image_version_published_subject(&msg.raw_body);
@@ -159,10 +179,7 @@ pub fn functions(functions: Functions, app: Arc<App>, rollouts: Arc<Rollouts>) -
         move |inv: Invocation<ServiceBusMessage<Result<RolloutCheck, BodyDecodeError>>>| {
             let (app, rollouts) = (a.clone(), r.clone());
             async move {
-                let started = Instant::now();
-                let msg = inv.event;
-                let delivery = delivery_count(&msg, app.config.max_delivery_count);
-                let id = msg.message_id.clone().unwrap_or(inv.context.invocation_id);
+                let (started, msg, delivery, id) = arrived(&app, inv);
                 let (about, outcome) = match msg.body {
                     Ok(check) => {
                         let ring_name = rollouts
@@ -234,6 +251,19 @@ fn undecodable_check(raw_body: &str, e: &BodyDecodeError) -> StepError {
             ),
         )
     }
+}
+
+/// When the delivery reached the handler (the step budget counts from here), the message, the
+/// delivery count to act on, and the MessageId (or the invocation id).
+fn arrived<B>(
+    app: &App,
+    inv: Invocation<ServiceBusMessage<B>>,
+) -> (Instant, ServiceBusMessage<B>, u32, String) {
+    let started = Instant::now();
+    let msg = inv.event;
+    let delivery = delivery_count(&msg, app.config.max_delivery_count);
+    let id = msg.message_id.clone().unwrap_or(inv.context.invocation_id);
+    (started, msg, delivery, id)
 }
 
 /// The delivery count to act on: the host's, unless it is missing or a body field named

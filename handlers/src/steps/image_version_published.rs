@@ -8,6 +8,7 @@
 //! from latest or past its end of life. Halted before it starts (`rollout-halted`): a target
 //! region the version does not replicate to.
 
+use super::checks::allowed_gallery;
 use crate::app::App;
 use crate::names::GALLERY_API;
 use crate::outcome::StepError;
@@ -66,16 +67,11 @@ pub async fn run(app: &App, rollouts: &Rollouts, body: &str) -> Result<String, S
             None,
         ));
     }
-    if !app.config.gallery_allowed(&image) {
-        return Err(StepError::rejected(
-            "GalleryNotAllowed",
-            format!(
-                "gallery {} is not in IMAGEFERRY_ALLOWED_GALLERIES",
-                image.gallery_id()
-            ),
-            Some("add the gallery to IMAGEFERRY_ALLOWED_GALLERIES, or remove its Event Grid subscription".into()),
-        ));
-    }
+    allowed_gallery(
+        app,
+        &image,
+        "add the gallery to IMAGEFERRY_ALLOWED_GALLERIES, or remove its Event Grid subscription",
+    )?;
     let definition = image.definition_id().unwrap_or_default();
     let Some(rollout) = rollouts.config.rollout_for(&definition) else {
         let line = format!(
@@ -129,18 +125,20 @@ pub async fn run(app: &App, rollouts: &Rollouts, body: &str) -> Result<String, S
         .map(|t| format!("{} ({})", t.name, t.location))
         .collect();
     let version_id = image.to_string();
-    let Some(states) = &rollouts.states else {
-        return Err(StepError::failed(
-            "NoStatusStore",
-            "IMAGEFERRY_STATUS_TABLE_ENDPOINT is not set: rollouts keep their state in the status store",
-            None,
-        ));
-    };
     let definition = image.image().to_string();
-    let current = states
-        .current(&rollout.name, &definition)
-        .await
-        .map_err(|e| table_error("reading the rollout's state", &e))?;
+    let (states, current) = rollouts.current(&rollout.name, &definition).await?;
+    // A terminal event before ring 0 started (blocked, or regions not targeted).
+    let not_started = |status: RolloutStatus, error: EventError| {
+        let event = terminal_event(
+            app,
+            &rollout.name,
+            &version_id,
+            status,
+            (0, &rollout.rings[0].name),
+            error,
+        );
+        publish(app, event)
+    };
     if let Some(current) = &current {
         if resource_id_eq(&current.version_id, &version_id) {
             let line = format!(
@@ -177,18 +175,7 @@ pub async fn run(app: &App, rollouts: &Rollouts, body: &str) -> Result<String, S
                         .into(),
                 ),
             };
-            publish(
-                app,
-                terminal_event(
-                    app,
-                    &rollout.name,
-                    &version_id,
-                    RolloutStatus::RolloutBlocked,
-                    (0, &rollout.rings[0].name),
-                    error,
-                ),
-            )
-            .await?;
+            not_started(RolloutStatus::RolloutBlocked, error).await?;
             return Ok(format!("rollout {} of {version_id} blocked", rollout.name));
         }
     }
@@ -205,18 +192,7 @@ pub async fn run(app: &App, rollouts: &Rollouts, body: &str) -> Result<String, S
                     .into(),
             ),
         };
-        publish(
-            app,
-            terminal_event(
-                app,
-                &rollout.name,
-                &version_id,
-                RolloutStatus::RolloutHalted,
-                (0, &rollout.rings[0].name),
-                error,
-            ),
-        )
-        .await?;
+        not_started(RolloutStatus::RolloutHalted, error).await?;
         states
             .set(
                 &rollout.name,

@@ -62,18 +62,8 @@ pub async fn run(app: &App, rollouts: &Rollouts, check: RolloutCheck) -> Result<
             Some("set IMAGEFERRY_STATUS_TABLE_ENDPOINT (infra/ sets it)".into()),
         ));
     };
-    let Some(states) = &rollouts.states else {
-        return Err(StepError::failed(
-            "NoStatusStore",
-            "IMAGEFERRY_STATUS_TABLE_ENDPOINT is not set: rollouts keep their state in the status store",
-            None,
-        ));
-    };
     let definition = image.image().to_string();
-    let current = states
-        .current(&rollout.name, &definition)
-        .await
-        .map_err(|e| table_error("reading the rollout's state", &e))?;
+    let (states, current) = rollouts.current(&rollout.name, &definition).await?;
     let Some(current) = current else {
         // Only a version whose rollout image-version-published recorded as running is checked:
         // a check for anything else starts nothing.

@@ -127,15 +127,7 @@ impl Bench {
             .await
             .expect("capture starts");
         let endpoints = Endpoints::local(&sim.base_url().parse().unwrap()).unwrap();
-        let vars: BTreeMap<&str, &str> = [
-            ("AZURE_CLIENT_ID", CLIENT_ID),
-            ("AZURE_TENANT_ID", TENANT1),
-            ("AZURE_CLIENT_SECRET", "local-sim-secret"),
-        ]
-        .into();
-        let tokens = Arc::new(
-            TokenProvider::from_vars(&endpoints, |k| vars.get(k).map(|v| v.to_string())).unwrap(),
-        );
+        let tokens = token_provider(&endpoints);
         let arm = ArmClient::new(endpoints.clone(), tokens.clone(), retry());
         let bus = ServiceBusSender::from_connection(
             ServiceBusConnection::parse(&capture.connection_string()).unwrap(),
@@ -403,6 +395,14 @@ impl LogBuffer {
         String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
     }
 
+    /// The first ERROR line containing `text`; panics, showing every line, when there is none.
+    pub fn error_with(&self, text: &str) -> String {
+        self.errors()
+            .into_iter()
+            .find(|l| l.contains(text))
+            .unwrap_or_else(|| panic!("no error line with {text:?}: {}", self.text()))
+    }
+
     /// The lines at ERROR level.
     pub fn errors(&self) -> Vec<String> {
         self.text()
@@ -428,6 +428,34 @@ impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for LogBuffer {
     fn make_writer(&'a self) -> Self::Writer {
         self.clone()
     }
+}
+
+/// A sender to `capture` whose key is wrong: every send is refused with 401.
+pub fn wrong_key_bus(capture: &CaptureHandle) -> ServiceBusSender {
+    let wrong: String = capture
+        .connection_string()
+        .split(';')
+        .map(|part| {
+            if part.starts_with("SharedAccessKey=") {
+                "SharedAccessKey=d3JvbmcgZGV2ZWxvcG1lbnQga2V5".to_string()
+            } else {
+                part.to_string()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(";");
+    ServiceBusSender::from_connection(ServiceBusConnection::parse(&wrong).unwrap())
+}
+
+/// A token provider with the seeded app registration's secret, asking `endpoints`' authority.
+pub fn token_provider(endpoints: &Endpoints) -> Arc<TokenProvider> {
+    let vars: BTreeMap<&str, &str> = [
+        ("AZURE_CLIENT_ID", CLIENT_ID),
+        ("AZURE_TENANT_ID", TENANT1),
+        ("AZURE_CLIENT_SECRET", "local-sim-secret"),
+    ]
+    .into();
+    Arc::new(TokenProvider::from_vars(endpoints, |k| vars.get(k).map(|v| v.to_string())).unwrap())
 }
 
 /// An RFC 3339 instant `days` from the bench's clock.
