@@ -119,10 +119,14 @@ impl Rollouts {
         };
         let check_interval = match var("IMAGEFERRY_ROLLOUT_CHECK_INTERVAL") {
             None => Duration::from_secs(60),
-            Some(v) => parse_duration(&v).ok_or(RolloutSetupError::Setting {
-                name: "IMAGEFERRY_ROLLOUT_CHECK_INTERVAL",
-                reason: format!("{v:?} is not a duration like 30s or 5m"),
-            })?,
+            Some(v) => parse_duration(&v)
+                // A ring's first check must come after image-version-published recorded the
+                // rollout as running (a check of a rollout not recorded running is dropped).
+                .filter(|d| *d >= Duration::from_secs(1))
+                .ok_or(RolloutSetupError::Setting {
+                    name: "IMAGEFERRY_ROLLOUT_CHECK_INTERVAL",
+                    reason: format!("{v:?} is not a duration of at least 1s, like 30s or 5m"),
+                })?,
         };
         let store =
             status::StatusReader::from_vars(|k| std::env::var(k).ok()).map_err(|reason| {
