@@ -88,7 +88,11 @@ impl App {
     /// network failures are transient (redelivery may help); 401, 403, 404, 413 and other
     /// refusals are permanent (`failed` at once: sending the same message again gets the same
     /// answer).
-    async fn send(&self, entity: &str, mut message: OutgoingMessage) -> Result<(), StepError> {
+    pub(crate) async fn send(
+        &self,
+        entity: &str,
+        mut message: OutgoingMessage,
+    ) -> Result<(), StepError> {
         if let Some(trace) = functions_runtime::TraceContext::current() {
             message
                 .application_properties
@@ -108,14 +112,7 @@ impl App {
                     "check the Service Bus entity, the app's Azure Service Bus Data Sender role (or SAS rights) and the message size limit".into()
                 }),
             };
-            if transient {
-                StepError::Transient(error)
-            } else {
-                StepError::Failed {
-                    error,
-                    progress: None,
-                }
-            }
+            StepError::classified(transient, error)
         })
     }
 }

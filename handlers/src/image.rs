@@ -5,9 +5,9 @@
 //! ([`GalleryImageVersion::readiness_in`]: per region).
 
 use azure_clients::models::{
-    self, GalleryImage, GalleryImageVersion, Plan, RegionReadiness, ReplicationState,
+    GalleryImage, GalleryImageVersion, Plan, RegionReadiness, ReplicationState,
 };
-use imageferry_contract::{ImageFacts, OsState, OsType, ReplicationProgress};
+use imageferry_contract::{ImageFacts, ReplicationProgress};
 use time::OffsetDateTime;
 
 /// What a VM from the requested version needs: the contract's facts and the Marketplace plan.
@@ -39,16 +39,17 @@ pub enum FactsError {
 /// on the properties used here).
 pub fn image_info(def: &GalleryImage, version: &str) -> Result<ImageInfo, FactsError> {
     let p = &def.properties;
-    let os_type = match &p.os_type {
-        Some(models::OsType::Linux) => OsType::Linux,
-        Some(models::OsType::Windows) => OsType::Windows,
-        other => return Err(FactsError::OsType(other.as_ref().map(|o| o.to_string()))),
-    };
-    let os_state = match &p.os_state {
-        Some(models::OsState::Generalized) => OsState::Generalized,
-        Some(models::OsState::Specialized) => OsState::Specialized,
-        other => return Err(FactsError::OsState(other.as_ref().map(|o| o.to_string()))),
-    };
+    // The gallery model reads the contract's own enums; an unknown value is kept as text.
+    let os_type = p
+        .os_type
+        .as_ref()
+        .and_then(|t| t.known().ok())
+        .ok_or_else(|| FactsError::OsType(p.os_type.as_ref().map(|t| t.to_string())))?;
+    let os_state = p
+        .os_state
+        .as_ref()
+        .and_then(|t| t.known().ok())
+        .ok_or_else(|| FactsError::OsState(p.os_state.as_ref().map(|t| t.to_string())))?;
     // `TrustedLaunch` requires a Trusted Launch VM; `TrustedLaunchSupported` and
     // `TrustedLaunchAndConfidentialVmSupported` allow a standard one; `ConfidentialVM*` requires
     // a confidential VM.
@@ -119,6 +120,7 @@ pub fn replication_in(v: &GalleryImageVersion, location: &str, now: OffsetDateTi
 #[cfg(test)]
 mod tests {
     use super::*;
+    use imageferry_contract::{OsState, OsType};
 
     fn fixture(name: &str) -> serde_json::Value {
         let path = format!(
@@ -211,6 +213,21 @@ mod tests {
         let later = def("TrustedLaunch", Some("2.0.0"));
         assert!(!image_info(&later, "1.9.9").unwrap().facts.trusted_launch);
         assert!(image_info(&later, "2.0.0").unwrap().facts.trusted_launch);
+    }
+
+    #[test]
+    fn an_unknown_os_type_is_named() {
+        let def: GalleryImage = serde_json::from_value(
+            serde_json::json!({"properties": {"osType": "Plan9", "osState": "generalized"}}),
+        )
+        .unwrap();
+        assert_eq!(
+            image_info(&def, "1.0.0"),
+            Err(FactsError::OsType(Some("Plan9".into())))
+        );
+        let def: GalleryImage =
+            serde_json::from_value(serde_json::json!({"properties": {"osType": "linux"}})).unwrap();
+        assert_eq!(image_info(&def, "1.0.0"), Err(FactsError::OsState(None)));
     }
 
     #[test]

@@ -1,5 +1,6 @@
-//! The imageferry custom handler: configuration, the four pipeline steps (one module each under
-//! [`steps`]) and what they share.
+//! The imageferry custom handler: configuration, the four pipeline steps and the two rollout
+//! functions (one module each under [`steps`], the rollout machinery under [`rollout`]) and what
+//! they share.
 //!
 //! `deployment-requested` → (`replication-check`)* → `image-version-replicated` →
 //! (`vm-provisioning`)+ ; every step publishes its progress and exactly one terminal event

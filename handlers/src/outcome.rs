@@ -55,6 +55,21 @@ impl StepError {
         )
     }
 
+    /// The one place a client failure becomes an outcome: transient (redelivery may help) or
+    /// permanent (`failed` at once: the same request gets the same answer). Each client says
+    /// which with its own `is_transient` (ARM, Service Bus, Key Vault, the status table); every
+    /// step and both rollout functions go through here.
+    pub fn classified(transient: bool, error: EventError) -> Self {
+        if transient {
+            StepError::Transient(error)
+        } else {
+            StepError::Failed {
+                error,
+                progress: None,
+            }
+        }
+    }
+
     /// Maps an ARM error met while `doing` something: transient or permanent, with ARM's code
     /// and a hint.
     pub fn arm(doing: &str, e: &ArmError) -> Self {
@@ -63,14 +78,7 @@ impl StepError {
             message: format!("{doing}: {e}"),
             hint: e.hint(),
         };
-        if e.is_transient() {
-            StepError::Transient(error)
-        } else {
-            StepError::Failed {
-                error,
-                progress: None,
-            }
-        }
+        StepError::classified(e.is_transient(), error)
     }
 }
 

@@ -50,7 +50,12 @@ pub(crate) async fn check_marketplace_terms(
     };
     let agreement: Result<Option<MarketplaceAgreement>, ArmError> = app
         .arm
-        .get_optional(&req.target.tenant_id, &path, MARKETPLACE_ORDERING_API, &[])
+        .get_optional(
+            &req.target.tenant_id,
+            &path.to_string(),
+            MARKETPLACE_ORDERING_API,
+            &[],
+        )
         .await;
     match agreement {
         Ok(Some(a)) if a.properties.accepted == Some(false) => {

@@ -3,7 +3,6 @@
 
 mod support;
 
-use azure_clients::{ServiceBusConnection, ServiceBusSender};
 use imageferry_contract::{Status, Step};
 use serde_json::json;
 use support::*;
@@ -50,22 +49,7 @@ async fn a_permanent_service_bus_refusal_is_not_retried_and_ends_the_message() {
     let mut bench = Bench::seeded().await;
     bench.submit(&linux_request("sb-401")).await;
     // The handler's credentials are now wrong: every send is refused with 401.
-    let wrong: String = bench
-        .capture
-        .connection_string()
-        .split(';')
-        .map(|part| {
-            if part.starts_with("SharedAccessKey=") {
-                "SharedAccessKey=d3JvbmcgZGV2ZWxvcG1lbnQga2V5".to_string()
-            } else {
-                part.to_string()
-            }
-        })
-        .collect::<Vec<_>>()
-        .join(";");
-    bench.handler_bus(ServiceBusSender::from_connection(
-        ServiceBusConnection::parse(&wrong).unwrap(),
-    ));
+    bench.handler_bus(wrong_key_bus(&bench.capture));
     bench.run().await;
     // One delivery, completed: redelivering cannot change a 401. Nothing was published, and the
     // handler said so in an error log line (see the runner) instead of retrying ten times.

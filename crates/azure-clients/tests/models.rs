@@ -223,8 +223,14 @@ fn unknown_enum_values_do_not_fail() {
 fn gallery_image_definition_fields_and_trusted_launch() {
     let ex = example("gallery/GalleryImage_Get.json");
     let img: GalleryImage = serde_json::from_value(ex["responses"]["200"]["body"].clone()).unwrap();
-    assert_eq!(img.properties.os_type, Some(OsType::Windows));
-    assert_eq!(img.properties.os_state, Some(OsState::Generalized));
+    assert_eq!(
+        img.properties.os_type,
+        Some(Tolerant::Known(OsType::Windows))
+    );
+    assert_eq!(
+        img.properties.os_state,
+        Some(Tolerant::Known(OsState::Generalized))
+    );
     assert_eq!(
         img.properties.hyper_v_generation,
         Some(HyperVGeneration::V1)
@@ -570,14 +576,48 @@ fn marketplace_agreement_path_uses_plain_identifiers_only() {
         product: "vmseries-flex".into(),
         promotion_code: None,
     };
+    let sub = "bbbbbbbb-bbbb-4bbb-8bbb-bbbbbbbbbbbb";
     assert_eq!(
-        plan.agreement_path("bbbb").unwrap(),
-        "/subscriptions/bbbb/providers/Microsoft.MarketplaceOrdering/offerTypes/virtualmachine/publishers/paloaltonetworks/offers/vmseries-flex/plans/byol/agreements/current"
+        plan.agreement_path(sub).unwrap().to_string(),
+        format!(
+            "/subscriptions/{sub}/providers/Microsoft.MarketplaceOrdering/offerTypes/virtualmachine/publishers/paloaltonetworks/offers/vmseries-flex/plans/byol/agreements/current"
+        )
     );
-    let odd = Plan {
-        product: "../x".into(),
-        ..plan.clone()
-    };
-    assert!(odd.agreement_path("bbbb").is_none());
+    for product in ["../x", "..", "a%2fb", "a b", ""] {
+        let odd = Plan {
+            product: product.into(),
+            ..plan.clone()
+        };
+        assert!(odd.agreement_path(sub).is_none(), "{product:?}");
+    }
+    assert!(
+        plan.agreement_path("bbbb").is_none(),
+        "not a subscription GUID"
+    );
     assert!(plan.agreement_path("").is_none());
+}
+
+#[test]
+fn a_failed_vm_names_its_provisioning_error_in_the_instance_view() {
+    let vm: VirtualMachine = serde_json::from_value(json!({
+        "location": "southcentralus",
+        "properties": {"provisioningState": "Failed", "instanceView": {"statuses": [
+            {"code": "ProvisioningState/failed/ZonalAllocationFailed", "level": "Error",
+             "displayStatus": "Provisioning failed",
+             "message": "Allocation failed. We do not have sufficient capacity for the requested VM size in this zone."},
+            {"code": "PowerState/stopped", "level": "Info", "displayStatus": "VM stopped"}
+        ]}}
+    }))
+    .unwrap();
+    let e = vm.provisioning_error().unwrap();
+    assert_eq!(e.code, "ZonalAllocationFailed");
+    assert!(e.message.starts_with("Allocation failed"));
+    let running: VirtualMachine = serde_json::from_value(json!({"properties": {
+        "provisioningState": "Succeeded",
+        "instanceView": {"statuses": [{"code": "ProvisioningState/succeeded", "level": "Info"}]}
+    }}))
+    .unwrap();
+    assert!(running.provisioning_error().is_none());
+    let bare: VirtualMachine = serde_json::from_value(json!({"properties": {}})).unwrap();
+    assert!(bare.provisioning_error().is_none());
 }

@@ -20,6 +20,15 @@ pub const REPLICATION_CHECK: &[&str] = &["request", "attempt", "deadline", "last
 pub const REPLICATED_STEP: &[&str] = &["request", "deadline", "attempt", "continuation"];
 /// Top-level fields of a `VmProvisioning`.
 pub const VM_PROVISIONING: &[&str] = &["request", "attempt", "deadline", "vmId", "operation"];
+/// Top-level fields of a `RolloutCheck` (the `rollout-check` queue).
+pub const ROLLOUT_CHECK: &[&str] = &[
+    "rollout",
+    "versionId",
+    "imageTenantId",
+    "ring",
+    "ringStartedAt",
+    "attempt",
+];
 
 /// The fields a body for `step`'s queue may have at its top level (for `image-version-replicated`
 /// it depends on the form: a top-level `request` object means the step form).
@@ -38,7 +47,12 @@ pub fn known(step: Step, body: &Value) -> &'static [&'static str] {
 /// The top-level fields of `body` (a JSON object) that `step`'s message does not have, in body
 /// order. Empty for a non-object.
 pub fn unknown(step: Step, body: &Value) -> Vec<String> {
-    let known = known(step, body);
+    unknown_among(known(step, body), body)
+}
+
+/// The top-level fields of `body` (a JSON object) that are not in `known`, in body order. Empty
+/// for a non-object.
+pub fn unknown_among(known: &[&str], body: &Value) -> Vec<String> {
     body.as_object()
         .map(|o| {
             o.keys()
@@ -66,5 +80,7 @@ mod tests {
             ["vmId"]
         );
         assert!(super::unknown(Step::VmProvisioning, &json!("text")).is_empty());
+        let check = json!({"rollout": "web", "attempt": 1, "EnqueuedTimeUtc": "x"});
+        assert_eq!(unknown_among(ROLLOUT_CHECK, &check), ["EnqueuedTimeUtc"]);
     }
 }

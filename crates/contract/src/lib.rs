@@ -31,7 +31,7 @@ pub use steps::{
     ImageVersionReplicated, OperationKind, PendingOperation, ReplicatedStep, ReplicationCheck,
     ReplicationProgress, VmProvisioning,
 };
-pub use validate::{ImageFacts, OsState, OsType, Problem, ValidationErrors};
+pub use validate::{ImageFacts, OsState, OsType, Problem, UnknownValue, ValidationErrors};
 
 /// Tag put on every resource imageferry creates; its value is the deployment id.
 pub const DEPLOYMENT_TAG: &str = "imageferry-deployment";

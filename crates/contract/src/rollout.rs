@@ -30,6 +30,7 @@ use crate::event::EventError;
 use crate::image_id::resource_id_eq;
 use crate::request::{DeploymentRequest, ImageRef, NetworkSpec, Target, VmSpec};
 use crate::schema_util::Rfc3339;
+use crate::steps::MAX_ATTEMPT;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use std::fmt;
@@ -142,8 +143,11 @@ pub struct RolloutTarget {
 }
 
 /// The scheduled `rollout-check` message: is ring `ring` of one version's rollout done?
+///
+/// Like every message it is untrusted input: unknown top-level fields are refused (all named),
+/// `attempt` is at most 1,000,000, and a `ringStartedAt` in the future is refused.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 #[schemars(title = "RolloutCheck")]
 pub struct RolloutCheck {
     /// The rollout's name in the configuration.
@@ -159,8 +163,44 @@ pub struct RolloutCheck {
     #[serde(with = "time::serde::rfc3339")]
     #[schemars(with = "Rfc3339")]
     pub ring_started_at: OffsetDateTime,
-    /// Checks of this ring made so far (1 on the first), part of the MessageId.
+    /// Checks of this ring made so far (1 on the first), part of the MessageId (at most
+    /// 1,000,000).
+    #[serde(deserialize_with = "crate::steps::bounded")]
+    #[schemars(range(max = 1_000_000))]
     pub attempt: u32,
+}
+
+/// How far ahead of the handler's clock a `ringStartedAt` may be (clock skew between instances).
+pub const MAX_CLOCK_SKEW: std::time::Duration = std::time::Duration::from_secs(5 * 60);
+
+impl RolloutCheck {
+    /// Refuses a `ringStartedAt` later than `now` (plus [`MAX_CLOCK_SKEW`]): the handler writes
+    /// the time a ring started, so a later one is forged (and would push the ring's timeout out
+    /// of reach, or overflow the date arithmetic).
+    pub fn check_times(&self, now: OffsetDateTime) -> Result<(), String> {
+        if self.ring_started_at > crate::request::saturating_add(now, MAX_CLOCK_SKEW) {
+            return Err(format!(
+                "ringStartedAt {} is in the future",
+                self.ring_started_at
+            ));
+        }
+        Ok(())
+    }
+
+    /// The instant the ring times out: `ringStartedAt` plus `timeout`, or the last representable
+    /// instant when that overflows (never a panic).
+    pub fn ring_deadline(&self, timeout: std::time::Duration) -> OffsetDateTime {
+        crate::request::saturating_add(self.ring_started_at, timeout)
+    }
+
+    /// The next check of the same ring, or `None` when `attempt` would pass [`MAX_ATTEMPT`].
+    pub fn next(&self) -> Option<RolloutCheck> {
+        let attempt = self.attempt.checked_add(1).filter(|a| *a <= MAX_ATTEMPT)?;
+        Some(RolloutCheck {
+            attempt,
+            ..self.clone()
+        })
+    }
 }
 
 /// Where a rollout stands.
@@ -593,6 +633,53 @@ vm = {{ name = "web-{{version}}", size = "Standard_D2s_v5", adminUsername = "azu
 network = {{ allowInboundFrom = ["203.0.113.0/24"] }}
 {extra_target}"#
         )
+    }
+
+    fn check_json(extra: serde_json::Value) -> serde_json::Value {
+        let mut body = serde_json::json!({
+            "rollout": "web", "versionId": format!("{GALLERY}/images/myImage/versions/1.0.0"),
+            "ring": 0, "ringStartedAt": "2026-01-01T00:00:00Z", "attempt": 1
+        });
+        for (k, v) in extra.as_object().unwrap() {
+            body[k] = v.clone();
+        }
+        body
+    }
+
+    #[test]
+    fn rollout_checks_refuse_unknown_fields_and_huge_attempts() {
+        assert!(serde_json::from_value::<RolloutCheck>(check_json(serde_json::json!({}))).is_ok());
+        let e = serde_json::from_value::<RolloutCheck>(check_json(
+            serde_json::json!({"DeliveryCount": 1}),
+        ))
+        .unwrap_err();
+        assert!(e.to_string().contains("DeliveryCount"), "{e}");
+        let e = serde_json::from_value::<RolloutCheck>(check_json(
+            serde_json::json!({"attempt": u32::MAX}),
+        ))
+        .unwrap_err();
+        assert!(e.to_string().contains("largest attempt number"), "{e}");
+    }
+
+    #[test]
+    fn rollout_check_times_never_overflow() {
+        let now = time::macros::datetime!(2026-06-01 00:00 UTC);
+        let far: RolloutCheck = serde_json::from_value(check_json(
+            serde_json::json!({"ringStartedAt": "9999-12-31T23:59:59Z"}),
+        ))
+        .unwrap();
+        assert!(far.check_times(now).unwrap_err().contains("in the future"));
+        // No panic: the deadline saturates at the last representable instant.
+        let deadline = far.ring_deadline(std::time::Duration::from_secs(u64::from(u32::MAX) * 60));
+        assert!(deadline >= far.ring_started_at);
+        let ok: RolloutCheck = serde_json::from_value(check_json(serde_json::json!({}))).unwrap();
+        assert!(ok.check_times(now).is_ok());
+        assert_eq!(ok.next().unwrap().attempt, 2);
+        let last = RolloutCheck {
+            attempt: MAX_ATTEMPT,
+            ..ok
+        };
+        assert!(last.next().is_none());
     }
 
     #[test]

@@ -80,7 +80,7 @@ fn is_zero(n: &u32) -> bool {
 /// never overflows and MessageIds stay distinct.
 pub const MAX_ATTEMPT: u32 = 1_000_000;
 
-fn bounded<'de, D: Deserializer<'de>>(d: D) -> Result<u32, D::Error> {
+pub(crate) fn bounded<'de, D: Deserializer<'de>>(d: D) -> Result<u32, D::Error> {
     let n = u32::deserialize(d)?;
     if n > MAX_ATTEMPT {
         return Err(serde::de::Error::custom(format!(

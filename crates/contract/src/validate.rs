@@ -9,6 +9,7 @@
 use crate::image_id::ImageId;
 use crate::request::DeploymentRequest;
 use crate::resource_id::ResourceId;
+use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::net::IpAddr;
 
@@ -43,8 +44,10 @@ impl fmt::Display for ValidationErrors {
     }
 }
 
-/// Operating system of an image definition (`properties.osType`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Operating system of an image definition (`properties.osType`, GalleryRP
+/// `OperatingSystemTypes`). The one OS type of the project: azure-clients' gallery model reads
+/// it (tolerantly, see `azure_clients::models::Tolerant`) and the contract validates with it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum OsType {
     /// Linux: SSH key authentication, port 22.
     Linux,
@@ -52,14 +55,50 @@ pub enum OsType {
     Windows,
 }
 
-/// `properties.osState` of an image definition.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// `properties.osState` of an image definition (GalleryRP `OperatingSystemStateTypes`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum OsState {
     /// Needs an `osProfile` (computer name, admin account).
     Generalized,
     /// Must be created without an `osProfile`.
     Specialized,
 }
+
+/// An ARM enum value this crate's closed enums do not know.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown value {0:?}")]
+pub struct UnknownValue(pub String);
+
+macro_rules! arm_enum_text {
+    ($ty:ident { $($variant:ident = $text:literal),+ }) => {
+        impl $ty {
+            /// The value as ARM spells it.
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $($ty::$variant => $text,)+
+                }
+            }
+        }
+
+        impl fmt::Display for $ty {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+
+        /// Case-insensitive, as ARM compares enum values.
+        impl std::str::FromStr for $ty {
+            type Err = UnknownValue;
+            fn from_str(s: &str) -> Result<Self, UnknownValue> {
+                $(if s.eq_ignore_ascii_case($text) { return Ok($ty::$variant); })+
+                Err(UnknownValue(s.to_owned()))
+            }
+        }
+    };
+}
+
+arm_enum_text!(OsType { Linux = "Linux", Windows = "Windows" });
+arm_enum_text!(OsState { Generalized = "Generalized", Specialized = "Specialized" });
 
 /// What the image definition says about the VM to build.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -83,6 +83,7 @@ fn field_lists_match_the_schemas_and_extra_fields_are_refused() {
         ("deployment-request.schema.json", fields::REQUEST),
         ("replication-check.schema.json", fields::REPLICATION_CHECK),
         ("vm-provisioning.schema.json", fields::VM_PROVISIONING),
+        ("rollout-check.schema.json", fields::ROLLOUT_CHECK),
     ] {
         let s = schema(file);
         assert_eq!(props(&s), sorted(list), "{file}");

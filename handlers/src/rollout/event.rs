@@ -36,6 +36,64 @@ pub enum EventError {
     /// A required field is missing.
     #[error("the event has no {0}")]
     Missing(&'static str),
+    /// Top-level fields neither schema documents (all of them, in body order).
+    #[error("the event has unknown top-level fields: {}", .0.join(", "))]
+    UnknownFields(Vec<String>),
+}
+
+/// The top-level fields of an event in the Event Grid schema
+/// (learn.microsoft.com/azure/event-grid/event-schema; `reference/eventgrid/`).
+pub const EVENT_GRID_FIELDS: &[&str] = &[
+    "id",
+    "topic",
+    "subject",
+    "eventType",
+    "eventTime",
+    "data",
+    "dataVersion",
+    "metadataVersion",
+];
+
+/// The context attributes CloudEvents 1.0 defines (plus `data`, `data_base64` of the JSON
+/// format). An event in that schema may also carry extension attributes, whose names the
+/// specification restricts to lower-case ASCII letters and digits.
+pub const CLOUD_EVENT_FIELDS: &[&str] = &[
+    "specversion",
+    "id",
+    "source",
+    "type",
+    "subject",
+    "time",
+    "datacontenttype",
+    "dataschema",
+    "data",
+    "data_base64",
+];
+
+/// The top-level fields of `event` that its schema does not allow: for the Event Grid schema
+/// anything but its documented fields; for a CloudEvent (it has `specversion`) anything but the
+/// context attributes and well-formed extension names. A field named like a Service Bus system
+/// property (`DeliveryCount`, `MessageId`, …) is never allowed: the Functions host would copy it
+/// over that property.
+fn unknown_fields(event: &Value) -> Vec<String> {
+    let Some(object) = event.as_object() else {
+        return Vec::new();
+    };
+    let cloud = object.contains_key("specversion");
+    object
+        .keys()
+        .filter(|k| {
+            if cloud {
+                let extension = !k.is_empty()
+                    && k.bytes()
+                        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit());
+                !CLOUD_EVENT_FIELDS.contains(&k.as_str()) && !extension
+            } else {
+                !EVENT_GRID_FIELDS.contains(&k.as_str())
+            }
+        })
+        .cloned()
+        .collect()
 }
 
 #[derive(Deserialize)]
@@ -72,6 +130,10 @@ impl ResourceEvent {
             }
             other => other,
         };
+        let unknown = unknown_fields(&one);
+        if !unknown.is_empty() {
+            return Err(EventError::UnknownFields(unknown));
+        }
         let wire: Wire =
             serde_json::from_value(one).map_err(|e| EventError::Shape(e.to_string()))?;
         let data = wire.data.unwrap_or(Value::Null);
@@ -134,5 +196,43 @@ mod tests {
             ResourceEvent::parse(r#"{"id":"1","eventType":"x","subject":"/s"}"#),
             Err(EventError::Missing("data.operationName"))
         );
+    }
+
+    #[test]
+    fn documented_fields_pass_and_unknown_ones_are_named() {
+        // Every field of the documented example is accepted, in both schemas.
+        let grid: Value = serde_json::from_str(&reference()).unwrap();
+        assert!(ResourceEvent::parse(&reference()).is_ok());
+        let g = &grid[0];
+        let cloud = serde_json::json!({
+            "specversion": "1.0", "type": g["eventType"], "source": g["topic"], "subject": g["subject"],
+            "id": g["id"], "time": g["eventTime"], "data": g["data"],
+            "datacontenttype": "application/json", "traceparent": "00-ab-cd-01"
+        });
+        assert!(ResourceEvent::parse(&cloud.to_string()).is_ok());
+        // Fields named like Service Bus system properties are refused, all of them named.
+        let mut forged = g.clone();
+        forged["DeliveryCount"] = serde_json::json!(1);
+        forged["MessageId"] = serde_json::json!("x");
+        assert_eq!(
+            ResourceEvent::parse(&forged.to_string()),
+            Err(EventError::UnknownFields(vec![
+                "DeliveryCount".into(),
+                "MessageId".into()
+            ]))
+        );
+        let mut forged = cloud.clone();
+        forged["EnqueuedTimeUtc"] = serde_json::json!("9999-12-31T23:59:59Z");
+        assert_eq!(
+            ResourceEvent::parse(&forged.to_string()),
+            Err(EventError::UnknownFields(vec!["EnqueuedTimeUtc".into()]))
+        );
+        // A CloudEvents attribute is not an Event Grid schema field.
+        let mut mixed = g.clone();
+        mixed["specversion2"] = serde_json::json!("1.0");
+        assert!(matches!(
+            ResourceEvent::parse(&mixed.to_string()),
+            Err(EventError::UnknownFields(_))
+        ));
     }
 }

@@ -9,7 +9,7 @@ use imageferry_contract::rollout::{
     Rollout, RolloutCheck, RolloutEvent, RolloutStatus, rollout_deployment_id,
     rollout_event_message_id,
 };
-use imageferry_contract::{EventError, ImageId, Status, Step};
+use imageferry_contract::{EventError, ImageId, Status, Step, saturating_add};
 use std::collections::BTreeMap;
 use std::time::Duration;
 use time::OffsetDateTime;
@@ -136,12 +136,12 @@ pub async fn schedule_check(
             check.ring, check.attempt
         )),
         correlation_id: Some(key),
-        scheduled_enqueue_time: (!delay.is_zero()).then(|| app.clock.now() + delay),
+        scheduled_enqueue_time: (!delay.is_zero()).then(|| saturating_add(app.clock.now(), delay)),
         time_to_live: None,
         label: Some(ROLLOUT_CHECK.into()),
         application_properties: BTreeMap::new(),
     };
-    send(app, ROLLOUT_CHECK, message).await
+    app.send(ROLLOUT_CHECK, message).await
 }
 
 /// Publishes a rollout event on the events topic (application properties `status`, `rollout`).
@@ -172,7 +172,7 @@ pub async fn publish_with_id(
         application_properties: props,
     };
     tracing::info!(rollout = %event.rollout, version = %event.version_id, status = %event.status, ring = event.ring, detail = %event.detail, "rollout event");
-    send(app, &app.config.events_topic, message).await
+    app.send(&app.config.events_topic, message).await
 }
 
 /// An event that ends a rollout or refuses an event, with its error.
@@ -207,24 +207,19 @@ pub fn table_error(doing: &str, e: &azure_clients::table::TableError) -> StepErr
                 .into(),
         ),
     };
-    if e.is_transient() {
-        StepError::Transient(error)
-    } else {
-        StepError::Failed {
-            error,
-            progress: None,
-        }
-    }
+    StepError::classified(e.is_transient(), error)
 }
 
-async fn send(app: &App, entity: &str, message: OutgoingMessage) -> Result<(), StepError> {
-    app.bus.send(entity, message).await.map_err(|e| {
-        StepError::Transient(EventError {
-            code: "ServiceBusSendFailed".into(),
-            message: format!("sending to {entity}: {e}"),
-            hint: None,
-        })
-    })
+/// A status read failed: the same classification as every other client error.
+pub fn status_error(e: &super::status::StatusError) -> StepError {
+    let error = EventError {
+        code: "StatusStoreUnavailable".into(),
+        message: e.to_string(),
+        hint: Some(
+            "the app needs Storage Table Data Reader (or Contributor) on the status table".into(),
+        ),
+    };
+    StepError::classified(e.transient, error)
 }
 
 fn internal(e: &serde_json::Error) -> StepError {

@@ -21,16 +21,11 @@ pub(crate) fn admit(
 ) -> Result<(ImageId, TargetNames), StepError> {
     let image = req.validate().map_err(|e| StepError::invalid(&e))?;
     let names = TargetNames::of(req).map_err(|e| invalid_id("target", &e))?;
-    if !app.config.gallery_allowed(&image) {
-        return Err(StepError::rejected(
-            "GalleryNotAllowed",
-            format!(
-                "gallery {} is not in IMAGEFERRY_ALLOWED_GALLERIES",
-                image.gallery_id()
-            ),
-            Some("ask the operators to add the gallery to IMAGEFERRY_ALLOWED_GALLERIES".into()),
-        ));
-    }
+    allowed_gallery(
+        app,
+        &image,
+        "ask the operators to add the gallery to IMAGEFERRY_ALLOWED_GALLERIES",
+    )?;
     let t = &req.target;
     if !app
         .config
@@ -90,6 +85,22 @@ pub(crate) fn admit(
         }
     }
     Ok((image, names))
+}
+
+/// `rejected` (`GalleryNotAllowed`, with `hint`) unless the image's gallery is in
+/// `IMAGEFERRY_ALLOWED_GALLERIES`.
+pub(crate) fn allowed_gallery(app: &App, image: &ImageId, hint: &str) -> Result<(), StepError> {
+    if app.config.gallery_allowed(image) {
+        return Ok(());
+    }
+    Err(StepError::rejected(
+        "GalleryNotAllowed",
+        format!(
+            "gallery {} is not in IMAGEFERRY_ALLOWED_GALLERIES",
+            image.gallery_id()
+        ),
+        Some(hint.into()),
+    ))
 }
 
 /// A request whose ids break the resource id rules: `ValidationFailed` naming the field.

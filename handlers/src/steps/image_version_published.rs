@@ -3,31 +3,42 @@
 //! `deployment-requested` per target of ring 0 (deterministic deployment ids, so a repeated event
 //! creates nothing twice), then a scheduled `rollout-check` when more rings follow.
 //!
-//! Refused (event `event-rejected`): not a version write, an unparsable subject, a gallery that is
-//! not allow-listed. Ignored with a log line: no rollout for the definition, a version excluded
+//! Refused (event `event-rejected`): top-level fields neither Event Grid schema documents (named),
+//! not a version write, an unparsable subject, a gallery that is not allow-listed. Ignored with a log line: no rollout for the definition, a version excluded
 //! from latest or past its end of life. Halted before it starts (`rollout-halted`): a target
 //! region the version does not replicate to.
 
+use super::checks::allowed_gallery;
 use crate::app::App;
 use crate::names::GALLERY_API;
 use crate::outcome::StepError;
 use crate::rollout::Rollouts;
-use crate::rollout::event::{RESOURCE_WRITE_SUCCESS, ResourceEvent, VERSION_WRITE};
+use crate::rollout::event::{
+    EventError as EventParseError, RESOURCE_WRITE_SUCCESS, ResourceEvent, VERSION_WRITE,
+};
 use crate::rollout::fanout::{publish, start_ring, table_error, terminal_event};
 use crate::rollout::state::{RunState, compare_versions, may_take_over};
-use azure_clients::models::region_eq;
+use azure_clients::models::{GalleryImageVersion, region_eq};
 use imageferry_contract::image_id::resource_id_eq;
 use imageferry_contract::rollout::RolloutStatus;
 use imageferry_contract::{EventError, ImageId};
-use serde_json::Value;
 use std::cmp::Ordering;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
 /// Runs the step on one message body; `Ok` carries the log line.
 pub async fn run(app: &App, rollouts: &Rollouts, body: &str) -> Result<String, StepError> {
-    let event = ResourceEvent::parse(body)
-        .map_err(|e| StepError::rejected("NotAResourceEvent", e.to_string(), None))?;
+    let event = ResourceEvent::parse(body).map_err(|e| match e {
+        EventParseError::UnknownFields(_) => StepError::rejected(
+            "UnknownFields",
+            e.to_string(),
+            Some(
+                "send the event as Event Grid delivers it (Event Grid schema or CloudEvents 1.0), with no other top-level field"
+                    .into(),
+            ),
+        ),
+        e => StepError::rejected("NotAResourceEvent", e.to_string(), None),
+    })?;
     if event.event_type != RESOURCE_WRITE_SUCCESS
         || !event.operation_name.eq_ignore_ascii_case(VERSION_WRITE)
     {
@@ -56,16 +67,11 @@ pub async fn run(app: &App, rollouts: &Rollouts, body: &str) -> Result<String, S
             None,
         ));
     }
-    if !app.config.gallery_allowed(&image) {
-        return Err(StepError::rejected(
-            "GalleryNotAllowed",
-            format!(
-                "gallery {} is not in IMAGEFERRY_ALLOWED_GALLERIES",
-                image.gallery_id()
-            ),
-            Some("add the gallery to IMAGEFERRY_ALLOWED_GALLERIES, or remove its Event Grid subscription".into()),
-        ));
-    }
+    allowed_gallery(
+        app,
+        &image,
+        "add the gallery to IMAGEFERRY_ALLOWED_GALLERIES, or remove its Event Grid subscription",
+    )?;
     let definition = image.definition_id().unwrap_or_default();
     let Some(rollout) = rollouts.config.rollout_for(&definition) else {
         let line = format!(
@@ -80,7 +86,7 @@ pub async fn run(app: &App, rollouts: &Rollouts, body: &str) -> Result<String, S
         .tenant_id
         .clone()
         .unwrap_or_else(|| app.config.home_tenant.clone());
-    let version: Value = app
+    let version: GalleryImageVersion = app
         .arm
         .get(
             &tenant,
@@ -90,14 +96,15 @@ pub async fn run(app: &App, rollouts: &Rollouts, body: &str) -> Result<String, S
         )
         .await
         .map_err(|e| StepError::arm("reading the published image version", &e))?;
-    let profile = &version["properties"]["publishingProfile"];
-    if profile["excludeFromLatest"].as_bool() == Some(true) {
+    let profile = version.properties.publishing_profile.unwrap_or_default();
+    if profile.exclude_from_latest == Some(true) {
         let line = format!("{image} is excluded from latest: not rolled out");
         tracing::info!(image = %image, "{line}");
         return Ok(line);
     }
-    if let Some(eol) = profile["endOfLifeDate"]
-        .as_str()
+    if let Some(eol) = profile
+        .end_of_life_date
+        .as_deref()
         .and_then(|d| OffsetDateTime::parse(d, &Rfc3339).ok())
         && eol <= app.clock.now()
     {
@@ -105,11 +112,10 @@ pub async fn run(app: &App, rollouts: &Rollouts, body: &str) -> Result<String, S
         tracing::info!(image = %image, "{line}");
         return Ok(line);
     }
-    let regions: Vec<&str> = profile["targetRegions"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|r| r["name"].as_str())
+    let regions: Vec<&str> = profile
+        .target_regions
+        .iter()
+        .map(|r| r.name.as_str())
         .collect();
     let missing: Vec<String> = rollout
         .rings
@@ -119,18 +125,20 @@ pub async fn run(app: &App, rollouts: &Rollouts, body: &str) -> Result<String, S
         .map(|t| format!("{} ({})", t.name, t.location))
         .collect();
     let version_id = image.to_string();
-    let Some(states) = &rollouts.states else {
-        return Err(StepError::failed(
-            "NoStatusStore",
-            "IMAGEFERRY_STATUS_TABLE_ENDPOINT is not set: rollouts keep their state in the status store",
-            None,
-        ));
-    };
     let definition = image.image().to_string();
-    let current = states
-        .current(&rollout.name, &definition)
-        .await
-        .map_err(|e| table_error("reading the rollout's state", &e))?;
+    let (states, current) = rollouts.current(&rollout.name, &definition).await?;
+    // A terminal event before ring 0 started (blocked, or regions not targeted).
+    let not_started = |status: RolloutStatus, error: EventError| {
+        let event = terminal_event(
+            app,
+            &rollout.name,
+            &version_id,
+            status,
+            (0, &rollout.rings[0].name),
+            error,
+        );
+        publish(app, event)
+    };
     if let Some(current) = &current {
         if resource_id_eq(&current.version_id, &version_id) {
             let line = format!(
@@ -167,18 +175,7 @@ pub async fn run(app: &App, rollouts: &Rollouts, body: &str) -> Result<String, S
                         .into(),
                 ),
             };
-            publish(
-                app,
-                terminal_event(
-                    app,
-                    &rollout.name,
-                    &version_id,
-                    RolloutStatus::RolloutBlocked,
-                    (0, &rollout.rings[0].name),
-                    error,
-                ),
-            )
-            .await?;
+            not_started(RolloutStatus::RolloutBlocked, error).await?;
             return Ok(format!("rollout {} of {version_id} blocked", rollout.name));
         }
     }
@@ -195,18 +192,7 @@ pub async fn run(app: &App, rollouts: &Rollouts, body: &str) -> Result<String, S
                     .into(),
             ),
         };
-        publish(
-            app,
-            terminal_event(
-                app,
-                &rollout.name,
-                &version_id,
-                RolloutStatus::RolloutHalted,
-                (0, &rollout.rings[0].name),
-                error,
-            ),
-        )
-        .await?;
+        not_started(RolloutStatus::RolloutHalted, error).await?;
         states
             .set(
                 &rollout.name,

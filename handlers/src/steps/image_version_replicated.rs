@@ -471,14 +471,7 @@ async fn admin_password(
                         .into(),
                 ),
             };
-            Err(if e.is_transient() {
-                StepError::Transient(error)
-            } else {
-                StepError::Failed {
-                    error,
-                    progress: None,
-                }
-            })
+            Err(StepError::classified(e.is_transient(), error))
         }
     }
 }

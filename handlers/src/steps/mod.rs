@@ -1,5 +1,7 @@
-//! The four functions, one module each, and the runner that turns a step's outcome into the
-//! answer the Functions host expects.
+//! The four deployment steps and the two rollout functions, one module each, and the runner
+//! that turns a step's outcome into the answer the Functions host expects (the rollout
+//! functions are registered by [`crate::rollout::functions`] with the same budget and
+//! classification).
 //!
 //! - `Ok` → 200: the message completes.
 //! - rejected / failed → the terminal event is published, then 200.
@@ -63,13 +65,8 @@ macro_rules! step_service {
                 async move {
                     let outcome = match body {
                         Ok(body) => {
-                            let budget = app.config.step_budget;
-                            let deadline = (delivery.started + budget).into();
                             let run = $module::run(&app, &delivery, body);
-                            match tokio::time::timeout_at(deadline, run).await {
-                                Ok(outcome) => outcome,
-                                Err(_) => Err(over_budget(budget)),
-                            }
+                            within_budget(&app, delivery.started, run).await
                         }
                         Err(e) => undecodable(&delivery, &raw_body, &e),
                     };
@@ -97,7 +94,8 @@ fn invocation_span(f: &functions_runtime::SpanFields<'_>) -> tracing::Span {
     )
 }
 
-/// The four functions, registered under their queue names. Nothing else is served.
+/// The four deployment steps, registered under their queue names (the two rollout functions are
+/// added by [`crate::rollout::functions`]). Nothing else is served.
 pub fn functions(app: Arc<App>) -> Functions {
     Functions::new()
         .invocation_span(invocation_span)
@@ -212,6 +210,23 @@ fn start<T>(
         untrusted_count,
     };
     (delivery, msg.body, msg.raw_body)
+}
+
+/// Runs `work` within the step budget (`IMAGEFERRY_STEP_BUDGET`) counted from `started`, the
+/// moment the delivery reached the handler: past it the work is dropped and the outcome is
+/// transient (`StepBudgetExceeded`), so the message is redelivered, or recorded `failed` on its
+/// last delivery. Every function of the app (the four steps and the two rollout functions) runs
+/// its work through here, which keeps the README's "Time budget" true for all six.
+pub(crate) async fn within_budget<T>(
+    app: &App,
+    started: Instant,
+    work: impl std::future::Future<Output = Result<T, StepError>>,
+) -> Result<T, StepError> {
+    let budget = app.config.step_budget;
+    match tokio::time::timeout_at((started + budget).into(), work).await {
+        Ok(outcome) => outcome,
+        Err(_) => Err(over_budget(budget)),
+    }
 }
 
 fn over_budget(budget: Duration) -> StepError {

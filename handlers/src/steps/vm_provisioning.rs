@@ -1,6 +1,7 @@
 //! `vm-provisioning`: poll the VM create once per delivery (its operation, or the VM itself),
 //! reschedule until it ends, then report `succeeded` with the VM id and its IP addresses, or
-//! `failed` with ARM's error and a hint. A capacity failure is retried later
+//! `failed` with ARM's error and a hint (from the operation's error, or from the VM's instance
+//! view when the VM itself is polled: the same classes either way). A capacity failure is retried later
 //! ([`crate::capacity`]) before it is reported. The deadline applies. Reads use azure-clients'
 //! typed models.
 //!
@@ -14,7 +15,7 @@ use crate::app::App;
 use crate::capacity;
 use crate::names::{COMPUTE_API, NETWORK_API, TargetNames};
 use crate::outcome::StepError;
-use azure_clients::arm::{ArmError, OperationRef, OperationState, PollKind};
+use azure_clients::arm::{ArmError, ErrorDetail, OperationRef, OperationState, PollKind};
 use azure_clients::models::{NetworkInterface, ProvisioningState, PublicIpAddress, VirtualMachine};
 use imageferry_contract::{
     DeploymentEvent, EventError, OperationKind, ResourceId, Status, Step, VmProvisioning,
@@ -73,34 +74,10 @@ pub async fn run(app: &App, d: &Delivery, msg: VmProvisioning) -> Result<(), Ste
                 .map_err(|e| StepError::arm("polling the VM create operation", &e))?;
             match status.state {
                 OperationState::Succeeded => Poll::Done,
-                OperationState::Failed | OperationState::Canceled => {
-                    let detail = status.error.unwrap_or_default();
-                    let error = ArmError::from_operation(status.state.as_str(), &detail);
-                    if error.is_capacity() {
-                        return capacity::retry_later(
-                            app,
-                            &msg.request,
-                            msg.deadline,
-                            capacity::retry_of(msg.attempt),
-                            &error,
-                            d.step,
-                        )
-                        .await;
-                    }
-                    Poll::Failed(EventError {
-                        hint: error.hint().or_else(|| Some(FAILED_VM_HINT.into())),
-                        code: if detail.code.is_empty() {
-                            "ProvisioningFailed".into()
-                        } else {
-                            error.code().to_string()
-                        },
-                        message: format!(
-                            "creating the VM {}: {}",
-                            status.state.as_str(),
-                            detail.message
-                        ),
-                    })
-                }
+                OperationState::Failed | OperationState::Canceled => Poll::CreateFailed {
+                    state: status.state.as_str().to_string(),
+                    detail: status.error.unwrap_or_default(),
+                },
                 other => Poll::Running(other.as_str().to_string()),
             }
         }
@@ -108,10 +85,35 @@ pub async fn run(app: &App, d: &Delivery, msg: VmProvisioning) -> Result<(), Ste
     };
     match state {
         Poll::Done => succeed(app, d, &msg, &names).await,
-        Poll::Failed(error) => Err(StepError::Failed {
-            error,
-            progress: None,
-        }),
+        Poll::CreateFailed { state, detail } => {
+            // The same classes whichever way the failure was seen (the operation's error or the
+            // VM's instance view): capacity is retried later, the rest is reported with ARM's
+            // code and hint.
+            let error = ArmError::from_operation(&state, &detail);
+            if error.is_capacity() {
+                return capacity::retry_later(
+                    app,
+                    &msg.request,
+                    msg.deadline,
+                    capacity::retry_of(msg.attempt),
+                    &error,
+                    d.step,
+                )
+                .await;
+            }
+            Err(StepError::Failed {
+                error: EventError {
+                    hint: error.hint().or_else(|| Some(FAILED_VM_HINT.into())),
+                    code: if detail.code.is_empty() {
+                        "ProvisioningFailed".into()
+                    } else {
+                        error.code().to_string()
+                    },
+                    message: format!("creating the VM {state}: {}", detail.message),
+                },
+                progress: None,
+            })
+        }
         Poll::Running(state) => {
             before_deadline(
                 app,
@@ -141,14 +143,19 @@ const FAILED_VM_HINT: &str = "see the VM's instance view (boot diagnostics) and 
 enum Poll {
     Done,
     Running(String),
-    Failed(EventError),
+    /// The create ended `Failed` or `Canceled`, with ARM's error (code empty when unknown).
+    CreateFailed {
+        state: String,
+        detail: ErrorDetail,
+    },
 }
 
-/// The VM's `provisioningState`, read with a GET.
+/// The VM's `provisioningState`, read with a GET with `$expand=instanceView`: a failed create's
+/// error code and message are in the instance view's `ProvisioningState/failed/{code}` status.
 async fn vm_state(app: &App, tenant: &str, vm_id: &str) -> Result<Poll, StepError> {
     let vm: Option<VirtualMachine> = app
         .arm
-        .get_optional(tenant, vm_id, COMPUTE_API, &[])
+        .get_optional(tenant, vm_id, COMPUTE_API, &[("$expand", "instanceView")])
         .await
         .map_err(|e| StepError::arm("reading the VM", &e))?;
     let Some(vm) = vm else {
@@ -163,12 +170,14 @@ async fn vm_state(app: &App, tenant: &str, vm_id: &str) -> Result<Poll, StepErro
     };
     Ok(match vm.properties.provisioning_state {
         Some(ProvisioningState::Succeeded) => Poll::Done,
-        Some(state @ (ProvisioningState::Failed | ProvisioningState::Canceled)) => {
-            Poll::Failed(EventError {
-                code: "ProvisioningFailed".into(),
-                message: format!("VM {vm_id} provisioningState is {state}"),
-                hint: Some(FAILED_VM_HINT.into()),
-            })
+        Some(ref state @ (ProvisioningState::Failed | ProvisioningState::Canceled)) => {
+            Poll::CreateFailed {
+                state: state.to_string(),
+                detail: vm.provisioning_error().unwrap_or_else(|| ErrorDetail {
+                    message: format!("VM {vm_id} provisioningState is {state}"),
+                    ..Default::default()
+                }),
+            }
         }
         state => Poll::Running(state.map_or_else(|| "Unknown".into(), |s| s.to_string())),
     })

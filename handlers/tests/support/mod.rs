@@ -127,15 +127,7 @@ impl Bench {
             .await
             .expect("capture starts");
         let endpoints = Endpoints::local(&sim.base_url().parse().unwrap()).unwrap();
-        let vars: BTreeMap<&str, &str> = [
-            ("AZURE_CLIENT_ID", CLIENT_ID),
-            ("AZURE_TENANT_ID", TENANT1),
-            ("AZURE_CLIENT_SECRET", "local-sim-secret"),
-        ]
-        .into();
-        let tokens = Arc::new(
-            TokenProvider::from_vars(&endpoints, |k| vars.get(k).map(|v| v.to_string())).unwrap(),
-        );
+        let tokens = token_provider(&endpoints);
         let arm = ArmClient::new(endpoints.clone(), tokens.clone(), retry());
         let bus = ServiceBusSender::from_connection(
             ServiceBusConnection::parse(&capture.connection_string()).unwrap(),
@@ -183,6 +175,23 @@ impl Bench {
         ));
         self.router = imageferry_handlers::functions(app.clone()).into_router();
         self.app = app;
+    }
+
+    /// From now on the handler also serves the two rollout functions with `rollouts`.
+    pub fn with_rollouts(&mut self, rollouts: Arc<imageferry_handlers::rollout::Rollouts>) {
+        let functions = imageferry_handlers::functions(self.app.clone());
+        self.router =
+            imageferry_handlers::rollout::functions(functions, self.app.clone(), rollouts)
+                .into_router();
+    }
+
+    /// Sends `body` to `queue` and delivers it once as delivery `delivery_count`; the answer's
+    /// status.
+    pub async fn send_and_deliver(&mut self, queue: &str, body: &str, delivery_count: u32) -> u16 {
+        self.submit_raw(queue, body).await;
+        let message = self.last_on(queue);
+        self.done.insert(message.sequence_number);
+        self.deliver_edited(&message, delivery_count, |_| {}).await
     }
 
     /// The message captured last on `queue`.
@@ -361,6 +370,99 @@ impl Bench {
             .unwrap_or_else(|| panic!("no resource {id}"))
             .body
     }
+}
+
+/// Log lines written while a [`LogBuffer::capture`] guard lives (the tests run on the current
+/// thread, so the step's lines land here).
+#[derive(Clone, Default)]
+pub struct LogBuffer(Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl LogBuffer {
+    /// Captures every line of this thread, at every level, until the guard is dropped.
+    pub fn capture() -> (LogBuffer, tracing::subscriber::DefaultGuard) {
+        let logs = LogBuffer::default();
+        let subscriber = tracing_subscriber::fmt()
+            .with_writer(logs.clone())
+            .with_max_level(tracing::Level::TRACE)
+            .with_ansi(false)
+            .finish();
+        let guard = tracing::subscriber::set_default(subscriber);
+        (logs, guard)
+    }
+
+    /// Everything written so far.
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
+    }
+
+    /// The first ERROR line containing `text`; panics, showing every line, when there is none.
+    pub fn error_with(&self, text: &str) -> String {
+        self.errors()
+            .into_iter()
+            .find(|l| l.contains(text))
+            .unwrap_or_else(|| panic!("no error line with {text:?}: {}", self.text()))
+    }
+
+    /// The lines at ERROR level.
+    pub fn errors(&self) -> Vec<String> {
+        self.text()
+            .lines()
+            .filter(|l| l.contains(" ERROR "))
+            .map(str::to_string)
+            .collect()
+    }
+}
+
+impl std::io::Write for LogBuffer {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for LogBuffer {
+    type Writer = LogBuffer;
+    fn make_writer(&'a self) -> Self::Writer {
+        self.clone()
+    }
+}
+
+/// A sender to `capture` whose key is wrong: every send is refused with 401.
+pub fn wrong_key_bus(capture: &CaptureHandle) -> ServiceBusSender {
+    let wrong: String = capture
+        .connection_string()
+        .split(';')
+        .map(|part| {
+            if part.starts_with("SharedAccessKey=") {
+                "SharedAccessKey=d3JvbmcgZGV2ZWxvcG1lbnQga2V5".to_string()
+            } else {
+                part.to_string()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(";");
+    ServiceBusSender::from_connection(ServiceBusConnection::parse(&wrong).unwrap())
+}
+
+/// A token provider with the seeded app registration's secret, asking `endpoints`' authority.
+pub fn token_provider(endpoints: &Endpoints) -> Arc<TokenProvider> {
+    let vars: BTreeMap<&str, &str> = [
+        ("AZURE_CLIENT_ID", CLIENT_ID),
+        ("AZURE_TENANT_ID", TENANT1),
+        ("AZURE_CLIENT_SECRET", "local-sim-secret"),
+    ]
+    .into();
+    Arc::new(TokenProvider::from_vars(endpoints, |k| vars.get(k).map(|v| v.to_string())).unwrap())
+}
+
+/// An RFC 3339 instant `days` from the bench's clock.
+pub fn days_from_now(bench: &Bench, days: i64) -> String {
+    (bench.app.clock.now() + time::Duration::days(days))
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap()
 }
 
 /// VM id of `name` in the seeded target resource group.

@@ -78,6 +78,56 @@ impl ProvisioningState {
     }
 }
 
+/// A value of a closed enum defined in the contract (`OsType`, `OsState`), read tolerantly: a
+/// value the enum does not know is kept verbatim instead of failing the whole resource, and the
+/// caller decides what an unknown value means. Matching is case-insensitive (the enum's
+/// `FromStr`); serialized as ARM spells the value.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Tolerant<T> {
+    /// A value the enum knows.
+    Known(T),
+    /// Any other value, verbatim.
+    Other(String),
+}
+
+impl<T: Copy> Tolerant<T> {
+    /// The known value, or the unknown text.
+    pub fn known(&self) -> Result<T, &str> {
+        match self {
+            Tolerant::Known(t) => Ok(*t),
+            Tolerant::Other(s) => Err(s),
+        }
+    }
+}
+
+impl<T: std::fmt::Display> std::fmt::Display for Tolerant<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Tolerant::Known(t) => t.fmt(f),
+            Tolerant::Other(s) => f.write_str(s),
+        }
+    }
+}
+
+impl<T> From<T> for Tolerant<T> {
+    fn from(t: T) -> Self {
+        Tolerant::Known(t)
+    }
+}
+
+impl<T: std::fmt::Display> Serialize for Tolerant<T> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de, T: std::str::FromStr> Deserialize<'de> for Tolerant<T> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        Ok(s.parse().map(Tolerant::Known).unwrap_or(Tolerant::Other(s)))
+    }
+}
+
 /// A reference to another resource by id.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SubResource {
@@ -117,6 +167,17 @@ mod tests {
         assert!(region_eq("South Central US", "southcentralus"));
         assert!(region_eq("westus2", "WESTUS2"));
         assert!(!region_eq("West US", "westus2"));
+    }
+
+    #[test]
+    fn contract_enums_are_read_tolerantly() {
+        use imageferry_contract::OsType;
+        let t: Tolerant<OsType> = serde_json::from_str("\"linux\"").unwrap();
+        assert_eq!(t, Tolerant::Known(OsType::Linux));
+        assert_eq!(serde_json::to_string(&t).unwrap(), "\"Linux\"");
+        let t: Tolerant<OsType> = serde_json::from_str("\"Plan9\"").unwrap();
+        assert_eq!(t.known(), Err("Plan9"));
+        assert_eq!(serde_json::to_string(&t).unwrap(), "\"Plan9\"");
     }
 
     #[test]

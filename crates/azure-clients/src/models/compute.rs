@@ -32,6 +32,73 @@ pub struct VirtualMachineProperties {
     /// VM unique id (read-only).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub vm_id: Option<String>,
+    /// The instance view (read-only; present when read with `$expand=instanceView`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub instance_view: Option<VirtualMachineInstanceView>,
+}
+
+/// `VirtualMachineInstanceView` (the part the pipeline reads: `statuses`).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct VirtualMachineInstanceView {
+    /// The resource status information (computeRPCommon `InstanceViewStatus`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub statuses: Vec<InstanceViewStatus>,
+}
+
+/// `InstanceViewStatus`: e.g. `{code: "ProvisioningState/failed/AllocationFailed", level:
+/// "Error", displayStatus: "Provisioning failed", message: "Allocation failed. …"}`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct InstanceViewStatus {
+    /// The status code.
+    pub code: String,
+    /// `Info`, `Warning` or `Error`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub level: Option<String>,
+    /// The short label.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub display_status: Option<String>,
+    /// The detailed message.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    /// When.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub time: Option<String>,
+}
+
+/// The prefix of the instance-view status code of a failed provisioning:
+/// `ProvisioningState/failed/{ARM error code}`.
+const PROVISIONING_FAILED: &str = "provisioningstate/failed/";
+
+impl super::TrackedResource<VirtualMachineProperties> {
+    /// Why the VM's provisioning failed, as an ARM error detail, from its instance view: the
+    /// status `ProvisioningState/failed/{code}` carries the create's error code (e.g.
+    /// `AllocationFailed`, `OSProvisioningTimedOut`) and message. `None` without an instance
+    /// view or such a status.
+    pub fn provisioning_error(&self) -> Option<crate::arm::ErrorDetail> {
+        self.properties
+            .instance_view
+            .as_ref()?
+            .statuses
+            .iter()
+            .find_map(|s| {
+                let code = s
+                    .code
+                    .get(..PROVISIONING_FAILED.len())
+                    .filter(|p| p.eq_ignore_ascii_case(PROVISIONING_FAILED))
+                    .map(|_| &s.code[PROVISIONING_FAILED.len()..])?;
+                Some(crate::arm::ErrorDetail {
+                    code: code.to_string(),
+                    message: s
+                        .message
+                        .clone()
+                        .or_else(|| s.display_status.clone())
+                        .unwrap_or_default(),
+                    ..Default::default()
+                })
+            })
+    }
 }
 
 /// `HardwareProfile`.

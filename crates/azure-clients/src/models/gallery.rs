@@ -1,7 +1,10 @@
 //! Azure Compute Gallery: image definitions and versions (GalleryRP 2025-03-03), and the
 //! location-scoped direct-shared / community image versions.
 
-use super::common::{ProvisioningState, region_eq};
+use super::common::{ProvisioningState, Tolerant, region_eq};
+/// The contract's OS type and state: one type each in the project (GalleryRP
+/// `OperatingSystemTypes`, `OperatingSystemStateTypes`), read here as [`Tolerant`] values.
+pub use imageferry_contract::{OsState, OsType};
 use serde::{Deserialize, Serialize};
 
 string_enum! {
@@ -29,26 +32,6 @@ string_enum! {
         Completed = "Completed",
         /// `Failed`.
         Failed = "Failed",
-    }
-}
-
-string_enum! {
-    /// `OperatingSystemTypes`.
-    OsType {
-        /// `Windows`.
-        Windows = "Windows",
-        /// `Linux`.
-        Linux = "Linux",
-    }
-}
-
-string_enum! {
-    /// `OperatingSystemStateTypes`: a generalized image needs an `osProfile`, a specialized one must not have one.
-    OsState {
-        /// `Generalized`.
-        Generalized = "Generalized",
-        /// `Specialized`.
-        Specialized = "Specialized",
     }
 }
 
@@ -269,10 +252,10 @@ pub type GalleryImage = super::TrackedResource<GalleryImageProperties>;
 pub struct GalleryImageProperties {
     /// `Windows` or `Linux`.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub os_type: Option<OsType>,
+    pub os_type: Option<Tolerant<OsType>>,
     /// `Generalized` or `Specialized`.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub os_state: Option<OsState>,
+    pub os_state: Option<Tolerant<OsState>>,
     /// `V1` or `V2`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub hyper_v_generation: Option<HyperVGeneration>,
@@ -390,7 +373,7 @@ impl GalleryImage {
 
     /// Whether the image is generalized (a VM from it needs an `osProfile`).
     pub fn is_generalized(&self) -> bool {
-        self.properties.os_state == Some(OsState::Generalized)
+        self.properties.os_state == Some(Tolerant::Known(OsState::Generalized))
     }
 }
 

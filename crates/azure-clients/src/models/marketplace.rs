@@ -3,6 +3,7 @@
 //! GetMarketplaceTerms.json). `az vm image terms accept` sets `accepted`.
 
 use super::Plan;
+use imageferry_contract::ResourceId;
 use serde::{Deserialize, Serialize};
 
 /// API version of `Microsoft.MarketplaceOrdering` (stable).
@@ -56,25 +57,41 @@ pub struct MarketplaceAgreementProperties {
 }
 
 impl Plan {
-    /// The ARM path of this plan's terms agreement in `subscription`, or `None` when a plan
-    /// field is not a plain Marketplace identifier (letters, digits, `.`, `_`, `-`), so no
-    /// segment is ever escaped or interpreted.
-    pub fn agreement_path(&self, subscription: &str) -> Option<String> {
+    /// The ARM id of this plan's terms agreement in `subscription`
+    /// (`/subscriptions/{s}/providers/Microsoft.MarketplaceOrdering/offerTypes/virtualmachine/
+    /// publishers/{publisher}/offers/{product}/plans/{name}/agreements/current`), built by pushing
+    /// checked segments onto a [`ResourceId`]. `None` when the subscription is not a GUID or a
+    /// plan field is not a plain Marketplace identifier (letters, digits, `.`, `_`, `-`, not only
+    /// dots), so no segment is ever escaped or interpreted.
+    ///
+    /// This is the one ARM read outside the allow-listed scopes and galleries: a subscription-level
+    /// read in the target subscription, which needs a role there (Reader); without one the
+    /// pre-check is skipped and the VM PUT reports the terms failure.
+    pub fn agreement_path(&self, subscription: &str) -> Option<ResourceId> {
         let plain = |s: &str| {
             !s.is_empty()
                 && s.bytes()
                     .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
-                && s != "."
-                && s != ".."
+                && !s.bytes().all(|b| b == b'.')
         };
-        [subscription, &self.publisher, &self.product, &self.name]
+        if ![&self.publisher, &self.product, &self.name]
             .iter()
             .all(|s| plain(s))
-            .then(|| {
-                format!(
-                    "/subscriptions/{subscription}/providers/Microsoft.MarketplaceOrdering/offerTypes/virtualmachine/publishers/{}/offers/{}/plans/{}/agreements/current",
-                    self.publisher, self.product, self.name
+        {
+            return None;
+        }
+        ResourceId::subscription(subscription)
+            .and_then(|id| {
+                id.provider_child(
+                    "Microsoft.MarketplaceOrdering",
+                    "offerTypes",
+                    "virtualmachine",
                 )
             })
+            .and_then(|id| id.child("publishers", &self.publisher))
+            .and_then(|id| id.child("offers", &self.product))
+            .and_then(|id| id.child("plans", &self.name))
+            .and_then(|id| id.child("agreements", "current"))
+            .ok()
     }
 }

@@ -14,13 +14,14 @@ mod resources;
 
 pub use common::{
     ChildResource, MaybeEmpty, Plan, Provisioned, ProvisioningOnly, ProvisioningState, Sku,
-    SubResource, TrackedResource, normalize_region, region_eq,
+    SubResource, Tolerant, TrackedResource, normalize_region, region_eq,
 };
 pub use compute::{
-    DeleteOption, HardwareProfile, ImageReference, LinuxConfiguration, ManagedDiskParameters,
-    NetworkInterfaceReference, NetworkInterfaceReferenceProperties, NetworkProfile, OsDisk,
-    OsProfile, SecurityProfile, SecurityType, SshConfiguration, SshPublicKey, StorageProfile,
-    UefiSettings, VirtualMachine, VirtualMachineProperties,
+    DeleteOption, HardwareProfile, ImageReference, InstanceViewStatus, LinuxConfiguration,
+    ManagedDiskParameters, NetworkInterfaceReference, NetworkInterfaceReferenceProperties,
+    NetworkProfile, OsDisk, OsProfile, SecurityProfile, SecurityType, SshConfiguration,
+    SshPublicKey, StorageProfile, UefiSettings, VirtualMachine, VirtualMachineInstanceView,
+    VirtualMachineProperties,
 };
 pub use gallery::{
     AggregatedReplicationState, CommunityGalleryImageVersion, DirectSharedImageVersion,
