@@ -142,6 +142,14 @@ fn check_file(path: &Path) {
                 let a: MarketplaceAgreement = roundtrip(body, &what);
                 assert_eq!(a.properties.accepted, Some(true));
             }
+            n if n.starts_with("GetPermissions") => {
+                let l: PermissionList = roundtrip(body, &what);
+                assert!(!l.allows("Microsoft.Compute/virtualMachines/write"));
+            }
+            n if n.starts_with("GetRoleDefinition") => {
+                let r: RoleDefinition = roundtrip(body, &what);
+                assert_eq!(r.properties.permissions[0].actions, ["action"]);
+            }
             other => panic!("no model mapped for example {other}"),
         }
     }

@@ -6,12 +6,17 @@
 
 #[macro_use]
 mod common;
+mod authorization;
 mod compute;
 mod gallery;
 mod marketplace;
 mod network;
 mod resources;
 
+pub use authorization::{
+    AUTHORIZATION_API, Permission, PermissionList, RoleDefinition, RoleDefinitionProperties,
+    action_matches,
+};
 pub use common::{
     ChildResource, MaybeEmpty, Plan, Provisioned, ProvisioningOnly, ProvisioningState, Sku,
     SubResource, Tolerant, TrackedResource, normalize_region, region_eq,

@@ -15,14 +15,13 @@ use crate::commands::request_args::RequestArgs;
 use crate::exit::Exit;
 use crate::output::{OutputArgs, print_json, usage_error};
 use crate::session::{Credential, Session};
-use azure_clients::models::{GalleryImageVersion, ProvisioningState, ReplicationState};
+use azure_clients::models::{
+    AUTHORIZATION_API, GalleryImageVersion, PermissionList, ProvisioningState, ReplicationState,
+};
 use azure_clients::{KeyVaultSecrets, RetryPolicy, TokenError};
 use imageferry_contract::{DeploymentRequest, ImageId, ResourceId, ResourceIdError};
 use imageferry_handlers::names::{GALLERY_API, RESOURCES_API, TargetNames};
-use serde::{Deserialize, Serialize};
-
-/// API version of `Microsoft.Authorization/permissions`.
-pub const PERMISSIONS_API: &str = "2022-04-01";
+use serde::Serialize;
 
 /// Which least-privilege role of `infra/target/main.bicep` grants an action, and so the scope it
 /// is assigned at.
@@ -416,44 +415,6 @@ impl Report {
     }
 }
 
-/// `PermissionGetResult`.
-#[derive(Deserialize)]
-struct Permissions {
-    #[serde(default)]
-    value: Vec<Permission>,
-}
-
-/// `Permission`.
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct Permission {
-    #[serde(default)]
-    actions: Vec<String>,
-    #[serde(default)]
-    not_actions: Vec<String>,
-}
-
-/// Whether RBAC `pattern` (with `*` wildcards, case-insensitive) matches `action`.
-pub fn action_matches(pattern: &str, action: &str) -> bool {
-    fn m(p: &[u8], a: &[u8]) -> bool {
-        match p.split_first() {
-            None => a.is_empty(),
-            Some((b'*', rest)) => (0..=a.len()).any(|i| m(rest, &a[i..])),
-            Some((c, rest)) => {
-                a.first().is_some_and(|x| x.eq_ignore_ascii_case(c)) && m(rest, &a[1..])
-            }
-        }
-    }
-    m(pattern.as_bytes(), action.as_bytes())
-}
-
-fn granted(perms: &[Permission], action: &str) -> bool {
-    perms.iter().any(|p| {
-        p.actions.iter().any(|a| action_matches(a, action))
-            && !p.not_actions.iter().any(|n| action_matches(n, action))
-    })
-}
-
 /// Runs `doctor`.
 pub async fn run(args: Args) -> Exit {
     let body = match args.req.build() {
@@ -742,7 +703,7 @@ async fn permissions(
                 .actions
                 .iter()
                 .copied()
-                .filter(|a| !granted(&perms, a))
+                .filter(|a| !perms.allows(a))
                 .map(|action| Missing {
                     action,
                     why: PIPELINE_ACTIONS
@@ -1004,7 +965,7 @@ trait PermissionsExt {
         &self,
         tenant: &str,
         path: &str,
-    ) -> Result<Vec<Permission>, azure_clients::ArmError>;
+    ) -> Result<PermissionList, azure_clients::ArmError>;
 }
 
 impl PermissionsExt for azure_clients::ArmClient {
@@ -1012,9 +973,8 @@ impl PermissionsExt for azure_clients::ArmClient {
         &self,
         tenant: &str,
         path: &str,
-    ) -> Result<Vec<Permission>, azure_clients::ArmError> {
-        let p: Permissions = self.get(tenant, path, PERMISSIONS_API, &[]).await?;
-        Ok(p.value)
+    ) -> Result<PermissionList, azure_clients::ArmError> {
+        self.get(tenant, path, AUTHORIZATION_API, &[]).await
     }
 }
 
@@ -1112,45 +1072,5 @@ mod tests {
                 "Microsoft.Compute/locations/communityGalleries/images/versions/read"
             ]
         );
-    }
-
-    #[test]
-    fn rbac_wildcards_and_not_actions() {
-        assert!(action_matches(
-            "*",
-            "Microsoft.Compute/virtualMachines/write"
-        ));
-        assert!(action_matches(
-            "*/read",
-            "Microsoft.Compute/virtualMachines/read"
-        ));
-        assert!(!action_matches(
-            "*/read",
-            "Microsoft.Compute/virtualMachines/write"
-        ));
-        assert!(action_matches(
-            "microsoft.network/*",
-            "Microsoft.Network/virtualNetworks/write"
-        ));
-        let contributor = [Permission {
-            actions: vec!["*".into()],
-            not_actions: vec!["Microsoft.Authorization/*/Write".into()],
-        }];
-        assert!(granted(
-            &contributor,
-            "Microsoft.Compute/virtualMachines/write"
-        ));
-        assert!(!granted(
-            &contributor,
-            "Microsoft.Authorization/roleAssignments/write"
-        ));
-        let reader = [Permission {
-            actions: vec!["*/read".into()],
-            not_actions: vec![],
-        }];
-        assert!(!granted(
-            &reader,
-            "Microsoft.Network/networkInterfaces/join/action"
-        ));
     }
 }
