@@ -45,8 +45,10 @@ pub struct Permission {
     /// Actions removed from `actions`.
     pub not_actions: Vec<String>,
     /// Allowed data actions.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub data_actions: Vec<String>,
     /// Data actions removed from `data_actions`.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub not_data_actions: Vec<String>,
 }
 
