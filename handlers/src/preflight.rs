@@ -2,14 +2,18 @@
 //! before any resource exists: Azure's OS-profile rules (they live in
 //! `imageferry_contract::os_profile`: the computer name derived from `vm.name`, the SSH key, the
 //! Windows password read from Key Vault) and, for a Marketplace-derived image, whether the
-//! target subscription accepted the plan's terms. A request that breaks a rule ends `rejected`
-//! (or `failed` for the secret's value or the terms) naming the field and the fix.
+//! target subscription accepted the plan's terms; for an existing `network.subnetId`, whether
+//! the app may join that subnet. A request that breaks a rule ends `rejected` (or `failed` for
+//! the secret's value, the terms or the role) naming the field and the fix.
 
 use crate::app::App;
 use crate::outcome::StepError;
 use azure_clients::SecretString;
 use azure_clients::arm::ArmError;
-use azure_clients::models::{MARKETPLACE_ORDERING_API, MarketplaceAgreement, Plan};
+use azure_clients::models::{
+    AUTHORIZATION_API, MARKETPLACE_ORDERING_API, MarketplaceAgreement, PermissionList, Plan,
+    permissions_path,
+};
 use imageferry_contract::os_profile::{self, OsProfileError};
 use imageferry_contract::{DeploymentRequest, ImageFacts};
 
@@ -70,6 +74,45 @@ pub(crate) async fn check_marketplace_terms(
         }
         Ok(_) => Ok(()),
         Err(e) if e.is_transient() => Err(StepError::arm("checking the Marketplace terms", &e)),
+        Err(_) => Ok(()),
+    }
+}
+
+/// What a NIC needs on the subnet it joins (Network RP's linked access check).
+pub(crate) const SUBNET_JOIN: &str = "Microsoft.Network/virtualNetworks/subnets/join/action";
+
+/// For an existing `network.subnetId`: whether the app may join that subnet, read from its
+/// effective permissions there (`Permissions - List For Resource` with the tenant-2 token), so
+/// that a missing `subnets/join/action` stops the deployment before the NSG, public IP and NIC
+/// exist instead of at the NIC PUT (`LinkedAccessCheckFailed`). When the permissions cannot be
+/// read (403: no role there at all reads as an empty list, but a deny or an unusual setup may
+/// refuse the read; 404), the NIC PUT decides, with the same hint.
+pub(crate) async fn check_subnet_join(
+    app: &App,
+    req: &DeploymentRequest,
+    subnet: &imageferry_contract::ResourceId,
+) -> Result<(), StepError> {
+    if req.network.subnet_id.is_none() {
+        return Ok(());
+    }
+    let Ok(path) = permissions_path(subnet) else {
+        return Ok(());
+    };
+    let perms: Result<PermissionList, ArmError> = app
+        .arm
+        .get(&req.target.tenant_id, &path, AUTHORIZATION_API, &[])
+        .await;
+    match perms {
+        Ok(p) if !p.allows(SUBNET_JOIN) => {
+            let error = ArmError::LinkedAccessCheckFailed {
+                message: format!(
+                    "network.subnetId {subnet}: the app has no role there that allows {SUBNET_JOIN}, so the network interface could not join it (checked before any resource was created)"
+                ),
+            };
+            Err(StepError::arm("checking network.subnetId", &error))
+        }
+        Ok(_) => Ok(()),
+        Err(e) if e.is_transient() => Err(StepError::arm("checking network.subnetId", &e)),
         Err(_) => Ok(()),
     }
 }

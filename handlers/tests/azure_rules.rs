@@ -365,6 +365,32 @@ async fn subnet_without_join_rights_says_which_role() {
     let error = done.error.unwrap();
     assert_eq!(error.code, "LinkedAccessCheckFailed");
     assert!(error.hint.unwrap().contains("subnets/join/action"));
+    assert!(
+        error.message.contains("network.subnetId"),
+        "names the field: {}",
+        error.message
+    );
+    // Refused before the first write: the app's permissions on the subnet were read, and no
+    // NSG, public IP or NIC was created for a VM that could not have joined the subnet.
+    assert_eq!(
+        bench
+            .arm_requests(
+                "GET",
+                "/subnets/default/providers/Microsoft.Authorization/permissions"
+            )
+            .len(),
+        1
+    );
+    for resource in [
+        "/networkSecurityGroups/myVM-nsg",
+        "/publicIPAddresses/myVM-pip",
+        "/networkInterfaces/myVM-nic",
+    ] {
+        assert!(
+            bench.arm_requests("PUT", resource).is_empty(),
+            "{resource} was written"
+        );
+    }
 }
 
 #[tokio::test]

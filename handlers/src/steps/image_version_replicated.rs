@@ -202,6 +202,7 @@ async fn create(
     let computer_name = preflight::computer_name(req, &info.facts)?;
     let password = admin_password(app, req, info).await?;
     preflight::check_marketplace_terms(app, req, info.plan.as_ref()).await?;
+    preflight::check_subnet_join(app, req, &names.subnet).await?;
     ensure_resource_group(app, req, names).await?;
     build_network(app, req, info, names, resume).await?;
     let body = bodies::virtual_machine(req, image, info, names, computer_name, password);

@@ -6,6 +6,7 @@
 //! Used by `imageferry doctor`/`plan` (are the pipeline's actions granted?) and by the handler's
 //! preflight (may the app join an existing subnet, before the first write?).
 
+use imageferry_contract::{ResourceId, ResourceIdError};
 use serde::{Deserialize, Serialize};
 
 /// API version of the permissions list and role definitions (stable).
@@ -96,6 +97,20 @@ pub struct RoleDefinitionProperties {
     pub permissions: Vec<Permission>,
 }
 
+/// The permissions list of `scope`: `{scope}/providers/Microsoft.Authorization/permissions`,
+/// built from checked segments (a subscription, a resource group or any resource).
+pub fn permissions_path(scope: &ResourceId) -> Result<String, ResourceIdError> {
+    let provider = scope
+        .clone()
+        .child("providers", "Microsoft.Authorization")?;
+    let mut path = String::new();
+    for segment in provider.segments().chain(["permissions"]) {
+        path.push('/');
+        path.push_str(segment);
+    }
+    Ok(path)
+}
+
 /// Whether RBAC `pattern` (with `*` wildcards, case-insensitive) matches `action`.
 pub fn action_matches(pattern: &str, action: &str) -> bool {
     fn m(p: &[u8], a: &[u8]) -> bool {
@@ -140,6 +155,21 @@ mod tests {
             reader.missing(["a/read", "a/write"]),
             vec!["a/write"],
             "missing keeps order"
+        );
+    }
+
+    #[test]
+    fn permissions_path_is_pushed_onto_the_checked_scope() {
+        let rg =
+            ResourceId::resource_group("bbbbbbbb-bbbb-4bbb-8bbb-bbbbbbbbbbbb", "myRG").unwrap();
+        assert_eq!(
+            permissions_path(&rg).unwrap(),
+            "/subscriptions/bbbbbbbb-bbbb-4bbb-8bbb-bbbbbbbbbbbb/resourceGroups/myRG/providers/Microsoft.Authorization/permissions"
+        );
+        let subnet = ResourceId::parse("/subscriptions/bbbbbbbb-bbbb-4bbb-8bbb-bbbbbbbbbbbb/resourceGroups/net/providers/Microsoft.Network/virtualNetworks/hub/subnets/vms").unwrap();
+        assert_eq!(
+            permissions_path(&subnet).unwrap(),
+            "/subscriptions/bbbbbbbb-bbbb-4bbb-8bbb-bbbbbbbbbbbb/resourceGroups/net/providers/Microsoft.Network/virtualNetworks/hub/subnets/vms/providers/Microsoft.Authorization/permissions"
         );
     }
 

@@ -15,7 +15,7 @@ mod resources;
 
 pub use authorization::{
     AUTHORIZATION_API, Permission, PermissionList, RoleDefinition, RoleDefinitionProperties,
-    action_matches,
+    action_matches, permissions_path,
 };
 pub use common::{
     ChildResource, MaybeEmpty, Plan, Provisioned, ProvisioningOnly, ProvisioningState, Sku,

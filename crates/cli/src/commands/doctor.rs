@@ -17,6 +17,7 @@ use crate::output::{OutputArgs, print_json, usage_error};
 use crate::session::{Credential, Session};
 use azure_clients::models::{
     AUTHORIZATION_API, GalleryImageVersion, PermissionList, ProvisioningState, ReplicationState,
+    permissions_path,
 };
 use azure_clients::{KeyVaultSecrets, RetryPolicy, TokenError};
 use imageferry_contract::{DeploymentRequest, ImageId, ResourceId, ResourceIdError};
@@ -747,20 +748,6 @@ async fn permissions(
     });
 }
 
-/// `{scope}/providers/Microsoft.Authorization/permissions`, pushed segment by segment onto the
-/// scope's checked segments (`Permissions_ListForResourceGroup` / `_ListForResource`).
-fn permissions_path(scope: &ResourceId) -> Result<String, ResourceIdError> {
-    let provider = scope
-        .clone()
-        .child("providers", "Microsoft.Authorization")?;
-    let mut path = String::new();
-    for segment in provider.segments().chain(["permissions"]) {
-        path.push('/');
-        path.push_str(segment);
-    }
-    Ok(path)
-}
-
 /// The fixes of the target tenant's roles: deploy `infra/target/main.bicep` (the least-privilege
 /// roles, docs/ONBOARDING.md step 4), or as a fallback assign the built-in Contributor.
 struct RoleFix<'a> {
@@ -989,21 +976,6 @@ mod tests {
         .unwrap();
         let image = req.validate().unwrap();
         (req, image)
-    }
-
-    #[test]
-    fn permissions_path_is_pushed_onto_the_checked_scope() {
-        let rg =
-            ResourceId::resource_group("bbbbbbbb-bbbb-4bbb-8bbb-bbbbbbbbbbbb", "myRG").unwrap();
-        assert_eq!(
-            permissions_path(&rg).unwrap(),
-            "/subscriptions/bbbbbbbb-bbbb-4bbb-8bbb-bbbbbbbbbbbb/resourceGroups/myRG/providers/Microsoft.Authorization/permissions"
-        );
-        let sub = ResourceId::subscription("bbbbbbbb-bbbb-4bbb-8bbb-bbbbbbbbbbbb").unwrap();
-        assert_eq!(
-            permissions_path(&sub).unwrap(),
-            "/subscriptions/bbbbbbbb-bbbb-4bbb-8bbb-bbbbbbbbbbbb/providers/Microsoft.Authorization/permissions"
-        );
     }
 
     #[test]
