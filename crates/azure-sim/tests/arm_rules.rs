@@ -1018,3 +1018,27 @@ async fn latency_fault_delays_arm_responses_and_time_advances_over_http() {
     let seqs: Vec<u64> = env.sim.requests().iter().map(|r| r.seq).collect();
     assert!(seqs.windows(2).all(|w| w[1] == w[0] + 1), "{seqs:?}");
 }
+
+#[tokio::test]
+async fn an_operation_that_ends_at_once_says_retry_after_0() {
+    // At `imageferry dev --bench`'s time scale the VM's 30 simulated seconds pass in 30 µs: the
+    // operation is over before the client could wait, so Retry-After says 0, not 1.
+    let (env, t2, t1, nic) = ready_env().await;
+    env.sim.set_faults(Faults {
+        time_scale: 1.0e6,
+        ..Faults::default()
+    });
+    let r = env
+        .put_vm(
+            "vm-fast",
+            &t2,
+            &[&t1],
+            vm_body(image_ref("myImageDefinition"), &nic, "southcentralus", true),
+        )
+        .await;
+    assert_eq!(r.status, 201);
+    assert_eq!(r.header("retry-after"), Some("0"));
+    let op = r.header("azure-asyncoperation").unwrap().to_owned();
+    let s = env.get(op.strip_prefix(&env.base).unwrap(), &t2).await;
+    assert_eq!(s.body["status"], "Succeeded", "{:?}", s.body);
+}

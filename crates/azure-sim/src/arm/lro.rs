@@ -18,6 +18,19 @@ fn rfc3339(t: time::OffsetDateTime) -> String {
         .unwrap_or_default()
 }
 
+/// The `Retry-After` of an operation `remaining` simulated seconds from its end: the scenario's
+/// value, but `0` when the operation ends within a millisecond of real time (a time scale such as
+/// `imageferry dev --bench`'s makes it end at once: a client that honours `Retry-After` then
+/// polls at once instead of waiting a second for nothing). Never `0` for an operation that still
+/// has real time to run, so a client cannot be drawn into a tight polling loop.
+fn retry_after(st: &State, scenario_secs: u64, remaining: f64) -> String {
+    if st.clock.real_secs(remaining.max(0.0)) < 0.001 {
+        "0".to_owned()
+    } else {
+        scenario_secs.max(1).to_string()
+    }
+}
+
 /// Registers an operation for the PUT of `id` and adds the LRO headers to `reply`.
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn start(
@@ -50,10 +63,10 @@ pub(crate) fn start(
             fail,
         },
     );
-    reply.with_header("azure-asyncoperation", url).with_header(
-        "retry-after",
-        ctx.sim.scenario.lro.retry_after_secs.to_string(),
-    )
+    let wait = retry_after(st, ctx.sim.scenario.lro.retry_after_secs, end - now);
+    reply
+        .with_header("azure-asyncoperation", url)
+        .with_header("retry-after", wait)
 }
 
 /// `GET .../locations/{loc}/operations/{id}`.
@@ -106,10 +119,8 @@ pub(crate) fn status(ctx: &Ctx, op_id: &str) -> ArmResult {
     }
     let mut reply = Reply::json(StatusCode::OK, body);
     if status == "InProgress" {
-        reply = reply.with_header(
-            "retry-after",
-            ctx.sim.scenario.lro.retry_after_secs.to_string(),
-        );
+        let wait = retry_after(&st, ctx.sim.scenario.lro.retry_after_secs, op.end - now);
+        reply = reply.with_header("retry-after", wait);
     }
     Ok(reply)
 }
