@@ -18,8 +18,10 @@
 //   - the resource group itself (read);
 //   - the status of long-running operations it polls (Compute and Network `locations/operations/read`).
 // Optional, at subscription scope: creating missing resource groups (IMAGEFERRY_CREATE_RESOURCE_GROUP),
-// and reading direct-shared or community gallery images (images offered to this tenant without
-// the auxiliary-token path).
+// reading direct-shared or community gallery images (images offered to this tenant without
+// the auxiliary-token path), and reading Marketplace terms agreements (on by default), so that
+// an image built from a Marketplace image whose plan's terms tenant 2 has not accepted is
+// refused before the first write instead of at the VM PUT.
 targetScope = 'subscription'
 
 @description('Resource group that receives the VMs (created here when it does not exist).')
@@ -30,6 +32,9 @@ param location string = deployment().location
 
 @description('Object id of the imageferry app\'s service principal in this tenant (created by the admin consent; `az ad sp show --id <appId> --query id -o tsv`).')
 param appServicePrincipalObjectId string
+
+@description('Let the app read this subscription\'s Marketplace terms agreements (one read action at subscription scope), so a deployment of an image with a purchase plan whose terms are not accepted stops before any resource is created.')
+param allowMarketplaceTermsCheck bool = true
 
 @description('Also allow creating resource groups in this subscription (IMAGEFERRY_CREATE_RESOURCE_GROUP=true on the app): resourceGroups/write at subscription scope.')
 param allowCreateResourceGroup bool = false
@@ -70,6 +75,13 @@ var deployerActions = [
 var resourceGroupCreatorActions = [
   'Microsoft.Resources/subscriptions/resourceGroups/read'
   'Microsoft.Resources/subscriptions/resourceGroups/write'
+]
+
+// `MarketplaceAgreements_Get` of the image's purchase plan (the handler's pre-check; the
+// resource provider operations list names this action "Get an agreement for a given marketplace
+// virtual machine item").
+var marketplaceTermsReaderActions = [
+  'Microsoft.MarketplaceOrdering/offertypes/publishers/offers/plans/agreements/read'
 ]
 
 // The location-scoped GETs of a shared or community image definition and version (the gallery
@@ -143,6 +155,26 @@ resource sharedImageReaderRole 'Microsoft.Authorization/roleDefinitions@2022-04-
   }
 }
 
+resource marketplaceTermsReaderRole 'Microsoft.Authorization/roleDefinitions@2022-04-01' = if (allowMarketplaceTermsCheck) {
+  name: guid(subscription().id, 'imageferry-marketplace-terms-reader')
+  properties: {
+    roleName: 'imageferry Marketplace terms reader (${subscription().subscriptionId})'
+    description: 'Read whether the terms of a Marketplace plan are accepted in this subscription (imageferry pre-check).'
+    type: 'CustomRole'
+    permissions: [
+      {
+        actions: marketplaceTermsReaderActions
+        notActions: []
+        dataActions: []
+        notDataActions: []
+      }
+    ]
+    assignableScopes: [
+      subscription().id
+    ]
+  }
+}
+
 resource rg 'Microsoft.Resources/resourceGroups@2024-03-01' = if (createTargetResourceGroup) {
   name: targetResourceGroup
   location: location
@@ -177,6 +209,15 @@ resource sharedImageReaderAssignment 'Microsoft.Authorization/roleAssignments@20
     principalId: appServicePrincipalObjectId
     principalType: 'ServicePrincipal'
     roleDefinitionId: sharedImageReaderRole.id
+  }
+}
+
+resource marketplaceTermsReaderAssignment 'Microsoft.Authorization/roleAssignments@2022-04-01' = if (allowMarketplaceTermsCheck) {
+  name: guid(subscription().id, appServicePrincipalObjectId, 'imageferry-marketplace-terms-reader')
+  properties: {
+    principalId: appServicePrincipalObjectId
+    principalType: 'ServicePrincipal'
+    roleDefinitionId: marketplaceTermsReaderRole.id
   }
 }
 

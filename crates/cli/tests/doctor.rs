@@ -358,16 +358,20 @@ async fn the_bicep_roles_hold_exactly_the_actions_doctor_checks() {
         ("deployer", BTreeSet::new()),
         ("resourceGroupCreator", BTreeSet::new()),
         ("sharedImageReader", BTreeSet::new()),
+        ("marketplaceTermsReader", BTreeSet::new()),
     ];
     // The example builds its own network with a public IP: every deployer action; with
     // --create-resource-group the creator's too; shared and community images the reader's.
     let shared = "/SharedGalleries/aaaaaaaa-aaaa-4aaa-8aaa-aaaaaaaaaaaa-MYGALLERY/Images/myImageDefinition/Versions/1.0.0";
     let community =
         "/CommunityGalleries/myGalleryPublic-0a1b2c3d/Images/myImageDefinition/Versions/1.0.0";
+    // An image built from a Marketplace image (purchasePlan): the terms reader's.
+    let marketplace = VERSION.replace("myImageDefinition", "myMarketplaceImage");
     for extra in [
         &["--create-resource-group", "true"][..],
         &["--image", shared][..],
         &["--image", community][..],
+        &["--image", marketplace.as_str()][..],
     ] {
         let mut args = vec!["doctor", "--file", file.as_str(), "--output", "json"];
         args.extend_from_slice(extra);
@@ -380,6 +384,7 @@ async fn the_bicep_roles_hold_exactly_the_actions_doctor_checks() {
         ("deployer", "deployerActions"),
         ("resourceGroupCreator", "resourceGroupCreatorActions"),
         ("sharedImageReader", "sharedImageReaderActions"),
+        ("marketplaceTermsReader", "marketplaceTermsReaderActions"),
     ] {
         let bicep = bicep_actions(var);
         let unique: BTreeSet<String> = bicep.iter().cloned().collect();

@@ -16,8 +16,8 @@ use crate::exit::Exit;
 use crate::output::{OutputArgs, print_json, usage_error};
 use crate::session::{Credential, Session};
 use azure_clients::models::{
-    AUTHORIZATION_API, GalleryImageVersion, PermissionList, ProvisioningState, ReplicationState,
-    permissions_path,
+    AUTHORIZATION_API, GalleryImage, GalleryImageVersion, PermissionList, ProvisioningState,
+    ReplicationState, permissions_path,
 };
 use azure_clients::{KeyVaultSecrets, RetryPolicy, TokenError};
 use imageferry_contract::{DeploymentRequest, ImageId, ResourceId, ResourceIdError};
@@ -37,6 +37,9 @@ pub enum TargetRole {
     /// *imageferry shared image reader* (`sharedImageReaderActions`), on the subscription,
     /// deployed with `allowSharedGalleryImages=true` for direct-shared and community images.
     SharedImageReader,
+    /// *imageferry Marketplace terms reader* (`marketplaceTermsReaderActions`), on the
+    /// subscription (`allowMarketplaceTermsCheck`, on by default), for images with a purchase plan.
+    MarketplaceTermsReader,
 }
 
 impl TargetRole {
@@ -46,6 +49,7 @@ impl TargetRole {
             TargetRole::Deployer => "deployerActions",
             TargetRole::ResourceGroupCreator => "resourceGroupCreatorActions",
             TargetRole::SharedImageReader => "sharedImageReaderActions",
+            TargetRole::MarketplaceTermsReader => "marketplaceTermsReaderActions",
         }
     }
 }
@@ -65,6 +69,8 @@ pub enum When {
     SharedImage,
     /// A `/CommunityGalleries/…` image, read with the tenant-2 token.
     CommunityImage,
+    /// An image whose definition carries a `purchasePlan` (built from a Marketplace image).
+    MarketplacePlan,
 }
 
 /// One action of the pipeline's ARM calls in the target subscription.
@@ -101,7 +107,7 @@ const SUBNET_JOIN: &str = "Microsoft.Network/virtualNetworks/subnets/join/action
 /// single source of the least-privilege roles (`infra/target/main.bicep` lists exactly these,
 /// per role; docs/ONBOARDING.md explains them).
 pub const PIPELINE_ACTIONS: &[PipelineAction] = {
-    use TargetRole::{Deployer, ResourceGroupCreator, SharedImageReader};
+    use TargetRole::{Deployer, MarketplaceTermsReader, ResourceGroupCreator, SharedImageReader};
     use When::*;
     &[
         act(
@@ -266,12 +272,25 @@ pub const PIPELINE_ACTIONS: &[PipelineAction] = {
             CommunityImage,
             "GET of the community version in the target region",
         ),
+        act(
+            "Microsoft.MarketplaceOrdering/offertypes/publishers/offers/plans/agreements/read",
+            MarketplaceTermsReader,
+            MarketplacePlan,
+            "GET of the plan's terms agreement before the first write (else the VM PUT reports unaccepted terms after the network exists)",
+        ),
     ]
 };
 
 impl PipelineAction {
-    /// Whether `req` (with `image`) makes the pipeline perform this action.
-    pub fn needed_by(&self, req: &DeploymentRequest, image: &ImageId, create_rg: bool) -> bool {
+    /// Whether `req` (with `image`, whose definition has a purchase plan when `plan`) makes the
+    /// pipeline perform this action.
+    pub fn needed_by(
+        &self,
+        req: &DeploymentRequest,
+        image: &ImageId,
+        create_rg: bool,
+        plan: bool,
+    ) -> bool {
         match self.when {
             When::Always => true,
             When::OwnNetwork => req.network.subnet_id.is_none(),
@@ -279,6 +298,7 @@ impl PipelineAction {
             When::CreateResourceGroup => create_rg,
             When::SharedImage => matches!(image, ImageId::Shared { .. }),
             When::CommunityImage => matches!(image, ImageId::Community { .. }),
+            When::MarketplacePlan => plan,
         }
     }
 }
@@ -288,11 +308,12 @@ pub fn required_actions(
     req: &DeploymentRequest,
     image: &ImageId,
     create_rg: bool,
+    plan: bool,
     role: TargetRole,
 ) -> Vec<&'static str> {
     PIPELINE_ACTIONS
         .iter()
-        .filter(|a| a.role == role && a.needed_by(req, image, create_rg))
+        .filter(|a| a.role == role && a.needed_by(req, image, create_rg, plan))
         .map(|a| a.action)
         .collect()
 }
@@ -488,6 +509,7 @@ pub async fn check(
     let arm = session.arm();
 
     // 2. The image version as tenant 1 (Reader), and 3. its replication to the region.
+    let mut plan = false;
     if let (Some(t1), true, ImageId::Gallery { .. }) = (&t1, t1_ok, image) {
         let path = image.to_string();
         match arm
@@ -497,6 +519,7 @@ pub async fn check(
             Ok(v) => {
                 r.ok("image version readable as tenant 1", path.clone());
                 replication(&mut r, &v, &req.target.location);
+                plan = purchase_plan(&arm, t1, image).await;
             }
             Err(e) if e.code() == "AuthorizationFailed" => r.bad(
                 "image version readable as tenant 1",
@@ -574,7 +597,15 @@ pub async fn check(
             ),
             Err(e) => r.bad("target resource group", e.to_string(), e.hint().unwrap_or_else(|| "see the error".into())),
         }
-        for group in permission_groups(req, image, &names, &subscription, create_rg, rg_exists) {
+        for group in permission_groups(
+            req,
+            image,
+            &names,
+            &subscription,
+            create_rg,
+            rg_exists,
+            plan,
+        ) {
             permissions(&mut r, &arm, &t2, &group, &role, rg_exists).await;
         }
     }
@@ -602,6 +633,18 @@ pub async fn check(
     Ok(r)
 }
 
+/// Whether the gallery image's definition carries a `purchasePlan` (then the Marketplace terms
+/// are read before the first write). Unknown (unreadable) counts as no plan: the version line
+/// above already reports a read problem.
+async fn purchase_plan(arm: &azure_clients::ArmClient, t1: &str, image: &ImageId) -> bool {
+    let Some(definition) = image.definition_id() else {
+        return false;
+    };
+    arm.get::<GalleryImage>(t1, &definition, GALLERY_API, &[])
+        .await
+        .is_ok_and(|d| d.properties.purchase_plan.is_some())
+}
+
 /// The actions of one role checked at one scope.
 struct PermissionGroup {
     /// The report line.
@@ -622,12 +665,14 @@ fn permission_groups(
     subscription: &ResourceId,
     create_rg: bool,
     rg_exists: bool,
+    plan: bool,
 ) -> Vec<PermissionGroup> {
     let existing_subnet = req.network.subnet_id.is_some();
-    let deployer: Vec<&'static str> = required_actions(req, image, create_rg, TargetRole::Deployer)
-        .into_iter()
-        .filter(|a| !(existing_subnet && *a == SUBNET_JOIN))
-        .collect();
+    let deployer: Vec<&'static str> =
+        required_actions(req, image, create_rg, plan, TargetRole::Deployer)
+            .into_iter()
+            .filter(|a| !(existing_subnet && *a == SUBNET_JOIN))
+            .collect();
     let mut groups = vec![PermissionGroup {
         name: "permissions in the target resource group",
         role: TargetRole::Deployer,
@@ -655,8 +700,12 @@ fn permission_groups(
             "permissions to read the shared image",
             TargetRole::SharedImageReader,
         ),
+        (
+            "permissions to read the Marketplace terms",
+            TargetRole::MarketplaceTermsReader,
+        ),
     ] {
-        let actions = required_actions(req, image, create_rg, role);
+        let actions = required_actions(req, image, create_rg, plan, role);
         if !actions.is_empty() {
             groups.push(PermissionGroup {
                 name,
@@ -686,6 +735,12 @@ async fn permissions(
             .is_some_and(|k| k.eq_ignore_ascii_case("subnets"))
         {
             role.subnet(scope)
+        } else if group.role == TargetRole::MarketplaceTermsReader {
+            format!(
+                "{} (allowMarketplaceTermsCheck, on by default); or, as a fallback, the built-in Reader: az role assignment create --assignee {} --role Reader --scope {scope}",
+                role.deploy(rg_exists),
+                role.app
+            )
         } else {
             format!("{}; {}", role.deploy(rg_exists), role.fallback(scope))
         }
@@ -984,7 +1039,7 @@ mod tests {
         let names = TargetNames::of(&req).unwrap();
         let sub = ResourceId::subscription(&req.target.subscription_id).unwrap();
         // Own network, public IP: every deployer action on the group.
-        let groups = permission_groups(&req, &image, &names, &sub, false, true);
+        let groups = permission_groups(&req, &image, &names, &sub, false, true, false);
         assert_eq!(groups.len(), 1);
         assert_eq!(groups[0].scope, names.resource_group);
         let deployer: Vec<&str> = PIPELINE_ACTIONS
@@ -995,7 +1050,7 @@ mod tests {
         assert_eq!(groups[0].actions, deployer);
         // The group is created by the app: the deployer's actions on the subscription (no group
         // to hold the role yet) and the creator's there.
-        let groups = permission_groups(&req, &image, &names, &sub, true, false);
+        let groups = permission_groups(&req, &image, &names, &sub, true, false, false);
         assert_eq!(groups.len(), 2);
         assert_eq!(
             (groups[0].scope.clone(), groups[1].scope.clone()),
@@ -1015,7 +1070,7 @@ mod tests {
         req.network.subnet_id = Some(subnet.into());
         req.vm.public_ip = false;
         let names = TargetNames::of(&req).unwrap();
-        let groups = permission_groups(&req, &image, &names, &sub, false, true);
+        let groups = permission_groups(&req, &image, &names, &sub, false, true, false);
         assert_eq!(groups.len(), 2);
         assert!(
             groups[0]
@@ -1031,7 +1086,7 @@ mod tests {
         // A community image: the reader's two community actions on the subscription.
         let community =
             ImageId::parse("/CommunityGalleries/pub-1/Images/img/Versions/1.0.0").unwrap();
-        let groups = permission_groups(&req, &community, &names, &sub, false, true);
+        let groups = permission_groups(&req, &community, &names, &sub, false, true, false);
         let reader = groups
             .iter()
             .find(|g| g.role == TargetRole::SharedImageReader)
