@@ -57,6 +57,21 @@ fn keys(v: &Value) -> Vec<String> {
     k
 }
 
+/// As the app: the network `az vm create` builds for `vm1`, then the VM from the replicated
+/// gallery version (with the tenant-1 auxiliary token); the VM PUT's answer.
+async fn put_vm_with_own_network(env: &Env) -> Resp {
+    let (t2, t1) = env.cross_tenant_tokens().await;
+    let nic = env.network(&t2, "vm1", "southcentralus").await;
+    env.replicate_all("myImageDefinition");
+    let body = vm_body(
+        json!({"id": version_id("myImageDefinition")}),
+        &nic,
+        "southcentralus",
+        true,
+    );
+    env.put_vm("vm1", &t2, &[&t1], body).await
+}
+
 #[tokio::test]
 async fn permissions_list_the_custom_role_in_azures_shape() {
     let env = Env::with(with_deployer(&DEPLOYER)).await;
@@ -88,16 +103,7 @@ async fn permissions_list_the_custom_role_in_azures_shape() {
     assert_eq!(value[0]["notActions"], json!([]));
 
     // The role is enough for the network and the VM.
-    let (t2, t1) = env.cross_tenant_tokens().await;
-    let nic = env.network(&t2, "vm1", "southcentralus").await;
-    env.replicate_all("myImageDefinition");
-    let body = vm_body(
-        json!({"id": version_id("myImageDefinition")}),
-        &nic,
-        "southcentralus",
-        true,
-    );
-    let r = env.put_vm("vm1", &t2, &[&t1], body).await;
+    let r = put_vm_with_own_network(&env).await;
     assert_eq!(r.status, 201, "{:?}", r.body);
 }
 
@@ -109,16 +115,7 @@ async fn a_role_without_a_join_action_fails_the_linked_check() {
         .filter(|a| *a != "Microsoft.Network/networkInterfaces/join/action")
         .collect();
     let env = Env::with(with_deployer(&without_nic_join)).await;
-    let (t2, t1) = env.cross_tenant_tokens().await;
-    let nic = env.network(&t2, "vm1", "southcentralus").await;
-    env.replicate_all("myImageDefinition");
-    let body = vm_body(
-        json!({"id": version_id("myImageDefinition")}),
-        &nic,
-        "southcentralus",
-        true,
-    );
-    let r = env.put_vm("vm1", &t2, &[&t1], body).await;
+    let r = put_vm_with_own_network(&env).await;
     r.assert_error(403, "LinkedAuthorizationFailed");
     assert!(
         r.message().contains(

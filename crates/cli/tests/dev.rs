@@ -241,11 +241,7 @@ async fn dev_keep_serves_request_status_and_dead_letters_with_its_env_file() {
         .unwrap();
     let (stdout, stderr) = text(&out);
     assert_eq!(code(&out), 0, "{stdout}\n{stderr}");
-    let statuses: Vec<&str> = stdout
-        .lines()
-        .filter(|l| l.starts_with("20"))
-        .map(|l| l.split_whitespace().nth(1).unwrap())
-        .collect();
+    let statuses = timeline_statuses(&stdout);
     assert_eq!(statuses.first(), Some(&"accepted"), "{stdout}");
     assert_eq!(statuses.last(), Some(&"succeeded"), "{stdout}");
     assert!(stdout.contains(&format!("tenant {T2}")), "{stdout}");

@@ -42,11 +42,7 @@ async fn request_wait_status_and_the_failing_paths() {
     let out = cli(&env, &["status", "cli-ok"]).await;
     let (stdout, _) = text(&out);
     assert_eq!(code(&out), 0, "{stdout}");
-    let statuses: Vec<&str> = stdout
-        .lines()
-        .filter(|l| l.starts_with("20"))
-        .map(|l| l.split_whitespace().nth(1).unwrap())
-        .collect();
+    let statuses = timeline_statuses(&stdout);
     assert_eq!(statuses.first(), Some(&"accepted"), "{stdout}");
     assert_eq!(statuses.last(), Some(&"succeeded"), "{stdout}");
     assert!(stdout.contains(&format!("tenant {T2}")), "{stdout}");

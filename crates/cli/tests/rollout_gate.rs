@@ -55,6 +55,30 @@ fn write_event(version: &str, id: &str) -> Value {
     e
 }
 
+/// Publishes `VERSION` (event and message id `event_id`) and runs the gate,
+/// `imageferry rollout VERSION --wait`, while the stack delivers.
+async fn publish_and_gate(
+    stack: &mut LocalStack,
+    env: &[(String, String)],
+    event_id: &str,
+) -> std::process::Output {
+    let event = write_event(VERSION, event_id);
+    stack
+        .send(PUBLISHED, &event.to_string(), event_id)
+        .await
+        .unwrap();
+    let args = [
+        "rollout",
+        VERSION,
+        "--wait",
+        "--poll",
+        "1s",
+        "--timeout",
+        "5m",
+    ];
+    cli_with_pump(stack, env, &args).await
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_gate_passes_only_when_every_ring_has_succeeded() {
     let mut stack = stack("rollouts.two-rings.toml").await;
@@ -69,25 +93,7 @@ async fn the_gate_passes_only_when_every_ring_has_succeeded() {
         "{err}"
     );
 
-    let event = write_event(VERSION, "7a0b0f5e-0000-4000-8000-000000000001");
-    stack
-        .send(PUBLISHED, &event.to_string(), "gate-two-rings")
-        .await
-        .unwrap();
-    let out = cli_with_pump(
-        &mut stack,
-        &env,
-        &[
-            "rollout",
-            VERSION,
-            "--wait",
-            "--poll",
-            "1s",
-            "--timeout",
-            "5m",
-        ],
-    )
-    .await;
+    let out = publish_and_gate(&mut stack, &env, "7a0b0f5e-0000-4000-8000-000000000001").await;
     let (stdout, stderr) = text(&out);
     assert_eq!(code(&out), 0, "{stdout}\n{stderr}");
     assert!(stdout.contains("every rollout completed: web"), "{stdout}");
@@ -106,25 +112,7 @@ async fn the_gate_passes_only_when_every_ring_has_succeeded() {
 async fn a_halted_ring_fails_the_gate() {
     let mut stack = stack("rollouts.failing-canary.toml").await;
     let env = env(&stack);
-    let event = write_event(VERSION, "7a0b0f5e-0000-4000-8000-000000000002");
-    stack
-        .send(PUBLISHED, &event.to_string(), "gate-failing-canary")
-        .await
-        .unwrap();
-    let out = cli_with_pump(
-        &mut stack,
-        &env,
-        &[
-            "rollout",
-            VERSION,
-            "--wait",
-            "--poll",
-            "1s",
-            "--timeout",
-            "5m",
-        ],
-    )
-    .await;
+    let out = publish_and_gate(&mut stack, &env, "7a0b0f5e-0000-4000-8000-000000000002").await;
     let (stdout, stderr) = text(&out);
     assert_eq!(code(&out), 1, "{stdout}\n{stderr}");
     assert!(stderr.contains("rollout web halted"), "{stderr}");

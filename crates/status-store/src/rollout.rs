@@ -123,34 +123,9 @@ impl RolloutStates {
         }))
     }
 
-    /// Every rollout currently on `version_id` (compared as ARM compares ids, without regard to
-    /// case), by rollout name. Empty before the version's first ring starts, and after a newer
-    /// version took over a rollout.
-    pub async fn of_version(&self, version_id: &str) -> Result<Vec<VersionRollout>, TableError> {
-        Ok(self
-            .scan()
-            .await?
-            .into_iter()
-            .filter(|(v, _)| v.eq_ignore_ascii_case(version_id))
-            .map(|(_, r)| r)
-            .collect())
-    }
-
-    /// Every rollout of image `definition` (any case), with the version id it is on.
-    pub async fn of_definition(
-        &self,
-        definition: &str,
-    ) -> Result<Vec<(String, VersionRollout)>, TableError> {
-        Ok(self
-            .scan()
-            .await?
-            .into_iter()
-            .filter(|(_, r)| r.definition.eq_ignore_ascii_case(definition))
-            .collect())
-    }
-
-    /// Every rollout-state entity, as (version id, rollout), by rollout name.
-    async fn scan(&self) -> Result<Vec<(String, VersionRollout)>, TableError> {
+    /// Every rollout-state entity, as (version id, rollout), by rollout name: one query, which
+    /// `imageferry rollout` splits into the rollouts on its version and the others.
+    pub async fn all(&self) -> Result<Vec<(String, VersionRollout)>, TableError> {
         // Partition keys `rollout-…` sort between `rollout-` and `rollout.` ('.' follows '-').
         let filter = format!(
             "PartitionKey ge {} and PartitionKey lt {}",

@@ -129,15 +129,10 @@ fn version_name(version_id: &str) -> &str {
 }
 
 async fn look(store: &StatusStore, image: &ImageId, version_id: &str) -> Result<Look, String> {
-    let definition = image.image().to_ascii_lowercase();
+    let definition = image.image();
     let states = store.rollouts();
-    let (rollouts, deployments) = tokio::try_join!(
-        async {
-            states
-                .of_version(version_id)
-                .await
-                .map_err(|e| e.to_string())
-        },
+    let (all, deployments) = tokio::try_join!(
+        async { states.all().await.map_err(|e| e.to_string()) },
         async {
             store
                 .list(&ListFilter {
@@ -149,21 +144,16 @@ async fn look(store: &StatusStore, image: &ImageId, version_id: &str) -> Result<
                 .map_err(|e| e.to_string())
         },
     )?;
-    let mut elsewhere = Vec::new();
-    if rollouts.is_empty() {
-        for (version, r) in states
-            .of_definition(&definition)
-            .await
-            .map_err(|e| e.to_string())?
-        {
-            if !version.eq_ignore_ascii_case(version_id) {
-                elsewhere.push((version, r));
-            }
-        }
-    }
+    // Ids compare as ARM compares them, without regard to case.
+    let (on_version, others): (Vec<_>, Vec<_>) = all
+        .into_iter()
+        .partition(|(v, _)| v.eq_ignore_ascii_case(version_id));
     Ok(Look {
-        rollouts,
-        elsewhere,
+        rollouts: on_version.into_iter().map(|(_, r)| r).collect(),
+        elsewhere: others
+            .into_iter()
+            .filter(|(_, r)| r.definition.eq_ignore_ascii_case(definition))
+            .collect(),
         deployments: deployments
             .into_iter()
             .map(|d| (d.deployment_id, d.status))

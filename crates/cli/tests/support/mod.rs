@@ -85,3 +85,12 @@ pub fn text(o: &Output) -> (String, String) {
 pub fn code(o: &Output) -> i32 {
     o.status.code().unwrap_or(-1)
 }
+
+/// The statuses of a `status <id>` timeline (its lines that start with a timestamp), in order.
+pub fn timeline_statuses(stdout: &str) -> Vec<&str> {
+    stdout
+        .lines()
+        .filter(|l| l.starts_with("20"))
+        .filter_map(|l| l.split_whitespace().nth(1))
+        .collect()
+}

@@ -4,6 +4,7 @@
 //! folder of a process that still runs (another `dev`, a `dev --keep` serving other commands) is
 //! never touched.
 
+use local_run::logs::is_running;
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
@@ -22,19 +23,6 @@ fn run_pid(name: &str) -> Option<u32> {
         return None;
     }
     pid.parse().ok()
-}
-
-/// Whether process `pid` exists (a process of another user counts).
-fn is_running(pid: u32) -> bool {
-    let Ok(pid) = libc::pid_t::try_from(pid) else {
-        return false;
-    };
-    if pid <= 0 {
-        return false;
-    }
-    // SAFETY: kill(2) with signal 0 only checks that the process exists; nothing is sent.
-    let alive = unsafe { libc::kill(pid, 0) } == 0;
-    alive || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
 }
 
 /// Removes the folders of ended runs in `base` beyond the newest `keep` (by modification time);
