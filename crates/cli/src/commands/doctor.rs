@@ -52,6 +52,15 @@ impl TargetRole {
             TargetRole::MarketplaceTermsReader => "marketplaceTermsReaderActions",
         }
     }
+
+    /// The built-in role that also grants these actions (broader), for a fix without the
+    /// least-privilege template: Reader for the terms read, Contributor for the rest.
+    pub const fn builtin_fallback(self) -> &'static str {
+        match self {
+            TargetRole::MarketplaceTermsReader => "Reader",
+            _ => "Contributor",
+        }
+    }
 }
 
 /// Which requests make the pipeline perform an action.
@@ -588,7 +597,7 @@ pub async fn check(
             Err(e) if e.code() == "AuthorizationFailed" => r.bad(
                 "target resource group",
                 format!("the app may not read {rg} (AuthorizationFailed): the imageferry VM deployer role (or Contributor) is missing there, or the group does not exist"),
-                format!("{} (it creates the group if it does not exist); {}", role.deploy(false), role.fallback(rg)),
+                format!("{} (it creates the group if it does not exist); {}", role.deploy(false), role.fallback(TargetRole::Deployer, rg)),
             ),
             Err(e) if e.code() == "InvalidAuthenticationTokenTenant" || e.code() == "SubscriptionNotFound" => r.bad(
                 "target resource group",
@@ -735,14 +744,12 @@ async fn permissions(
             .is_some_and(|k| k.eq_ignore_ascii_case("subnets"))
         {
             role.subnet(scope)
-        } else if group.role == TargetRole::MarketplaceTermsReader {
-            format!(
-                "{} (allowMarketplaceTermsCheck, on by default); or, as a fallback, the built-in Reader: az role assignment create --assignee {} --role Reader --scope {scope}",
-                role.deploy(rg_exists),
-                role.app
-            )
         } else {
-            format!("{}; {}", role.deploy(rg_exists), role.fallback(scope))
+            format!(
+                "{}; {}",
+                role.deploy(rg_exists),
+                role.fallback(group.role, scope)
+            )
         }
     };
     let path = match permissions_path(scope) {
@@ -836,10 +843,11 @@ impl RoleFix<'_> {
         )
     }
 
-    /// The built-in Contributor on `scope`, the fallback.
-    fn fallback(&self, scope: &ResourceId) -> String {
+    /// The built-in role that covers `role`'s actions on `scope`, the fallback.
+    fn fallback(&self, role: TargetRole, scope: &ResourceId) -> String {
+        let builtin = role.builtin_fallback();
         format!(
-            "or, as a fallback, the built-in Contributor: az role assignment create --assignee {} --role Contributor --scope {scope}",
+            "or, as a fallback, the built-in {builtin}: az role assignment create --assignee {} --role {builtin} --scope {scope}",
             self.app
         )
     }
