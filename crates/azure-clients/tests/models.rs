@@ -100,6 +100,61 @@ fn roundtrip<T: DeserializeOwned + Serialize>(body: &Value, what: &str) -> T {
     model
 }
 
+/// Examples in `reference/arm/examples` that no model of this crate reads (yet), with why. Every
+/// other example must round-trip through its model, and every name here must exist.
+const NOT_MODELLED: &[(&str, &str)] = &[
+    (
+        "VirtualMachine_Create_WithNetworkInterfaceConfiguration.json",
+        "networkInterfaceConfigurations: imageferry creates its NIC as its own resource",
+    ),
+    (
+        "VirtualMachine_Get_InstanceView.json",
+        "the instance view's vmAgent, disks, extensions and patchStatus are not read; statuses are (tested below)",
+    ),
+    ("VirtualMachine_Delete_Force.json", "a delete has no body"),
+    ("NetworkInterfaceDelete.json", "a delete has no body"),
+    ("NetworkSecurityGroupDelete.json", "a delete has no body"),
+    ("PublicIpAddressDelete.json", "a delete has no body"),
+    ("VirtualNetworkDelete.json", "a delete has no body"),
+    ("ForceDeleteVMsInResourceGroup.json", "a delete has no body"),
+    (
+        "ForceDeleteVMsAndVMSSInResourceGroup.json",
+        "a delete has no body",
+    ),
+    (
+        "VirtualMachineScaleSet_Create_FromAGeneralizedSharedImage.json",
+        "no scale-set model yet",
+    ),
+    (
+        "VirtualMachineScaleSet_Update_MinimumSet_Gen.json",
+        "no scale-set model yet",
+    ),
+    (
+        "VirtualMachineScaleSet_Update_MaximumSet_Gen.json",
+        "no scale-set model yet",
+    ),
+    (
+        "VirtualMachineScaleSet_UpdateInstances_MinimumSet_Gen.json",
+        "no scale-set model yet",
+    ),
+    (
+        "VirtualMachineScaleSet_Delete_Force.json",
+        "no scale-set model yet",
+    ),
+    (
+        "VirtualMachineScaleSetVM_List_MaximumSet_Gen.json",
+        "no scale-set model yet",
+    ),
+    (
+        "VirtualMachineScaleSetRollingUpgrade_GetLatest_MaximumSet_Gen.json",
+        "no scale-set model yet",
+    ),
+    (
+        "VirtualMachineScaleSetRollingUpgrade_StartOSUpgrade_MinimumSet_Gen.json",
+        "no scale-set model yet",
+    ),
+];
+
 fn check_file(path: &Path) {
     let ex = load(path);
     let name = path.file_name().unwrap().to_str().unwrap();
@@ -170,8 +225,18 @@ fn all_examples() -> Vec<PathBuf> {
 fn every_example_parses_into_the_models() {
     let files = all_examples();
     assert!(files.len() >= 16, "{files:?}");
-    for f in files {
-        check_file(&f);
+    let names: Vec<&str> = files
+        .iter()
+        .map(|f| f.file_name().unwrap().to_str().unwrap())
+        .collect();
+    for (name, why) in NOT_MODELLED {
+        assert!(names.contains(name), "{name} ({why}) is not an example");
+    }
+    for f in &files {
+        let name = f.file_name().unwrap().to_str().unwrap();
+        if !NOT_MODELLED.iter().any(|(n, _)| *n == name) {
+            check_file(f);
+        }
     }
 }
 
