@@ -1,6 +1,6 @@
 //! The imageferry custom handler: configuration, the four pipeline steps and the two rollout
-//! functions (one module each under [`steps`], the rollout machinery under [`rollout`]) and what
-//! they share.
+//! functions (one module each under [`steps`], the rollout machinery under [`rollout`]), the one
+//! [`runner`] that runs all six, and what they share.
 //!
 //! `deployment-requested` → (`replication-check`)* → `image-version-replicated` →
 //! (`vm-provisioning`)+ ; every step publishes its progress and exactly one terminal event
@@ -17,6 +17,7 @@ pub mod names;
 pub mod outcome;
 mod preflight;
 pub mod rollout;
+pub mod runner;
 pub mod status;
 pub mod steps;
 

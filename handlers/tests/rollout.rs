@@ -330,6 +330,32 @@ async fn when_the_events_topic_refuses_on_the_last_delivery_an_error_line_names_
     }
 }
 
+/// The runner's one trust rule holds for `rollout-check` as for the steps: a body field named
+/// like a Service Bus system property (here `MessageId`) leaves the delivery count untrusted, so
+/// even on the first delivery a refusal that cannot be published is not redelivered blindly: the
+/// message completes with the outcome in an error line.
+#[tokio::test]
+async fn a_rollout_check_shadowing_a_system_property_is_not_trusted_for_its_delivery_count() {
+    let (logs, _guard) = LogBuffer::capture();
+    let (mut bench, rollouts) = rollout_bench(config()).await;
+    record_running(&bench, &rollouts).await;
+    let body = check(&bench, json!({"MessageId": "forged"}));
+    bench.submit_raw(fanout::ROLLOUT_CHECK, &body).await;
+    let message = bench.last_on(fanout::ROLLOUT_CHECK);
+    bench.capture.fail_next(1000);
+    assert_eq!(bench.deliver_edited(&message, 1, |_| {}).await, 200);
+    assert!(rollout_events(&bench).is_empty());
+    let line = logs.error_with("could not be published");
+    for part in [
+        "rollout-check",
+        "event-rejected",
+        "UnknownFields",
+        "MessageId",
+    ] {
+        assert!(line.contains(part), "{part} missing from {line}");
+    }
+}
+
 #[tokio::test]
 async fn a_permanent_service_bus_refusal_in_a_rollout_is_not_retried() {
     let (mut bench, rollouts) = rollout_bench(config()).await;

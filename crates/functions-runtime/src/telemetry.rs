@@ -2,7 +2,7 @@
 //! `tracing-subscriber`'s registry, its JSON formatter and an `EnvFilter` read from `RUST_LOG`.
 //!
 //! A line looks like
-//! `{"timestamp":"…","level":"INFO","message":"step done","target":"imageferry_handlers::steps",
+//! `{"timestamp":"…","level":"INFO","message":"step done","target":"imageferry_handlers::runner",
 //! "spans":[{"name":"invocation","function":"…","invocation_id":"…","message_id":"…",
 //! "delivery_count":1,"trace_id":"…","span_id":"…"},{"name":"step","deploymentId":"…"}]}`:
 //! the event's own fields at the top level, and every enclosing span, outermost first, with

@@ -120,6 +120,11 @@ impl ResourceEvent {
     pub fn parse(body: &str) -> Result<Self, EventError> {
         let json: Value =
             serde_json::from_str(body).map_err(|e| EventError::Shape(e.to_string()))?;
+        Self::from_json(json)
+    }
+
+    /// Reads a message body already decoded as JSON (the handler's runtime decodes it once).
+    pub fn from_json(json: Value) -> Result<Self, EventError> {
         let one = match json {
             Value::Array(mut items) if items.len() == 1 => items.remove(0),
             Value::Array(items) => {

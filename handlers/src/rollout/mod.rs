@@ -1,6 +1,8 @@
 //! Rollouts: the configuration loaded at start, the Event Grid event that starts one, the status
-//! store that says when a ring is done, and the fan-out of one ring into `deployment-requested`
-//! messages. The steps are `steps::image_version_published` and `steps::rollout_check`.
+//! store that says when a ring is done, the fan-out of one ring into `deployment-requested`
+//! messages, and the two rollout functions ([`Published`], [`Check`]) with their outcomes
+//! ([`RolloutReport`]), run by the [`crate::runner`]. Their work is in
+//! `steps::image_version_published` and `steps::rollout_check`.
 
 pub mod event;
 pub mod fanout;
@@ -11,17 +13,18 @@ pub mod status;
 use crate::app::App;
 use crate::config::parse_duration;
 use crate::outcome::StepError;
-use crate::steps::{image_version_published, rollout_check, within_budget};
-use functions_runtime::{
-    BodyDecodeError, Functions, Invocation, InvocationResult, ServiceBusMessage, service_fn,
-};
+use crate::runner::{self, Delivery, Ending, Function, Report, Serve as _, Terminal};
+use crate::steps::{image_version_published, rollout_check};
+use event::ResourceEvent;
+use functions_runtime::{BodyDecodeError, Functions};
+use imageferry_contract::fields;
 use imageferry_contract::rollout::{
-    RolloutCheck, RolloutConfig, RolloutConfigError, RolloutStatus,
+    RolloutCheck, RolloutConfig, RolloutConfigError, RolloutEvent, RolloutStatus,
 };
-use imageferry_contract::{EventError, fields};
+use std::future::Future;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// What the rollout steps need besides [`App`].
 #[derive(Debug)]
@@ -155,226 +158,211 @@ impl Rollouts {
     }
 }
 
-/// Adds `image-version-published` and `rollout-check` to the handler's functions. Both run
-/// within the step budget, like the deployment steps ([`crate::steps::within_budget`]).
+/// Adds `image-version-published` and `rollout-check` to the handler's functions, run by the
+/// [`crate::runner`] like the deployment steps (step budget, trust, redelivery).
 pub fn functions(functions: Functions, app: Arc<App>, rollouts: Arc<Rollouts>) -> Functions {
-    let (a, r) = (app.clone(), rollouts.clone());
-    let published = service_fn(
-        move |inv: Invocation<ServiceBusMessage<Result<serde_json::Value, BodyDecodeError>>>| {
-            let (app, rollouts) = (a.clone(), r.clone());
-            async move {
-                let (started, msg, delivery, id) = arrived(&app, inv);
-                let run = image_version_published::run(&app, &rollouts, &msg.raw_body);
-                let outcome = within_budget(&app, started, run).await;
-                let subject = image_version_published_subject(&msg.raw_body);
-                finish(
-                    &app,
-                    fanout::IMAGE_VERSION_PUBLISHED,
-                    &id,
-                    delivery,
-                    ("", &subject, 0, ""),
-                    outcome,
-                )
-                .await
-            }
-        },
-    );
-    let (a, r) = (app, rollouts);
-    let check = service_fn(
-        move |inv: Invocation<ServiceBusMessage<Result<RolloutCheck, BodyDecodeError>>>| {
-            let (app, rollouts) = (a.clone(), r.clone());
-            async move {
-                let (started, msg, delivery, id) = arrived(&app, inv);
-                let (about, outcome) = match msg.body {
-                    Ok(check) => {
-                        let ring_name = rollouts
-                            .config
-                            .rollouts
-                            .iter()
-                            .find(|r| r.name == check.rollout)
-                            .and_then(|r| r.rings.get(check.ring as usize))
-                            .map(|r| r.name.clone())
-                            .unwrap_or_default();
-                        let about = (
-                            check.rollout.clone(),
-                            check.version_id.clone(),
-                            check.ring,
-                            ring_name,
-                        );
-                        let run = rollout_check::run(&app, &rollouts, check);
-                        (about, within_budget(&app, started, run).await)
-                    }
-                    Err(e) => (
-                        Default::default(),
-                        Err(undecodable_check(&msg.raw_body, &e)),
-                    ),
-                };
-                let (name, version, ring, ring_name) = &about;
-                finish(
-                    &app,
-                    fanout::ROLLOUT_CHECK,
-                    &id,
-                    delivery,
-                    (name, version, *ring, ring_name),
-                    outcome,
-                )
-                .await
-            }
-        },
-    );
     functions
-        .service_bus(fanout::IMAGE_VERSION_PUBLISHED, published)
-        .service_bus(fanout::ROLLOUT_CHECK, check)
+        .serve(&app, Published(rollouts.clone()))
+        .serve(&app, Check(rollouts))
 }
 
-/// Why a `rollout-check` body was refused: its unknown top-level fields, all named (a field
-/// named like a Service Bus system property would be copied over that property by the Functions
-/// host), or what else is wrong with it.
-fn undecodable_check(raw_body: &str, e: &BodyDecodeError) -> StepError {
-    let unknown = serde_json::from_str::<serde_json::Value>(raw_body)
-        .map(|json| fields::unknown_among(fields::ROLLOUT_CHECK, &json))
-        .unwrap_or_default();
-    if unknown.is_empty() {
-        StepError::rejected(
-            "UndecodableBody",
-            format!(
-                "the message body is not a valid rollout-check message: {}",
-                e.message
-            ),
-            Some("send a JSON body matching schemas/rollout-check.schema.json".into()),
-        )
-    } else {
-        StepError::rejected(
-            "UnknownFields",
-            format!(
-                "the rollout-check message has unknown top-level fields: {}",
-                unknown.join(", ")
-            ),
-            Some(
-                "remove them: only the fields of schemas/rollout-check.schema.json are accepted"
-                    .into(),
-            ),
-        )
+/// `image-version-published` as a [`Function`]: the runtime decodes the body as JSON once, and
+/// [`image_version_published::admit`] turns it into the typed [`ResourceEvent`] the work receives.
+#[derive(Debug, Clone)]
+pub struct Published(pub Arc<Rollouts>);
+
+impl Function for Published {
+    type Report = RolloutReport;
+    type Wire = serde_json::Value;
+    type Message = ResourceEvent;
+
+    fn name(&self) -> &'static str {
+        fanout::IMAGE_VERSION_PUBLISHED
+    }
+
+    /// Event Grid bodies have top-level `id` and `subject` fields, which shadow the system
+    /// properties of the same names: only a shadowed `DeliveryCount` makes the count unknown.
+    fn trusts_count(&self, shadowed: &[String]) -> bool {
+        !shadowed
+            .iter()
+            .any(|k| k.eq_ignore_ascii_case("DeliveryCount"))
+    }
+
+    fn admit(
+        &self,
+        wire: Result<serde_json::Value, BodyDecodeError>,
+        _raw_body: &str,
+    ) -> Result<ResourceEvent, StepError> {
+        image_version_published::admit(wire)
+    }
+
+    /// The version written (the event's subject); the rollout is not known before the work.
+    fn about(&self, event: Result<&ResourceEvent, &str>) -> RolloutAbout {
+        RolloutAbout {
+            version_id: event.map(|e| e.subject.clone()).unwrap_or_default(),
+            ..RolloutAbout::default()
+        }
+    }
+
+    fn run<'a>(
+        &'a self,
+        app: &'a App,
+        _delivery: &'a Delivery<&'static str>,
+        event: ResourceEvent,
+    ) -> impl Future<Output = Result<String, StepError>> + Send + 'a {
+        image_version_published::run(app, &self.0, event)
     }
 }
 
-/// When the delivery reached the handler (the step budget counts from here), the message, the
-/// delivery count to act on, and the MessageId (or the invocation id).
-fn arrived<B>(
-    app: &App,
-    inv: Invocation<ServiceBusMessage<B>>,
-) -> (Instant, ServiceBusMessage<B>, u32, String) {
-    let started = Instant::now();
-    let msg = inv.event;
-    let delivery = delivery_count(&msg, app.config.max_delivery_count);
-    let id = msg.message_id.clone().unwrap_or(inv.context.invocation_id);
-    (started, msg, delivery, id)
+/// `rollout-check` as a [`Function`] ([`rollout_check::run`]).
+#[derive(Debug, Clone)]
+pub struct Check(pub Arc<Rollouts>);
+
+impl Function for Check {
+    type Report = RolloutReport;
+    type Wire = RolloutCheck;
+    type Message = RolloutCheck;
+
+    fn name(&self) -> &'static str {
+        fanout::ROLLOUT_CHECK
+    }
+
+    fn admit(
+        &self,
+        wire: Result<RolloutCheck, BodyDecodeError>,
+        raw_body: &str,
+    ) -> Result<RolloutCheck, StepError> {
+        wire.map_err(|e| {
+            runner::undecodable(
+                fanout::ROLLOUT_CHECK,
+                |_| fields::ROLLOUT_CHECK,
+                "schemas/rollout-check.schema.json",
+                raw_body,
+                &e,
+            )
+        })
+    }
+
+    fn about(&self, check: Result<&RolloutCheck, &str>) -> RolloutAbout {
+        let Ok(check) = check else {
+            return RolloutAbout::default();
+        };
+        let ring_name = self
+            .0
+            .config
+            .rollouts
+            .iter()
+            .find(|r| r.name == check.rollout)
+            .and_then(|r| r.rings.get(check.ring as usize))
+            .map(|r| r.name.clone())
+            .unwrap_or_default();
+        RolloutAbout {
+            rollout: check.rollout.clone(),
+            version_id: check.version_id.clone(),
+            ring: check.ring,
+            ring_name,
+        }
+    }
+
+    fn run<'a>(
+        &'a self,
+        app: &'a App,
+        _delivery: &'a Delivery<&'static str>,
+        check: RolloutCheck,
+    ) -> impl Future<Output = Result<String, StepError>> + Send + 'a {
+        rollout_check::run(app, &self.0, check)
+    }
 }
 
-/// The delivery count to act on: the host's, unless it is missing or a body field named
-/// `DeliveryCount` may have overwritten it; then the last allowed one, so a transient failure is
-/// recorded instead of retried blindly. (Event Grid bodies have top-level `subject`, `id`, …
-/// fields, which shadow other system properties; only `DeliveryCount` matters here.)
-fn delivery_count<B>(msg: &ServiceBusMessage<B>, max: u32) -> u32 {
-    let shadowed = msg
-        .shadowed
-        .iter()
-        .any(|k| k.eq_ignore_ascii_case("DeliveryCount"));
-    msg.delivery_count.filter(|_| !shadowed).unwrap_or(max)
+/// What a rollout function's outcome is about: the rollout (empty before the configuration
+/// named one), the version, the ring.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RolloutAbout {
+    /// The rollout's name.
+    pub rollout: String,
+    /// The image version id.
+    pub version_id: String,
+    /// The ring (0-based).
+    pub ring: u32,
+    /// The ring's name.
+    pub ring_name: String,
 }
 
-/// The transient failure of a rollout step: the host abandons the message so it is redelivered.
-#[derive(Debug, thiserror::Error)]
-#[error("{function}: transient failure (delivery {delivery}): {}: {}", .error.code, .error.message)]
-pub struct Redeliver {
-    function: &'static str,
-    delivery: u32,
-    error: EventError,
+impl std::fmt::Display for RolloutAbout {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.rollout.is_empty() && self.version_id.is_empty() {
+            f.write_str("an unknown rollout")
+        } else if self.rollout.is_empty() {
+            write!(f, "version {:?}", self.version_id)
+        } else {
+            write!(
+                f,
+                "rollout {} of {:?}, ring {} ({})",
+                self.rollout, self.version_id, self.ring, self.ring_name
+            )
+        }
+    }
 }
 
-/// The subject of an event body, for the `event-rejected` event (best effort).
-fn image_version_published_subject(raw: &str) -> String {
-    event::ResourceEvent::parse(raw)
-        .map(|e| e.subject)
-        .unwrap_or_default()
-}
+/// The rollout functions' outcomes: rollout events. Rejected → `event-rejected` (MessageId
+/// `{function}:rejected:{incoming}`); failed or retries exhausted → `rollout-halted`.
+#[derive(Debug)]
+pub struct RolloutReport;
 
-/// Ok → 200 with the log line; rejected → `event-rejected`; failed (or transient on the last
-/// delivery) → `rollout-halted`; transient → 500 (redelivery). When the event cannot be
-/// published, a transient cause before the last delivery is redelivered; otherwise (a permanent
-/// refusal, or the last delivery) an error log line names the rollout, the version, the outcome
-/// and the cause, and the message completes: nothing ends without a trace.
-async fn finish(
-    app: &App,
-    function: &'static str,
-    message_id: &str,
-    delivery: u32,
-    (rollout, version_id, ring, ring_name): (&str, &str, u32, &str),
-    outcome: Result<String, StepError>,
-) -> Result<InvocationResult, Redeliver> {
-    let last = delivery >= app.config.max_delivery_count;
-    let (status, error, id) = match outcome {
-        Ok(line) => return Ok(InvocationResult::default().log(format!("{function}: {line}"))),
-        Err(StepError::Rejected(error)) => (
-            RolloutStatus::EventRejected,
+impl Report for RolloutReport {
+    type Name = &'static str;
+    type About = RolloutAbout;
+    type Done = String;
+    type Event = RolloutEvent;
+
+    fn span(about: &RolloutAbout) -> tracing::Span {
+        tracing::error_span!(
+            "rollout",
+            rollout = %about.rollout,
+            version = %about.version_id,
+            ring = about.ring
+        )
+    }
+
+    fn done(line: String) -> Option<String> {
+        Some(line)
+    }
+
+    fn event(
+        app: &App,
+        function: &'static str,
+        delivery: &Delivery<&'static str>,
+        about: &RolloutAbout,
+        _raw_body: &str,
+        ending: Ending,
+    ) -> Terminal<RolloutEvent> {
+        let (status, error, message_id) = match ending {
+            Ending::Rejected(error) => (
+                RolloutStatus::EventRejected,
+                error,
+                Some(format!("{function}:rejected:{}", delivery.message_id)),
+            ),
+            Ending::Failed { error, .. } => (RolloutStatus::RolloutHalted, error, None),
+        };
+        let event = fanout::terminal_event(
+            app,
+            &about.rollout,
+            &about.version_id,
+            status,
+            (about.ring, &about.ring_name),
             error,
-            Some(format!("{function}:rejected:{message_id}")),
-        ),
-        Err(StepError::Failed { error, .. }) => (RolloutStatus::RolloutHalted, error, None),
-        Err(StepError::Transient(error)) if !last => {
-            tracing::warn!(function, delivery, code = %error.code, message = %error.message, "transient failure; the message will be redelivered");
-            return Err(Redeliver {
-                function,
-                delivery,
-                error,
-            });
+        );
+        Terminal {
+            event,
+            status: status.as_str(),
+            message_id,
         }
-        Err(StepError::Transient(error)) => (
-            RolloutStatus::RolloutHalted,
-            EventError {
-                code: "RetriesExhausted".into(),
-                message: format!(
-                    "gave up after {delivery} deliveries; last error: {}: {}",
-                    error.code, error.message
-                ),
-                hint: error.hint,
-            },
-            None,
-        ),
-    };
-    let line = format!("{function}: {status}: {}: {}", error.code, error.message);
-    tracing::warn!(function, status = %status, code = %error.code, "{}", error.message);
-    let (outcome_code, outcome_message) = (error.code.clone(), error.message.clone());
-    let event = fanout::terminal_event(app, rollout, version_id, status, (ring, ring_name), error);
-    match fanout::publish_with_id(app, event, id).await {
-        Ok(()) => Ok(InvocationResult::default().log(line)),
-        Err(StepError::Transient(error)) if !last => {
-            tracing::warn!(function, rollout, version = version_id, status = %status, code = %error.code, message = %error.message, "publishing the rollout event failed; the message will be redelivered");
-            Err(Redeliver {
-                function,
-                delivery,
-                error,
-            })
-        }
-        Err(StepError::Transient(error) | StepError::Rejected(error))
-        | Err(StepError::Failed { error, .. }) => {
-            tracing::error!(
-                function,
-                rollout,
-                version = version_id,
-                ring,
-                status = %status,
-                outcome_code = %outcome_code,
-                outcome = %outcome_message,
-                cause_code = %error.code,
-                cause = %error.message,
-                delivery,
-                "the rollout event could not be published; the outcome is only in this log line"
-            );
-            Ok(InvocationResult::default().log(format!(
-                "{line} (not published: {}: {})",
-                error.code, error.message
-            )))
-        }
+    }
+
+    fn publish<'a>(
+        app: &'a App,
+        terminal: &'a Terminal<RolloutEvent>,
+    ) -> impl Future<Output = Result<(), StepError>> + Send + 'a {
+        fanout::publish_with_id(app, terminal.event.clone(), terminal.message_id.clone())
     }
 }

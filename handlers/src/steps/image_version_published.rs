@@ -19,26 +19,39 @@ use crate::rollout::event::{
 use crate::rollout::fanout::{publish, start_ring, table_error, terminal_event};
 use crate::rollout::state::{RunState, compare_versions, may_take_over};
 use azure_clients::models::{GalleryImageVersion, region_eq};
+use functions_runtime::BodyDecodeError;
 use imageferry_contract::image_id::resource_id_eq;
 use imageferry_contract::rollout::RolloutStatus;
 use imageferry_contract::{EventError, ImageId};
+use serde_json::Value;
 use std::cmp::Ordering;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
-/// Runs the step on one message body; `Ok` carries the log line.
-pub async fn run(app: &App, rollouts: &Rollouts, body: &str) -> Result<String, StepError> {
-    let event = ResourceEvent::parse(body).map_err(|e| match e {
-        EventParseError::UnknownFields(_) => StepError::rejected(
-            "UnknownFields",
-            e.to_string(),
-            Some(
-                "send the event as Event Grid delivers it (Event Grid schema or CloudEvents 1.0), with no other top-level field"
-                    .into(),
+/// The typed event of a body the runtime decoded as JSON, or why it is refused: top-level fields
+/// neither schema documents (`UnknownFields`), or not an event (`NotAResourceEvent`).
+pub fn admit(body: Result<Value, BodyDecodeError>) -> Result<ResourceEvent, StepError> {
+    body.map_err(|e| EventParseError::Shape(e.message))
+        .and_then(ResourceEvent::from_json)
+        .map_err(|e| match e {
+            EventParseError::UnknownFields(_) => StepError::rejected(
+                "UnknownFields",
+                e.to_string(),
+                Some(
+                    "send the event as Event Grid delivers it (Event Grid schema or CloudEvents 1.0), with no other top-level field"
+                        .into(),
+                ),
             ),
-        ),
-        e => StepError::rejected("NotAResourceEvent", e.to_string(), None),
-    })?;
+            e => StepError::rejected("NotAResourceEvent", e.to_string(), None),
+        })
+}
+
+/// Runs the step on one event; `Ok` carries the log line.
+pub async fn run(
+    app: &App,
+    rollouts: &Rollouts,
+    event: ResourceEvent,
+) -> Result<String, StepError> {
     if event.event_type != RESOURCE_WRITE_SUCCESS
         || !event.operation_name.eq_ignore_ascii_case(VERSION_WRITE)
     {

@@ -1,18 +1,12 @@
-//! The four deployment steps and the two rollout functions, one module each, and the runner
-//! that turns a step's outcome into the answer the Functions host expects (the rollout
-//! functions are registered by [`crate::rollout::functions`] with the same budget and
-//! classification).
+//! The four deployment steps, one module each (the rollout functions' work is here too:
+//! [`image_version_published`], [`rollout_check`]), and how a deployment step's outcomes are told:
+//! [`DeploymentReport`], deployment events on the events topic. The [`crate::runner`] runs every
+//! step (delivery trust, step budget, undecodable bodies, redelivery); a step only decodes into its
+//! message type and does its work ([`DeploymentStep`]).
 //!
-//! - `Ok` → 200: the message completes.
-//! - rejected / failed → the terminal event is published, then 200.
-//! - transient → 500 so the host abandons the message and Service Bus redelivers it; on the
-//!   delivery numbered `IMAGEFERRY_MAX_DELIVERY_COUNT` a `failed` event (`RetriesExhausted`) is
-//!   published instead and the message completes, so nothing dies unexplained in the DLQ.
-//! - a step never runs longer than `IMAGEFERRY_STEP_BUDGET` (then it is transient).
-//! - a body with top-level fields named like Service Bus system properties cannot be trusted for
-//!   its delivery count: it is refused at once, and treated as on its last delivery.
-//! - when even the terminal event cannot be published, an error log line names the deployment
-//!   and the cause.
+//! - rejected → a `rejected` event echoing the original body (cut to [`MAX_ECHO`]), with a
+//!   MessageId per refused message, and only a valid `deploymentId`;
+//! - failed (or retries exhausted) → a `failed` event, with the replication progress last seen.
 
 mod checks;
 pub mod deployment_requested;
@@ -24,18 +18,19 @@ pub mod vm_provisioning;
 
 use crate::app::App;
 use crate::outcome::StepError;
-use functions_runtime::{
-    BodyDecodeError, Functions, Invocation, InvocationResult, ServiceBusMessage, service_fn,
-};
+use crate::runner::{self, Ending, Function, Report, Serve as _, Terminal};
+use functions_runtime::{BodyDecodeError, Functions};
 use imageferry_contract::validate::is_deployment_id;
 use imageferry_contract::{
     DeploymentEvent, DeploymentRequest, EventError, ImageVersionReplicated, ReplicationCheck,
-    Status, Step, VmProvisioning, rejected_message_id,
+    Status, Step, VmProvisioning, fields, rejected_message_id,
 };
+use serde::de::DeserializeOwned;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
-use time::OffsetDateTime;
-use tracing::Instrument as _;
+
+pub use crate::runner::Delivery;
 
 /// Largest original body a `rejected` event echoes (as JSON-escaped text); the rest is cut.
 /// With the event's other fields this keeps it well inside Service Bus Standard's 256 KB.
@@ -43,44 +38,9 @@ pub const MAX_ECHO: usize = 64 * 1024;
 /// Longest error message an event carries.
 pub const MAX_ERROR_MESSAGE: usize = 16 * 1024;
 
-/// Registers one step: decode, run the step module's `run` within the step budget, then
-/// [`finish`], all inside a `step` span carrying the `deploymentId`, so every line the step logs
-/// names its deployment.
-macro_rules! step_service {
-    ($app:expr, $step:expr, $module:ident, $ty:ty) => {{
-        let app = $app;
-        service_fn(
-            move |inv: Invocation<ServiceBusMessage<Result<$ty, BodyDecodeError>>>| {
-                let app = app.clone();
-                let (delivery, body, raw_body) = start($step, inv, app.config.max_delivery_count);
-                let deployment_id = match &body {
-                    Ok(body) => body.deployment_id().to_string(),
-                    Err(_) => sniff_deployment_id(&raw_body),
-                };
-                // On the invocation span too, so the runtime's own lines for this invocation
-                // (failed, panicked) name the deployment as well.
-                tracing::Span::current().record("deploymentId", deployment_id.as_str());
-                // ERROR level: enabled whenever any line is, so every line names the deployment.
-                let span = tracing::error_span!("step", deploymentId = %deployment_id);
-                async move {
-                    let outcome = match body {
-                        Ok(body) => {
-                            let run = $module::run(&app, &delivery, body);
-                            within_budget(&app, delivery.started, run).await
-                        }
-                        Err(e) => undecodable(&delivery, &raw_body, &e),
-                    };
-                    finish(&app, &delivery, &deployment_id, &raw_body, outcome).await
-                }
-                .instrument(span)
-            },
-        )
-    }};
-}
-
-/// The runtime's invocation span plus an empty `deploymentId`, which each step records as soon
-/// as it knows the deployment, so that every line of the invocation names it, including the
-/// runtime's own (invocation failed, handler panicked).
+/// The runtime's invocation span plus an empty `deploymentId`, which the deployment steps record
+/// as soon as they know the deployment ([`DeploymentReport::span`]), so that every line of the
+/// invocation names it, including the runtime's own (invocation failed, handler panicked).
 fn invocation_span(f: &functions_runtime::SpanFields<'_>) -> tracing::Span {
     tracing::error_span!(
         "invocation",
@@ -99,64 +59,105 @@ fn invocation_span(f: &functions_runtime::SpanFields<'_>) -> tracing::Span {
 pub fn functions(app: Arc<App>) -> Functions {
     Functions::new()
         .invocation_span(invocation_span)
-        .service_bus(
-            Step::DeploymentRequested.as_str(),
-            step_service!(
-                app.clone(),
-                Step::DeploymentRequested,
-                deployment_requested,
-                DeploymentRequest
-            ),
+        .serve(
+            &app,
+            DeploymentStep::new(Step::DeploymentRequested, |app, d, m| {
+                Box::pin(deployment_requested::run(app, d, m))
+            }),
         )
-        .service_bus(
-            Step::ReplicationCheck.as_str(),
-            step_service!(
-                app.clone(),
-                Step::ReplicationCheck,
-                replication_check,
-                ReplicationCheck
-            ),
+        .serve(
+            &app,
+            DeploymentStep::new(Step::ReplicationCheck, |app, d, m| {
+                Box::pin(replication_check::run(app, d, m))
+            }),
         )
-        .service_bus(
-            Step::ImageVersionReplicated.as_str(),
-            step_service!(
-                app.clone(),
-                Step::ImageVersionReplicated,
-                image_version_replicated,
-                ImageVersionReplicated
-            ),
+        .serve(
+            &app,
+            DeploymentStep::new(Step::ImageVersionReplicated, |app, d, m| {
+                Box::pin(image_version_replicated::run(app, d, m))
+            }),
         )
-        .service_bus(
-            Step::VmProvisioning.as_str(),
-            step_service!(app, Step::VmProvisioning, vm_provisioning, VmProvisioning),
+        .serve(
+            &app,
+            DeploymentStep::new(Step::VmProvisioning, |app, d, m| {
+                Box::pin(vm_provisioning::run(app, d, m))
+            }),
         )
 }
 
-/// One delivery of a message, as a step sees it.
-#[derive(Debug, Clone)]
-pub struct Delivery {
-    /// The step (function) being run.
-    pub step: Step,
-    /// The message's MessageId (or the invocation id when the host sent none).
-    pub message_id: String,
-    /// 1 on the first delivery.
-    pub delivery_count: u32,
-    /// When the message was first enqueued, if known.
-    pub enqueued_time: Option<OffsetDateTime>,
-    /// When this delivery reached the handler (the step budget counts from here).
-    pub started: Instant,
-    /// The body has top-level fields named like system properties: the delivery count may be
-    /// the body's, so this delivery is treated as the last one.
-    pub untrusted_count: bool,
-}
+/// A step's work on one message: its module's `run`.
+pub type StepWork<M> =
+    for<'a> fn(
+        &'a App,
+        &'a Delivery,
+        M,
+    ) -> Pin<Box<dyn Future<Output = Result<(), StepError>> + Send + 'a>>;
 
-/// The handler failed transiently; the host abandons the message so it is redelivered.
-#[derive(Debug, thiserror::Error)]
-#[error("{step}: transient failure (delivery {delivery_count}): {}: {}", .error.code, .error.message)]
-pub struct Redeliver {
+/// A deployment step as a [`Function`]: its [`Step`] (the queue), its message type `M` (decoded
+/// once by the runtime; a body that does not decode is rejected naming its unknown fields) and
+/// its work. A new step (issue 19's teardown) is one more of these in [`functions`].
+pub struct DeploymentStep<M> {
     step: Step,
-    delivery_count: u32,
-    error: EventError,
+    work: StepWork<M>,
+}
+
+impl<M> DeploymentStep<M> {
+    /// Step `step` doing `work`.
+    pub fn new(step: Step, work: StepWork<M>) -> Self {
+        DeploymentStep { step, work }
+    }
+}
+
+impl<M> Function for DeploymentStep<M>
+where
+    M: DeserializeOwned + HasDeploymentId + Send + 'static,
+{
+    type Report = DeploymentReport;
+    type Wire = M;
+    type Message = M;
+
+    fn name(&self) -> Step {
+        self.step
+    }
+
+    fn admit(&self, wire: Result<M, BodyDecodeError>, raw_body: &str) -> Result<M, StepError> {
+        let step = self.step;
+        wire.map_err(|e| {
+            runner::undecodable(
+                step,
+                |json| fields::known(step, json),
+                "the published schema (schemas/)",
+                raw_body,
+                &e,
+            )
+        })
+    }
+
+    fn about(&self, message: Result<&M, &str>) -> DeploymentId {
+        DeploymentId(match message {
+            Ok(message) => message.deployment_id().to_string(),
+            Err(raw_body) => sniff_deployment_id(raw_body),
+        })
+    }
+
+    fn run<'a>(
+        &'a self,
+        app: &'a App,
+        delivery: &'a Delivery,
+        message: M,
+    ) -> impl Future<Output = Result<(), StepError>> + Send + 'a {
+        (self.work)(app, delivery, message)
+    }
+}
+
+/// The deployment a step's outcome is about (empty when a refused body named none that is valid).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeploymentId(pub String);
+
+impl std::fmt::Display for DeploymentId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:?}", self.0)
+    }
 }
 
 /// The deployment id a step message is about.
@@ -165,7 +166,7 @@ pub trait HasDeploymentId {
     fn deployment_id(&self) -> &str;
 }
 
-impl HasDeploymentId for imageferry_contract::DeploymentRequest {
+impl HasDeploymentId for DeploymentRequest {
     fn deployment_id(&self) -> &str {
         &self.deployment_id
     }
@@ -186,190 +187,72 @@ impl HasDeploymentId for VmProvisioning {
     }
 }
 
-/// The delivery, the body and its text. An unknown delivery count (a body field named like
-/// `DeliveryCount` may have overwritten it) counts as the last delivery (`max_delivery_count`),
-/// so a transient failure records `failed` instead of dying unexplained in the dead-letter queue.
-fn start<T>(
-    step: Step,
-    inv: Invocation<ServiceBusMessage<Result<T, BodyDecodeError>>>,
-    max_delivery_count: u32,
-) -> (Delivery, Result<T, BodyDecodeError>, String) {
-    let started = Instant::now();
-    let msg = inv.event;
-    let untrusted_count = msg.delivery_count.is_none() || !msg.shadowed.is_empty();
-    let delivery = Delivery {
-        step,
-        message_id: msg
-            .message_id
-            .unwrap_or_else(|| inv.context.invocation_id.clone()),
-        delivery_count: msg.delivery_count.unwrap_or(max_delivery_count),
-        // The runtime treats a shadowed system property as absent; a body that shadowed one may
-        // have replaced the enqueue time too, so nothing of the metadata is trusted then.
-        enqueued_time: msg.enqueued_time.filter(|_| !untrusted_count),
-        started,
-        untrusted_count,
-    };
-    (delivery, msg.body, msg.raw_body)
-}
+/// The deployment steps' outcomes: deployment events on the events topic (recorded in the status
+/// store by [`App::publish`]).
+#[derive(Debug)]
+pub struct DeploymentReport;
 
-/// Runs `work` within the step budget (`IMAGEFERRY_STEP_BUDGET`) counted from `started`, the
-/// moment the delivery reached the handler: past it the work is dropped and the outcome is
-/// transient (`StepBudgetExceeded`), so the message is redelivered, or recorded `failed` on its
-/// last delivery. Every function of the app (the four steps and the two rollout functions) runs
-/// its work through here, which keeps the README's "Time budget" true for all six.
-pub(crate) async fn within_budget<T>(
-    app: &App,
-    started: Instant,
-    work: impl std::future::Future<Output = Result<T, StepError>>,
-) -> Result<T, StepError> {
-    let budget = app.config.step_budget;
-    match tokio::time::timeout_at((started + budget).into(), work).await {
-        Ok(outcome) => outcome,
-        Err(_) => Err(over_budget(budget)),
+impl Report for DeploymentReport {
+    type Name = Step;
+    type About = DeploymentId;
+    type Done = ();
+    type Event = DeploymentEvent;
+
+    /// `step` with the `deploymentId`, also recorded on the invocation span so that the
+    /// runtime's own lines for this invocation (failed, panicked) name the deployment. At ERROR
+    /// level: enabled whenever any line is, so every line names the deployment.
+    fn span(about: &DeploymentId) -> tracing::Span {
+        tracing::Span::current().record("deploymentId", about.0.as_str());
+        tracing::error_span!("step", deploymentId = %about.0)
     }
-}
 
-fn over_budget(budget: Duration) -> StepError {
-    StepError::Transient(EventError {
-        code: "StepBudgetExceeded".into(),
-        message: format!(
-            "the step did not finish within its budget of {}s (IMAGEFERRY_STEP_BUDGET)",
-            budget.as_secs()
-        ),
-        hint: None,
-    })
-}
+    fn done((): ()) -> Option<String> {
+        None
+    }
 
-fn undecodable(d: &Delivery, raw_body: &str, e: &BodyDecodeError) -> Result<(), StepError> {
-    let unknown = serde_json::from_str::<serde_json::Value>(raw_body)
-        .map(|json| imageferry_contract::fields::unknown(d.step, &json))
-        .unwrap_or_default();
-    let error = if unknown.is_empty() {
-        StepError::rejected(
-            "UndecodableBody",
-            format!(
-                "the message body is not a valid {} message: {}",
-                d.step, e.message
-            ),
-            Some("send a JSON body matching the published schema (schemas/)".into()),
-        )
-    } else {
-        StepError::rejected(
-            "UnknownFields",
-            format!(
-                "the {} message has unknown top-level fields: {}",
-                d.step,
-                unknown.join(", ")
-            ),
-            Some(
-                "remove them: only the schema's fields are accepted (schemas/); a field named like a Service Bus system property (DeliveryCount, MessageId, EnqueuedTimeUtc, ...) would be copied over that property by the Functions host"
-                    .into(),
-            ),
-        )
-    };
-    Err(error)
-}
-
-/// Turns a step's outcome into the host answer, publishing the terminal event if there is one.
-async fn finish(
-    app: &App,
-    delivery: &Delivery,
-    deployment_id: &str,
-    raw_body: &str,
-    outcome: Result<(), StepError>,
-) -> Result<InvocationResult, Redeliver> {
-    let step = delivery.step;
-    let log_prefix = format!(
-        "{step} {deployment_id:?} (delivery {})",
-        delivery.delivery_count
-    );
-    let terminal = match outcome {
-        Ok(()) => {
-            tracing::info!(%step, deployment_id, delivery = delivery.delivery_count, "step done");
-            return Ok(InvocationResult::default().log(format!("{log_prefix}: done")));
-        }
-        Err(StepError::Rejected(error)) => {
-            // A rejected body's id may be anything; the event (and its MessageId) only carries a
-            // valid one. The original body goes along in full.
-            let deployment_id = if is_deployment_id(deployment_id) {
-                deployment_id
-            } else {
-                ""
-            };
-            let mut event = event(app, deployment_id, Status::Rejected, step, &error);
-            echo_body(&mut event, raw_body);
-            let id = rejected_message_id(deployment_id, &delivery.message_id);
-            (event, Some(id))
-        }
-        Err(StepError::Failed { error, progress }) => {
-            let mut event = event(app, deployment_id, Status::Failed, step, &error);
-            event.progress = progress.map(|p| *p);
-            (event, None)
-        }
-        Err(StepError::Transient(error)) => {
-            if delivery.delivery_count < app.config.max_delivery_count && !delivery.untrusted_count
-            {
-                tracing::warn!(%step, deployment_id, delivery = delivery.delivery_count, code = %error.code, message = %error.message, "transient failure; the message will be redelivered");
-                return Err(Redeliver {
-                    step,
-                    delivery_count: delivery.delivery_count,
-                    error,
-                });
+    fn event(
+        app: &App,
+        step: Step,
+        delivery: &Delivery,
+        about: &DeploymentId,
+        raw_body: &str,
+        ending: Ending,
+    ) -> Terminal<DeploymentEvent> {
+        let deployment_id = about.0.as_str();
+        match ending {
+            Ending::Rejected(error) => {
+                // A rejected body's id may be anything; the event (and its MessageId) only
+                // carries a valid one. The original body goes along in full.
+                let deployment_id = if is_deployment_id(deployment_id) {
+                    deployment_id
+                } else {
+                    ""
+                };
+                let mut event = event(app, deployment_id, Status::Rejected, step, &error);
+                echo_body(&mut event, raw_body);
+                Terminal {
+                    event,
+                    status: Status::Rejected.as_str(),
+                    message_id: Some(rejected_message_id(deployment_id, &delivery.message_id)),
+                }
             }
-            let exhausted = EventError {
-                code: "RetriesExhausted".into(),
-                message: format!(
-                    "gave up after {} deliveries; last error: {}: {}",
-                    delivery.delivery_count, error.code, error.message
-                ),
-                hint: error.hint.clone(),
-            };
-            (
-                event(app, deployment_id, Status::Failed, step, &exhausted),
-                None,
-            )
+            Ending::Failed { error, progress } => {
+                let mut event = event(app, deployment_id, Status::Failed, step, &error);
+                event.progress = progress.map(|p| *p);
+                Terminal {
+                    event,
+                    status: Status::Failed.as_str(),
+                    message_id: None,
+                }
+            }
         }
-    };
-    let (event, message_id) = terminal;
-    let summary = format!(
-        "{log_prefix}: {}: {}",
-        event.status,
-        event.error.as_ref().map_or("", |e| e.code.as_str())
-    );
-    tracing::info!(%step, deployment_id, status = %event.status, code = event.error.as_ref().map(|e| e.code.as_str()), "terminal outcome");
-    match app.publish(&event, 0, message_id).await {
-        Ok(()) => Ok(InvocationResult::default().log(summary)),
-        Err(StepError::Transient(error))
-            if delivery.delivery_count < app.config.max_delivery_count
-                && !delivery.untrusted_count =>
-        {
-            tracing::warn!(%step, deployment_id, status = %event.status, code = %error.code, message = %error.message, "publishing the terminal event failed; the message will be redelivered");
-            Err(Redeliver {
-                step,
-                delivery_count: delivery.delivery_count,
-                error,
-            })
-        }
-        Err(StepError::Transient(error) | StepError::Rejected(error))
-        | Err(StepError::Failed { error, .. }) => {
-            // Nothing more can be done for this message: leave a trace naming the deployment,
-            // the outcome that could not be published, and why.
-            tracing::error!(
-                %step,
-                deployment_id,
-                status = %event.status,
-                outcome_code = event.error.as_ref().map(|e| e.code.as_str()),
-                outcome = %event.detail,
-                cause_code = %error.code,
-                cause = %error.message,
-                delivery = delivery.delivery_count,
-                "the terminal event could not be published; the deployment's outcome is only in this log line"
-            );
-            Ok(InvocationResult::default().log(format!(
-                "{summary} (not published: {}: {})",
-                error.code, error.message
-            )))
-        }
+    }
+
+    fn publish<'a>(
+        app: &'a App,
+        terminal: &'a Terminal<DeploymentEvent>,
+    ) -> impl Future<Output = Result<(), StepError>> + Send + 'a {
+        app.publish(&terminal.event, 0, terminal.message_id.clone())
     }
 }
 
@@ -464,6 +347,7 @@ fn sniff_deployment_id(raw: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use time::OffsetDateTime;
 
     fn rejected() -> DeploymentEvent {
         DeploymentEvent::new(
