@@ -60,9 +60,7 @@ pub enum KeyVaultError {
         id: String,
     },
     /// 401/403: the app may not read it.
-    #[error(
-        "access to secret {id} denied (HTTP {status}): {message}; grant the app 'Key Vault Secrets User' on the vault (or a get-secret access policy)"
-    )]
+    #[error("access to secret {id} denied (HTTP {status}): {message}; {}", forbidden_advice(*.status, .inner.as_deref()))]
     Forbidden {
         /// The secret id.
         id: String,
@@ -70,6 +68,9 @@ pub enum KeyVaultError {
         status: u16,
         /// Key Vault's message.
         message: String,
+        /// Key Vault's `innererror.code` (`ForbiddenByRbac`, `ForbiddenByPolicy`,
+        /// `ForbiddenByFirewall`, `AccessDenied`…), when it gave one.
+        inner: Option<String>,
     },
     /// 429/5xx after retries.
     #[error("Key Vault unavailable (HTTP {status})")]
@@ -85,9 +86,9 @@ pub enum KeyVaultError {
         /// Key Vault's message.
         message: String,
     },
-    /// Network failure after retries.
+    /// Network failure after retries, or a vault host that does not resolve (permanent).
     #[error("Key Vault request failed: {0}")]
-    Transport(String),
+    Transport(crate::http::TransportError),
     /// No token.
     #[error(transparent)]
     Token(#[from] TokenError),
@@ -100,11 +101,55 @@ impl KeyVaultError {
     /// Whether retrying later may succeed.
     pub fn is_transient(&self) -> bool {
         match self {
-            Self::Unavailable { .. } | Self::Transport(_) => true,
+            Self::Unavailable { .. } => true,
+            Self::Transport(t) => t.is_transient(),
             Self::Token(t) => t.is_transient(),
             _ => false,
         }
     }
+
+    /// What to do about it: the cause Key Vault (or the resolver) named, not a guess. `None` for
+    /// transient failures.
+    pub fn hint(&self) -> Option<String> {
+        Some(match self {
+            Self::UntrustedSecretId { suffix, .. } => format!(
+                "use the secret id of a vault of this cloud: https://<vault>{suffix}/secrets/<name>[/<version>] (the vault's Vault URI plus /secrets/<name>), and list the vault in IMAGEFERRY_ALLOWED_VAULTS"
+            ),
+            Self::NotFound { .. } => "the vault answered, but has no such secret (or version): create the secret, or fix its name or version in vm.adminPasswordSecretId".into(),
+            Self::Forbidden { status, inner, .. } => forbidden_advice(*status, inner.as_deref()).into(),
+            Self::Transport(crate::http::TransportError::HostNotFound { host, .. }) => format!(
+                "the vault host {host} does not resolve: the vault name in vm.adminPasswordSecretId is wrong or a placeholder (the examples' myvault), or the vault was deleted; use the Vault URI from the vault's Overview page (a vault behind a private endpoint also needs its privatelink DNS zone linked to the app's network)"
+            ),
+            Self::Token(t) => return t.hint(),
+            Self::Other { .. } => "the request to Key Vault was refused as shown; check the secret id".into(),
+            Self::Unavailable { .. } | Self::Transport(_) | Self::Decode(_) => return None,
+        })
+    }
+}
+
+/// What a 401/403 of Key Vault asks for, by its `innererror.code`.
+fn forbidden_advice(status: u16, inner: Option<&str>) -> &'static str {
+    match inner.map(str::to_ascii_lowercase).as_deref() {
+        Some("forbiddenbyfirewall") => {
+            "the vault's firewall refuses the app's address: allow the Function App's outbound addresses or its virtual network under the vault's Networking settings (or reach it through a private endpoint)"
+        }
+        Some("forbiddenbypolicy" | "accessdenied") => {
+            "the vault uses access policies: add one giving the app's identity Get on secrets (or switch the vault to Azure RBAC and grant the app 'Key Vault Secrets User')"
+        }
+        _ if status == 401 => {
+            "Key Vault did not accept the app's token: the vault must belong to the app's home tenant (AZURE_TENANT_ID), whose token the handler presents; grant the app 'Key Vault Secrets User' on the vault (or a get-secret access policy)"
+        }
+        _ => "grant the app 'Key Vault Secrets User' on the vault (or a get-secret access policy)",
+    }
+}
+
+/// `error.innererror.code` of a Key Vault error body (learn.microsoft.com/azure/key-vault/general/rest-error-codes).
+fn inner_code(body: &[u8]) -> Option<String> {
+    let json: serde_json::Value = serde_json::from_slice(body).ok()?;
+    json.pointer("/error/innererror/code")
+        .and_then(serde_json::Value::as_str)
+        .filter(|c| !c.is_empty())
+        .map(str::to_owned)
 }
 
 /// Reads secrets with the app's token for the cloud's Key Vault scope.
@@ -173,6 +218,7 @@ impl KeyVaultSecrets {
                 id,
                 status: raw.status,
                 message: message(),
+                inner: inner_code(&raw.body),
             }),
             s if s == 429 || s >= 500 => Err(KeyVaultError::Unavailable { status: s }),
             s => Err(KeyVaultError::Other {

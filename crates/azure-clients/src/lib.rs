@@ -28,7 +28,7 @@ pub use endpoints::{
     Cloud, Endpoints, SERVICEBUS_SCOPE, check_endpoint, check_platform_endpoint, is_loopback,
 };
 pub use error::ConfigError;
-pub use http::{HttpClient, install_crypto_provider};
+pub use http::{HttpClient, TransportError, install_crypto_provider};
 pub use keyvault::{KeyVaultError, KeyVaultSecrets, SecretValue};
 pub use redact::{REDACTED, SecretString};
 pub use servicebus::{OutgoingMessage, ServiceBusConnection, ServiceBusError, ServiceBusSender};

@@ -269,6 +269,33 @@ async fn table_client_speaks_the_protocol_azurite_implements() {
             .is_empty()
     );
 
+    // Insert Entity: the first insert of a key wins, every later one is told the entity exists
+    // (409 EntityAlreadyExists) and changes nothing; of eight racing inserts exactly one wins.
+    let first = entity("web-3", "terminal", json!({"Status": "succeeded"}));
+    assert!(client.insert("deployments", &first).await.unwrap());
+    let second = entity("web-3", "terminal", json!({"Status": "failed"}));
+    assert!(!client.insert("deployments", &second).await.unwrap());
+    let got = client
+        .get("deployments", "web-3", "terminal")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(got["Status"], "succeeded");
+    let racers = (0..8).map(|i| {
+        let client = client.clone();
+        async move {
+            let e = entity("web-4", "terminal", json!({"I": i}));
+            client.insert("deployments", &e).await.unwrap()
+        }
+    });
+    let won = futures::future::join_all(racers).await;
+    assert_eq!(won.iter().filter(|w| **w).count(), 1, "{won:?}");
+    let err = client
+        .insert("nosuchtable", &entity("a", "b", json!({})))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, TableError::TableNotFound(_)), "{err:?}");
+
     // A wrong key is refused with 403 AuthorizationFailure (not retried, no key in the message).
     let bad = TableClient::new(
         conn.table_endpoint.clone(),

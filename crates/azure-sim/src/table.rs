@@ -4,6 +4,9 @@
 //!
 //! - `POST /table/Tables` `{"TableName"}`: 201 (204 with `Prefer: return-no-content`), 409
 //!   `TableAlreadyExists`; `GET /table/Tables`: `{"value":[{"TableName"}]}`;
+//! - `POST /table/{table}` (Insert Entity) with the entity, keys included: 201 with the entity
+//!   (204 with `Prefer: return-no-content`) and an `ETag`, 409 `EntityAlreadyExists` when an
+//!   entity has those keys (nothing changes), 400 `PropertiesNeedValue` without string keys;
 //! - `PUT` (Insert Or Replace), `MERGE` (Insert Or Merge), `GET`, `DELETE` of
 //!   `/table/{table}(PartitionKey='..',RowKey='..')`: 204 with an `ETag`, 200 with the entity,
 //!   404 `ResourceNotFound`;
@@ -114,6 +117,9 @@ pub(crate) fn handle(sim: &Sim, req: &Req) -> Reply {
         );
     };
     if args.is_empty() {
+        if req.method == Method::POST {
+            return insert(sim, req, &table);
+        }
         if req.method != Method::GET {
             return error(
                 StatusCode::METHOD_NOT_ALLOWED,
@@ -263,6 +269,53 @@ fn entity(sim: &Sim, req: &Req, table: &str, pk: String, rk: String) -> Reply {
             "UnsupportedHttpVerb",
             "The resource doesn't support specified Http Verb.",
         ),
+    }
+}
+
+/// Insert Entity: the entity's keys are in its body; an existing entity is never touched.
+fn insert(sim: &Sim, req: &Req, table: &str) -> Reply {
+    let Ok(Value::Object(mut body)) = req.json() else {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "InvalidInput",
+            "One of the request inputs is not valid.",
+        );
+    };
+    let key = |k: &str| body.get(k).and_then(Value::as_str).map(str::to_owned);
+    let (Some(pk), Some(rk)) = (key("PartitionKey"), key("RowKey")) else {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "PropertiesNeedValue",
+            "The values are not specified for all properties in the entity.",
+        );
+    };
+    let mut all = sim.tables.0.lock().unwrap_or_else(|p| p.into_inner());
+    let Some((_, rows)) = all.get_mut(&table.to_ascii_lowercase()) else {
+        return table_not_found();
+    };
+    let key = (pk.clone(), rk.clone());
+    if rows.contains_key(&key) {
+        return error(
+            StatusCode::CONFLICT,
+            "EntityAlreadyExists",
+            "The specified entity already exists.",
+        );
+    }
+    body.remove("PartitionKey");
+    body.remove("RowKey");
+    body.remove("Timestamp");
+    let ts = now_rfc3339();
+    rows.insert(key, (body.clone(), ts.clone()));
+    if req.header("prefer") == Some("return-no-content") {
+        Reply::json(StatusCode::NO_CONTENT, Value::Null)
+            .with_header("preference-applied", "return-no-content")
+            .with_header("etag", etag(&ts))
+    } else {
+        body.insert("PartitionKey".into(), json!(pk));
+        body.insert("RowKey".into(), json!(rk));
+        body.insert("Timestamp".into(), json!(ts));
+        nometadata(Reply::json(StatusCode::CREATED, Value::Object(body)))
+            .with_header("etag", etag(&ts))
     }
 }
 

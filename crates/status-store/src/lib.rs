@@ -7,8 +7,9 @@
 //! |---|---|
 //! | `status` | the current status: `Status`, `Step`, `UpdatedAt`, `Detail`, `VmId`, `PublicIpAddress`, `PrivateIpAddress`, `ErrorCode`, `ErrorMessage`, `ErrorHint`, `ImageId`, `ImageVersion`, `ImageTenantId`, `TargetTenantId`, `TargetSubscriptionId`, `TargetResourceGroup`, `Location`, `VmName`, `ProgressRegion`, `ProgressState`, `ProgressPercent`, `AcceptedAt` |
 //! | `event-{at}-{status}` | one per event (`at` in UTC as `YYYY-MM-DDThh:mm:ss.nnnnnnnnnZ`, so row keys sort by time): the event's fields, same names, plus `At` |
+//! | `terminal` | the deployment's one terminal outcome, claimed with an insert-only write before its event is published (module [`terminal`]) |
 //!
-//! Writes are upserts (an event recorded twice is one row). The status entity is merged, so the
+//! Writes are upserts (an event recorded twice is one row), except the terminal claim. The status entity is merged, so the
 //! image and target written with `accepted` stay; a terminal status (`succeeded`, `failed`,
 //! `rejected`) is never replaced by a later non-terminal event, and a non-terminal one only by an
 //! event at the same time or later.
@@ -17,10 +18,12 @@ mod entity;
 pub mod rollout;
 mod settings;
 mod store;
+pub mod terminal;
 
 pub use entity::{DeploymentStatus, EventRecord, Progress, event_row_key};
 pub use settings::{StatusSettings, TABLE_SETTINGS};
 pub use store::{ListFilter, Recorded, StatusStore, StoreError};
+pub use terminal::{Claim, TerminalClaim};
 
 /// The table name.
 pub const TABLE: &str = "deployments";

@@ -100,6 +100,11 @@ impl StatusStore {
         &self.table
     }
 
+    /// The Table client.
+    pub(crate) fn client(&self) -> &TableClient {
+        &self.client
+    }
+
     /// Creates the table if it does not exist (Bicep creates it in Azure; Azurite needs this).
     pub async fn ensure_table(&self) -> Result<(), StoreError> {
         self.client.create_table(&self.table).await?;

@@ -215,3 +215,100 @@ fn settings_pick_the_connection_then_the_endpoint_and_are_off_without_either() {
     .unwrap();
     assert!(matches!(azurite, StatusSettings::Connection { .. }));
 }
+
+/// azure-sim's Insert Entity answers as Azurite does (`azure-clients --test table_azurite` runs
+/// the same assertions there): the first insert of a key wins, every later one is told the
+/// entity exists and changes nothing, one of eight racers wins, a missing table is named.
+#[tokio::test]
+async fn the_stand_in_inserts_like_the_table_service() {
+    use azure_clients::table::{Entity, TableAuth, TableClient, TableError};
+    let sim = azure_sim::start(azure_sim::Scenario::seed(), "127.0.0.1:0".parse().unwrap())
+        .await
+        .unwrap();
+    let base = url::Url::parse(&sim.base_url()).unwrap();
+    let endpoints = Endpoints::local(&base).unwrap();
+    let vars = |k: &str| match k {
+        "AZURE_CLIENT_ID" => Some(APP.to_owned()),
+        "AZURE_CLIENT_SECRET" => Some("local-sim-secret".to_owned()),
+        "AZURE_TENANT_ID" => Some(T1.to_owned()),
+        _ => None,
+    };
+    let tokens = Arc::new(TokenProvider::from_vars(&endpoints, vars).unwrap());
+    let client = TableClient::new(
+        url::Url::parse(&format!("{}/table/", sim.base_url())).unwrap(),
+        TableAuth::Entra {
+            tokens,
+            tenant: T1.into(),
+        },
+    );
+    let entity = |pk: &str, rk: &str, props: serde_json::Value| -> Entity {
+        let mut e = props.as_object().cloned().unwrap_or_default();
+        e.insert("PartitionKey".into(), pk.into());
+        e.insert("RowKey".into(), rk.into());
+        e
+    };
+    assert!(client.create_table("deployments").await.unwrap());
+    let first = entity("web-3", "terminal", json!({"Status": "succeeded"}));
+    assert!(client.insert("deployments", &first).await.unwrap());
+    let second = entity("web-3", "terminal", json!({"Status": "failed"}));
+    assert!(!client.insert("deployments", &second).await.unwrap());
+    let got = client
+        .get("deployments", "web-3", "terminal")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(got["Status"], "succeeded");
+    let racers = (0..8).map(|i| {
+        let client = client.clone();
+        let e = entity("web-4", "terminal", json!({"I": i}));
+        async move { client.insert("deployments", &e).await.unwrap() }
+    });
+    let won = futures::future::join_all(racers).await;
+    assert_eq!(won.iter().filter(|w| **w).count(), 1, "{won:?}");
+    let err = client
+        .insert("nosuchtable", &entity("a", "b", json!({})))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, TableError::TableNotFound(_)), "{err:?}");
+}
+
+/// Two different terminal outcomes of one deployment racing: exactly one claim wins, the other
+/// finds it (status, MessageId and the event itself); the claim is marked published.
+#[tokio::test]
+async fn exactly_one_terminal_outcome_is_claimed() {
+    use status_store::Claim;
+    let sim = azure_sim::start(azure_sim::Scenario::seed(), "127.0.0.1:0".parse().unwrap())
+        .await
+        .unwrap();
+    let store = store(&sim).await;
+    let t0 = datetime!(2026-12-01 10:00:00 UTC);
+    let mut succeeded = event("race-1", Status::Succeeded, t0);
+    succeeded.step = Step::VmProvisioning;
+    let mut failed = event("race-1", Status::Failed, t0);
+    failed.error = Some(EventError {
+        code: "RetriesExhausted".into(),
+        message: "gave up".into(),
+        hint: None,
+    });
+    assert!(store.terminal("race-1").await.unwrap().is_none());
+    let (a, b) = tokio::join!(
+        store.claim_terminal(&succeeded, "race-1:succeeded"),
+        store.claim_terminal(&failed, "race-1:failed"),
+    );
+    let (a, b) = (a.unwrap(), b.unwrap());
+    let (winner, held) = match (&a, &b) {
+        (Claim::Won, Claim::Held(h)) => (&succeeded, h),
+        (Claim::Held(h), Claim::Won) => (&failed, h),
+        other => panic!("expected one winner: {other:?}"),
+    };
+    assert_eq!(held.status, winner.status);
+    assert_eq!(held.message_id, format!("race-1:{}", winner.status));
+    assert_eq!(held.event.as_ref(), Some(winner));
+    assert!(!held.published);
+    store.mark_published("race-1").await.unwrap();
+    let claim = store.terminal("race-1").await.unwrap().unwrap();
+    assert!(claim.published);
+    // The claim lives beside the status rows: listing and timelines do not see it.
+    assert!(store.events("race-1").await.unwrap().is_empty());
+    assert!(store.list(&ListFilter::default()).await.unwrap().is_empty());
+}

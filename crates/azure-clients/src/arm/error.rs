@@ -1,5 +1,6 @@
 //! ARM errors: the standard `{error:{code,message,details}}` body mapped to typed variants.
 
+use crate::http::TransportError;
 use crate::token::TokenError;
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
@@ -211,9 +212,10 @@ pub enum ArmError {
         /// The configured ARM endpoint.
         expected: String,
     },
-    /// Connection failure or timeout after the retry budget was spent.
+    /// Connection failure or timeout after the retry budget was spent, or a host that does not
+    /// resolve (not retried: see [`TransportError`]).
     #[error("ARM request failed: {0}")]
-    Transport(String),
+    Transport(TransportError),
     /// A response body did not match the model.
     #[error("unexpected ARM response: {0}")]
     Decode(String),
@@ -380,10 +382,8 @@ impl ArmError {
     /// a conflicting operation in progress).
     pub fn is_transient(&self) -> bool {
         match self {
-            Self::Throttled { .. }
-            | Self::Server { .. }
-            | Self::Transport(_)
-            | Self::OperationTimeout(_) => true,
+            Self::Throttled { .. } | Self::Server { .. } | Self::OperationTimeout(_) => true,
+            Self::Transport(t) => t.is_transient(),
             // e.g. `AnotherOperationInProgress`, `OperationPreempted`, `RetryableError`.
             Self::Conflict { code, .. } => {
                 let c = code.to_ascii_lowercase();
@@ -428,6 +428,7 @@ impl ArmError {
             Self::Token(_) => "TokenError",
             Self::TooManyAuxiliaryTokens(_) => "TooManyAuxiliaryTokens",
             Self::UntrustedUrl { .. } => "UntrustedUrl",
+            Self::Transport(TransportError::HostNotFound { .. }) => "HostNotFound",
             Self::Transport(_) => "Transport",
             Self::Decode(_) => "Decode",
             Self::InvalidRequest(_) => "InvalidRequest",
@@ -481,6 +482,11 @@ impl ArmError {
                 "Azure does not offer the image version in this region yet: its replication there must be Completed (and a version still being created or updated may not be usable yet); wait and send the request again, or choose a region the version is replicated to"
             }
             Self::Token(t) => return t.hint(),
+            Self::Transport(TransportError::HostNotFound { host, .. }) => {
+                return Some(format!(
+                    "the ARM host {host} does not resolve: check IMAGEFERRY_ARM_ENDPOINT / IMAGEFERRY_CLOUD, and the DNS the app uses (a private DNS zone or custom DNS server of its virtual network)"
+                ));
+            }
             Self::OperationFailed { .. } => return None,
             _ => return None,
         };

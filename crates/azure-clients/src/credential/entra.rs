@@ -222,6 +222,15 @@ impl ErrorMapper {
                     let description = current.to_string();
                     return self.map_entra(tenant_s, status, codes, description);
                 }
+                ErrorKind::Connection
+                    if let Some(crate::http::TransportError::HostNotFound { host, .. }) =
+                        current.downcast_ref::<crate::http::TransportError>() =>
+                {
+                    return TokenError::HostNotFound {
+                        tenant: tenant_s,
+                        host: host.clone(),
+                    };
+                }
                 ErrorKind::Connection | ErrorKind::Io => {
                     return TokenError::Unavailable {
                         tenant: tenant_s,

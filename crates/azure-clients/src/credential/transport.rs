@@ -97,12 +97,20 @@ impl HttpClient for ReqwestTransport {
             }
         };
         let response = builder.send().await.map_err(|e| {
-            let kind = if e.is_connect() {
-                ErrorKind::Connection
-            } else {
-                ErrorKind::Io
-            };
-            Error::with_message(kind, crate::http::error_text(&e))
+            match crate::http::TransportError::from_reqwest(&e, None) {
+                // Kept typed, so that the credential can tell a name that does not exist.
+                unresolved @ crate::http::TransportError::HostNotFound { .. } => {
+                    Error::new(ErrorKind::Connection, unresolved)
+                }
+                crate::http::TransportError::Failed(text) => {
+                    let kind = if e.is_connect() {
+                        ErrorKind::Connection
+                    } else {
+                        ErrorKind::Io
+                    };
+                    Error::with_message(kind, text)
+                }
+            }
         })?;
         let status = StatusCode::from(response.status().as_u16());
         let mut headers = HashMap::new();

@@ -55,9 +55,10 @@ pub enum ServiceBusError {
         /// HTTP status.
         status: u16,
     },
-    /// Network failure after the retry budget was spent.
+    /// Network failure after the retry budget was spent, or a namespace host that does not
+    /// resolve (permanent).
     #[error("Service Bus request failed: {0}")]
-    Transport(String),
+    Transport(crate::http::TransportError),
     /// No Entra token.
     #[error(transparent)]
     Token(#[from] TokenError),
@@ -70,7 +71,8 @@ impl ServiceBusError {
     /// Whether retrying later may succeed.
     pub fn is_transient(&self) -> bool {
         match self {
-            Self::Unavailable { .. } | Self::Transport(_) => true,
+            Self::Unavailable { .. } => true,
+            Self::Transport(t) => t.is_transient(),
             Self::Token(t) => t.is_transient(),
             _ => false,
         }

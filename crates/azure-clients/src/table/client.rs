@@ -146,6 +146,43 @@ impl TableClient {
         }
     }
 
+    /// Insert Entity (`POST {table}` with `Prefer: return-no-content`): writes `entity` only if
+    /// no entity has its keys. `Ok(true)` when this call inserted it, `Ok(false)` when one existed
+    /// (409 `EntityAlreadyExists`): the conditional write that lets exactly one of several
+    /// writers win. A retried insert whose first attempt reached the service also answers
+    /// `Ok(false)`; a caller that must know whether the existing entity is its own reads it.
+    pub async fn insert(&self, table: &str, entity: &Entity) -> Result<bool, TableError> {
+        check_table(table)?;
+        for k in ["PartitionKey", "RowKey"] {
+            let key = entity
+                .get(k)
+                .and_then(Value::as_str)
+                .ok_or_else(|| TableError::InvalidRequest(format!("entity has no string {k}")))?;
+            if !is_valid_key(key) {
+                return Err(TableError::InvalidRequest(format!(
+                    "{k} {key:?} has a character the Table service refuses (/ \\ # ? or a control character) or is over 1 KiB"
+                )));
+            }
+        }
+        let url = self.url(table)?;
+        let mut body = entity.clone();
+        body.remove("Timestamp");
+        body.remove("odata.etag");
+        let raw = self
+            .send(
+                Method::POST,
+                url,
+                Some(Value::Object(body).to_string()),
+                &[("Prefer", "return-no-content")],
+            )
+            .await?;
+        match raw.status {
+            200..=299 => Ok(true),
+            409 if error_code(&raw) == "EntityAlreadyExists" => Ok(false),
+            _ => Err(failure(table, &raw)),
+        }
+    }
+
     /// Insert Or Replace Entity (`PUT`) or Insert Or Merge Entity (`MERGE`) at
     /// `{table}(PartitionKey='..',RowKey='..')`; idempotent. `entity` must hold string
     /// `PartitionKey` and `RowKey`.
@@ -346,7 +383,12 @@ impl TableClient {
             r
         })
         .await
-        .map_err(TableError::Unavailable)
+        .map_err(|e| match e {
+            crate::http::TransportError::HostNotFound { host, detail } => {
+                TableError::HostNotFound { host, detail }
+            }
+            crate::http::TransportError::Failed(text) => TableError::Unavailable(text),
+        })
     }
 }
 

@@ -29,6 +29,16 @@ pub enum TableError {
     /// 429, 5xx or no answer after the retries.
     #[error("table service unavailable: {0}")]
     Unavailable(String),
+    /// The account's host name does not resolve (permanent until the endpoint or DNS is fixed).
+    #[error(
+        "table service host {host} does not resolve ({detail}); check IMAGEFERRY_STATUS_TABLE_ENDPOINT (the storage account name) and the app's DNS"
+    )]
+    HostNotFound {
+        /// The host name.
+        host: String,
+        /// The resolver's answer.
+        detail: String,
+    },
     /// Any other refusal (400 `InvalidInput`, `PropertyValueTooLarge`, …).
     #[error("table service answered {status} ({code}): {message}")]
     Rejected {

@@ -1,5 +1,6 @@
 //! Azure Table Storage over its REST API (learn.microsoft.com/rest/api/storageservices/
-//! table-service-rest-api): create table, Insert Or Replace / Insert Or Merge Entity, Get Entity
+//! table-service-rest-api): create table, Insert Entity (insert-only: the conditional write),
+//! Insert Or Replace / Insert Or Merge Entity, Get Entity
 //! (Query Entities with keys) and Query Entities with `$filter`, `$top` and continuation
 //! (`x-ms-continuation-NextPartitionKey` / `-NextRowKey`), always with
 //! `Accept: application/json;odata=nometadata`.
@@ -8,7 +9,7 @@
 //! identity-based: *Storage Table Data Contributor* to write, *Reader* to read), or the account
 //! key with SharedKeyLite for Azurite and development storage. Why not `azure_data_tables`: the
 //! Azure SDK for Rust has no Table Storage crate at version 1 of `azure_core`, and the operations
-//! used here are four HTTP verbs.
+//! used here are five HTTP verbs.
 
 mod client;
 mod error;

@@ -77,6 +77,15 @@ pub enum TokenError {
         /// What happened.
         reason: String,
     },
+    /// The authority host does not resolve (DNS has no such name): no retry helps until the
+    /// setting or the DNS the app uses is fixed.
+    #[error("token endpoint host {host} does not resolve (tenant {tenant})")]
+    HostNotFound {
+        /// Tenant asked for a token.
+        tenant: String,
+        /// The host name.
+        host: String,
+    },
     /// The local credential could not produce an assertion (certificate, token file, managed identity).
     #[error("credential failed for tenant {tenant}: {reason}")]
     Credential {
@@ -115,6 +124,7 @@ impl TokenError {
         match self {
             Self::AppNotConsented { .. } => "AppNotConsented".into(),
             Self::Unavailable { .. } => "TokenEndpointUnavailable".into(),
+            Self::HostNotFound { .. } => "HostNotFound".into(),
             other => match other.aadsts_code() {
                 Some(code) => format!("AADSTS{code}"),
                 None => "TokenError".into(),
@@ -132,6 +142,11 @@ impl TokenError {
             }
             Self::InvalidClientSecret { .. } | Self::ExpiredClientSecret { .. } => {
                 "create a new client secret in the app registration (in its home tenant) and set AZURE_CLIENT_SECRET to its value"
+            }
+            Self::HostNotFound { host, .. } => {
+                return Some(format!(
+                    "the token endpoint's host {host} does not resolve: check AZURE_AUTHORITY_HOST / IMAGEFERRY_CLOUD, and the DNS the app uses"
+                ));
             }
             Self::UnknownTenant { .. } => {
                 "the tenant id is wrong, or it belongs to another cloud: check the tenant id, and that IMAGEFERRY_CLOUD / AZURE_AUTHORITY_HOST name the cloud that tenant lives in"
