@@ -15,6 +15,9 @@
 //! | `AZURE_TENANT_ID` | the app's home tenant (Key Vault reads use its token) | required |
 //! | `IMAGEFERRY_ALLOWED_VAULTS` | comma-separated Key Vault names or host names secret ids may use, or `*` (any vault of the cloud) | `*` |
 //! | `IMAGEFERRY_STEP_BUDGET` | longest time one step may take, retries and waits included; keep it well under the host's `functionTimeout` | `4m` |
+//! | `IMAGEFERRY_OUTAGE_BUDGET` | how long a deployment's step keeps retrying a transient failure (scheduled retries) before it records `failed` | `30m` |
+//! | `IMAGEFERRY_RETRY_BACKOFF_INITIAL` | delay before the first scheduled retry (doubling, with jitter, at least the service's `Retry-After`) | `5s` |
+//! | `IMAGEFERRY_RETRY_BACKOFF_CAP` | longest delay between scheduled retries | `5m` |
 //!
 //! Durations are `<n>ms`, `<n>s`, `<n>m`, `<n>h`, `<n>d` or plain seconds.
 
@@ -90,6 +93,13 @@ pub struct Config {
     pub allowed_vaults: AllowList<String>,
     /// Longest time one step may take, retries and `Retry-After` waits included.
     pub step_budget: Duration,
+    /// How long a step message keeps being retried (scheduled retries) after its first transient
+    /// failure before the deployment records `failed`.
+    pub outage_budget: Duration,
+    /// Delay before the first scheduled retry.
+    pub retry_backoff_initial: Duration,
+    /// Longest delay between scheduled retries.
+    pub retry_backoff_cap: Duration,
 }
 
 impl Config {
@@ -112,6 +122,9 @@ impl Config {
             home_tenant: home_tenant.into(),
             allowed_vaults: AllowList::Any,
             step_budget: Duration::from_secs(4 * 60),
+            outage_budget: Duration::from_secs(30 * 60),
+            retry_backoff_initial: Duration::from_secs(5),
+            retry_backoff_cap: Duration::from_secs(5 * 60),
         }
     }
 
@@ -155,6 +168,21 @@ impl Config {
             return Err(ConfigError {
                 name: "IMAGEFERRY_STEP_BUDGET",
                 reason: "must be at least 1s (and well under the host's functionTimeout)".into(),
+            });
+        }
+        config.outage_budget = duration("IMAGEFERRY_OUTAGE_BUDGET", config.outage_budget)?;
+        config.retry_backoff_initial = duration(
+            "IMAGEFERRY_RETRY_BACKOFF_INITIAL",
+            config.retry_backoff_initial,
+        )?;
+        config.retry_backoff_cap =
+            duration("IMAGEFERRY_RETRY_BACKOFF_CAP", config.retry_backoff_cap)?;
+        if config.retry_backoff_initial.is_zero()
+            || config.retry_backoff_initial > config.retry_backoff_cap
+        {
+            return Err(ConfigError {
+                name: "IMAGEFERRY_RETRY_BACKOFF_INITIAL",
+                reason: "must be more than 0 and not exceed IMAGEFERRY_RETRY_BACKOFF_CAP".into(),
             });
         }
         if let Some(v) = get("IMAGEFERRY_ALLOWED_VAULTS") {
@@ -246,6 +274,15 @@ impl Config {
                         .is_none_or(|rg| rg.eq_ignore_ascii_case(resource_group))
             }),
         }
+    }
+
+    /// Delay before scheduled retry number `attempt` (1-based), before jitter and `Retry-After`:
+    /// initial × 2^(attempt-1), capped.
+    pub fn retry_backoff(&self, attempt: u32) -> Duration {
+        let factor = 2u32.saturating_pow(attempt.saturating_sub(1).min(20));
+        self.retry_backoff_initial
+            .saturating_mul(factor)
+            .min(self.retry_backoff_cap)
     }
 
     /// Delay before replication re-check number `attempt` (1-based): initial × 2^(attempt-1),
@@ -524,5 +561,37 @@ mod tests {
         assert!(c.vault_allowed("other.vault.azure.net"));
         assert!(!c.vault_allowed("evil.vault.azure.net"));
         assert!(!c.vault_allowed("myvault2.vault.azure.net"));
+    }
+
+    #[test]
+    fn outage_budget_and_retry_backoff() {
+        let c = Config::from_vars(vars(&base())).unwrap();
+        assert_eq!(c.outage_budget, Duration::from_secs(30 * 60));
+        assert_eq!(
+            [1, 2, 3, 7, 30].map(|a| c.retry_backoff(a).as_secs()),
+            [5, 10, 20, 300, 300]
+        );
+        let mut v = base();
+        v.extend([
+            ("IMAGEFERRY_OUTAGE_BUDGET", "2m"),
+            ("IMAGEFERRY_RETRY_BACKOFF_INITIAL", "500ms"),
+            ("IMAGEFERRY_RETRY_BACKOFF_CAP", "4s"),
+        ]);
+        let c = Config::from_vars(vars(&v)).unwrap();
+        assert_eq!(c.outage_budget, Duration::from_secs(120));
+        assert_eq!(
+            [1, 2, 4, 9].map(|a| c.retry_backoff(a).as_millis()),
+            [500, 1000, 4000, 4000]
+        );
+        for (name, value) in [
+            ("IMAGEFERRY_OUTAGE_BUDGET", "forever"),
+            ("IMAGEFERRY_RETRY_BACKOFF_INITIAL", "0s"),
+            ("IMAGEFERRY_RETRY_BACKOFF_INITIAL", "10m"),
+        ] {
+            let mut v = base();
+            v.push((name, value));
+            let err = Config::from_vars(vars(&v)).unwrap_err();
+            assert_eq!(err.name, name, "{err}");
+        }
     }
 }

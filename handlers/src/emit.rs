@@ -4,9 +4,10 @@
 
 use crate::app::App;
 use crate::outcome::StepError;
+use crate::status::Claimed;
 use azure_clients::OutgoingMessage;
 use imageferry_contract::{
-    DeploymentEvent, EventError, Step, event_message_id, saturating_add, step_message_id,
+    DeploymentEvent, EventError, Status, Step, event_message_id, saturating_add, step_message_id,
 };
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -17,6 +18,13 @@ const JSON: &str = "application/json";
 impl App {
     /// Publishes `event` on the events topic. Terminal events get `{id}:{status}`, progress events
     /// `{id}:{status}:{attempt}` as MessageId, unless `message_id` overrides it (rejections).
+    ///
+    /// A `succeeded` or `failed` event is the deployment's one terminal outcome only if it wins
+    /// the status store's claim first ([`crate::status::StatusWriter::claim`]): a different
+    /// outcome already claimed means this one is not published (logged, `Ok`); the same one
+    /// claimed but not yet published is published again with its MessageId (Service Bus drops
+    /// the duplicate). A `rejected` event is about one message, not the deployment: it is
+    /// published without a claim, and a corrected resend still ends in its own outcome.
     pub async fn publish(
         &self,
         event: &DeploymentEvent,
@@ -25,6 +33,49 @@ impl App {
     ) -> Result<(), StepError> {
         let message_id = message_id
             .unwrap_or_else(|| event_message_id(&event.deployment_id, event.status, attempt));
+        if !event.status.is_terminal() || event.status == Status::Rejected {
+            return self.send_event(event, message_id).await;
+        }
+        match self.status.claim(event, &message_id).await? {
+            Claimed::Unarbitrated => self.send_event(event, message_id).await,
+            Claimed::Won => {
+                self.send_event(event, message_id).await?;
+                self.status.published(&event.deployment_id).await;
+                Ok(())
+            }
+            Claimed::Published => {
+                tracing::info!(deployment_id = %event.deployment_id, status = %event.status, %message_id, "terminal event already published");
+                Ok(())
+            }
+            Claimed::Unpublished(stored) => {
+                let stored = stored.map_or_else(|| event.clone(), |e| *e);
+                tracing::info!(deployment_id = %event.deployment_id, status = %stored.status, %message_id, "terminal outcome claimed earlier but not published: publishing it");
+                self.send_event(&stored, message_id).await?;
+                self.status.published(&event.deployment_id).await;
+                Ok(())
+            }
+            Claimed::Lost(held) => {
+                let code = event.error.as_ref().map(|e| e.code.as_str()).unwrap_or("");
+                tracing::warn!(
+                    deployment_id = %event.deployment_id,
+                    status = %event.status,
+                    code,
+                    detail = %event.detail,
+                    held_status = %held.status,
+                    held_message_id = %held.message_id,
+                    "terminal outcome not published: the deployment already has its terminal outcome (status store claim)"
+                );
+                Ok(())
+            }
+        }
+    }
+
+    /// Sends `event` with `message_id` and queues it for the status store.
+    async fn send_event(
+        &self,
+        event: &DeploymentEvent,
+        message_id: String,
+    ) -> Result<(), StepError> {
         let body = serde_json::to_string(event).map_err(|e| internal("event", &e))?;
         let mut application_properties = BTreeMap::new();
         application_properties.insert("deploymentId".into(), event.deployment_id.clone());

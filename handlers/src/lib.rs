@@ -16,6 +16,7 @@ pub mod image;
 pub mod names;
 pub mod outcome;
 mod preflight;
+pub mod retry;
 pub mod rollout;
 pub mod runner;
 pub mod status;

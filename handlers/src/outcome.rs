@@ -1,8 +1,10 @@
 //! How a step ends when it does not simply hand over to the next step: rejected (bad input),
-//! failed (permanent), or transient (retry by redelivery, recorded as failed on the last one).
+//! failed (permanent), or transient (a scheduled retry, recorded as failed once the outage budget
+//! is spent: see [`crate::retry`]).
 
 use azure_clients::arm::ArmError;
 use imageferry_contract::{EventError, ReplicationProgress, ValidationErrors};
+use std::time::Duration;
 
 /// Why a step stopped.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -18,10 +20,15 @@ pub enum StepError {
         /// Replication progress last seen, for deadline failures.
         progress: Option<Box<ReplicationProgress>>,
     },
-    /// Retrying later may work: the message is abandoned (redelivered) unless this is its last
-    /// delivery, which records `failed` with code `RetriesExhausted`.
-    #[error("transient: {}: {}", .0.code, .0.message)]
-    Transient(EventError),
+    /// Retrying later may work: the step schedules its own retry (honouring `retry_after`)
+    /// until the outage budget is spent, which records `failed` with code `RetriesExhausted`.
+    #[error("transient: {}: {}", .error.code, .error.message)]
+    Transient {
+        /// What happened.
+        error: EventError,
+        /// How long the service asked to wait (`Retry-After`), if it did.
+        retry_after: Option<Duration>,
+    },
 }
 
 impl StepError {
@@ -55,13 +62,21 @@ impl StepError {
         )
     }
 
-    /// The one place a client failure becomes an outcome: transient (redelivery may help) or
+    /// A transient failure without a `Retry-After`.
+    pub fn transient(error: EventError) -> Self {
+        StepError::Transient {
+            error,
+            retry_after: None,
+        }
+    }
+
+    /// The one place a client failure becomes an outcome: transient (a retry may help) or
     /// permanent (`failed` at once: the same request gets the same answer). Each client says
     /// which with its own `is_transient` (ARM, Service Bus, Key Vault, the status table); every
     /// step and both rollout functions go through here.
     pub fn classified(transient: bool, error: EventError) -> Self {
         if transient {
-            StepError::Transient(error)
+            StepError::transient(error)
         } else {
             StepError::Failed {
                 error,
@@ -78,7 +93,13 @@ impl StepError {
             message: format!("{doing}: {e}"),
             hint: e.hint(),
         };
-        StepError::classified(e.is_transient(), error)
+        match StepError::classified(e.is_transient(), error) {
+            StepError::Transient { error, .. } => StepError::Transient {
+                error,
+                retry_after: e.retry_after(),
+            },
+            other => other,
+        }
     }
 }
 
@@ -101,7 +122,14 @@ mod tests {
             message: String::new(),
         };
         assert!(
-            matches!(StepError::arm("x", &throttled), StepError::Transient(e) if e.code == "TooManyRequests")
+            matches!(StepError::arm("x", &throttled), StepError::Transient { error, .. } if error.code == "TooManyRequests")
+        );
+        let asked = ArmError::Throttled {
+            retry_after: Some(std::time::Duration::from_secs(7)),
+            message: String::new(),
+        };
+        assert!(
+            matches!(StepError::arm("x", &asked), StepError::Transient { retry_after: Some(d), .. } if d.as_secs() == 7)
         );
         let denied = ArmError::AuthorizationFailed {
             message: "no".into(),

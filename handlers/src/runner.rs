@@ -17,13 +17,18 @@
 //! 4. **The outcome** ([`Report`], one per family of events: deployment events for the steps,
 //!    rollout events for the rollout functions):
 //!    - `Ok` → 200, the message completes;
-//!    - rejected / failed → the terminal event is published, then 200;
-//!    - transient → 500 ([`Redeliver`]) so the host abandons the message and Service Bus
-//!      redelivers it; on the last delivery (`IMAGEFERRY_MAX_DELIVERY_COUNT`, or an untrusted
-//!      count) a failed outcome with code `RetriesExhausted` instead;
-//!    - the terminal event cannot be published: a transient cause before the last delivery is
-//!      redelivered; otherwise one error line (the last resort) names what the outcome is about,
-//!      the outcome and the cause, and the message completes.
+//!    - rejected / failed → the terminal event is published, then 200 (a deployment's terminal
+//!      event only after it won the status store's claim: see [`crate::emit`]);
+//!    - transient → a scheduled retry ([`crate::retry`]): the body goes to the function's own
+//!      queue again, visible after a backoff, and the message completes (200); once the outage
+//!      budget (`IMAGEFERRY_OUTAGE_BUDGET`) is spent, a failed outcome with code
+//!      `RetriesExhausted` instead. Only when the retry cannot be sent is the answer 500
+//!      ([`Redeliver`]: Service Bus redelivers), unless this is the last delivery
+//!      (`IMAGEFERRY_MAX_DELIVERY_COUNT`, or an untrusted count): then `RetriesExhausted` too;
+//!    - the terminal event cannot be published: a transient cause is retried the same way (the
+//!      work runs again; every step is idempotent); otherwise, or when even that fails, one
+//!      error line (the last resort) names what the outcome is about, the outcome and the
+//!      cause, and the message completes.
 //!
 //! Every line of an invocation is logged inside the span [`Report::span`] opens (`step` with the
 //! `deploymentId`, or `rollout` with the rollout, version and ring).
@@ -34,17 +39,15 @@
 //!   its `Step`; for a rollout message, a type like [`crate::rollout::Check`]) and one
 //!   [`Serve::serve`] line; trust, budget, undecodable bodies, terminal events and redelivery come
 //!   with it. A new terminal status (`deleted`) is the [`Report`]'s business.
-//! - **Scheduled retries** (issue 20): `on_transient` is the one place a transient failure is
-//!   decided. Today it answers [`Redeliver`] (500); a scheduled retry sends the message's
-//!   `raw_body` to the function's own queue (its [`Function::name`]) with
-//!   `ScheduledEnqueueTimeUtc` and completes, and gives up with `failed` when the outage budget is
-//!   spent; [`Redeliver`] stays the last resort when even the send fails.
-//! - **One terminal outcome** (issue 20): `end` builds the terminal event ([`Report::event`])
-//!   and then publishes it ([`Report::publish`]); the conditional insert into the status store goes
-//!   between the two, and only its winner publishes.
+//! - **Retries**: `on_transient` is the one place a transient failure is decided
+//!   ([`crate::retry::decide`]); a new function gets scheduled retries by being a [`Function`].
+//! - **One terminal outcome**: [`Report::publish`] of the deployment events goes through
+//!   [`App::publish`], which claims the terminal outcome in the status store first; a new
+//!   terminal status (`deleted`) is claimed the same way.
 
 use crate::app::App;
 use crate::outcome::StepError;
+use crate::retry::{self, Decision, Retries};
 use functions_runtime::{
     BodyDecodeError, Functions, Invocation, InvocationResult, ServiceBusMessage, service_fn,
 };
@@ -177,6 +180,11 @@ pub struct Delivery<N = Step> {
     /// The delivery count may be the body's (or is unknown): this delivery is treated as the
     /// last one.
     pub untrusted_count: bool,
+    /// Where the message stands in its chain of scheduled retries (from its application
+    /// properties; untrusted, see [`crate::retry`]).
+    pub retries: Retries,
+    /// The message's CorrelationId, carried by its retries.
+    pub correlation_id: Option<String>,
 }
 
 /// The function failed transiently; the host abandons the message so it is redelivered.
@@ -275,15 +283,19 @@ fn arrive<F: Function>(
     let message = invocation.event;
     let untrusted_count = message.delivery_count.is_none()
         || (!message.shadowed.is_empty() && !function.trusts_count(&message.shadowed));
+    let message_id = message
+        .message_id
+        .unwrap_or(invocation.context.invocation_id);
+    let retries = Retries::from_properties(&message.application_properties, &message_id);
     let delivery = Delivery {
         step: function.name(),
-        message_id: message
-            .message_id
-            .unwrap_or(invocation.context.invocation_id),
+        message_id,
         delivery_count: message.delivery_count.unwrap_or(max_delivery_count),
         enqueued_time: message.enqueued_time.filter(|_| !untrusted_count),
         started,
         untrusted_count,
+        retries,
+        correlation_id: message.correlation_id,
     };
     (delivery, message.body, message.raw_body)
 }
@@ -305,7 +317,7 @@ pub(crate) async fn within_budget<T>(
 }
 
 fn over_budget(budget: Duration) -> StepError {
-    StepError::Transient(EventError {
+    StepError::transient(EventError {
         code: "StepBudgetExceeded".into(),
         message: format!(
             "the step did not finish within its budget of {}s (IMAGEFERRY_STEP_BUDGET)",
@@ -358,30 +370,75 @@ fn may_redeliver<N>(app: &App, delivery: &Delivery<N>) -> bool {
     delivery.delivery_count < app.config.max_delivery_count && !delivery.untrusted_count
 }
 
-/// What a transient failure of the work becomes: a redelivery (500), or on the last delivery a
-/// failed outcome with code `RetriesExhausted`. Issue 20's scheduled retry replaces the
-/// redelivery here (see the module doc).
-fn on_transient<N: Display>(
+/// What a transient failure became.
+enum AfterTransient {
+    /// A retry is scheduled: the message completes with this log line.
+    Scheduled(String),
+    /// The outcome of the message.
+    Ending(Ending),
+}
+
+/// What a transient failure of the work becomes (see [`crate::retry`]): a scheduled retry, or
+/// `RetriesExhausted` once the outage budget is spent; 500 ([`Redeliver`]) only when the retry
+/// cannot be sent and the message may still be redelivered.
+async fn on_transient<N: Display>(
     app: &App,
     delivery: &Delivery<N>,
+    raw_body: &str,
     error: EventError,
-) -> Result<Ending, Redeliver> {
-    if may_redeliver(app, delivery) {
-        tracing::warn!(step = %delivery.step, delivery = delivery.delivery_count, code = %error.code, message = %error.message, "transient failure; the message will be redelivered");
-        return Err(redeliver(delivery, error));
+    retry_after: Option<Duration>,
+) -> Result<AfterTransient, Redeliver> {
+    let now = app.clock.now();
+    let retries = &delivery.retries;
+    match retry::decide(&app.config, retries, now, &error, retry_after) {
+        Decision::GiveUp(exhausted) => Ok(AfterTransient::Ending(Ending::Failed {
+            error: exhausted,
+            progress: None,
+        })),
+        Decision::Retry(next) => {
+            let queue = delivery.step.to_string();
+            let message = retry::message(
+                app,
+                retries,
+                &next,
+                raw_body,
+                delivery.correlation_id.clone(),
+                &queue,
+            );
+            let retry::Next {
+                attempt,
+                delay,
+                since,
+            } = next;
+            match retry::schedule(app, &queue, message).await {
+                Ok(()) => {
+                    tracing::warn!(step = %delivery.step, retry = attempt, delay_ms = delay.as_millis() as u64, code = %error.code, message = %error.message, "transient failure; retry scheduled");
+                    Ok(AfterTransient::Scheduled(format!(
+                        "transient failure ({}); retry {attempt} in {}",
+                        error.code,
+                        retry::human(delay)
+                    )))
+                }
+                Err(StepError::Transient { error: send, .. }) if may_redeliver(app, delivery) => {
+                    tracing::warn!(step = %delivery.step, delivery = delivery.delivery_count, code = %error.code, send_code = %send.code, send = %send.message, "transient failure and the retry could not be scheduled; the message will be redelivered");
+                    Err(redeliver(delivery, error))
+                }
+                Err(
+                    StepError::Transient { error: send, .. }
+                    | StepError::Rejected(send)
+                    | StepError::Failed { error: send, .. },
+                ) => {
+                    let tried = (now - since).try_into().unwrap_or(Duration::ZERO);
+                    let exhausted =
+                        retry::exhausted(&app.config, retries, tried, &error, Some(&send));
+                    Ok(AfterTransient::Ending(Ending::Failed {
+                        error: exhausted,
+                        progress: None,
+                    }))
+                }
+            }
+        }
     }
-    let exhausted = EventError {
-        code: "RetriesExhausted".into(),
-        message: format!(
-            "gave up after {} deliveries; last error: {}: {}",
-            delivery.delivery_count, error.code, error.message
-        ),
-        hint: error.hint,
-    };
-    Ok(Ending::Failed {
-        error: exhausted,
-        progress: None,
-    })
 }
 
 fn redeliver<N: Display>(delivery: &Delivery<N>, error: EventError) -> Redeliver {
@@ -410,7 +467,14 @@ async fn end<R: Report>(
         }
         Err(StepError::Rejected(error)) => Ending::Rejected(error),
         Err(StepError::Failed { error, progress }) => Ending::Failed { error, progress },
-        Err(StepError::Transient(error)) => on_transient(app, delivery, error)?,
+        Err(StepError::Transient { error, retry_after }) => {
+            match on_transient(app, delivery, raw_body, error, retry_after).await? {
+                AfterTransient::Scheduled(line) => {
+                    return Ok(InvocationResult::default().log(format!("{prefix}: {line}")));
+                }
+                AfterTransient::Ending(ending) => ending,
+            }
+        }
     };
     let (Ending::Rejected(outcome) | Ending::Failed { error: outcome, .. }) = &ending;
     let (code, detail) = (outcome.code.clone(), outcome.message.clone());
@@ -418,31 +482,37 @@ async fn end<R: Report>(
     let status = terminal.status;
     tracing::info!(%step, delivery = delivery.delivery_count, status, %code, %detail, "terminal outcome");
     let summary = format!("{prefix}: {status}: {code}");
-    match R::publish(app, &terminal).await {
-        Ok(()) => Ok(InvocationResult::default().log(summary)),
-        Err(StepError::Transient(error)) if may_redeliver(app, delivery) => {
-            tracing::warn!(%step, delivery = delivery.delivery_count, status, code = %error.code, message = %error.message, "publishing the terminal event failed; the message will be redelivered");
-            Err(redeliver(delivery, error))
+    let cause = match R::publish(app, &terminal).await {
+        Ok(()) => return Ok(InvocationResult::default().log(summary)),
+        // The outcome stands; publishing it is retried like any transient failure (the work
+        // runs again and reaches it again).
+        Err(StepError::Transient { error, retry_after }) => {
+            tracing::warn!(%step, delivery = delivery.delivery_count, status, code = %error.code, message = %error.message, "publishing the terminal event failed");
+            match on_transient(app, delivery, raw_body, error.clone(), retry_after).await? {
+                AfterTransient::Scheduled(line) => {
+                    return Ok(InvocationResult::default()
+                        .log(format!("{summary} (not published yet: {line})")));
+                }
+                AfterTransient::Ending(_) => error,
+            }
         }
-        Err(StepError::Transient(error) | StepError::Rejected(error))
-        | Err(StepError::Failed { error, .. }) => {
-            // Nothing more can be done for this message: leave a trace naming what the outcome
-            // is about, the outcome that could not be published, and why.
-            tracing::error!(
-                %step,
-                %about,
-                status,
-                outcome_code = %code,
-                outcome = %detail,
-                cause_code = %error.code,
-                cause = %error.message,
-                delivery = delivery.delivery_count,
-                "the terminal event could not be published; the outcome is only in this log line"
-            );
-            Ok(InvocationResult::default().log(format!(
-                "{summary} (not published: {}: {})",
-                error.code, error.message
-            )))
-        }
-    }
+        Err(StepError::Rejected(error) | StepError::Failed { error, .. }) => error,
+    };
+    // Nothing more can be done for this message: leave a trace naming what the outcome is
+    // about, the outcome that could not be published, and why.
+    tracing::error!(
+        %step,
+        %about,
+        status,
+        outcome_code = %code,
+        outcome = %detail,
+        cause_code = %cause.code,
+        cause = %cause.message,
+        delivery = delivery.delivery_count,
+        "the terminal event could not be published; the outcome is only in this log line"
+    );
+    Ok(InvocationResult::default().log(format!(
+        "{summary} (not published: {}: {})",
+        cause.code, cause.message
+    )))
 }

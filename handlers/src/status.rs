@@ -1,6 +1,8 @@
-//! Best-effort writes of every published event to the deployment status store (Azure Table
-//! Storage, crate `status-store`), so pipelines and operators can follow a deployment without a
-//! topic subscription of their own.
+//! The deployment status store (Azure Table Storage, crate `status-store`) as the handler uses
+//! it: the terminal claim that lets exactly one terminal outcome of a deployment be published
+//! ([`StatusWriter::claim`], awaited before the event is sent), and best-effort writes of every
+//! published event, so pipelines and operators can follow a deployment without a topic
+//! subscription of their own.
 //!
 //! A write never blocks or fails a step: [`StatusWriter::record`] queues the event (bounded,
 //! [`QUEUE`] events) for one background task that writes events in order and retries transient
@@ -11,10 +13,11 @@
 //! (`IMAGEFERRY_STATUS_TABLE_ENDPOINT`, `AzureWebJobsStorage__tableServiceUri`,
 //! `IMAGEFERRY_STATUS_TABLE_CONNECTION`); disabled when none is set.
 
+use crate::outcome::StepError;
 use azure_clients::TokenProvider;
 use azure_clients::table::TableError;
-use imageferry_contract::DeploymentEvent;
-use status_store::{StatusSettings, StatusStore, StoreError};
+use imageferry_contract::{DeploymentEvent, EventError};
+use status_store::{Claim, StatusSettings, StatusStore, StoreError, TerminalClaim};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 use tokio::sync::mpsc;
@@ -62,6 +65,53 @@ impl StatusWriter {
         self.store.is_some()
     }
 
+    /// Claims the terminal outcome of `event`'s deployment for `event` (published with
+    /// `message_id`) before it is sent. A store that is unavailable is a transient failure (the
+    /// step retries); one that refuses for good is logged and the event published without
+    /// arbitration (an outcome is never dropped for the store's sake).
+    pub async fn claim(
+        &self,
+        event: &DeploymentEvent,
+        message_id: &str,
+    ) -> Result<Claimed, StepError> {
+        let Some(store) = &self.store else {
+            return Ok(Claimed::Unarbitrated);
+        };
+        if event.deployment_id.is_empty() {
+            return Ok(Claimed::Unarbitrated);
+        }
+        match store.claim_terminal(event, message_id).await {
+            Ok(Claim::Won) => Ok(Claimed::Won),
+            Ok(Claim::Held(held)) if held.message_id != message_id => Ok(Claimed::Lost(held)),
+            Ok(Claim::Held(held)) if held.published => Ok(Claimed::Published),
+            Ok(Claim::Held(held)) => Ok(Claimed::Unpublished(held.event)),
+            Err(e) if e.is_transient() => Err(StepError::transient(EventError {
+                code: "StatusStoreUnavailable".into(),
+                message: format!("claiming the terminal outcome in the status store: {e}"),
+                hint: None,
+            })),
+            Err(e) => {
+                tracing::error!(
+                    deployment_id = %event.deployment_id,
+                    status = %event.status,
+                    error = %e,
+                    "the terminal outcome could not be claimed in the status store; publishing it without arbitration"
+                );
+                Ok(Claimed::Unarbitrated)
+            }
+        }
+    }
+
+    /// Notes that the claimed event of deployment `id` is published (best effort: a claim left
+    /// unmarked only makes a later holder of it publish the same MessageId again).
+    pub async fn published(&self, id: &str) {
+        if let Some(store) = &self.store
+            && let Err(e) = store.mark_published(id).await
+        {
+            tracing::warn!(deployment_id = %id, error = %e, "the terminal claim could not be marked published");
+        }
+    }
+
     /// Queues `event` for writing and returns at once. Must be called inside a Tokio runtime
     /// (the writer task starts on first use).
     pub fn record(&self, event: &DeploymentEvent) {
@@ -82,6 +132,22 @@ impl StatusWriter {
             );
         }
     }
+}
+
+/// What [`StatusWriter::claim`] found.
+#[derive(Debug)]
+pub enum Claimed {
+    /// No store (or it refused for good): publish, nothing arbitrates.
+    Unarbitrated,
+    /// This event is the deployment's terminal outcome: publish it.
+    Won,
+    /// This very event (same MessageId) was claimed before and is published: nothing to do.
+    Published,
+    /// This event was claimed before but not published yet (a first attempt did not finish):
+    /// publish the stored event (or this one, when the claim did not store it).
+    Unpublished(Option<Box<DeploymentEvent>>),
+    /// Another terminal outcome holds the deployment: this one is not published.
+    Lost(TerminalClaim),
 }
 
 async fn write_loop(store: StatusStore, mut rx: mpsc::Receiver<DeploymentEvent>) {

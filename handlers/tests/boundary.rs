@@ -163,29 +163,51 @@ async fn the_vault_allow_list_limits_secret_ids_at_admission() {
 }
 
 #[tokio::test]
-async fn a_step_over_its_budget_is_redelivered_then_recorded_failed() {
+async fn a_step_over_its_budget_retries_on_schedule_then_records_failed() {
     let mut config = config();
     // Any ARM read outlasts this budget.
     config.step_budget = Duration::from_nanos(1);
     let mut bench = Bench::start(scenario(), config).await;
     bench.submit(&linux_request("budget-1")).await;
+    let started = bench.app.clock.now();
     bench.run().await;
     let deliveries = bench.deliveries_to(Step::DeploymentRequested);
-    let statuses: Vec<u16> = deliveries.iter().map(|d| d.status).collect();
-    assert_eq!(
-        statuses,
-        [500, 500, 500, 500, 200],
-        "redelivered up to the max"
+    assert!(
+        deliveries
+            .iter()
+            .all(|d| d.status == 200 && d.delivery_count == 1),
+        "every attempt completes its message (no redelivery): {deliveries:#?}"
+    );
+    // Scheduled retries with growing delays until the outage budget (30 min) is spent.
+    let retries: Vec<String> = bench
+        .capture
+        .sent(Step::DeploymentRequested.as_str())
+        .iter()
+        .filter_map(|m| m.broker.message_id.clone())
+        .filter(|id| id.contains(":retry-"))
+        .collect();
+    assert!(
+        (8..=40).contains(&retries.len()),
+        "{} retries: {retries:?}",
+        retries.len()
+    );
+    assert_eq!(deliveries.len(), retries.len() + 1);
+    let waited = bench.app.clock.now() - started;
+    assert!(
+        waited >= time::Duration::minutes(30) && waited < time::Duration::minutes(36),
+        "{waited}"
     );
     let done = bench.terminal();
     assert_eq!(done.status, Status::Failed);
     let error = done.error.unwrap();
     assert_eq!(error.code, "RetriesExhausted");
-    assert!(
-        error.message.contains("StepBudgetExceeded"),
-        "{}",
-        error.message
-    );
+    for part in [
+        "StepBudgetExceeded",
+        "IMAGEFERRY_OUTAGE_BUDGET",
+        "gave up after 30m",
+    ] {
+        assert!(error.message.contains(part), "{part}: {}", error.message);
+    }
 }
 
 #[tokio::test]
@@ -258,8 +280,9 @@ async fn a_steps_own_send_failing_on_the_last_delivery_still_records_failed() {
     bench.submit(&linux_request("own-send-1")).await;
     let message = bench.last_on(Step::DeploymentRequested.as_str());
     // The step's first send (its `accepted` event) is refused through all its attempts (the
-    // bench's sender tries 4 times); the terminal event after it goes through.
-    bench.capture.fail_next(4);
+    // bench's sender tries 4 times), and so is the retry it schedules; the terminal event after
+    // them goes through.
+    bench.capture.fail_next(8);
     let max = bench.app.config.max_delivery_count;
     let status = bench.deliver_edited(&message, max, |_| {}).await;
     assert_eq!(status, 200);
@@ -267,18 +290,37 @@ async fn a_steps_own_send_failing_on_the_last_delivery_still_records_failed() {
     assert_eq!(done.status, Status::Failed, "{done:#?}");
     let error = done.error.unwrap();
     assert_eq!(error.code, "RetriesExhausted");
-    assert!(
-        error.message.contains("ServiceBusSendFailed"),
-        "the reason is recorded: {}",
-        error.message
-    );
-    // Before the last delivery the same failure is redelivered instead.
+    for part in ["ServiceBusSendFailed", "could not be scheduled"] {
+        assert!(
+            error.message.contains(part),
+            "the reason is recorded: {}",
+            error.message
+        );
+    }
+    // Before the last delivery the same failures are redelivered instead (the last resort).
     let mut bench = Bench::seeded().await;
     bench.submit(&linux_request("own-send-2")).await;
     let message = bench.last_on(Step::DeploymentRequested.as_str());
-    bench.capture.fail_next(4);
+    bench.capture.fail_next(8);
     let status = bench.deliver_edited(&message, 1, |_| {}).await;
     assert_eq!(status, 500);
+    // When only the step's own send fails, it schedules its retry, which succeeds.
+    let mut bench = Bench::seeded().await;
+    bench.submit(&linux_request("own-send-3")).await;
+    let message = bench.last_on(Step::DeploymentRequested.as_str());
+    bench.capture.fail_next(4);
+    assert_eq!(bench.deliver_edited(&message, 1, |_| {}).await, 200);
+    let retry = bench.last_on(Step::DeploymentRequested.as_str());
+    assert_eq!(
+        retry.broker.message_id.as_deref(),
+        Some(format!("{}:retry-1", message.broker.message_id.as_deref().unwrap()).as_str())
+    );
+    assert!(
+        retry.visible_at() > bench.app.clock.now(),
+        "scheduled later"
+    );
+    bench.run().await;
+    assert_eq!(bench.terminal().status, Status::Succeeded);
 }
 
 /// A stand-in ARM that answers the token request and the VM GET: the VM's create failed, and

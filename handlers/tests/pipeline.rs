@@ -493,7 +493,7 @@ async fn invalid_request_is_rejected_listing_every_problem() {
 }
 
 #[tokio::test]
-async fn last_delivery_of_a_transient_failure_records_failed() {
+async fn an_arm_outage_longer_than_the_outage_budget_records_failed_naming_it() {
     let mut scenario = scenario();
     scenario.faults.server_error_rate = 1.0;
     let mut bench = Bench::start(scenario, config()).await;
@@ -503,13 +503,69 @@ async fn last_delivery_of_a_transient_failure_records_failed() {
     assert_eq!(done.status, Status::Failed);
     let error = done.error.unwrap();
     assert_eq!(error.code, "RetriesExhausted", "{error:#?}");
+    for part in [
+        "gave up after 30m",
+        "the outage budget of 30m 0s (IMAGEFERRY_OUTAGE_BUDGET) is spent",
+        "ARM server error",
+    ] {
+        assert!(error.message.contains(part), "{part}: {}", error.message);
+    }
+    // Every attempt completed its message: the retries were scheduled, never redelivered.
     assert!(
-        error.message.contains("after 5 deliveries"),
-        "{}",
-        error.message
+        bench
+            .deliveries
+            .iter()
+            .all(|d| d.status == 200 && d.delivery_count == 1),
+        "{:#?}",
+        bench.deliveries
     );
-    let statuses: Vec<u16> = bench.deliveries.iter().map(|d| d.status).collect();
-    assert_eq!(statuses, [500, 500, 500, 500, 200]);
+    assert!(bench.deliveries.len() > 5, "{}", bench.deliveries.len());
+}
+
+/// ARM answers 500/503 to everything for ten (simulated) minutes: the deployment waits on
+/// scheduled retries and succeeds once ARM is back, with one terminal event.
+#[tokio::test]
+async fn an_arm_outage_shorter_than_the_outage_budget_ends_succeeded() {
+    let mut scenario = scenario();
+    scenario.faults.server_error_rate = 1.0;
+    let mut bench = Bench::start(scenario, config()).await;
+    let started = bench.app.clock.now();
+    let (app, faults) = (
+        bench.app.clone(),
+        format!("{}/_sim/faults", bench.sim.base_url()),
+    );
+    let recovery = tokio::spawn(async move {
+        while app.clock.now() - started < time::Duration::minutes(10) {
+            tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+        }
+        reqwest::Client::new()
+            .post(faults)
+            .json(&json!({"retry_after_secs": 0}))
+            .send()
+            .await
+            .unwrap()
+            .error_for_status()
+            .unwrap();
+    });
+    bench.submit(&linux_request("outage-1")).await;
+    bench.run().await;
+    assert!(recovery.is_finished(), "the outage lasted its ten minutes");
+    let done = bench.terminal();
+    assert_eq!(done.status, Status::Succeeded, "{done:#?}");
+    let retries = bench
+        .capture
+        .sent(Step::DeploymentRequested.as_str())
+        .iter()
+        .filter(|m| {
+            m.broker
+                .message_id
+                .as_deref()
+                .is_some_and(|id| id.contains(":retry-"))
+        })
+        .count();
+    assert!(retries >= 4, "{retries} retries");
+    assert!(bench.app.clock.now() - started >= time::Duration::minutes(10));
+    assert_eq!(bench.arm_requests("PUT", "/virtualMachines/myVM").len(), 1);
 }
 
 #[tokio::test]

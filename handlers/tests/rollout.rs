@@ -273,7 +273,7 @@ async fn an_event_grid_event_with_undocumented_fields_is_rejected_and_a_document
 }
 
 #[tokio::test]
-async fn a_rollout_function_over_its_budget_halts_on_the_last_delivery() {
+async fn a_rollout_function_over_its_budget_retries_on_schedule_then_halts() {
     let mut config = config();
     config.step_budget = Duration::from_nanos(1);
     let (mut bench, _) = rollout_bench(config).await;
@@ -281,20 +281,43 @@ async fn a_rollout_function_over_its_budget_halts_on_the_last_delivery() {
     let status = bench
         .send_and_deliver(fanout::IMAGE_VERSION_PUBLISHED, &body, 1)
         .await;
-    assert_eq!(status, 500, "redelivered before the last delivery");
+    assert_eq!(status, 200, "the message completes: its retry is scheduled");
     assert!(rollout_events(&bench).is_empty());
-    let message = bench.last_on(fanout::IMAGE_VERSION_PUBLISHED);
-    let max = bench.app.config.max_delivery_count;
-    assert_eq!(bench.deliver_edited(&message, max, |_| {}).await, 200);
+    let retry = bench.last_on(fanout::IMAGE_VERSION_PUBLISHED);
+    assert!(
+        retry
+            .broker
+            .message_id
+            .as_deref()
+            .is_some_and(|id| id.ends_with(":retry-1")),
+        "{:?}",
+        retry.broker.message_id
+    );
+    assert_eq!(retry.body, body, "the event itself, again");
+    assert_eq!(retry.application_properties["imageferryRetry"], "1");
+    // The same retry, delivered when the chain began longer ago than the outage budget: the
+    // rollout halts, naming the cause.
+    let long_ago = (bench.app.clock.now() - time::Duration::hours(1))
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap();
+    let status = bench
+        .deliver_edited(&retry, 1, |m| {
+            m.application_properties
+                .insert("imageferryRetrySince".into(), json!(long_ago));
+        })
+        .await;
+    assert_eq!(status, 200);
     let event = only_event(&bench);
     assert_eq!(event["status"], "rollout-halted");
     assert_eq!(event["error"]["code"], "RetriesExhausted");
-    assert!(
-        event["error"]["message"]
-            .as_str()
-            .unwrap()
-            .contains("StepBudgetExceeded")
-    );
+    let message = event["error"]["message"].as_str().unwrap();
+    for part in [
+        "StepBudgetExceeded",
+        "IMAGEFERRY_OUTAGE_BUDGET",
+        "2 attempts",
+    ] {
+        assert!(message.contains(part), "{part}: {message}");
+    }
 }
 
 #[tokio::test]

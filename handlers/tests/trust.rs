@@ -45,6 +45,48 @@ async fn the_password_is_read_before_the_first_network_write() {
 }
 
 #[tokio::test]
+async fn a_vault_that_does_not_resolve_fails_at_once_with_a_hint_naming_it() {
+    let mut bench = Bench::seeded().await;
+    let mut req = linux_request("win-nx-vault");
+    req["image"]["id"] = json!(version_id("myWindowsImage"));
+    // A vault name nobody has (Key Vault names are global DNS names under vault.azure.net).
+    let host = "imageferry-nx-7f3a9c.vault.azure.net";
+    req["vm"] = json!({ "name": "winVM", "size": "Standard_D2s_v5", "adminUsername": "azureadmin",
+        "adminPasswordSecretId": format!("https://{host}/secrets/vm-admin-password"), "publicIp": true });
+    bench.submit(&req).await;
+    let started = std::time::Instant::now();
+    bench.run().await;
+    let done = bench.terminal();
+    assert_eq!(done.status, Status::Failed, "{done:#?}");
+    let error = done.error.unwrap();
+    if error
+        .message
+        .contains("Temporary failure in name resolution")
+    {
+        eprintln!(
+            "skipped: this machine's resolver does not answer ({})",
+            error.message
+        );
+        return;
+    }
+    assert_eq!(error.code, "SecretUnavailable");
+    assert!(
+        error.message.contains("does not resolve"),
+        "{}",
+        error.message
+    );
+    let hint = error.hint.unwrap();
+    assert!(
+        hint.contains(host) && hint.contains("vault name") && !hint.contains("Secrets User"),
+        "{hint}"
+    );
+    // At once: one delivery of the step, no scheduled retry, no network resource.
+    assert_eq!(bench.deliveries_to(Step::ImageVersionReplicated).len(), 1);
+    assert!(started.elapsed() < std::time::Duration::from_secs(20));
+    assert!(bench.arm_requests("PUT", "").is_empty());
+}
+
+#[tokio::test]
 async fn a_permanent_service_bus_refusal_is_not_retried_and_ends_the_message() {
     let mut bench = Bench::seeded().await;
     bench.submit(&linux_request("sb-401")).await;

@@ -23,6 +23,9 @@ async fn reads_a_secret_with_a_tenant_token() {
     let (base, log) = fake_server(|r| match r.path.as_str() {
         "/secrets/vm-admin-password" => json(200, j!({"value": "Adm1n-P@ssw0rd!", "id": format!("{}/secrets/vm-admin-password/abc", r.origin()), "attributes": {"enabled": true}}), &[]),
         "/secrets/denied" => arm_error(403, "Forbidden", "Caller is not authorized to perform action on resource."),
+        // Key Vault's 403 bodies carry the reason in `innererror.code`.
+        "/secrets/firewalled" => json(403, j!({"error": {"code": "Forbidden", "message": "Client address is not authorized and caller is not a trusted service.", "innererror": {"code": "ForbiddenByFirewall"}}}), &[]),
+        "/secrets/policy" => json(403, j!({"error": {"code": "Forbidden", "message": "The user, group or application does not have secrets get permission.", "innererror": {"code": "AccessDenied"}}}), &[]),
         _ => arm_error(404, "SecretNotFound", "A secret with (name/id) x was not found in this key vault."),
     })
     .await;
@@ -66,6 +69,27 @@ async fn reads_a_secret_with_a_tenant_token() {
         .unwrap_err();
     assert!(matches!(e, KeyVaultError::Forbidden { status: 403, .. }));
     assert!(e.to_string().contains("Key Vault Secrets User"));
+    assert!(!e.is_transient());
+    // The hint follows the reason Key Vault gave.
+    let firewalled = kv
+        .get(&format!("{base}secrets/firewalled"), T1)
+        .await
+        .unwrap_err();
+    let hint = firewalled.hint().unwrap();
+    assert!(
+        hint.contains("firewall") && !hint.contains("Secrets User"),
+        "{hint}"
+    );
+    let policy = kv
+        .get(&format!("{base}secrets/policy"), T1)
+        .await
+        .unwrap_err();
+    assert!(policy.hint().unwrap().contains("access policies"));
+    let missing = kv
+        .get(&format!("{base}secrets/nope"), T1)
+        .await
+        .unwrap_err();
+    assert!(missing.hint().unwrap().contains("no such secret"));
     assert!(matches!(
         kv.get(&format!("{base}secrets/nope"), T1).await,
         Err(KeyVaultError::NotFound { .. })
@@ -104,4 +128,27 @@ async fn secret_ids_outside_the_clouds_vault_suffix_are_refused() {
             .await,
         Err(KeyVaultError::UntrustedSecretId { .. })
     ));
+}
+
+#[tokio::test]
+async fn a_vault_that_does_not_resolve_is_permanent_and_named() {
+    let kv = secrets(Cloud::Public);
+    let started = std::time::Instant::now();
+    let e = kv
+        .get("https://imageferry-nx-7f3a9c.vault.azure.net/secrets/x", T1)
+        .await
+        .unwrap_err();
+    if e.to_string()
+        .contains("Temporary failure in name resolution")
+    {
+        eprintln!("skipped: this machine's resolver does not answer ({e})");
+        return;
+    }
+    assert!(!e.is_transient(), "{e:?}");
+    assert!(started.elapsed() < Duration::from_secs(5), "not retried");
+    let hint = e.hint().unwrap();
+    assert!(
+        hint.contains("imageferry-nx-7f3a9c.vault.azure.net does not resolve"),
+        "{hint}"
+    );
 }

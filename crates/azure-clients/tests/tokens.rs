@@ -488,6 +488,26 @@ async fn unreachable_token_endpoint_is_transient() {
     assert!(err.is_transient());
 }
 
+#[tokio::test]
+async fn a_token_endpoint_that_does_not_resolve_is_permanent_and_named() {
+    // `.invalid` never resolves (RFC 2606): a mistyped AZURE_AUTHORITY_HOST.
+    let base = Url::parse("https://login.imageferry-nx.invalid/").unwrap();
+    let err = secret_provider(&base).token(T1, ARM).await.unwrap_err();
+    if err
+        .to_string()
+        .contains("Temporary failure in name resolution")
+    {
+        eprintln!("skipped: this machine's resolver does not answer ({err})");
+        return;
+    }
+    assert!(
+        matches!(&err, TokenError::HostNotFound { host, .. } if host == "login.imageferry-nx.invalid"),
+        "{err:?}"
+    );
+    assert!(!err.is_transient());
+    assert!(err.hint().unwrap().contains("AZURE_AUTHORITY_HOST"));
+}
+
 /// First fetch succeeds with a token living `lifetime`; later fetches fail (Entra down).
 struct FlakySource {
     fetches: AtomicUsize,

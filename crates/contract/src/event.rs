@@ -237,9 +237,42 @@ pub fn continuation_message_id(
     format!("{deployment_id}:{step}:{attempt}:continued-{continuation}")
 }
 
+/// MessageId of the `n`-th scheduled retry (from 1) of the message whose MessageId was `origin`:
+/// `{origin}:retry-{n}`, so a duplicate copy of a failing message schedules the same retry, which
+/// duplicate detection drops. When that would exceed 128 characters, `origin` is cut to 80 and
+/// its FNV-1a hash appended.
+pub fn retry_message_id(origin: &str, n: u32) -> String {
+    let full = format!("{origin}:retry-{n}");
+    if full.len() <= MAX_MESSAGE_ID_LEN {
+        return full;
+    }
+    let hash = origin.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
+    });
+    let mut cut = 80.min(origin.len());
+    while !origin.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    format!("{}:{hash:016x}:retry-{n}", &origin[..cut])
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn retry_message_ids_are_deterministic_and_bounded() {
+        assert_eq!(
+            retry_message_id("web-1:vm-provisioning:3", 2),
+            "web-1:vm-provisioning:3:retry-2"
+        );
+        let long = "é".repeat(100);
+        let id = retry_message_id(&long, 4_000_000_000);
+        assert!(id.len() <= MAX_MESSAGE_ID_LEN, "{id}");
+        assert!(id.ends_with(":retry-4000000000"));
+        assert_eq!(id, retry_message_id(&long, 4_000_000_000));
+        assert_ne!(id, retry_message_id(&"é".repeat(101), 4_000_000_000));
+    }
 
     #[test]
     fn message_ids_are_deterministic() {

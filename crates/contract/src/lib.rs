@@ -22,7 +22,7 @@ mod schema_util;
 
 pub use event::{
     DeploymentEvent, EventError, Status, Step, continuation_message_id, event_message_id,
-    rejected_message_id, step_message_id,
+    rejected_message_id, retry_message_id, step_message_id,
 };
 pub use image_id::{ImageId, ImageIdError};
 pub use request::{DeploymentRequest, ImageRef, NetworkSpec, Target, VmSpec, saturating_add};

@@ -112,7 +112,8 @@ impl StatusStore {
     }
 
     /// Records `event`: upserts its event entity, then merges the status entity unless the
-    /// current status is terminal (a terminal status never moves back) or later than the event.
+    /// current status is terminal (a terminal status never moves back; only `succeeded` or
+    /// `failed` replace `rejected`) or later than the event.
     /// Idempotent: recording the same event again writes the same rows.
     pub async fn record(&self, event: &DeploymentEvent) -> Result<Recorded, StoreError> {
         if event.deployment_id.is_empty()
@@ -136,7 +137,12 @@ impl StatusStore {
                 .and_then(status_and_time)
                 .is_some_and(|(status, at)| {
                     if status.is_terminal() {
+                        // A rejection is about one message: the claimed outcome of a deployment
+                        // (succeeded, failed) of a corrected resend replaces it.
                         status != event.status
+                            && !(status == Status::Rejected
+                                && event.status != Status::Rejected
+                                && event.status.is_terminal())
                     } else {
                         !event.status.is_terminal() && at > event.at
                     }

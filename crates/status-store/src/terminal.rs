@@ -44,7 +44,7 @@ pub struct TerminalClaim {
     /// When it was claimed.
     pub at: Option<OffsetDateTime>,
     /// The event, when it was stored with the claim.
-    pub event: Option<DeploymentEvent>,
+    pub event: Option<Box<DeploymentEvent>>,
 }
 
 /// What [`StatusStore::claim_terminal`] found.
@@ -169,7 +169,9 @@ fn decode_claim(e: &Entity) -> Option<TerminalClaim> {
         message_id: text("MessageId").unwrap_or_default().to_owned(),
         published: e.get("Published").and_then(Value::as_bool).unwrap_or(false),
         at: text("At").and_then(|t| OffsetDateTime::parse(t, &Rfc3339).ok()),
-        event: json.and_then(|j| serde_json::from_str(&j).ok()),
+        event: json
+            .and_then(|j| serde_json::from_str(&j).ok())
+            .map(Box::new),
     })
 }
 
@@ -199,6 +201,6 @@ mod tests {
         assert_eq!(claim.status, Status::Rejected);
         assert_eq!(claim.message_id, "d-1:rejected:m");
         assert!(!claim.published);
-        assert_eq!(claim.event, Some(event));
+        assert_eq!(claim.event, Some(Box::new(event)));
     }
 }

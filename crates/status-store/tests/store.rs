@@ -303,7 +303,7 @@ async fn exactly_one_terminal_outcome_is_claimed() {
     };
     assert_eq!(held.status, winner.status);
     assert_eq!(held.message_id, format!("race-1:{}", winner.status));
-    assert_eq!(held.event.as_ref(), Some(winner));
+    assert_eq!(held.event.as_deref(), Some(winner));
     assert!(!held.published);
     store.mark_published("race-1").await.unwrap();
     let claim = store.terminal("race-1").await.unwrap().unwrap();
@@ -311,4 +311,30 @@ async fn exactly_one_terminal_outcome_is_claimed() {
     // The claim lives beside the status rows: listing and timelines do not see it.
     assert!(store.events("race-1").await.unwrap().is_empty());
     assert!(store.list(&ListFilter::default()).await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn the_outcome_of_a_corrected_resend_replaces_a_rejection() {
+    let sim = azure_sim::start(azure_sim::Scenario::seed(), "127.0.0.1:0".parse().unwrap())
+        .await
+        .unwrap();
+    let store = store(&sim).await;
+    let t0 = datetime!(2026-12-01 10:00:00 UTC);
+    let s = time::Duration::seconds;
+    // A rejected message, then a corrected resend of the same deployment that succeeds: the
+    // deployment's outcome replaces the rejection, and nothing replaces the outcome.
+    store
+        .record(&event("web-3", Status::Rejected, t0))
+        .await
+        .unwrap();
+    let resent = event("web-3", Status::Accepted, t0 + s(1));
+    assert_eq!(store.record(&resent).await.unwrap(), Recorded::EventOnly);
+    let done = event("web-3", Status::Succeeded, t0 + s(2));
+    assert_eq!(store.record(&done).await.unwrap(), Recorded::EventAndStatus);
+    let again = event("web-3", Status::Rejected, t0 + s(3));
+    assert_eq!(store.record(&again).await.unwrap(), Recorded::EventOnly);
+    assert_eq!(
+        store.get("web-3").await.unwrap().unwrap().status,
+        Status::Succeeded
+    );
 }

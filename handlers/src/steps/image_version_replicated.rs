@@ -464,13 +464,12 @@ async fn admin_password(
             Ok(Some(password))
         }
         Err(e) => {
+            // The hint names what Key Vault (or DNS) said: a vault that does not resolve, a
+            // missing secret, RBAC, an access policy or the firewall.
             let error = imageferry_contract::EventError {
                 code: "SecretUnavailable".into(),
                 message: format!("reading vm.adminPasswordSecretId: {e}"),
-                hint: Some(
-                    "grant the app's identity the Key Vault Secrets User role on the vault (or a get-secret access policy) and check the secret id"
-                        .into(),
-                ),
+                hint: e.hint(),
             };
             Err(StepError::classified(e.is_transient(), error))
         }

@@ -177,6 +177,34 @@ impl Bench {
         self.app = app;
     }
 
+    /// From now on the handler writes to (and claims terminal outcomes in) the stand-in's
+    /// status table, as in Azure; returns the store.
+    pub async fn with_status_store(&mut self) -> status_store::StatusStore {
+        let endpoints = Endpoints::local(&self.sim.base_url().parse().unwrap()).unwrap();
+        let client = azure_clients::table::TableClient::new(
+            format!("{}/table/", self.sim.base_url()).parse().unwrap(),
+            azure_clients::table::TableAuth::Entra {
+                tokens: token_provider(&endpoints),
+                tenant: TENANT1.into(),
+            },
+        )
+        .with_retry(retry());
+        let store = status_store::StatusStore::new(client, status_store::TABLE);
+        store.ensure_table().await.unwrap();
+        let app = Arc::new(App {
+            status: imageferry_handlers::status::StatusWriter::new(store.clone()),
+            ..App::new(
+                self.app.config.clone(),
+                self.app.arm.clone(),
+                self.app.bus.clone(),
+                self.app.secrets.clone(),
+            )
+        });
+        self.router = imageferry_handlers::functions(app.clone()).into_router();
+        self.app = app;
+        store
+    }
+
     /// From now on the handler also serves the two rollout functions with `rollouts`.
     pub fn with_rollouts(&mut self, rollouts: Arc<imageferry_handlers::rollout::Rollouts>) {
         let functions = imageferry_handlers::functions(self.app.clone());
