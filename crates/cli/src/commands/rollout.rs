@@ -7,12 +7,13 @@
 //! ([`status_store::rollout`]) and the deployments' statuses, so it needs only *Storage Table
 //! Data Reader* on the `deployments` table.
 
-use crate::commands::request::parse_duration;
+use imageferry_contract::duration::parse_duration;
 use crate::exit::Exit;
 use crate::output::{OutputArgs, print_json, usage_error};
 use crate::session::Session;
 use imageferry_contract::{ImageId, Status};
-use status_store::rollout::{RunState, VersionRollout, compare_versions};
+use imageferry_contract::gallery_version;
+use status_store::rollout::{RunState, VersionRollout};
 use status_store::{ListFilter, StatusStore};
 use std::io::IsTerminal;
 use std::time::{Duration, Instant};
@@ -70,7 +71,7 @@ impl Look {
         if self.rollouts.is_empty() {
             // A newer version took the rollout over: this one is superseded.
             if let Some((v, r)) = self.elsewhere.iter().find(|(v, _)| {
-                compare_versions(version_name(v), version)
+                gallery_version::compare(version_name(v), version)
                     .is_some_and(|o| o == std::cmp::Ordering::Greater)
             }) {
                 return Some((
