@@ -7,10 +7,10 @@
 //! the secret's value, the terms or the role) naming the field and the fix.
 
 use crate::app::App;
+use crate::calls::{MARKETPLACE_TERMS_GET, SUBNET_PERMISSIONS_GET};
 use crate::outcome::StepError;
 use azure_clients::SecretString;
 use azure_clients::arm::ArmError;
-use crate::calls::{MARKETPLACE_TERMS_GET, SUBNET_PERMISSIONS_GET};
 use azure_clients::models::{MarketplaceAgreement, PermissionList, Plan, permissions_path};
 use imageferry_contract::os_profile::{self, OsProfileError};
 use imageferry_contract::{DeploymentRequest, ImageFacts};

@@ -202,7 +202,11 @@ impl KeyVaultSecrets {
             let vault = Some(id.host());
             return Ok(TrustedSecretId { id, vault });
         }
-        if self.local.as_ref().is_some_and(|l| same_origin(id.url(), l)) {
+        if self
+            .local
+            .as_ref()
+            .is_some_and(|l| same_origin(id.url(), l))
+        {
             return Ok(TrustedSecretId { id, vault: None });
         }
         Err(refuse(None))

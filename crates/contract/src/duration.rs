@@ -63,6 +63,11 @@ mod tests {
                 "{e}"
             );
         }
-        assert!(parse_duration("5x").unwrap_err().reason.contains("unknown time unit"));
+        assert!(
+            parse_duration("5x")
+                .unwrap_err()
+                .reason
+                .contains("unknown time unit")
+        );
     }
 }

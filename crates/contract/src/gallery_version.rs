@@ -63,7 +63,11 @@ impl fmt::Display for GalleryVersion {
 
 /// The order of two version names, `None` when either is not `major.minor.patch`.
 pub fn compare(a: &str, b: &str) -> Option<std::cmp::Ordering> {
-    Some(GalleryVersion::parse(a).ok()?.cmp(&GalleryVersion::parse(b).ok()?))
+    Some(
+        GalleryVersion::parse(a)
+            .ok()?
+            .cmp(&GalleryVersion::parse(b).ok()?),
+    )
 }
 
 #[cfg(test)]
@@ -76,10 +80,23 @@ mod tests {
         let v = GalleryVersion::parse("1.10.0").unwrap();
         assert_eq!((v.major, v.minor, v.patch), (1, 10, 0));
         assert_eq!(v.to_string(), "1.10.0");
-        assert_eq!("2147483647.0.1".parse::<GalleryVersion>().unwrap().major, 2_147_483_647);
+        assert_eq!(
+            "2147483647.0.1".parse::<GalleryVersion>().unwrap().major,
+            2_147_483_647
+        );
         for bad in [
-            "", "1", "1.0", "1.0.0.0", "latest", "1.0.x", "1..0", "-1.0.0", "+1.0.0", " 1.0.0",
-            "2147483648.0.0", "1.0.0 ",
+            "",
+            "1",
+            "1.0",
+            "1.0.0.0",
+            "latest",
+            "1.0.x",
+            "1..0",
+            "-1.0.0",
+            "+1.0.0",
+            " 1.0.0",
+            "2147483648.0.0",
+            "1.0.0 ",
         ] {
             assert_eq!(
                 GalleryVersion::parse(bad),

@@ -7,8 +7,8 @@
 //! Functions host), known fields are validated, and every problem is reported with its JSON path.
 //! Every ARM id is a [`ResourceId`], whose segments are checked once.
 
-pub mod event;
 pub mod duration;
+pub mod event;
 pub mod fields;
 pub mod gallery_version;
 pub mod image_id;
@@ -16,8 +16,8 @@ pub mod os_profile;
 pub mod request;
 pub mod resource_id;
 pub mod rollout;
-pub mod secret_id;
 pub mod schema;
+pub mod secret_id;
 pub mod steps;
 pub mod validate;
 

@@ -303,7 +303,10 @@ fn check_name(kind: &str, name: &str) -> Result<(), ResourceIdError> {
     let last = name.chars().last().unwrap_or(' ');
     let chars = |extra: &[char]| name.chars().all(|c| alnum(c) || extra.contains(&c));
     let (ok, rule) = match kind.to_ascii_lowercase().as_str() {
-        "subscriptions" => (crate::validate::is_guid(name), "a subscription id is a GUID"),
+        "subscriptions" => (
+            crate::validate::is_guid(name),
+            "a subscription id is a GUID",
+        ),
         "resourcegroups" => (
             (1..=90).contains(&len)
                 && !name.ends_with('.')

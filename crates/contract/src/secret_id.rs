@@ -17,7 +17,9 @@ pub struct SecretId {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum SecretIdError {
     /// Not a URL with a host and the path `/secrets/{name}[/{version}]`.
-    #[error("must be a Key Vault secret id like https://{{vault}}.vault.azure.net/secrets/{{name}}")]
+    #[error(
+        "must be a Key Vault secret id like https://{{vault}}.vault.azure.net/secrets/{{name}}"
+    )]
     Shape,
     /// Plain `http` to a host that is not loopback.
     #[error("must use https")]
@@ -86,10 +88,7 @@ impl SecretId {
 
     /// The host, lowercase (the vault's DNS name).
     pub fn host(&self) -> String {
-        self.url
-            .host_str()
-            .unwrap_or_default()
-            .to_ascii_lowercase()
+        self.url.host_str().unwrap_or_default().to_ascii_lowercase()
     }
 
     /// Whether the host is a vault of the cloud whose Key Vault DNS suffix is `suffix`
@@ -122,15 +121,39 @@ mod tests {
             ("https://v.vault.azure.net/secrets/pw/0123abcd", Ok(())),
             ("http://127.0.0.1:8080/secrets/vm-admin-password", Ok(())),
             ("http://localhost:8080/secrets/pw", Ok(())),
-            ("http://v.vault.azure.net/secrets/pw", Err(SecretIdError::NotHttps)),
-            ("https://v.vault.azure.net/keys/pw", Err(SecretIdError::Shape)),
-            ("https://v.vault.azure.net/secrets/pw?api-version=7.4", Err(SecretIdError::Extras)),
-            ("https://user@v.vault.azure.net/secrets/pw", Err(SecretIdError::Extras)),
+            (
+                "http://v.vault.azure.net/secrets/pw",
+                Err(SecretIdError::NotHttps),
+            ),
+            (
+                "https://v.vault.azure.net/keys/pw",
+                Err(SecretIdError::Shape),
+            ),
+            (
+                "https://v.vault.azure.net/secrets/pw?api-version=7.4",
+                Err(SecretIdError::Extras),
+            ),
+            (
+                "https://user@v.vault.azure.net/secrets/pw",
+                Err(SecretIdError::Extras),
+            ),
             ("not a url", Err(SecretIdError::Shape)),
-            ("https://v.vault.azure.net/secrets/../keys/k", Err(SecretIdError::Navigates)),
-            ("https://v.vault.azure.net/secrets/%2e%2e/pw", Err(SecretIdError::Navigates)),
-            ("https://v.vault.azure.net/secrets\\pw", Err(SecretIdError::Navigates)),
-            ("https://v.vault.azure.net/secrets/a_b", Err(SecretIdError::Shape)),
+            (
+                "https://v.vault.azure.net/secrets/../keys/k",
+                Err(SecretIdError::Navigates),
+            ),
+            (
+                "https://v.vault.azure.net/secrets/%2e%2e/pw",
+                Err(SecretIdError::Navigates),
+            ),
+            (
+                "https://v.vault.azure.net/secrets\\pw",
+                Err(SecretIdError::Navigates),
+            ),
+            (
+                "https://v.vault.azure.net/secrets/a_b",
+                Err(SecretIdError::Shape),
+            ),
         ] {
             assert_eq!(SecretId::parse(id).map(drop), want, "{id}");
         }

@@ -156,9 +156,7 @@ impl Resource {
             Resource::ImageDefinition => {
                 "/subscriptions/{sub}/resourceGroups/{rg}/providers/Microsoft.Compute/galleries/{gallery}/images/{image}, or /subscriptions/{targetSub}/providers/Microsoft.Compute/locations/{region}/{sharedGalleries|communityGalleries}/{name}/images/{image}"
             }
-            Resource::ImageVersion => {
-                "{the image definition}/versions/{version}"
-            }
+            Resource::ImageVersion => "{the image definition}/versions/{version}",
             Resource::Target(TargetResource::ResourceGroup) => RG,
             Resource::Target(TargetResource::VirtualNetwork) => {
                 "/subscriptions/{subscriptionId}/resourceGroups/{resourceGroup}/providers/Microsoft.Network/virtualNetworks/{vm}-vnet"
@@ -358,7 +356,11 @@ pub fn required_grants(facts: &Facts<'_>, role: Role) -> Vec<Grant> {
     let mut out: Vec<Grant> = Vec::new();
     for call in CALLS {
         for g in call.grants_for(facts) {
-            if g.role == role && !out.iter().any(|o| o.action == g.action && o.scope == g.scope) {
+            if g.role == role
+                && !out
+                    .iter()
+                    .any(|o| o.action == g.action && o.scope == g.scope)
+            {
                 out.push(*g);
             }
         }

@@ -135,7 +135,11 @@ pub const PUBLISHED_VERSION_GET: AzureCall = AzureCall {
     when: When::GalleryImage,
     query: EXPAND_REPLICATION,
     grants: GALLERY_VERSION_GET.grants,
-    ..get(&[ImageVersionPublished], Resource::ImageVersion, Api::Gallery)
+    ..get(
+        &[ImageVersionPublished],
+        Resource::ImageVersion,
+        Api::Gallery,
+    )
 };
 
 /// GET of a VM of the deployment's name: this deployment's is reused, any other is a conflict.
@@ -147,11 +151,7 @@ pub const EXISTING_VM_GET: AzureCall = AzureCall {
         RG,
         "GET of an existing VM of that name, and the provisioning polls",
     )],
-    ..get(
-        &[IVR],
-        Resource::Target(T::VirtualMachine),
-        Api::Compute,
-    )
+    ..get(&[IVR], Resource::Target(T::VirtualMachine), Api::Compute)
 };
 
 /// GET of the Windows password, with the app's home-tenant token.
@@ -178,7 +178,11 @@ pub const MARKETPLACE_TERMS_GET: AzureCall = AzureCall {
         SUB,
         "GET of the plan's terms agreement before the first write (else the VM PUT reports unaccepted terms after the network exists)",
     )],
-    ..get(&[IVR], Resource::MarketplaceAgreement, Api::MarketplaceOrdering)
+    ..get(
+        &[IVR],
+        Resource::MarketplaceAgreement,
+        Api::MarketplaceOrdering,
+    )
 };
 
 /// The app's permissions on an existing `network.subnetId`, before the first write.
@@ -207,11 +211,7 @@ pub const RESOURCE_GROUP_GET: AzureCall = AzureCall {
             )
         },
     ],
-    ..get(
-        &[IVR],
-        Resource::Target(T::ResourceGroup),
-        Api::Resources,
-    )
+    ..get(&[IVR], Resource::Target(T::ResourceGroup), Api::Resources)
 };
 
 /// PUT of the missing resource group (`IMAGEFERRY_CREATE_RESOURCE_GROUP=true`).
@@ -263,11 +263,7 @@ pub const VNET_GET: AzureCall = AzureCall {
         RG,
         "GET of {vm}-vnet when its PUT's operation ends, and on a continuation",
     )],
-    ..get(
-        &[IVR],
-        Resource::Target(T::VirtualNetwork),
-        Api::Network,
-    )
+    ..get(&[IVR], Resource::Target(T::VirtualNetwork), Api::Network)
 };
 
 /// PUT of `{vm}-nsg` (SSH 22 or RDP 3389 from `allowInboundFrom`).
@@ -312,18 +308,16 @@ pub const PUBLIC_IP_PUT: AzureCall = AzureCall {
 /// GET of `{vm}-pip` when its PUT ends, and for the address in `succeeded`.
 pub const PUBLIC_IP_GET: AzureCall = AzureCall {
     when: When::PublicIp,
-    note: Some("when its PUT's operation ends, on a continuation, and for the address in `succeeded`"),
+    note: Some(
+        "when its PUT's operation ends, on a continuation, and for the address in `succeeded`",
+    ),
     grants: &[grant(
         "Microsoft.Network/publicIPAddresses/read",
         Deployer,
         RG,
         "GET of {vm}-pip when its PUT ends, and for the address in `succeeded`",
     )],
-    ..get(
-        &[IVR, VP],
-        Resource::Target(T::PublicIp),
-        Api::Network,
-    )
+    ..get(&[IVR, VP], Resource::Target(T::PublicIp), Api::Network)
 };
 
 /// PUT of `{vm}-nic`: joins the subnet, names the NSG and the public IP (linked access checks).
@@ -362,7 +356,9 @@ pub const NIC_PUT: AzureCall = AzureCall {
 
 /// GET of `{vm}-nic` when its PUT ends, and for the private address in `succeeded`.
 pub const NIC_GET: AzureCall = AzureCall {
-    note: Some("when its PUT's operation ends, on a continuation, and for the private address in `succeeded`"),
+    note: Some(
+        "when its PUT's operation ends, on a continuation, and for the private address in `succeeded`",
+    ),
     grants: &[grant(
         "Microsoft.Network/networkInterfaces/read",
         Deployer,
@@ -439,11 +435,7 @@ pub const VM_STATE_GET: AzureCall = AzureCall {
     query: &[("$expand", "instanceView")],
     note: Some("when the create answered no operation URL of the VM's own, and when it ends"),
     grants: EXISTING_VM_GET.grants,
-    ..get(
-        &[VP],
-        Resource::Target(T::VirtualMachine),
-        Api::Compute,
-    )
+    ..get(&[VP], Resource::Target(T::VirtualMachine), Api::Compute)
 };
 
 /// Every call, in the order the steps make them.

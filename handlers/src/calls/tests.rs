@@ -37,8 +37,15 @@ fn every_target_role_in_actions_json_holds_exactly_what_the_calls_need() {
     // Nothing else in the file: one list per target role.
     let file: serde_json::Map<String, serde_json::Value> =
         serde_json::from_str(roles::ACTIONS_JSON).unwrap();
-    let keys: BTreeSet<&str> = file.keys().map(String::as_str).filter(|k| !k.starts_with('$')).collect();
-    let roles: BTreeSet<&str> = Role::TARGET.iter().filter_map(|r| r.actions_key()).collect();
+    let keys: BTreeSet<&str> = file
+        .keys()
+        .map(String::as_str)
+        .filter(|k| !k.starts_with('$'))
+        .collect();
+    let roles: BTreeSet<&str> = Role::TARGET
+        .iter()
+        .filter_map(|r| r.actions_key())
+        .collect();
     assert_eq!(keys, roles);
     // The built-in roles are not the template's.
     for role in [Role::GalleryReader, Role::KeyVaultSecretsUser] {
@@ -56,7 +63,10 @@ fn main_bicep_takes_every_roles_actions_from_actions_json() {
             bicep.contains(&format!("var {key} = roleActions.{key}\n")),
             "main.bicep's {key} is not read from actions.json"
         );
-        assert!(bicep.contains(&format!("actions: {key}\n")), "no role grants {key}");
+        assert!(
+            bicep.contains(&format!("actions: {key}\n")),
+            "no role grants {key}"
+        );
     }
 }
 
@@ -94,7 +104,11 @@ fn the_example_needs_the_whole_deployer_role_and_nothing_else_of_tenant_2() {
         .map(|g| g.action)
         .collect();
     assert_eq!(deployer, needed(Role::Deployer));
-    for role in [Role::ResourceGroupCreator, Role::SharedImageReader, Role::MarketplaceTermsReader] {
+    for role in [
+        Role::ResourceGroupCreator,
+        Role::SharedImageReader,
+        Role::MarketplaceTermsReader,
+    ] {
         assert!(required_grants(&facts, role).is_empty(), "{role:?}");
     }
     // The calls of one deployment, in pipeline order: the steps' own, once per step.
@@ -102,8 +116,14 @@ fn the_example_needs_the_whole_deployer_role_and_nothing_else_of_tenant_2() {
         .iter()
         .map(|(step, c)| format!("{step} {} {:?}", c.method.as_str(), c.resource))
         .collect();
-    assert_eq!(calls.first().unwrap(), "deployment-requested GET ImageDefinition");
-    assert_eq!(calls.last().unwrap(), "vm-provisioning GET Target(VirtualMachine)");
+    assert_eq!(
+        calls.first().unwrap(),
+        "deployment-requested GET ImageDefinition"
+    );
+    assert_eq!(
+        calls.last().unwrap(),
+        "vm-provisioning GET Target(VirtualMachine)"
+    );
     let puts: Vec<&String> = calls.iter().filter(|c| c.contains(" PUT ")).collect();
     assert_eq!(
         puts,
@@ -116,7 +136,11 @@ fn the_example_needs_the_whole_deployer_role_and_nothing_else_of_tenant_2() {
         ]
     );
     assert!(calls.contains(&"replication-check GET ImageVersion".to_owned()));
-    assert!(!calls.iter().any(|c| c.contains("Secret") || c.contains("Marketplace")));
+    assert!(
+        !calls
+            .iter()
+            .any(|c| c.contains("Secret") || c.contains("Marketplace"))
+    );
 }
 
 #[test]

@@ -2,8 +2,8 @@
 //! facts, the replication state in the target region, and the deadline.
 
 use crate::app::App;
-use crate::image::{self, ImageInfo, Replication};
 use crate::calls;
+use crate::image::{self, ImageInfo, Replication};
 use crate::names::{ImagePaths, TargetNames};
 use crate::outcome::StepError;
 use azure_clients::arm::ArmError;
@@ -59,11 +59,11 @@ pub(crate) fn admit(
     }
     if let Some(secret_id) = &req.vm.admin_password_secret_id {
         // The stand-in (no vault) is trusted by configuration; a cloud vault also by the list.
-        let trusted = app
-            .secrets
-            .check_secret_id(secret_id)
-            .ok()
-            .filter(|s| s.vault.as_deref().is_none_or(|v| app.config.vault_allowed(v)));
+        let trusted = app.secrets.check_secret_id(secret_id).ok().filter(|s| {
+            s.vault
+                .as_deref()
+                .is_none_or(|v| app.config.vault_allowed(v))
+        });
         if trusted.is_none() {
             return Err(StepError::rejected(
                 "UntrustedSecretId",
@@ -197,12 +197,7 @@ pub(crate) async fn replication(
     if paths.has_replication_status {
         let version: GalleryImageVersion = app
             .arm
-            .get(
-                &paths.tenant,
-                &version_path,
-                call.api_version(),
-                call.query,
-            )
+            .get(&paths.tenant, &version_path, call.api_version(), call.query)
             .await
             .map_err(|e| image_error("reading the image version", image, &e))?;
         return Ok(image::replication_in(&version, &req.target.location, now));

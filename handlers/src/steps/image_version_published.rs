@@ -152,7 +152,9 @@ pub async fn run(app: &App, rollouts: &Rollouts, body: &str) -> Result<String, S
         let on = ImageId::parse(&current.version_id)
             .map(|i| i.version().to_string())
             .unwrap_or_default();
-        if imageferry_contract::gallery_version::compare(image.version(), &on) == Some(Ordering::Less) {
+        if imageferry_contract::gallery_version::compare(image.version(), &on)
+            == Some(Ordering::Less)
+        {
             let line = format!(
                 "rollout {} is on the newer version {on}: {version_id} is not rolled out",
                 rollout.name

@@ -20,12 +20,12 @@ use super::Delivery;
 use super::checks::{admit, before_deadline, entry_deadline, image_facts, replication};
 use crate::app::App;
 use crate::bodies;
-use crate::capacity;
-use crate::image::{ImageInfo, Replication};
 use crate::calls::{
     AzureCall, EXISTING_VM_GET, NIC_PUT, NSG_PUT, PUBLIC_IP_PUT, RESOURCE_GROUP_GET,
     RESOURCE_GROUP_PUT, VM_PUT, VNET_PUT,
 };
+use crate::capacity;
+use crate::image::{ImageInfo, Replication};
 use crate::names::TargetNames;
 use crate::outcome::StepError;
 use crate::preflight;
@@ -210,7 +210,9 @@ async fn create(
     ensure_resource_group(app, req, names).await?;
     build_network(app, req, info, names, resume).await?;
     let body = bodies::virtual_machine(req, image, info, names, computer_name, password);
-    let aux: Vec<&str> = crate::calls::auxiliary_tenant(req, image).into_iter().collect();
+    let aux: Vec<&str> = crate::calls::auxiliary_tenant(req, image)
+        .into_iter()
+        .collect();
     let put: Result<Accepted<IgnoredAny>, _> = app
         .arm
         .put(PutRequest {

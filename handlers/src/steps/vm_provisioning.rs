@@ -12,8 +12,8 @@
 use super::Delivery;
 use super::checks::{admit, before_deadline};
 use crate::app::App;
-use crate::capacity;
 use crate::calls::{NIC_GET, PUBLIC_IP_GET, VM_OPERATION_GET, VM_STATE_GET};
+use crate::capacity;
 use crate::names::TargetNames;
 use crate::outcome::StepError;
 use azure_clients::arm::{ArmError, ErrorDetail, OperationRef, OperationState, PollKind};
@@ -156,7 +156,12 @@ enum Poll {
 async fn vm_state(app: &App, tenant: &str, vm_id: &str) -> Result<Poll, StepError> {
     let vm: Option<VirtualMachine> = app
         .arm
-        .get_optional(tenant, vm_id, VM_STATE_GET.api_version(), VM_STATE_GET.query)
+        .get_optional(
+            tenant,
+            vm_id,
+            VM_STATE_GET.api_version(),
+            VM_STATE_GET.query,
+        )
         .await
         .map_err(|e| StepError::arm("reading the VM", &e))?;
     let Some(vm) = vm else {
@@ -217,7 +222,12 @@ async fn addresses(
 ) -> Result<(Option<String>, Option<String>), StepError> {
     let nic: NetworkInterface = app
         .arm
-        .get(tenant, &NIC_GET.path(names), NIC_GET.api_version(), NIC_GET.query)
+        .get(
+            tenant,
+            &NIC_GET.path(names),
+            NIC_GET.api_version(),
+            NIC_GET.query,
+        )
         .await
         .map_err(|e| StepError::arm("reading the network interface", &e))?;
     let configs = &nic.properties.ip_configurations;

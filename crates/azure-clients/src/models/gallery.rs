@@ -2,10 +2,10 @@
 //! location-scoped direct-shared / community image versions.
 
 use super::common::{ProvisioningState, Tolerant, region_eq};
+use imageferry_contract::GalleryVersion;
 /// The contract's OS type and state: one type each in the project (GalleryRP
 /// `OperatingSystemTypes`, `OperatingSystemStateTypes`), read here as [`Tolerant`] values.
 pub use imageferry_contract::{OsState, OsType};
-use imageferry_contract::GalleryVersion;
 use serde::{Deserialize, Serialize};
 
 string_enum! {

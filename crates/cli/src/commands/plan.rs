@@ -15,17 +15,17 @@ use crate::exit::Exit;
 use crate::output::{OutputArgs, print_json, usage_error};
 use crate::session::{Credential, Session};
 use azure_clients::models::GalleryImage;
-use imageferry_contract::os_profile;
 use azure_clients::models::permissions_path;
+use imageferry_contract::os_profile;
 use imageferry_contract::{
     DeploymentRequest, ImageFacts, ImageId, OsState, OsType, ResourceIdError,
 };
 use imageferry_handlers::bodies;
-use imageferry_handlers::image::{ImageInfo, image_info};
 use imageferry_handlers::calls::{
     Facts, Method, Resource, TargetResource, Token, auxiliary_tenant, calls_for,
     image_definition_get,
 };
+use imageferry_handlers::image::{ImageInfo, image_info};
 use imageferry_handlers::names::{ImagePaths, TargetNames};
 use serde::Serialize;
 use serde_json::Value;

@@ -1,12 +1,12 @@
 //! `imageferry wait-replicated <version-id> --region R`: blocks until the gallery image version
 //! is replicated to the region, reading the gallery directly (as tenant 1).
 
-use imageferry_contract::duration::parse_duration;
 use crate::exit::Exit;
 use crate::output::{OutputArgs, print_json, usage_error};
 use crate::session::Session;
 use azure_clients::models::{GalleryImageVersion, RegionReadiness};
 use imageferry_contract::ImageId;
+use imageferry_contract::duration::parse_duration;
 use imageferry_handlers::calls::GALLERY_VERSION_GET;
 use std::io::IsTerminal;
 use std::time::{Duration, Instant};
@@ -192,7 +192,11 @@ mod tests {
     use serde_json::json;
 
     /// A version targeting South Central US, West US 2 and East US.
-    fn version(provisioning: &str, aggregated: &str, summary: serde_json::Value) -> GalleryImageVersion {
+    fn version(
+        provisioning: &str,
+        aggregated: &str,
+        summary: serde_json::Value,
+    ) -> GalleryImageVersion {
         serde_json::from_value(json!({"location": "South Central US", "properties": {
             "provisioningState": provisioning,
             "publishingProfile": {"targetRegions": [{"name": "South Central US"}, {"name": "West US 2"}, {"name": "East US"}]},
@@ -207,47 +211,83 @@ mod tests {
         let cases = [
             // East US still replicating while West US 2 failed: East US waits (its own state).
             (
-                version("Failed", "Failed", json!([
+                version(
+                    "Failed",
+                    "Failed",
+                    json!([
                     {"region": "South Central US", "state": "Completed"},
                     {"region": "West US 2", "state": "Failed", "details": "disk copy failed"},
-                    {"region": "East US", "state": "Replicating", "progress": 40}])),
+                    {"region": "East US", "state": "Replicating", "progress": 40}]),
+                ),
                 "eastus",
                 "waiting",
             ),
             // No entry for East US and the aggregate failed: failed.
             (
-                version("Updating", "Failed", json!([
+                version(
+                    "Updating",
+                    "Failed",
+                    json!([
                     {"region": "South Central US", "state": "Completed"},
-                    {"region": "West US 2", "state": "Failed"}])),
+                    {"region": "West US 2", "state": "Failed"}]),
+                ),
                 "eastus",
                 "failed",
             ),
             // Completed there while another region failed: ready.
             (
-                version("Failed", "Failed", json!([
+                version(
+                    "Failed",
+                    "Failed",
+                    json!([
                     {"region": "South Central US", "state": "Completed"},
-                    {"region": "West US 2", "state": "Failed"}])),
+                    {"region": "West US 2", "state": "Failed"}]),
+                ),
                 "South Central US",
                 "ready",
             ),
             (
-                version("Failed", "Failed", json!([{"region": "West US 2", "state": "Failed"}])),
+                version(
+                    "Failed",
+                    "Failed",
+                    json!([{"region": "West US 2", "state": "Failed"}]),
+                ),
                 "westus2",
                 "failed",
             ),
             (
-                version("Updating", "InProgress", json!([{"region": "East US", "state": "Completed"}])),
+                version(
+                    "Updating",
+                    "InProgress",
+                    json!([{"region": "East US", "state": "Completed"}]),
+                ),
                 "eastus",
                 "ready",
             ),
             (
-                version("Creating", "InProgress", json!([{"region": "East US", "state": "Completed"}])),
+                version(
+                    "Creating",
+                    "InProgress",
+                    json!([{"region": "East US", "state": "Completed"}]),
+                ),
                 "eastus",
                 "waiting",
             ),
-            (version("Succeeded", "Completed", json!([])), "eastus", "ready"),
-            (version("Failed", "InProgress", json!([])), "eastus", "failed"),
-            (version("Succeeded", "Completed", json!([])), "northeurope", "not-targeted"),
+            (
+                version("Succeeded", "Completed", json!([])),
+                "eastus",
+                "ready",
+            ),
+            (
+                version("Failed", "InProgress", json!([])),
+                "eastus",
+                "failed",
+            ),
+            (
+                version("Succeeded", "Completed", json!([])),
+                "northeurope",
+                "not-targeted",
+            ),
         ];
         for (v, region, want) in cases {
             let handler = match replication_in(&v, region, time::OffsetDateTime::UNIX_EPOCH) {
@@ -258,7 +298,11 @@ mod tests {
                 Replication::NotInRegion => "not-in-region",
             };
             let cli = match look(&v, region) {
-                Look::Done { state: "completed", exit: Exit::Succeeded, .. } => "ready",
+                Look::Done {
+                    state: "completed",
+                    exit: Exit::Succeeded,
+                    ..
+                } => "ready",
                 Look::Done { state, .. } => state,
                 Look::Waiting { .. } => "waiting",
             };
@@ -272,7 +316,11 @@ mod tests {
                 (false, d) if d.contains("failed") => "failed",
                 other => panic!("{other:?}"),
             };
-            assert_eq!((handler, cli, doctor), (want, want, want), "{region}: {v:?}");
+            assert_eq!(
+                (handler, cli, doctor),
+                (want, want, want),
+                "{region}: {v:?}"
+            );
         }
     }
 }

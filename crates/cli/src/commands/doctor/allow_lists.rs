@@ -6,7 +6,12 @@ use super::report::Report;
 use imageferry_contract::{DeploymentRequest, ImageId};
 
 /// The gallery and target lines.
-pub(super) fn allow_lists(r: &mut Report, args: &CheckArgs, req: &DeploymentRequest, image: &ImageId) {
+pub(super) fn allow_lists(
+    r: &mut Report,
+    args: &CheckArgs,
+    req: &DeploymentRequest,
+    image: &ImageId,
+) {
     let (Some(g), Some(t)) = (&args.allowed_galleries, &args.allowed_targets) else {
         r.bad(
             "allow-lists",

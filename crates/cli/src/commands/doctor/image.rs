@@ -42,11 +42,20 @@ pub(crate) fn replication(r: &mut Report, v: &GalleryImageVersion, region: &str)
 /// Whether the gallery image's definition carries a `purchasePlan` (then the Marketplace terms
 /// are read before the first write). Unknown (unreadable) counts as no plan: the version line
 /// above already reports a read problem.
-pub(super) async fn purchase_plan(arm: &azure_clients::ArmClient, t1: &str, image: &ImageId) -> bool {
+pub(super) async fn purchase_plan(
+    arm: &azure_clients::ArmClient,
+    t1: &str,
+    image: &ImageId,
+) -> bool {
     let Some(definition) = image.definition_id() else {
         return false;
     };
-    arm.get::<GalleryImage>(t1, &definition, GALLERY_IMAGE_GET.api_version(), GALLERY_IMAGE_GET.query)
-        .await
-        .is_ok_and(|d| d.properties.purchase_plan.is_some())
+    arm.get::<GalleryImage>(
+        t1,
+        &definition,
+        GALLERY_IMAGE_GET.api_version(),
+        GALLERY_IMAGE_GET.query,
+    )
+    .await
+    .is_ok_and(|d| d.properties.purchase_plan.is_some())
 }

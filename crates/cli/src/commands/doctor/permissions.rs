@@ -7,7 +7,9 @@ use super::is_not_found;
 use super::report::{Check, Missing, Report};
 use azure_clients::models::{PermissionList, permissions_path};
 use imageferry_contract::ResourceId;
-use imageferry_handlers::calls::{Facts, Grant, Role, SUBNET_PERMISSIONS_GET, Scope, required_grants};
+use imageferry_handlers::calls::{
+    Facts, Grant, Role, SUBNET_PERMISSIONS_GET, Scope, required_grants,
+};
 use imageferry_handlers::names::TargetNames;
 
 /// The actions of one role checked at one scope.
@@ -40,7 +42,8 @@ fn line_name(role: Role, scope: Scope) -> &'static str {
 /// The actions the request needs from the target tenant's roles, grouped by the scope where
 /// they are checked (the table's [`Scope`]): the target resource group (the subscription while
 /// the group does not exist yet), an existing `network.subnetId` itself for the subnet join
-/// (the group otherwise), the subscription for the other roles.
+/// (the group otherwise), the subscription for the other roles; each group in the order its
+/// role lists the actions.
 pub(super) fn permission_groups(
     facts: &Facts<'_>,
     names: &TargetNames,
@@ -72,6 +75,12 @@ pub(super) fn permission_groups(
                 }),
             }
         }
+    }
+    // In the order the role lists them (infra/target/actions.json).
+    for g in &mut groups {
+        let listed = g.role.granted_actions();
+        g.grants
+            .sort_by_key(|grant| listed.iter().position(|a| a == grant.action));
     }
     groups
 }
