@@ -89,6 +89,9 @@ pub enum RequestArgsError {
     /// A `--tag` without `=`.
     #[error("--tag {0:?}: expected name=value")]
     Tag(String),
+    /// The JSON is not a request (as the handler decodes it).
+    #[error("the request does not decode: {0}")]
+    Decode(#[source] serde_json::Error),
 }
 
 /// The text of `path`, or of stdin for `-`.
@@ -127,6 +130,11 @@ impl RequestArgs {
     /// The request JSON from the file and the flags.
     pub fn build(&self) -> Result<Value, RequestArgsError> {
         build(self)
+    }
+
+    /// The request from the file and the flags, decoded as the handler decodes it.
+    pub fn decode(&self) -> Result<imageferry_contract::DeploymentRequest, RequestArgsError> {
+        serde_json::from_value(self.build()?).map_err(RequestArgsError::Decode)
     }
 }
 

@@ -69,13 +69,9 @@ pub struct Args {
 
 /// Runs `doctor`.
 pub async fn run(args: Args) -> Exit {
-    let body = match args.req.build() {
-        Ok(b) => b,
-        Err(e) => return usage_error(e),
-    };
-    let req: DeploymentRequest = match serde_json::from_value(body) {
+    let req = match args.req.decode() {
         Ok(r) => r,
-        Err(e) => return usage_error(format!("the request does not decode: {e}")),
+        Err(e) => return usage_error(e),
     };
     let image = match req.validate() {
         Ok(i) => i,
