@@ -187,7 +187,8 @@ fn finish(args: &Args, state: &str, percent: Option<i64>, message: &str, exit: E
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::commands::doctor::{Report, replication};
+    use crate::commands::doctor::Report;
+    use crate::commands::doctor::image::replication;
     use imageferry_handlers::image::{Replication, replication_in};
     use serde_json::json;
 

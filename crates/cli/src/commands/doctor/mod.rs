@@ -10,29 +10,28 @@
 //! lists for the request, whose roles are those of `infra/target/main.bicep`
 //! (`infra/target/actions.json`); the allow-lists; the Key Vault secret of a Windows password.
 //!
-//! One module a concern: [`report`] (the lines), `tokens`, `image` (readable, replicated, plan),
-//! `permissions` (the permission lines and the ARM read behind them), `fixes` (the role fix
-//! text), `allow_lists`.
+//! One module a concern: `report` (the lines), `tokens`, `image` (readable, replicated, plan),
+//! `target_group`, `permissions` (the permission lines and the ARM read behind them), `fixes`
+//! (the role fix text), `allow_lists`, `secret`.
 
 mod allow_lists;
 mod fixes;
-mod image;
+pub(crate) mod image;
 mod permissions;
 mod report;
+mod secret;
+mod target_group;
 mod tokens;
 
-pub(crate) use image::replication;
 pub use report::Report;
 
 use crate::commands::request_args::RequestArgs;
 use crate::exit::Exit;
 use crate::output::{OutputArgs, print_json, usage_error};
 use crate::session::{Credential, Session};
-use azure_clients::models::GalleryImageVersion;
-use azure_clients::{KeyVaultSecrets, RetryPolicy};
 use fixes::RoleFix;
 use imageferry_contract::{DeploymentRequest, ImageId, ResourceId, ResourceIdError};
-use imageferry_handlers::calls::{Facts, GALLERY_VERSION_GET, RESOURCE_GROUP_GET, Role};
+use imageferry_handlers::calls::Facts;
 use imageferry_handlers::names::TargetNames;
 
 /// The deployed app's settings the checks need besides the request (shared by `doctor` and `plan`).
@@ -137,31 +136,7 @@ pub async fn check(
     // 2. The image version as tenant 1 (Reader), and 3. its replication to the region.
     let mut plan = false;
     if let (Some(t1), true, ImageId::Gallery { .. }) = (&t1, t1_ok, image) {
-        let path = image.to_string();
-        match arm
-            .get::<GalleryImageVersion>(t1, &path, GALLERY_VERSION_GET.api_version(), GALLERY_VERSION_GET.query)
-            .await
-        {
-            Ok(v) => {
-                r.ok("image version readable as tenant 1", path.clone());
-                replication(&mut r, &v, &req.target.location);
-                plan = image::purchase_plan(&arm, t1, image).await;
-            }
-            Err(e) if e.code() == "AuthorizationFailed" => r.bad(
-                "image version readable as tenant 1",
-                format!("the app may not read {path} (AuthorizationFailed): Reader is missing"),
-                format!(
-                    "in tenant {t1}: az role assignment create --assignee {app} --role Reader --scope {}",
-                    image.gallery_id()
-                ),
-            ),
-            Err(e) if is_not_found(&e) => r.bad(
-                "image version readable as tenant 1",
-                format!("{path} does not exist ({})", e.code()),
-                "check the image version id (subscription, resource group, gallery, definition, version)",
-            ),
-            Err(e) => r.bad("image version readable as tenant 1", e.to_string(), e.hint().unwrap_or_else(|| "see the error".into())),
-        }
+        plan = image::readable_and_replicated(&mut r, &arm, t1, req, image, &app).await;
     }
 
     if t1.is_some() && !t1_ok {
@@ -180,8 +155,6 @@ pub async fn check(
     }
 
     // 4. The target resource group, and 5. the permissions the pipeline needs.
-    let t = &req.target;
-    let rg = &names.resource_group;
     let create_rg = args.create_resource_group();
     let role = RoleFix {
         app: &app,
@@ -190,39 +163,8 @@ pub async fn check(
         create_rg,
     };
     if t2_ok {
-        let mut rg_exists = true;
-        match arm.get::<serde_json::Value>(&t2, &RESOURCE_GROUP_GET.path(&names), RESOURCE_GROUP_GET.api_version(), RESOURCE_GROUP_GET.query).await {
-            Ok(_) => r.ok("target resource group", rg.to_string()),
-            Err(e) if is_not_found(&e) && create_rg => {
-                rg_exists = false;
-                r.ok(
-                    "target resource group",
-                    format!("{rg} does not exist; the app creates it (IMAGEFERRY_CREATE_RESOURCE_GROUP=true)"),
-                );
-            }
-            Err(e) if is_not_found(&e) => {
-                rg_exists = false;
-                r.bad(
-                    "target resource group",
-                    format!("{rg} does not exist"),
-                    format!(
-                        "{} (it creates the group and the deployer role on it), or set IMAGEFERRY_CREATE_RESOURCE_GROUP=true on the app and deploy it with allowCreateResourceGroup=true",
-                        role.deploy(false)
-                    ),
-                );
-            }
-            Err(e) if e.code() == "AuthorizationFailed" => r.bad(
-                "target resource group",
-                format!("the app may not read {rg} (AuthorizationFailed): the imageferry VM deployer role (or Contributor) is missing there, or the group does not exist"),
-                format!("{} (it creates the group if it does not exist); {}", role.deploy(false), role.fallback(Role::Deployer, rg)),
-            ),
-            Err(e) if e.code() == "InvalidAuthenticationTokenTenant" || e.code() == "SubscriptionNotFound" => r.bad(
-                "target resource group",
-                format!("subscription {} is not in tenant {t2} ({})", t.subscription_id, e.code()),
-                "check target.tenantId and target.subscriptionId",
-            ),
-            Err(e) => r.bad("target resource group", e.to_string(), e.hint().unwrap_or_else(|| "see the error".into())),
-        }
+        let rg_exists =
+            target_group::resource_group(&mut r, &arm, req, &names, create_rg, &role).await;
         let facts = Facts {
             request: req,
             image,
@@ -239,20 +181,7 @@ pub async fn check(
 
     // 7. Key Vault secret of a Windows password.
     if let Some(secret) = &req.vm.admin_password_secret_id {
-        let home = std::env::var("AZURE_TENANT_ID").unwrap_or_default();
-        let kv = KeyVaultSecrets::new(
-            &session.endpoints,
-            session.tokens.clone(),
-            RetryPolicy::default(),
-        );
-        match kv.get(secret, &home).await {
-            Ok(_) => r.ok("Key Vault secret readable", secret.clone()),
-            Err(e) => r.bad(
-                "Key Vault secret readable",
-                e.to_string(),
-                format!("grant the app the role Key Vault Secrets User on the secret or vault (az role assignment create --assignee {app} --role \"Key Vault Secrets User\" --scope <vault id>)"),
-            ),
-        }
+        secret::readable(&mut r, session, secret, &app).await;
     }
     Ok(r)
 }
