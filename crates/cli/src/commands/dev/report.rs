@@ -36,15 +36,18 @@ pub struct AzureFigures {
     pub arm_requests: usize,
 }
 
+/// A stand-in's figures could not be read.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct ReadError(#[from] reqwest::Error);
+
 /// Reads `/_sim/requests`.
-pub async fn azure_figures(azure: &str) -> Result<AzureFigures, String> {
+pub async fn azure_figures(azure: &str) -> Result<AzureFigures, ReadError> {
     let records: Vec<Value> = reqwest::get(format!("{azure}/_sim/requests"))
         .await
-        .and_then(|r| r.error_for_status())
-        .map_err(|e| e.to_string())?
+        .and_then(|r| r.error_for_status())?
         .json()
-        .await
-        .map_err(|e| e.to_string())?;
+        .await?;
     let mut f = AzureFigures::default();
     for r in &records {
         let path = r["path"].as_str().unwrap_or("");
@@ -79,23 +82,19 @@ pub async fn azure_figures(azure: &str) -> Result<AzureFigures, String> {
 }
 
 /// Counts per queue/subscription from the stand-in.
-pub async fn entity_counts(bus: &str) -> Result<Vec<Value>, String> {
-    reqwest::get(format!("{bus}/$emulator/entities"))
-        .await
-        .map_err(|e| e.to_string())?
+pub async fn entity_counts(bus: &str) -> Result<Vec<Value>, ReadError> {
+    Ok(reqwest::get(format!("{bus}/$emulator/entities"))
+        .await?
         .json()
-        .await
-        .map_err(|e| e.to_string())
+        .await?)
 }
 
 /// Operation counts from the stand-in.
-pub async fn bus_operations(bus: &str) -> Result<BTreeMap<String, u64>, String> {
-    reqwest::get(format!("{bus}/$emulator/operations"))
-        .await
-        .map_err(|e| e.to_string())?
+pub async fn bus_operations(bus: &str) -> Result<BTreeMap<String, u64>, ReadError> {
+    Ok(reqwest::get(format!("{bus}/$emulator/operations"))
+        .await?
         .json()
-        .await
-        .map_err(|e| e.to_string())
+        .await?)
 }
 
 /// Waits until every queue holds nothing (active, scheduled or locked); false at `timeout`.
