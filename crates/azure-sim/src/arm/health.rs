@@ -550,20 +550,20 @@ mod tests {
             json!({"protocol": "http", "requestPath": "/", "intervalInSeconds": 10, "numberOfProbes": 3, "gracePeriod": 120}),
         ))
         .unwrap();
-        use AppHealth::*;
-        use HealthCode::*;
-        assert_eq!(code_after(&rich, Healthy, 10.0), Initializing);
-        assert_eq!(code_after(&rich, Healthy, 30.0), Healthy);
-        assert_eq!(code_after(&rich, Unhealthy, 30.0), Unhealthy);
-        assert_eq!(code_after(&rich, Silent, 119.0), Initializing);
-        assert_eq!(code_after(&rich, Silent, 120.0), Unknown);
-        assert_eq!(healthy_after(&rich, Healthy), Some(30.0));
-        assert_eq!(healthy_after(&rich, Silent), None);
+        use AppHealth as A;
+        use HealthCode as H;
+        assert_eq!(code_after(&rich, A::Healthy, 10.0), H::Initializing);
+        assert_eq!(code_after(&rich, A::Healthy, 30.0), H::Healthy);
+        assert_eq!(code_after(&rich, A::Unhealthy, 30.0), H::Unhealthy);
+        assert_eq!(code_after(&rich, A::Silent, 119.0), H::Initializing);
+        assert_eq!(code_after(&rich, A::Silent, 120.0), H::Unknown);
+        assert_eq!(healthy_after(&rich, A::Healthy), Some(30.0));
+        assert_eq!(healthy_after(&rich, A::Silent), None);
         let mut tcp = rich.clone();
         tcp.protocol = Protocol::Tcp;
         assert_eq!(
-            code_after(&tcp, Silent, 120.0),
-            Unhealthy,
+            code_after(&tcp, A::Silent, 120.0),
+            H::Unhealthy,
             "tcp has no Unknown"
         );
         let binary = settings(&props(
@@ -571,10 +571,92 @@ mod tests {
             json!({"protocol": "tcp", "port": 80, "numberOfProbes": 2}),
         ))
         .unwrap();
-        assert_eq!(code_after(&binary, Healthy, 5.0), Unhealthy);
-        assert_eq!(code_after(&binary, Healthy, 10.0), Healthy);
-        assert_eq!(code_after(&binary, Silent, 1000.0), Unhealthy);
-        assert!(Unknown.counts_unhealthy() && !Initializing.counts_unhealthy());
+        assert_eq!(code_after(&binary, A::Healthy, 5.0), H::Unhealthy);
+        assert_eq!(code_after(&binary, A::Healthy, 10.0), H::Healthy);
+        assert_eq!(code_after(&binary, A::Silent, 1000.0), H::Unhealthy);
+        assert!(H::Unknown.counts_unhealthy() && !H::Initializing.counts_unhealthy());
+    }
+
+    /// The VM instance view hook: no extension, no vmHealth; with one, Initializing, then what the
+    /// scenario's or a run-time rule says the application answers.
+    #[test]
+    fn vm_health_follows_the_extension_and_the_rules() {
+        use crate::state::Resource;
+        let mut scenario = crate::Scenario::seed();
+        scenario.health.push(HealthRule {
+            vm: Some("web-*".into()),
+            scale_set: None,
+            instances: vec![],
+            version: Some("1.1.0".into()),
+            state: AppHealth::Silent,
+        });
+        let sim = Sim::new(scenario);
+        let vm_id =
+            "/subscriptions/s/resourceGroups/g/providers/Microsoft.Compute/virtualMachines/web-1";
+        let record = |id: &str, body: Value, ready_at: f64| Resource {
+            id: id.to_owned(),
+            resource_type: String::new(),
+            body,
+            put_count: 1,
+            creating: true,
+            ready_at,
+            fail: false,
+            replication: Vec::new(),
+        };
+        let image = |v: &str| json!({"name": "web-1", "properties": {"storageProfile": {"imageReference": {"id": format!("/subscriptions/s/resourceGroups/g/providers/Microsoft.Compute/galleries/x/images/i/versions/{v}")}}}});
+        {
+            let mut st = sim.state();
+            st.resources
+                .insert(key(vm_id), record(vm_id, image("1.0.0"), 30.0));
+        }
+        let health = |sim: &Sim| {
+            let st = sim.state();
+            vm_health(sim, &st, vm_id).map(|v| v["status"]["code"].as_str().unwrap().to_owned())
+        };
+        sim.state().clock.advance(100.0);
+        assert_eq!(health(&sim), None, "no extension, no vmHealth");
+        let ext = format!("{vm_id}/extensions/health");
+        let ext_body = json!({"properties": props("2.0", json!({"protocol": "http", "requestPath": "/health", "intervalInSeconds": 5, "numberOfProbes": 2, "gracePeriod": 60}))});
+        {
+            let mut st = sim.state();
+            let now = st.clock.now();
+            st.resources
+                .insert(key(&ext), record(&ext, ext_body, now + 10.0));
+        }
+        assert_eq!(
+            health(&sim),
+            None,
+            "the extension is still being provisioned"
+        );
+        sim.state().clock.advance(12.0);
+        assert_eq!(health(&sim).as_deref(), Some("HealthState/initializing"));
+        sim.state().clock.advance(10.0);
+        assert_eq!(health(&sim).as_deref(), Some("HealthState/healthy"));
+        let v = {
+            let st = sim.state();
+            vm_health(&sim, &st, vm_id).unwrap()
+        };
+        assert_eq!(v["status"]["level"], "Info");
+        assert!(v["status"]["time"].as_str().unwrap().contains('T'));
+        // A run-time rule wins over the default.
+        sim.state().health.0.push(HealthRule {
+            vm: Some("WEB-1".into()),
+            scale_set: None,
+            instances: vec![],
+            version: None,
+            state: AppHealth::Unhealthy,
+        });
+        assert_eq!(health(&sim).as_deref(), Some("HealthState/unhealthy"));
+        sim.state().health.0.clear();
+        // The scenario's rule applies only to VMs on 1.1.0: a silent app ends Unknown (http).
+        sim.state().resources.get_mut(&key(vm_id)).unwrap().body = image("1.1.0");
+        assert_eq!(
+            health(&sim).as_deref(),
+            Some("HealthState/initializing"),
+            "within the grace period"
+        );
+        sim.state().clock.advance(60.0);
+        assert_eq!(health(&sim).as_deref(), Some("HealthState/unknown"));
     }
 
     #[test]

@@ -221,12 +221,16 @@ fn body(set: &ScaleSet, n: u64, i: &Instance, model: &Value) -> Value {
                         "storageAccountType": os_disk["managedDisk"]["storageAccountType"].as_str().unwrap_or("Standard_LRS"),
                         "id": format!("{rg_prefix}/providers/Microsoft.Compute/disks/{disk}")
                     },
-                    "diskSizeGB": os_disk["diskSizeGB"].as_u64().unwrap_or(30)
+                    "diskSizeGB": os_disk["diskSizeGB"].as_u64().unwrap_or(30),
+                    "deleteOption": "Delete"
                 },
                 "dataDisks": []
             },
             "osProfile": os,
-            "networkProfile": {"networkInterfaces": nic_ids(set, n, p).into_iter().map(|(id, _)| json!({"id": id})).collect::<Vec<_>>()},
+            "networkProfile": {"networkInterfaces": nic_ids(set, n, p).into_iter().map(|(id, cfg)| json!({
+                "id": id,
+                "properties": {"primary": cfg["properties"]["primary"].as_bool().unwrap_or(false), "deleteOption": "Delete"}
+            })).collect::<Vec<_>>()},
             "timeCreated": i.time_created
         },
         "resources": extensions

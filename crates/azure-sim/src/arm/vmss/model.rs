@@ -281,15 +281,21 @@ fn decorate(
             );
         }
     }
-    for cfg in profile["networkProfile"]["networkInterfaceConfigurations"]
-        .as_array_mut()
+    for cfg in profile
+        .pointer_mut("/networkProfile/networkInterfaceConfigurations")
+        .and_then(Value::as_array_mut)
         .into_iter()
         .flatten()
     {
         let p = &mut cfg["properties"];
         set_default(p, "dnsSettings", json!({"dnsServers": []}));
         set_default(p, "enableAcceleratedNetworking", json!(false));
-        for ipc in p["ipConfigurations"].as_array_mut().into_iter().flatten() {
+        for ipc in p
+            .get_mut("ipConfigurations")
+            .and_then(Value::as_array_mut)
+            .into_iter()
+            .flatten()
+        {
             set_default(
                 &mut ipc["properties"],
                 "privateIPAddressVersion",
@@ -297,8 +303,9 @@ fn decorate(
             );
         }
     }
-    for ext in profile["extensionProfile"]["extensions"]
-        .as_array_mut()
+    for ext in profile
+        .pointer_mut("/extensionProfile/extensions")
+        .and_then(Value::as_array_mut)
         .into_iter()
         .flatten()
     {
