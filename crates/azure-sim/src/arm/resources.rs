@@ -199,6 +199,10 @@ fn put(ctx: &Ctx, kind: Kind, id: &str, names: &[String]) -> ArmResult {
     else {
         return Err(location_required());
     };
+    let mut body = body;
+    if body.get("location").is_none() {
+        body["location"] = Value::String(location.clone());
+    }
     let now = st.clock.now();
     // Nested resources need their parent (ARM's ParentResourceNotFound).
     if names.len() > 1 {
