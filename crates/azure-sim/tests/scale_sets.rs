@@ -427,6 +427,27 @@ async fn image_writes_need_the_auxiliary_token_and_capacity_patches_do_not() {
 }
 
 #[tokio::test]
+async fn automatic_mode_upgrades_every_instance_at_once() {
+    let fx = Fx::new(scenario()).await;
+    fx.create(SS, body("1.0.0", 3, "Automatic")).await;
+    let r = fx
+        .call(Method::PATCH, &ss_id(SS), true, Some(patch_image("1.1.0")))
+        .await;
+    assert_eq!(r.status, 200);
+    assert!(fx.versions(SS).await.iter().all(|x| x.3 == "Updating"));
+    assert_eq!(fx.op_status(&r).await["status"], "InProgress");
+    fx.advance(61);
+    assert_eq!(fx.op_status(&r).await["status"], "Succeeded");
+    assert!(
+        fx.versions(SS)
+            .await
+            .iter()
+            .all(|x| x.1 == "1.1.0" && x.2 && x.3 == "Succeeded")
+    );
+    fx.latest(SS).await.assert_error(404, "NotFound");
+}
+
+#[tokio::test]
 async fn manualupgrade_upgrades_a_batch_and_a_replay_changes_nothing() {
     let fx = Fx::new(scenario()).await;
     fx.create(SS, body("1.0.0", 4, "Manual")).await;
@@ -737,6 +758,22 @@ async fn cancel_stops_a_rolling_upgrade_after_its_batch() {
         fx.latest(SS).await.body["properties"]["runningStatus"]["code"],
         "RollingForward"
     );
+    // osRollingUpgrade while one runs follows it; cancelling ends that operation too.
+    let os = fx
+        .call(
+            Method::POST,
+            &format!("{}/osRollingUpgrade", ss_id(SS)),
+            false,
+            None,
+        )
+        .await;
+    assert_eq!(os.status, 202);
+    assert_eq!(fx.op_status(&os).await["status"], "InProgress");
+    let r = fx.call(Method::POST, &cancel, false, None).await;
+    assert_eq!(r.status, 202);
+    let op = fx.op_status(&os).await;
+    assert_eq!(op["status"], "Failed");
+    assert_eq!(op["error"]["code"], "Canceled");
 }
 
 #[tokio::test]

@@ -22,6 +22,10 @@ use crate::state::{Resource, State, key, region_usable};
 
 /// Stored type of an instance record.
 pub(super) const INSTANCE_TYPE: &str = "Microsoft.Compute/virtualMachineScaleSets/virtualMachines";
+/// Stored type of an instance's NIC record (its ARM path; its body says
+/// `Microsoft.Network/networkInterfaces` as the Network RP's scale-set NIC GET does).
+const NIC_TYPE: &str =
+    "Microsoft.Compute/virtualMachineScaleSets/virtualMachines/networkInterfaces";
 
 /// The gallery image version a model's `imageReference` runs when an instance is created or
 /// upgraded now: the version it names, or its definition's latest version replicated to
@@ -351,7 +355,7 @@ pub(super) fn sync(_sim: &Sim, st: &mut State, k: &str, now: f64) {
                 key(&nic_id),
                 Resource {
                     id: nic_id,
-                    resource_type: "Microsoft.Network/networkInterfaces".to_owned(),
+                    resource_type: NIC_TYPE.to_owned(),
                     body: nic,
                     put_count: 0,
                     creating,

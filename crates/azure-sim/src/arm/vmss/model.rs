@@ -522,7 +522,7 @@ pub(super) fn delete(ctx: &Ctx, id: &str) -> ArmResult {
     let end = *set
         .deleting_until
         .get_or_insert(now + ctx.sim.scenario.scale_sets.delete_secs);
-    rolling::abandon(&mut set, now);
+    rolling::abandon(&mut st, &mut set, now);
     let location = set.location.clone();
     st.scale_sets.0.insert(k, set);
     let (reply, _) = lro::accepted(

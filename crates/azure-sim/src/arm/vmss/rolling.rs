@@ -203,14 +203,26 @@ fn out_of_date(i: &super::Instance, profile: &Value, version: &Option<String>) -
     !instances::runs_model(i, profile) || (version.is_some() && i.version_id != *version)
 }
 
-/// A DELETE stops a running upgrade.
-pub(super) fn abandon(set: &mut ScaleSet, now: f64) {
-    if let Some(u) = set.rolling.as_mut().filter(|u| u.running()) {
-        u.code = Code::Cancelled;
-        u.last_action = "Cancel";
-        u.last_action_at = now;
-        u.phase = Phase::Done(now);
+/// Stops a running upgrade (a cancel, a DELETE); its `osRollingUpgrade` operations end `Failed`
+/// with code `Canceled`. `false` if none was running.
+pub(super) fn abandon(st: &mut State, set: &mut ScaleSet, now: f64) -> bool {
+    let Some(u) = set.rolling.as_mut().filter(|u| u.running()) else {
+        return false;
+    };
+    u.code = Code::Cancelled;
+    u.last_action = "Cancel";
+    u.last_action_at = now;
+    u.phase = Phase::Done(now);
+    for op in u.ops.drain(..) {
+        if let Some(o) = st.operations.get_mut(&op) {
+            o.end = now;
+            o.fail = Some((
+                "Canceled".to_owned(),
+                "The rolling upgrade was cancelled.".to_owned(),
+            ));
+        }
     }
+    true
 }
 
 fn stop_message(code: &str, percent: u64, unhealthy: &[(u64, String)], total: usize) -> String {
@@ -237,6 +249,9 @@ fn stop_message(code: &str, percent: u64, unhealthy: &[(u64, String)], total: us
     )
 }
 
+/// An `osRollingUpgrade` operation that ends: its id, when, and its error.
+type Ended = (String, f64, Option<(String, String)>);
+
 /// Advances scale set `k` to `now`, event by event.
 pub(super) fn run(sim: &Sim, st: &mut State, k: &str, now: f64) {
     if orphaned(st, k) {
@@ -250,7 +265,7 @@ pub(super) fn run(sim: &Sim, st: &mut State, k: &str, now: f64) {
         return;
     };
     let settings = sim.scenario.scale_sets.clone();
-    let mut finished_ops: Vec<(String, f64, Option<(String, String)>)> = Vec::new();
+    let mut finished_ops: Vec<Ended> = Vec::new();
     loop {
         if let Some(d) = set.deleting_until
             && d <= now
@@ -275,10 +290,9 @@ pub(super) fn run(sim: &Sim, st: &mut State, k: &str, now: f64) {
                     Phase::Settling { from, deadline } => u
                         .batch
                         .iter()
-                        .map(|n| {
-                            set.instances
-                                .get(n)
-                                .and_then(|i| instances::healthy_from(sim, st, &set, *n, i))
+                        .filter_map(|n| set.instances.get(n).map(|i| (n, i)))
+                        .map(|(n, i)| {
+                            instances::healthy_from(sim, st, &set, *n, i)
                                 .unwrap_or(deadline)
                                 .max(from)
                         })
@@ -329,7 +343,7 @@ fn step(
     model_body: &Value,
     settings: &super::ScaleSetSettings,
     t: f64,
-    finished: &mut Vec<(String, f64, Option<(String, String)>)>,
+    finished: &mut Vec<Ended>,
 ) {
     let Some(mut u) = set.rolling.clone() else {
         return;
@@ -632,26 +646,12 @@ pub(super) fn cancel(ctx: &Ctx, id: &str) -> ArmResult {
     let Some(mut set) = st.scale_sets.0.get(&k).cloned() else {
         return Err(not_found());
     };
-    let Some(u) = set.rolling.as_mut().filter(|u| u.running()) else {
+    if !abandon(&mut st, &mut set, now) {
         return Err(Reply::arm_error(
             StatusCode::CONFLICT,
             "OperationNotAllowed",
             "There is no ongoing Rolling Upgrade to cancel.",
         ));
-    };
-    u.code = Code::Cancelled;
-    u.last_action = "Cancel";
-    u.last_action_at = now;
-    u.phase = Phase::Done(now);
-    let ops: Vec<String> = u.ops.drain(..).collect();
-    for op in ops {
-        if let Some(o) = st.operations.get_mut(&op) {
-            o.end = now;
-            o.fail = Some((
-                "Canceled".to_owned(),
-                "The rolling upgrade was cancelled.".to_owned(),
-            ));
-        }
     }
     let location = set.location.clone();
     st.scale_sets.0.insert(k, set);
