@@ -383,9 +383,7 @@ impl Dispatcher {
         invocation: &HostInvocation,
         body: String,
     ) -> (Outcome, Option<u16>, String) {
-        let mut request = self
-            .http
-            .post(format!("{base_url}{}", invocation.path()));
+        let mut request = self.http.post(format!("{base_url}{}", invocation.path()));
         for (name, value) in invocation.headers() {
             request = request.header(name, value);
         }

@@ -48,27 +48,27 @@ fn handler_main() {
                 }),
             )
             .service_bus(
-            "work",
-            service_fn(|inv: Invocation<ServiceBusMessage<String>>| async move {
-                let body = inv.event.raw_body.clone();
-                let first = inv.event.delivery_count == Some(1);
-                match body.as_str() {
-                    b if b.starts_with("sleep:") => {
-                        let ms: u64 = b[6..].parse().unwrap();
-                        tokio::time::sleep(Duration::from_millis(ms)).await;
+                "work",
+                service_fn(|inv: Invocation<ServiceBusMessage<String>>| async move {
+                    let body = inv.event.raw_body.clone();
+                    let first = inv.event.delivery_count == Some(1);
+                    match body.as_str() {
+                        b if b.starts_with("sleep:") => {
+                            let ms: u64 = b[6..].parse().unwrap();
+                            tokio::time::sleep(Duration::from_millis(ms)).await;
+                        }
+                        "hang-once" if first => tokio::time::sleep(Duration::from_secs(3600)).await,
+                        "die-once" if first => std::process::exit(137),
+                        "fail" => {
+                            return Err::<InvocationResult, functions_runtime::Error>(
+                                "told to fail".into(),
+                            );
+                        }
+                        _ => {}
                     }
-                    "hang-once" if first => tokio::time::sleep(Duration::from_secs(3600)).await,
-                    "die-once" if first => std::process::exit(137),
-                    "fail" => {
-                        return Err::<InvocationResult, functions_runtime::Error>(
-                            "told to fail".into(),
-                        );
-                    }
-                    _ => {}
-                }
-                Ok(InvocationResult::default())
-            }),
-        );
+                    Ok(InvocationResult::default())
+                }),
+            );
         functions_runtime::serve(functions, listener, std::future::pending())
             .await
             .unwrap();
@@ -114,10 +114,7 @@ async fn stack_with(name: &str, host_json: &str, functions: &[(&str, &str)]) -> 
     let mut settings = BTreeMap::new();
     settings.insert("ServiceBusConnection".to_string(), bus.connection_string());
     settings.insert(HANDLER_ENV.to_string(), "1".to_string());
-    settings.insert(
-        OUT_ENV.to_string(),
-        dir.join("out").display().to_string(),
-    );
+    settings.insert(OUT_ENV.to_string(), dir.join("out").display().to_string());
     let mut options = HostOptions::new(definition, settings, dir.join("handler.log"));
     let exe = std::env::current_exe().unwrap();
     options.executable = Some(exe);

@@ -6,11 +6,10 @@ use servicebus_emulator::{EmulatorOptions, NamespaceConfig};
 #[tokio::test]
 async fn a_sent_message_becomes_the_hosts_invocation() {
     let mut options = EmulatorOptions::in_memory();
-    options.config = NamespaceConfig::parse(r#"{"queues":[{"name":"orders","properties":{}}]}"#)
-        .unwrap();
+    options.config =
+        NamespaceConfig::parse(r#"{"queues":[{"name":"orders","properties":{}}]}"#).unwrap();
     let bus = servicebus_emulator::start(options).await.unwrap();
-    let connection =
-        azure_clients::ServiceBusConnection::parse(&bus.connection_string()).unwrap();
+    let connection = azure_clients::ServiceBusConnection::parse(&bus.connection_string()).unwrap();
     let token = azure_clients::servicebus::sas_token(
         &format!("{}/orders", bus.base_url()),
         &connection.key_name,

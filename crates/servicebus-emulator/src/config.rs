@@ -568,8 +568,11 @@ mod tests {
                 dur(p, "duplicateDetectionHistoryTimeWindow").unwrap_or(Duration::from_secs(600))
             })
         };
-        let max_delivery =
-            |p: &Props| p.get("maxDeliveryCount").map(|v| v.as_u64().unwrap() as u32).unwrap_or(10);
+        let max_delivery = |p: &Props| {
+            p.get("maxDeliveryCount")
+                .map(|v| v.as_u64().unwrap() as u32)
+                .unwrap_or(10)
+        };
         const COMPARED: [&str; 8] = [
             "lockDuration",
             "maxDeliveryCount",
@@ -583,7 +586,9 @@ mod tests {
         let unknown = |what: &str, p: &Props, out: &mut Vec<String>| {
             for k in p.keys() {
                 if !COMPARED.contains(&k.as_str()) && !NOT_EMULATED.contains(&k.as_str()) {
-                    out.push(format!("{what}: {k} is set, which the mirror does not compare"));
+                    out.push(format!(
+                        "{what}: {k} is set, which the mirror does not compare"
+                    ));
                 }
             }
         };
@@ -637,10 +642,19 @@ mod tests {
             }
             unknown(&format!("queue {name}"), &p, &mut out);
             assert!(dur(&p, "lockDuration").is_some(), "{name}: a lock duration");
-            check_receivable(&name, &p, &local.targets[0].entity, LOCAL_QUEUE_LOCK, &mut out);
+            check_receivable(
+                &name,
+                &p,
+                &local.targets[0].entity,
+                LOCAL_QUEUE_LOCK,
+                &mut out,
+            );
         }
         for name in local_queues.keys() {
-            if !file_queues.iter().any(|q| q["name"].as_str().unwrap().eq_ignore_ascii_case(name)) {
+            if !file_queues
+                .iter()
+                .any(|q| q["name"].as_str().unwrap().eq_ignore_ascii_case(name))
+            {
                 out.push(format!("queue {name} is here, not in the entities file"));
             }
         }
@@ -671,7 +685,9 @@ mod tests {
                 let path = format!("{name}/subscriptions/{}", self::name_of(sub));
                 let sp = props(sub);
                 let Some(target) = local.targets.iter().find(|x| x.entity.path == path) else {
-                    out.push(format!("subscription {path} is in the entities file, not here"));
+                    out.push(format!(
+                        "subscription {path} is in the entities file, not here"
+                    ));
                     continue;
                 };
                 unknown(&path, &sp, &mut out);
@@ -688,7 +704,9 @@ mod tests {
                             let rule = r["name"].as_str().unwrap().to_string();
                             let rp = props(r);
                             if rp.get("filterType").and_then(|v| v.as_str()) != Some("SqlFilter") {
-                                out.push(format!("{path} rule {rule}: only SQL filters are emulated"));
+                                out.push(format!(
+                                    "{path} rule {rule}: only SQL filters are emulated"
+                                ));
                             }
                             let sql = r["properties"]["sqlFilter"]["sqlExpression"]
                                 .as_str()
@@ -713,16 +731,21 @@ mod tests {
                 if p == format!("{name}/subscriptions/{LOCAL_DEV_SUBSCRIPTION}") {
                     continue;
                 }
-                let in_file = subscriptions
-                    .iter()
-                    .any(|s| format!("{name}/subscriptions/{}", name_of(s)).eq_ignore_ascii_case(p));
+                let in_file = subscriptions.iter().any(|s| {
+                    format!("{name}/subscriptions/{}", name_of(s)).eq_ignore_ascii_case(p)
+                });
                 if !in_file {
-                    out.push(format!("subscription {p} is here, not in the entities file"));
+                    out.push(format!(
+                        "subscription {p} is here, not in the entities file"
+                    ));
                 }
             }
         }
         for name in local_topics.keys() {
-            if !file_topics.iter().any(|t| t["name"].as_str().unwrap().eq_ignore_ascii_case(name)) {
+            if !file_topics
+                .iter()
+                .any(|t| t["name"].as_str().unwrap().eq_ignore_ascii_case(name))
+            {
                 out.push(format!("topic {name} is here, not in the entities file"));
             }
         }
@@ -788,7 +811,8 @@ mod tests {
     /// the file's values.
     #[test]
     fn the_bicep_deploys_the_entities_file() {
-        let module = std::fs::read_to_string(repo().join("infra/modules/servicebus.bicep")).unwrap();
+        let module =
+            std::fs::read_to_string(repo().join("infra/modules/servicebus.bicep")).unwrap();
         // What it declares, comments left out.
         let code: String = module
             .lines()
@@ -814,7 +838,9 @@ mod tests {
             "$.queues[0].properties.duplicateDetectionHistoryTimeWindow",
         ] {
             assert!(
-                main.contains(&format!("loadJsonContent('servicebus.entities.json', '{path}')")),
+                main.contains(&format!(
+                    "loadJsonContent('servicebus.entities.json', '{path}')"
+                )),
                 "main.bicep's default is {path}"
             );
         }
@@ -839,8 +865,14 @@ mod tests {
         };
         // A queue missing (and a function without its queue), and one too many.
         let found = mutated("\"name\": \"rollout-check\"", "\"name\": \"rollout-chek\"");
-        one(found.clone(), "queue rollout-check is in the entities file, not here");
-        one(found.clone(), "queue rollout-chek is here, not in the entities file");
+        one(
+            found.clone(),
+            "queue rollout-check is in the entities file, not here",
+        );
+        one(
+            found.clone(),
+            "queue rollout-chek is here, not in the entities file",
+        );
         one(found, "triggered by rollout-check");
         // A setting.
         one(
@@ -933,7 +965,12 @@ mod tests {
             Err(ConfigError::Unsupported { .. })
         ));
         // The not-emulated knobs are accepted.
-        assert!(NamespaceConfig::parse(&queue(r#"{"enableBatchedOperations":true,"maxSizeInMegabytes":1024}"#)).is_ok());
+        assert!(
+            NamespaceConfig::parse(&queue(
+                r#"{"enableBatchedOperations":true,"maxSizeInMegabytes":1024}"#
+            ))
+            .is_ok()
+        );
     }
 
     #[test]

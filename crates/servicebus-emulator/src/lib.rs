@@ -103,14 +103,15 @@ pub enum EmulatorError {
     },
 }
 
-/// A running stand-in.
+/// A running stand-in. Cheap to clone: every clone inspects and stops the same one.
+#[derive(Clone)]
 pub struct EmulatorHandle {
     addr: SocketAddr,
     key_name: String,
     key: String,
     shared: Arc<server::Shared>,
     shutdown: Arc<tokio::sync::Notify>,
-    task: tokio::task::JoinHandle<()>,
+    task: Arc<Mutex<Option<tokio::task::JoinHandle<()>>>>,
 }
 
 impl std::fmt::Debug for EmulatorHandle {
@@ -180,7 +181,7 @@ pub async fn start(options: EmulatorOptions) -> Result<EmulatorHandle, EmulatorE
         key,
         shared,
         shutdown,
-        task,
+        task: Arc::new(Mutex::new(Some(task))),
     })
 }
 
@@ -295,13 +296,15 @@ impl EmulatorHandle {
 
     /// Stops serving: waits up to two seconds for open requests (long polls end sooner than
     /// their timeout only by being dropped), then drops the rest.
-    pub async fn shutdown(mut self) {
+    pub async fn shutdown(&self) {
         self.shutdown.notify_one();
-        if tokio::time::timeout(std::time::Duration::from_secs(2), &mut self.task)
-            .await
-            .is_err()
+        let task = self.task.lock().unwrap_or_else(|e| e.into_inner()).take();
+        if let Some(mut task) = task
+            && tokio::time::timeout(std::time::Duration::from_secs(2), &mut task)
+                .await
+                .is_err()
         {
-            self.task.abort();
+            task.abort();
         }
     }
 }

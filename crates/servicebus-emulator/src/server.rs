@@ -104,7 +104,10 @@ fn error(status: StatusCode, detail: impl std::fmt::Display) -> Response {
 fn refuse(shared: &Shared, status: StatusCode, detail: impl std::fmt::Display) -> Response {
     let detail = detail.to_string();
     tracing::warn!(status = status.as_u16(), %detail, "servicebus-emulator refused a send");
-    shared.journal().refused.push((status.as_u16(), detail.clone()));
+    shared
+        .journal()
+        .refused
+        .push((status.as_u16(), detail.clone()));
     error(status, detail)
 }
 
@@ -223,11 +226,11 @@ fn receivable<'a>(
     entity: &str,
 ) -> Result<(&'a Receivable, bool), Box<Response>> {
     shared.config.receive_path(entity).ok_or_else(|| {
-            Box::new(error(
-                StatusCode::GONE,
-                format!("the queue or subscription {entity:?} does not exist"),
-            ))
-        })
+        Box::new(error(
+            StatusCode::GONE,
+            format!("the queue or subscription {entity:?} does not exist"),
+        ))
+    })
 }
 
 fn internal(e: impl std::fmt::Display) -> Response {
@@ -406,7 +409,14 @@ fn message_response(message: &StoredMessage, entity: &str, host: &str, deleted: 
         enqueued_time_utc: at_ms(message.enqueued_ms),
         lock_token: message.lock_token.clone().filter(|_| !deleted),
         locked_until_utc: message.locked_until_ms.filter(|_| !deleted).and_then(at_ms),
-        state: Some(if message.dead_letter { "DeadLettered" } else { "Active" }.into()),
+        state: Some(
+            if message.dead_letter {
+                "DeadLettered"
+            } else {
+                "Active"
+            }
+            .into(),
+        ),
     };
     let mut headers = HeaderMap::new();
     let put = |headers: &mut HeaderMap, name: &str, value: String| {

@@ -576,7 +576,10 @@ impl Store {
     /// whose next receivable message comes first (visible soonest, then lowest sequence number),
     /// with the time it is (or becomes) visible, unix ms; locked messages count from their lock's
     /// expiry.
-    pub fn next_due(&self, entities: &[(String, bool)]) -> Result<Option<(usize, i64)>, StoreError> {
+    pub fn next_due(
+        &self,
+        entities: &[(String, bool)],
+    ) -> Result<Option<(usize, i64)>, StoreError> {
         let conn = self.conn();
         let mut best: Option<(i64, i64, usize)> = None;
         for (i, (entity, dead_letter)) in entities.iter().enumerate() {

@@ -4,7 +4,8 @@
 
 use servicebus_emulator::{EmulatorHandle, EmulatorOptions, NamespaceConfig};
 
-const ORDERS: &str = r#"{"queues":[{"name":"orders","properties":{"requiresDuplicateDetection":true}}]}"#;
+const ORDERS: &str =
+    r#"{"queues":[{"name":"orders","properties":{"requiresDuplicateDetection":true}}]}"#;
 
 fn key_of(conn: &str, name: &str) -> String {
     conn.split(';')

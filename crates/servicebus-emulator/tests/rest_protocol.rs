@@ -344,10 +344,7 @@ async fn duplicates_schedule_ttl_limits_and_auth() {
     assert_eq!(dead.headers["deadletterreason"], "\"TTLExpiredException\"");
 
     let big = "x".repeat(256 * 1024 + 1);
-    assert_eq!(
-        bus.send(q, &big, json!({})).await,
-        StatusCode::FORBIDDEN
-    );
+    assert_eq!(bus.send(q, &big, json!({})).await, StatusCode::FORBIDDEN);
     assert_eq!(bus.send("nope", "x", json!({})).await, StatusCode::GONE);
     let wrong_key = sign(
         &format!("{}/orders", bus.base),

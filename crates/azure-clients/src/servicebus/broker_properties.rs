@@ -113,7 +113,9 @@ impl BrokerProperties {
             })
             .transpose()?;
         let delivery_count = integer("DeliveryCount")?
-            .map(|n| u32::try_from(n).map_err(|_| BrokerPropertiesError::WrongType("DeliveryCount")))
+            .map(|n| {
+                u32::try_from(n).map_err(|_| BrokerPropertiesError::WrongType("DeliveryCount"))
+            })
             .transpose()?;
         Ok(Self {
             message_id: text("MessageId")?,
@@ -297,10 +299,19 @@ mod tests {
     fn dead_letter_paths() {
         assert_eq!(dead_letter_path("q"), "q/$DeadLetterQueue");
         assert_eq!(split_dead_letter("q/$deadletterqueue"), ("q", true));
-        assert_eq!(split_dead_letter("t/subscriptions/s/$DeadLetterQueue"), ("t/subscriptions/s", true));
+        assert_eq!(
+            split_dead_letter("t/subscriptions/s/$DeadLetterQueue"),
+            ("t/subscriptions/s", true)
+        );
         assert_eq!(split_dead_letter("q"), ("q", false));
-        assert_eq!(split_dead_letter("$DeadLetterQueue"), ("$DeadLetterQueue", false));
-        assert_eq!(split_dead_letter("q$DeadLetterQueue"), ("q$DeadLetterQueue", false));
+        assert_eq!(
+            split_dead_letter("$DeadLetterQueue"),
+            ("$DeadLetterQueue", false)
+        );
+        assert_eq!(
+            split_dead_letter("q$DeadLetterQueue"),
+            ("q$DeadLetterQueue", false)
+        );
     }
 
     #[test]

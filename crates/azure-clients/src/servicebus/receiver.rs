@@ -123,6 +123,11 @@ const PROTOCOL_HEADERS: &[&str] = &[
     "strict-transport-security",
 ];
 
+/// Application properties that Service Bus itself sets, by their names: HTTP headers arrive
+/// lowercased, and a dead-lettered message's reason must read as the SDKs and the Functions host
+/// name it (`ServiceBusReceivedMessage.DeadLetterReason` reads `DeadLetterReason`).
+const BROKER_SET_PROPERTIES: &[&str] = &["DeadLetterReason", "DeadLetterErrorDescription"];
+
 /// A receiver for one namespace. Cheap to clone.
 #[derive(Clone, Debug)]
 pub struct ServiceBusReceiver {
@@ -217,7 +222,11 @@ impl ServiceBusReceiver {
                         continue;
                     }
                     if let Ok(text) = value.to_str() {
-                        properties.insert(name.as_str().to_string(), property_value(text));
+                        let name = BROKER_SET_PROPERTIES
+                            .iter()
+                            .find(|p| p.eq_ignore_ascii_case(name.as_str()))
+                            .map_or_else(|| name.as_str().to_string(), |p| p.to_string());
+                        properties.insert(name, property_value(text));
                     }
                 }
                 let content_type = headers
@@ -307,7 +316,9 @@ impl ServiceBusReceiver {
 
     /// Completes (deletes) the message.
     pub async fn complete(&self, message: &ReceivedMessage) -> Result<(), ReceiveError> {
-        self.settle(reqwest::Method::DELETE, message).await.map(|_| ())
+        self.settle(reqwest::Method::DELETE, message)
+            .await
+            .map(|_| ())
     }
 
     /// Unlocks (abandons) the message: it is delivered again, its delivery count raised; past

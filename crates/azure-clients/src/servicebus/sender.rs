@@ -3,10 +3,10 @@
 //! .../message-headers-and-properties). See the [module docs](super) for why the
 //! `azure_messaging_servicebus` crate is not used.
 
+use super::access::NamespaceAccess;
 use super::connection::ServiceBusConnection;
 use super::error::ServiceBusError;
 use super::message::OutgoingMessage;
-use super::access::NamespaceAccess;
 use crate::arm::RetryPolicy;
 use crate::endpoints::Endpoints;
 use crate::error::ConfigError;

@@ -25,8 +25,8 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use azure_clients::servicebus::ServiceBusReceiver;
 use azure_clients::{OutgoingMessage, ServiceBusConnection, ServiceBusSender};
-use functions_host::bus::BusClient;
 use functions_host::{Host, HostOptions};
 use local_run::processes::{self, Binaries};
 use local_run::stack::seed;
@@ -313,8 +313,9 @@ async fn drive(
         println!("sending          {count} deployments from {shown} -> deployment-requested");
     }
 
-    let client =
-        BusClient::new(ServiceBusConnection::parse(&stack.connection).map_err(|e| e.to_string())?);
+    let client = ServiceBusReceiver::from_connection(
+        ServiceBusConnection::parse(&stack.connection).map_err(|e| e.to_string())?,
+    );
     let tracker = Arc::new(follow::Tracker::default());
     let display = Arc::new(follow::Display::new(count));
     let shown_display = display.clone();
