@@ -772,8 +772,8 @@ mod tests {
     #[test]
     fn the_imageferry_namespace_mirrors_the_entities_file() {
         let json = entities();
-        // What the Bicep relies on (its outputs and main.bicep's defaults): one topic whose
-        // subscriptions are terminal-events then rollout-events, and one maxDeliveryCount and
+        // What the Bicep relies on (its loops, outputs and main.bicep's defaults): one topic whose
+        // subscriptions are terminal-events then rollout-events with one rule each, one maxDeliveryCount and
         // duplicate detection window for every queue (main.bicep applies its parameters to all).
         let queues = json["queues"].as_array().unwrap();
         assert_eq!(queues.len(), 6, "{queues:?}");
@@ -786,6 +786,14 @@ mod tests {
             .map(name_of)
             .collect();
         assert_eq!(subscriptions, ["terminal-events", "rollout-events"]);
+        for sub in topics[0]["subscriptions"].as_array().unwrap() {
+            assert_eq!(
+                sub["rules"].as_array().map(Vec::len),
+                Some(1),
+                "servicebus.bicep deploys one rule per subscription: {}",
+                sub["name"]
+            );
+        }
         for q in queues {
             for key in ["maxDeliveryCount", "duplicateDetectionHistoryTimeWindow"] {
                 assert_eq!(

@@ -128,6 +128,20 @@ const PROTOCOL_HEADERS: &[&str] = &[
 /// name it (`ServiceBusReceivedMessage.DeadLetterReason` reads `DeadLetterReason`).
 const BROKER_SET_PROPERTIES: &[&str] = &["DeadLetterReason", "DeadLetterErrorDescription"];
 
+/// An answer the protocol does not expect, with the start of its body (Service Bus's `<Error>`).
+async fn status_error(status: u16, answer: reqwest::Response) -> ReceiveError {
+    ReceiveError::Status {
+        status,
+        detail: answer
+            .text()
+            .await
+            .unwrap_or_default()
+            .chars()
+            .take(300)
+            .collect(),
+    }
+}
+
 /// A receiver for one namespace. Cheap to clone.
 #[derive(Clone, Debug)]
 pub struct ServiceBusReceiver {
@@ -247,16 +261,7 @@ impl ServiceBusReceiver {
                     location: Some(location),
                 }))
             }
-            status => Err(ReceiveError::Status {
-                status,
-                detail: answer
-                    .text()
-                    .await
-                    .unwrap_or_default()
-                    .chars()
-                    .take(300)
-                    .collect(),
-            }),
+            status => Err(status_error(status, answer).await),
         }
     }
 
@@ -301,16 +306,7 @@ impl ServiceBusReceiver {
         match answer.status().as_u16() {
             200..=299 => Ok(answer.headers().clone()),
             404 | 410 => Err(ReceiveError::LockLost),
-            status => Err(ReceiveError::Status {
-                status,
-                detail: answer
-                    .text()
-                    .await
-                    .unwrap_or_default()
-                    .chars()
-                    .take(300)
-                    .collect(),
-            }),
+            status => Err(status_error(status, answer).await),
         }
     }
 
