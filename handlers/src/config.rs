@@ -19,7 +19,8 @@
 //! | `IMAGEFERRY_RETRY_BACKOFF_INITIAL` | delay before the first scheduled retry (doubling, with jitter, at least the service's `Retry-After`) | `5s` |
 //! | `IMAGEFERRY_RETRY_BACKOFF_CAP` | longest delay between scheduled retries | `5m` |
 //!
-//! Durations are `<n>ms`, `<n>s`, `<n>m`, `<n>h`, `<n>d` or plain seconds.
+//! Durations are human durations (`imageferry_contract::duration`): `30s`, `90m`, `2h`, `1d`,
+//! `500ms`, combined forms such as `1h30m`, or plain seconds.
 
 use imageferry_contract::{ImageId, ResourceId};
 use std::time::Duration;
@@ -147,9 +148,9 @@ impl Config {
         let mut config = Config::new(required("AZURE_TENANT_ID")?, galleries, targets);
         let duration = |name: &'static str, default: Duration| match get(name) {
             None => Ok(default),
-            Some(v) => parse_duration(&v).ok_or_else(|| ConfigError {
+            Some(v) => imageferry_contract::duration::parse_duration(&v).map_err(|e| ConfigError {
                 name,
-                reason: format!("{v:?} is not a duration like 30s, 5m or 24h"),
+                reason: e.to_string(),
             }),
         };
         config.default_deadline = duration("IMAGEFERRY_DEFAULT_DEADLINE", config.default_deadline)?;
@@ -389,21 +390,10 @@ fn parse_targets(value: &str) -> Result<AllowList<AllowedTarget>, ConfigError> {
     Ok(AllowList::Only(list))
 }
 
-/// `<n>ms|s|m|h|d` or plain seconds.
+/// A human duration ([`imageferry_contract::duration::parse_duration`], the one parser of the
+/// handler and the CLI), `None` when it is not one.
 pub fn parse_duration(value: &str) -> Option<Duration> {
-    let v = value.trim();
-    let split = v.find(|c: char| !c.is_ascii_digit()).unwrap_or(v.len());
-    let (number, unit) = v.split_at(split);
-    let n: u64 = number.parse().ok()?;
-    let secs = |mult: u64| n.checked_mul(mult).map(Duration::from_secs);
-    match unit.trim() {
-        "ms" => Some(Duration::from_millis(n)),
-        "" | "s" => secs(1),
-        "m" => secs(60),
-        "h" => secs(3600),
-        "d" => secs(86_400),
-        _ => None,
-    }
+    imageferry_contract::duration::parse_duration(value).ok()
 }
 
 #[cfg(test)]

@@ -107,13 +107,7 @@ pub fn replication_in(v: &GalleryImageVersion, location: &str, now: OffsetDateTi
         RegionReadiness::Ready => Replication::Ready(progress),
         RegionReadiness::Waiting => Replication::Waiting(progress),
         RegionReadiness::Failed => Replication::Failed(progress),
-        RegionReadiness::NotTargeted => Replication::NotTargeted(
-            v.properties
-                .publishing_profile
-                .iter()
-                .flat_map(|p| p.target_regions.iter().map(|r| r.name.clone()))
-                .collect(),
-        ),
+        RegionReadiness::NotTargeted => Replication::NotTargeted(v.target_region_names()),
     }
 }
 

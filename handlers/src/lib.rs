@@ -8,6 +8,7 @@
 
 pub mod app;
 pub mod bodies;
+pub mod calls;
 pub mod capacity;
 pub mod clock;
 pub mod config;

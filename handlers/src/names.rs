@@ -1,18 +1,10 @@
-//! Deterministic resource names and ARM paths of one deployment, and the API versions used.
+//! Deterministic resource names and ARM paths of one deployment (the API versions are the
+//! table's: [`crate::calls`]).
 //!
 //! Names are derived from the VM name so that re-running a step PUTs the same resources:
 //! `{vm}-vnet`, `{vm}-subnet`, `{vm}-nsg`, `{vm}-pip`, `{vm}-nic`.
 
 use imageferry_contract::{DeploymentRequest, ImageId, ResourceId, ResourceIdError};
-
-/// Microsoft.Compute virtual machines (ComputeRP stable 2025-04-01).
-pub const COMPUTE_API: &str = "2025-04-01";
-/// Microsoft.Compute galleries (GalleryRP stable 2025-03-03).
-pub const GALLERY_API: &str = "2025-03-03";
-/// Microsoft.Network (stable 2024-05-01: the newest version all four saved examples share).
-pub const NETWORK_API: &str = "2024-05-01";
-/// Microsoft.Resources resource groups (stable 2024-03-01, `CreateResourceGroup.json`).
-pub const RESOURCES_API: &str = "2024-03-01";
 
 /// Address space of a VNet imageferry builds (as `New-AzVM` / `az vm create` do).
 pub const VNET_PREFIX: &str = "192.168.0.0/16";

@@ -7,13 +7,11 @@
 //! the secret's value, the terms or the role) naming the field and the fix.
 
 use crate::app::App;
+use crate::calls::{MARKETPLACE_TERMS_GET, SUBNET_PERMISSIONS_GET};
 use crate::outcome::StepError;
 use azure_clients::SecretString;
 use azure_clients::arm::ArmError;
-use azure_clients::models::{
-    AUTHORIZATION_API, MARKETPLACE_ORDERING_API, MarketplaceAgreement, PermissionList, Plan,
-    permissions_path,
-};
+use azure_clients::models::{MarketplaceAgreement, PermissionList, Plan, permissions_path};
 use imageferry_contract::os_profile::{self, OsProfileError};
 use imageferry_contract::{DeploymentRequest, ImageFacts};
 
@@ -57,8 +55,8 @@ pub(crate) async fn check_marketplace_terms(
         .get_optional(
             &req.target.tenant_id,
             &path.to_string(),
-            MARKETPLACE_ORDERING_API,
-            &[],
+            MARKETPLACE_TERMS_GET.api_version(),
+            MARKETPLACE_TERMS_GET.query,
         )
         .await;
     match agreement {
@@ -100,7 +98,12 @@ pub(crate) async fn check_subnet_join(
     };
     let perms: Result<PermissionList, ArmError> = app
         .arm
-        .get(&req.target.tenant_id, &path, AUTHORIZATION_API, &[])
+        .get(
+            &req.target.tenant_id,
+            &path,
+            SUBNET_PERMISSIONS_GET.api_version(),
+            SUBNET_PERMISSIONS_GET.query,
+        )
         .await;
     match perms {
         Ok(p) if !p.allows(SUBNET_JOIN) => {

@@ -8,9 +8,9 @@
 //
 // Instead of Contributor, the app's service principal gets a custom role with exactly the actions
 // the pipeline performs on the target resource group (docs/ONBOARDING.md explains each one).
-// `imageferry doctor` checks the same actions: its PIPELINE_ACTIONS (crates/cli/src/commands/
-// doctor.rs) is the source, and crates/cli/tests/doctor.rs fails when the three lists below differ
-// from it:
+// The lists are in actions.json; the handler's table of its Azure calls (handlers/src/calls) is
+// the source, `imageferry doctor` checks the same actions, and the table's tests fail when
+// actions.json differs from it:
 //   - the network `az vm create` builds: VNet (its subnet is part of the VNet's PUT, no subnet
 //     call is made), NSG, static public IP, NIC, each read and written, and joined
 //     (`join/action`) when the NIC and the VM reference them;
@@ -45,53 +45,26 @@ param allowSharedGalleryImages bool = false
 @description('Create the target resource group in this deployment (it must exist before the first VM unless allowCreateResourceGroup is true).')
 param createTargetResourceGroup bool = true
 
-// Every action the handler's ARM calls need on the target resource group
-// (handlers/src/names.rs builds the paths; handlers/src/bodies.rs the bodies;
-// handlers/src/steps/image_version_replicated.rs and vm_provisioning.rs make the calls).
-var deployerActions = [
-  'Microsoft.Resources/subscriptions/resourceGroups/read'
-  'Microsoft.Network/virtualNetworks/read'
-  'Microsoft.Network/virtualNetworks/write'
-  'Microsoft.Network/virtualNetworks/subnets/read'
-  'Microsoft.Network/virtualNetworks/subnets/write'
-  'Microsoft.Network/virtualNetworks/subnets/join/action'
-  'Microsoft.Network/networkSecurityGroups/read'
-  'Microsoft.Network/networkSecurityGroups/write'
-  'Microsoft.Network/networkSecurityGroups/join/action'
-  'Microsoft.Network/publicIPAddresses/read'
-  'Microsoft.Network/publicIPAddresses/write'
-  'Microsoft.Network/publicIPAddresses/join/action'
-  'Microsoft.Network/networkInterfaces/read'
-  'Microsoft.Network/networkInterfaces/write'
-  'Microsoft.Network/networkInterfaces/join/action'
-  'Microsoft.Compute/virtualMachines/read'
-  'Microsoft.Compute/virtualMachines/write'
-  'Microsoft.Compute/disks/read'
-  'Microsoft.Compute/disks/write'
-  'Microsoft.Compute/locations/operations/read'
-  'Microsoft.Network/locations/operations/read'
-]
+// The roles' actions live in actions.json, one list per role: the handler's table of the
+// pipeline's Azure calls (handlers/src/calls: method, path, api-version, the actions each call
+// needs and the role that grants them) is checked against it by its tests, and `imageferry
+// doctor` and `imageferry plan` render the same table.
+var roleActions = loadJsonContent('actions.json')
 
-var resourceGroupCreatorActions = [
-  'Microsoft.Resources/subscriptions/resourceGroups/read'
-  'Microsoft.Resources/subscriptions/resourceGroups/write'
-]
+// The VNet (with its subnet), NSG, public IP, NIC and VM of one deployment, the OS disk the VM
+// PUT creates, the resource group (read) and the long-running operations polled.
+var deployerActions = roleActions.deployerActions
+
+var resourceGroupCreatorActions = roleActions.resourceGroupCreatorActions
 
 // `MarketplaceAgreements_Get` of the image's purchase plan (the handler's pre-check; the
 // resource provider operations list names this action "Get an agreement for a given marketplace
 // virtual machine item").
-var marketplaceTermsReaderActions = [
-  'Microsoft.MarketplaceOrdering/offertypes/publishers/offers/plans/agreements/read'
-]
+var marketplaceTermsReaderActions = roleActions.marketplaceTermsReaderActions
 
 // The location-scoped GETs of a shared or community image definition and version (the gallery
 // itself is never read).
-var sharedImageReaderActions = [
-  'Microsoft.Compute/locations/sharedGalleries/images/read'
-  'Microsoft.Compute/locations/sharedGalleries/images/versions/read'
-  'Microsoft.Compute/locations/communityGalleries/images/read'
-  'Microsoft.Compute/locations/communityGalleries/images/versions/read'
-]
+var sharedImageReaderActions = roleActions.sharedImageReaderActions
 
 // https://learn.microsoft.com/azure/templates/microsoft.authorization/2022-04-01/roledefinitions
 resource deployerRole 'Microsoft.Authorization/roleDefinitions@2022-04-01' = {

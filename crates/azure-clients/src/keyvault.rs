@@ -5,11 +5,13 @@ use crate::arm::RetryPolicy;
 use crate::endpoints::{Endpoints, same_origin};
 use crate::redact::SecretString;
 use crate::token::{TokenError, TokenProvider};
+use imageferry_contract::{SecretId, SecretIdError};
 use std::fmt;
 use std::sync::Arc;
 use url::Url;
 
-const API_VERSION: &str = "7.4";
+/// The Key Vault secrets API version.
+pub const KEYVAULT_API: &str = "7.4";
 
 /// A secret's value. `Debug` and `Display` never show it.
 #[derive(Clone)]
@@ -52,6 +54,9 @@ pub enum KeyVaultError {
         id: String,
         /// The cloud's vault suffix.
         suffix: String,
+        /// The shape rule it breaks, if it breaks one (else its host is not trusted).
+        #[source]
+        source: Option<SecretIdError>,
     },
     /// 404: no such secret (or version).
     #[error("secret {id} not found")]
@@ -187,10 +192,10 @@ impl KeyVaultSecrets {
     /// The secret at `secret_id` (`https://{vault}{suffix}/secrets/{name}[/{version}]`), read with
     /// a token from `tenant`.
     pub async fn get(&self, secret_id: &str, tenant: &str) -> Result<SecretValue, KeyVaultError> {
-        let mut url = self.check_secret_id(secret_id)?;
+        let mut url = self.check_secret_id(secret_id)?.id.url().clone();
         url.query_pairs_mut()
             .clear()
-            .append_pair("api-version", API_VERSION);
+            .append_pair("api-version", KEYVAULT_API);
         let token = self.tokens.token(tenant, &self.scope).await?;
         let raw = crate::http::send_with_retries(&self.retry, "Key Vault get secret", || {
             self.http.get(url.clone()).bearer_auth(token.token.expose())
@@ -228,43 +233,38 @@ impl KeyVaultSecrets {
         }
     }
 
-    /// Whether `secret_id` may be read: `https://{vault}{suffix}` (port 443) of the configured
-    /// cloud, or the origin of the explicitly configured stand-in (`Endpoints::keyvault_endpoint`),
-    /// with the path `/secrets/{name}[/{version}]` and no `.`/`..`, percent-encoded segment, user,
-    /// query or fragment. A loopback URL in a message is never enough by itself.
-    pub fn check_secret_id(&self, secret_id: &str) -> Result<Url, KeyVaultError> {
-        let refuse = || KeyVaultError::UntrustedSecretId {
+    /// Whether `secret_id` may be read: the contract's secret-id shape ([`SecretId`]) on a vault
+    /// of the configured cloud (`https://{vault}{suffix}`, port 443) or on the origin of the
+    /// explicitly configured stand-in (`Endpoints::keyvault_endpoint`). A loopback URL in a
+    /// message is never enough by itself.
+    pub fn check_secret_id(&self, secret_id: &str) -> Result<TrustedSecretId, KeyVaultError> {
+        let refuse = |source| KeyVaultError::UntrustedSecretId {
             id: secret_id.to_owned(),
             suffix: self.suffix.clone(),
+            source,
         };
-        let url = Url::parse(secret_id).map_err(|_| refuse())?;
-        let host = url.host_str().unwrap_or_default().to_ascii_lowercase();
-        let suffix = self.suffix.to_ascii_lowercase();
-        let vault_ok = url.scheme() == "https"
-            && host.ends_with(&suffix)
-            && host.len() > suffix.len()
-            && !host[..host.len() - suffix.len()].contains('.')
-            && url.port().is_none_or(|p| p == 443);
-        let local_ok = self.local.as_ref().is_some_and(|l| same_origin(&url, l));
-        let text_ok = !secret_id.contains("/.") && !secret_id.contains(['%', '\\']);
-        let clean = url.username().is_empty()
-            && url.password().is_none()
-            && url.query().is_none()
-            && url.fragment().is_none();
-        let segments: Vec<&str> = url.path().trim_end_matches('/').split('/').collect();
-        let name_ok = |s: &str| {
-            (1..=127).contains(&s.len())
-                && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
-        };
-        let path_ok = match segments.as_slice() {
-            ["", "secrets", name] => name_ok(name),
-            ["", "secrets", name, version] => name_ok(name) && name_ok(version),
-            _ => false,
-        };
-        if (vault_ok || local_ok) && text_ok && clean && path_ok {
-            Ok(url)
-        } else {
-            Err(refuse())
+        let id = SecretId::parse(secret_id).map_err(|e| refuse(Some(e)))?;
+        if id.is_vault_of(&self.suffix) {
+            let vault = Some(id.host());
+            return Ok(TrustedSecretId { id, vault });
         }
+        if self
+            .local
+            .as_ref()
+            .is_some_and(|l| same_origin(id.url(), l))
+        {
+            return Ok(TrustedSecretId { id, vault: None });
+        }
+        Err(refuse(None))
     }
+}
+
+/// A secret id [`KeyVaultSecrets::check_secret_id`] accepts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TrustedSecretId {
+    /// The id.
+    pub id: SecretId,
+    /// The vault's host (`myvault.vault.azure.net`), to hold against an allow-list; `None` for
+    /// the explicitly configured stand-in, which is no vault of any allow-list.
+    pub vault: Option<String>,
 }

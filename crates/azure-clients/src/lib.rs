@@ -29,7 +29,7 @@ pub use endpoints::{
 };
 pub use error::ConfigError;
 pub use http::{HttpClient, TransportError, install_crypto_provider};
-pub use keyvault::{KeyVaultError, KeyVaultSecrets, SecretValue};
+pub use keyvault::{KEYVAULT_API, KeyVaultError, KeyVaultSecrets, SecretValue, TrustedSecretId};
 pub use redact::{REDACTED, SecretString};
 pub use servicebus::{OutgoingMessage, ServiceBusConnection, ServiceBusError, ServiceBusSender};
 pub use token::{AccessToken, TokenError, TokenProvider, TokenSource};

@@ -15,6 +15,7 @@ use crate::state::{ResourceRecord, key};
 
 /// All resources rendered at the current simulated time.
 pub(crate) fn resources(sim: &Sim) -> Vec<ResourceRecord> {
+    crate::arm::vmss::advance(sim);
     let st = sim.state();
     let now = st.clock.now();
     st.resources
@@ -103,6 +104,9 @@ pub(crate) fn handle(sim: &Sim, req: &Req) -> Reply {
 
 fn handle_inner(sim: &Sim, req: &Req) -> Result<Reply, Reply> {
     let ok = |v: Value| Ok(Reply::json(StatusCode::OK, v));
+    if let Some(r) = crate::arm::health::handle_sim(sim, req) {
+        return Ok(r);
+    }
     match (&req.method, req.path.as_str()) {
         (&Method::GET, "/_sim/requests") => {
             ok(serde_json::to_value(&sim.state().requests).unwrap_or_default())

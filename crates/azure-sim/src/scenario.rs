@@ -71,7 +71,16 @@ pub struct Scenario {
     /// Injected faults and the time scale.
     #[serde(default)]
     pub faults: Faults,
+    /// Scale-set timings (instance create/upgrade, delete, rolling-upgrade health wait).
+    #[serde(default)]
+    pub scale_sets: ScaleSetSettings,
+    /// What applications answer the Application Health extension (default: healthy).
+    #[serde(default)]
+    pub health: Vec<HealthRule>,
 }
+
+pub use crate::arm::health::{AppHealth, HealthRule};
+pub use crate::arm::vmss::ScaleSetSettings;
 
 fn default_workload_issuer() -> String {
     "https://azure-sim.local/workload-identity".to_owned()
@@ -527,6 +536,13 @@ pub struct LroSettings {
     /// Injected VM create failures with their codes.
     #[serde(default)]
     pub vm_failures: Vec<VmFailure>,
+    /// VM extensions (`.../virtualMachines/{vm}/extensions/{name}` PUT).
+    #[serde(default = "default_vm_extension_secs")]
+    pub vm_extension_secs: f64,
+}
+
+fn default_vm_extension_secs() -> f64 {
+    10.0
 }
 
 fn default_replication_secs() -> f64 {
@@ -553,6 +569,7 @@ impl Default for LroSettings {
             replication_secs: default_replication_secs(),
             fail_vms: Vec::new(),
             vm_failures: Vec::new(),
+            vm_extension_secs: default_vm_extension_secs(),
         }
     }
 }
@@ -692,6 +709,10 @@ impl Scenario {
 
     fn check(&self) -> Result<(), ScenarioError> {
         let bad = |m: String| Err(ScenarioError::Inconsistent(m));
+        for rule in &self.health {
+            rule.check()
+                .or_else(|e| bad(format!("health rule {rule:?}: {e}")))?;
+        }
         for (i, c) in self.custom_roles.iter().enumerate() {
             if self.custom_roles[..i].iter().any(|o| o.name == c.name) {
                 return bad(format!("custom role {:?} is defined twice", c.name));

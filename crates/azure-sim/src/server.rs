@@ -36,6 +36,9 @@ pub enum SimError {
     /// No resource with that id.
     #[error("no resource {0}")]
     NoSuchResource(String),
+    /// A health rule names neither or both of `vm` and `scale_set`.
+    #[error("invalid health rule: {0}")]
+    InvalidHealthRule(String),
     /// The version does not target that region.
     #[error("image version {version} does not replicate to region {region}")]
     NoSuchRegion {
@@ -181,6 +184,26 @@ impl SimHandle {
             .scenario
             .app(client_id)
             .map(|a| a.object_id(tenant))
+    }
+
+    /// Adds a run-time Application Health rule (what a VM's or scale-set instance's application
+    /// answers from now on; newest rule first), as `POST /_sim/health` does.
+    pub fn set_health(&self, rule: crate::scenario::HealthRule) -> Result<(), SimError> {
+        crate::arm::health::add_rule(&self.sim, rule).map_err(|r| {
+            SimError::InvalidHealthRule(r.body["error"].as_str().unwrap_or_default().to_owned())
+        })
+    }
+
+    /// Forgets the run-time Application Health rules (`DELETE /_sim/health`).
+    pub fn clear_health(&self) {
+        self.sim.state().health.0.clear();
+    }
+
+    /// The `vmHealth` object virtual machine `vm_id` reports now (`None`: no Application Health
+    /// extension, or it is not running yet); what the VM instance view shows.
+    pub fn vm_health(&self, vm_id: &str) -> Option<serde_json::Value> {
+        let st = self.sim.state();
+        crate::arm::health::vm_health(&self.sim, &st, vm_id)
     }
 
     /// Stops the server and waits for it.

@@ -243,6 +243,10 @@ pub(crate) struct State {
     pub(crate) resources: BTreeMap<String, Resource>,
     pub(crate) operations: HashMap<String, Operation>,
     pub(crate) requests: Vec<RequestRecord>,
+    /// Scale-set instances and rolling upgrades (`arm::vmss`).
+    pub(crate) scale_sets: crate::arm::vmss::Fleet,
+    /// Application answers set at run time (`/_sim/health`).
+    pub(crate) health: crate::arm::health::Overrides,
     next_seq: u64,
 }
 
@@ -255,6 +259,8 @@ impl State {
             resources: BTreeMap::new(),
             operations: HashMap::new(),
             requests: Vec::new(),
+            scale_sets: Default::default(),
+            health: Default::default(),
             next_seq: 0,
         }
     }

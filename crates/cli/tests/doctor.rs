@@ -22,27 +22,13 @@ fn deploy_fix(rg: &str) -> String {
     )
 }
 
-/// The actions of `var {name} = [ … ]` in infra/target/main.bicep, in order.
-fn bicep_actions(name: &str) -> Vec<String> {
-    let text = std::fs::read_to_string(repo().join("infra/target/main.bicep")).unwrap();
-    let start = text
-        .find(&format!("var {name} = ["))
-        .unwrap_or_else(|| panic!("infra/target/main.bicep has no var {name}"));
-    let body = &text[start..];
-    let end = body.find("\n]").expect("the list ends");
-    body[..end]
-        .lines()
-        .skip(1)
-        .map(str::trim)
-        .filter(|l| !l.is_empty() && !l.starts_with("//"))
-        .map(|l| {
-            assert!(
-                l.starts_with('\'') && l.ends_with('\''),
-                "one quoted action a line: {l}"
-            );
-            l.trim_matches('\'').to_owned()
-        })
-        .collect()
+/// The actions of role list `name` in infra/target/actions.json (which infra/target/main.bicep
+/// reads with loadJsonContent), in order.
+fn role_actions(name: &str) -> Vec<String> {
+    let text = std::fs::read_to_string(repo().join("infra/target/actions.json")).unwrap();
+    let file: serde_json::Value = serde_json::from_str(&text).unwrap();
+    serde_json::from_value(file[name].clone())
+        .unwrap_or_else(|e| panic!("infra/target/actions.json has no list {name}: {e}"))
 }
 
 /// The default scenario with the app's Contributor on myResourceGroup replaced by infra/target/
@@ -386,13 +372,13 @@ async fn the_bicep_roles_hold_exactly_the_actions_doctor_checks() {
         ("sharedImageReader", "sharedImageReaderActions"),
         ("marketplaceTermsReader", "marketplaceTermsReaderActions"),
     ] {
-        let bicep = bicep_actions(var);
-        let unique: BTreeSet<String> = bicep.iter().cloned().collect();
-        assert_eq!(unique.len(), bicep.len(), "{var} lists an action twice");
+        let listed = role_actions(var);
+        let unique: BTreeSet<String> = listed.iter().cloned().collect();
+        assert_eq!(unique.len(), listed.len(), "{var} lists an action twice");
         let doctor = &checked.iter().find(|(r, _)| *r == role).unwrap().1;
         assert_eq!(
             &unique, doctor,
-            "infra/target/main.bicep {var} (left) and doctor's {role} actions (right) differ"
+            "infra/target/actions.json {var} (left) and doctor's {role} actions (right) differ"
         );
     }
     let _ = stack.shutdown().await;
@@ -400,7 +386,7 @@ async fn the_bicep_roles_hold_exactly_the_actions_doctor_checks() {
 
 #[tokio::test]
 async fn the_least_privilege_role_passes_doctor_and_deploys() {
-    let mut stack = stack(Some(least_privilege(bicep_actions("deployerActions")))).await;
+    let mut stack = stack(Some(least_privilege(role_actions("deployerActions")))).await;
     let env = env(&stack);
     let out = doctor(&env, &[]).await;
     let (stdout, stderr) = text(&out);
@@ -433,7 +419,7 @@ async fn the_least_privilege_role_passes_doctor_and_deploys() {
 #[tokio::test]
 async fn a_role_missing_one_action_is_named() {
     const NIC_JOIN: &str = "Microsoft.Network/networkInterfaces/join/action";
-    let actions: Vec<String> = bicep_actions("deployerActions")
+    let actions: Vec<String> = role_actions("deployerActions")
         .into_iter()
         .filter(|a| a != NIC_JOIN)
         .collect();

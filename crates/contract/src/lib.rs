@@ -7,14 +7,17 @@
 //! Functions host), known fields are validated, and every problem is reported with its JSON path.
 //! Every ARM id is a [`ResourceId`], whose segments are checked once.
 
+pub mod duration;
 pub mod event;
 pub mod fields;
+pub mod gallery_version;
 pub mod image_id;
 pub mod os_profile;
 pub mod request;
 pub mod resource_id;
 pub mod rollout;
 pub mod schema;
+pub mod secret_id;
 pub mod steps;
 pub mod validate;
 
@@ -24,9 +27,11 @@ pub use event::{
     DeploymentEvent, EventError, Status, Step, continuation_message_id, event_message_id,
     rejected_message_id, retry_message_id, step_message_id,
 };
+pub use gallery_version::{GalleryVersion, GalleryVersionError};
 pub use image_id::{ImageId, ImageIdError};
 pub use request::{DeploymentRequest, ImageRef, NetworkSpec, Target, VmSpec, saturating_add};
 pub use resource_id::{ResourceId, ResourceIdError};
+pub use secret_id::{SecretId, SecretIdError};
 pub use steps::{
     ImageVersionReplicated, OperationKind, PendingOperation, ReplicatedStep, ReplicationCheck,
     ReplicationProgress, VmProvisioning,

@@ -303,7 +303,10 @@ fn check_name(kind: &str, name: &str) -> Result<(), ResourceIdError> {
     let last = name.chars().last().unwrap_or(' ');
     let chars = |extra: &[char]| name.chars().all(|c| alnum(c) || extra.contains(&c));
     let (ok, rule) = match kind.to_ascii_lowercase().as_str() {
-        "subscriptions" => (is_guid(name), "a subscription id is a GUID"),
+        "subscriptions" => (
+            crate::validate::is_guid(name),
+            "a subscription id is a GUID",
+        ),
         "resourcegroups" => (
             (1..=90).contains(&len)
                 && !name.ends_with('.')
@@ -333,7 +336,7 @@ fn check_name(kind: &str, name: &str) -> Result<(), ResourceIdError> {
             "1-80 letters, digits, '_', '.' or '-', starting and ending with a letter or digit",
         ),
         "versions" => (
-            is_version(name),
+            crate::GalleryVersion::parse(name).is_ok(),
             "major.minor.patch with 32-bit integers (a version is required; 'latest' is not accepted)",
         ),
         "virtualmachines" => (
@@ -369,26 +372,6 @@ fn check_name(kind: &str, name: &str) -> Result<(), ResourceIdError> {
             rule,
         })
     }
-}
-
-/// A GUID in the 8-4-4-4-12 hex form.
-pub(crate) fn is_guid(s: &str) -> bool {
-    let groups: Vec<&str> = s.split('-').collect();
-    groups.len() == 5
-        && groups
-            .iter()
-            .zip([8, 4, 4, 4, 12])
-            .all(|(g, n)| g.len() == n && g.bytes().all(|b| b.is_ascii_hexdigit()))
-}
-
-/// Gallery image version names are `MajorVersion.MinorVersion.Patch` with 32-bit integers
-/// (GalleryRP 2025-03-03, `galleryImageVersionName` description).
-pub(crate) fn is_version(v: &str) -> bool {
-    let parts: Vec<&str> = v.split('.').collect();
-    parts.len() == 3
-        && parts.iter().all(|p| {
-            !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()) && p.parse::<i32>().is_ok()
-        })
 }
 
 #[cfg(test)]

@@ -288,9 +288,9 @@ impl DeploymentRequest {
             p.add("vm.sshPublicKey", why);
         }
         if let Some(secret) = &vm.admin_password_secret_id
-            && let Err(why) = check_secret_id(secret)
+            && let Err(why) = crate::SecretId::parse(secret)
         {
-            p.add("vm.adminPasswordSecretId", why);
+            p.add("vm.adminPasswordSecretId", why.to_string());
         }
         if vm.tags.len() > MAX_USER_TAGS {
             p.add("vm.tags", format!("at most {MAX_USER_TAGS} tags"));
@@ -450,14 +450,11 @@ pub fn is_deployment_id(s: &str) -> bool {
             .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
 }
 
-/// A GUID in the 8-4-4-4-12 hex form.
+/// A GUID in the 8-4-4-4-12 hex form (a tenant, subscription or client id): the one GUID check
+/// of the project.
 pub fn is_guid(s: &str) -> bool {
-    let groups: Vec<&str> = s.split('-').collect();
-    groups.len() == 5
-        && groups
-            .iter()
-            .zip([8, 4, 4, 4, 12])
-            .all(|(g, n)| g.len() == n && g.bytes().all(|b| b.is_ascii_hexdigit()))
+    // 36 characters is `uuid`'s hyphenated form (it also reads the simple, braced and URN forms).
+    s.len() == 36 && uuid::Uuid::try_parse(s).is_ok()
 }
 
 fn is_resource_group_name(s: &str) -> bool {
@@ -513,48 +510,6 @@ fn check_ssh_key(key: &str) -> Result<(), String> {
         return Err("the key data after the key type is missing or not base64".into());
     }
     Ok(())
-}
-
-/// The shape of a Key Vault secret id: `https://{vault}.vault.azure.net/secrets/{name}[/{version}]`.
-/// Which hosts are trusted (the cloud's Key Vault DNS suffix, `IMAGEFERRY_ALLOWED_VAULTS`, an
-/// explicitly configured local stand-in) is the handler's decision, made when it accepts the
-/// request; plain `http` can only ever match such an explicitly configured stand-in.
-pub fn check_secret_id(id: &str) -> Result<url::Url, String> {
-    const SHAPE: &str =
-        "must be a Key Vault secret id like https://{vault}.vault.azure.net/secrets/{name}";
-    let url = url::Url::parse(id).map_err(|_| SHAPE.to_string())?;
-    let loopback = match url.host() {
-        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
-        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
-        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
-        None => return Err(SHAPE.into()),
-    };
-    if !(url.scheme() == "https" || (url.scheme() == "http" && loopback)) {
-        return Err("must use https".into());
-    }
-    if url.query().is_some()
-        || url.fragment().is_some()
-        || !url.username().is_empty()
-        || url.password().is_some()
-    {
-        return Err(format!("{SHAPE} (no user, query or fragment)"));
-    }
-    // The URL parser resolves `.`/`..` (also `%2e`) segments and reads `\` as `/`: refuse them in
-    // the text so that an id which navigates is refused rather than silently rewritten.
-    if id.contains("/.") || id.contains('%') || id.contains('\\') {
-        return Err(format!(
-            "{SHAPE} (no '.', '..' or percent-encoded segments)"
-        ));
-    }
-    let segments: Vec<&str> = url.path().trim_end_matches('/').split('/').collect();
-    let name_ok = |s: &str| {
-        (1..=127).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
-    };
-    match segments.as_slice() {
-        ["", "secrets", name] if name_ok(name) => Ok(url),
-        ["", "secrets", name, version] if name_ok(name) && name_ok(version) => Ok(url),
-        _ => Err(SHAPE.into()),
-    }
 }
 
 /// The shape of a subnet id: `/subscriptions/{s}/resourceGroups/{rg}/providers/Microsoft.Network/virtualNetworks/{v}/subnets/{n}`,
@@ -624,6 +579,28 @@ fn mask(ip: IpAddr, len: u32) -> IpAddr {
                 u128::MAX << (128 - len)
             };
             IpAddr::V6((bits & m).into())
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_guid;
+
+    #[test]
+    fn guids_are_the_hyphenated_form_only() {
+        assert!(is_guid("bbbbbbbb-bbbb-4bbb-8bbb-bbbbbbbbbbbb"));
+        assert!(is_guid("0A1B2C3D-4E5F-6071-8293-A4B5C6D7E8F9"));
+        for bad in [
+            "",
+            "bbbbbbbbbbbb4bbb8bbbbbbbbbbbbbbb",
+            "{bbbbbbbb-bbbb-4bbb-8bbb-bbbbbbbbbbbb}",
+            "urn:uuid:bbbbbbbb-bbbb-4bbb-8bbb-bbbbbbbbbbbb",
+            "bbbbbbbb-bbbb-4bbb-8bbb-bbbbbbbbbbbg",
+            "bbbbbbbbb-bbb-4bbb-8bbb-bbbbbbbbbbbb",
+            "bbbbbbbb-bbbb-4bbb-8bbb-bbbbbbbbbbbb ",
+        ] {
+            assert!(!is_guid(bad), "{bad:?}");
         }
     }
 }

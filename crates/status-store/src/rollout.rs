@@ -196,16 +196,6 @@ impl RolloutStates {
     }
 }
 
-/// Compares two version names `major.minor.patch` numerically (gallery versions are three
-/// integers); `None` when either is not in that form.
-pub fn compare_versions(a: &str, b: &str) -> Option<std::cmp::Ordering> {
-    let parse = |v: &str| -> Option<Vec<u64>> {
-        let parts: Option<Vec<u64>> = v.split('.').map(|p| p.parse().ok()).collect();
-        parts.filter(|p| p.len() == 3)
-    };
-    Some(parse(a)?.cmp(&parse(b)?))
-}
-
 /// Whether a newer version may start while the rollout is on `current` under `rule`.
 pub fn may_take_over(current: RunState, rule: imageferry_contract::rollout::Supersede) -> bool {
     use imageferry_contract::rollout::Supersede;
@@ -221,16 +211,6 @@ pub fn may_take_over(current: RunState, rule: imageferry_contract::rollout::Supe
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::cmp::Ordering;
-
-    #[test]
-    fn versions_compare_numerically() {
-        assert_eq!(compare_versions("1.10.0", "1.9.9"), Some(Ordering::Greater));
-        assert_eq!(compare_versions("1.0.0", "1.0.0"), Some(Ordering::Equal));
-        assert_eq!(compare_versions("0.0.9", "0.1.0"), Some(Ordering::Less));
-        assert_eq!(compare_versions("1.0", "1.0.0"), None);
-        assert_eq!(compare_versions("latest", "1.0.0"), None);
-    }
 
     #[test]
     fn supersede_rules() {

@@ -2,8 +2,9 @@
 //! facts, the replication state in the target region, and the deadline.
 
 use crate::app::App;
+use crate::calls;
 use crate::image::{self, ImageInfo, Replication};
-use crate::names::{GALLERY_API, ImagePaths, TargetNames};
+use crate::names::{ImagePaths, TargetNames};
 use crate::outcome::StepError;
 use azure_clients::arm::ArmError;
 use azure_clients::models::{GalleryImage, GalleryImageVersion};
@@ -57,14 +58,11 @@ pub(crate) fn admit(
         ));
     }
     if let Some(secret_id) = &req.vm.admin_password_secret_id {
-        let trusted = app.secrets.check_secret_id(secret_id).ok().filter(|url| {
-            // The explicitly configured stand-in is not a vault of the allow-list.
-            app.arm
-                .endpoints()
-                .keyvault_endpoint
-                .as_ref()
-                .is_some_and(|local| local.origin() == url.origin())
-                || app.config.vault_allowed(url.host_str().unwrap_or_default())
+        // The stand-in (no vault) is trusted by configuration; a cloud vault also by the list.
+        let trusted = app.secrets.check_secret_id(secret_id).ok().filter(|s| {
+            s.vault
+                .as_deref()
+                .is_none_or(|v| app.config.vault_allowed(v))
         });
         if trusted.is_none() {
             return Err(StepError::rejected(
@@ -168,13 +166,14 @@ pub(crate) async fn image_facts(
     image: &ImageId,
 ) -> Result<ImageInfo, StepError> {
     let paths = ImagePaths::of(req, image).map_err(|e| invalid_id("image.id", &e))?;
+    let call = calls::image_definition_get(image);
     let def: GalleryImage = app
         .arm
         .get(
             &paths.tenant,
             &paths.definition.to_string(),
-            GALLERY_API,
-            &[],
+            call.api_version(),
+            call.query,
         )
         .await
         .map_err(|e| image_error("reading the image definition", image, &e))?;
@@ -193,16 +192,12 @@ pub(crate) async fn replication(
 ) -> Result<Replication, StepError> {
     let paths = ImagePaths::of(req, image).map_err(|e| invalid_id("image.id", &e))?;
     let version_path = paths.version.to_string();
+    let call = calls::image_version_get(image);
     let now = app.clock.now();
     if paths.has_replication_status {
         let version: GalleryImageVersion = app
             .arm
-            .get(
-                &paths.tenant,
-                &version_path,
-                GALLERY_API,
-                &[("$expand", "ReplicationStatus")],
-            )
+            .get(&paths.tenant, &version_path, call.api_version(), call.query)
             .await
             .map_err(|e| image_error("reading the image version", image, &e))?;
         return Ok(image::replication_in(&version, &req.target.location, now));
@@ -211,7 +206,7 @@ pub(crate) async fn replication(
     // found means not replicated there (the GET stays 404: failed at once, not at the deadline).
     let found: Option<serde::de::IgnoredAny> = app
         .arm
-        .get_optional(&paths.tenant, &version_path, GALLERY_API, &[])
+        .get_optional(&paths.tenant, &version_path, call.api_version(), call.query)
         .await
         .map_err(|e| image_error("reading the image version", image, &e))?;
     Ok(match found {

@@ -10,14 +10,14 @@
 
 use super::checks::allowed_gallery;
 use crate::app::App;
-use crate::names::GALLERY_API;
+use crate::calls::PUBLISHED_VERSION_GET;
 use crate::outcome::StepError;
 use crate::rollout::Rollouts;
 use crate::rollout::event::{
     EventError as EventParseError, RESOURCE_WRITE_SUCCESS, ResourceEvent, VERSION_WRITE,
 };
 use crate::rollout::fanout::{publish, start_ring, table_error, terminal_event};
-use crate::rollout::state::{RunState, compare_versions, may_take_over};
+use crate::rollout::state::{RunState, may_take_over};
 use azure_clients::models::{GalleryImageVersion, region_eq};
 use functions_runtime::BodyDecodeError;
 use imageferry_contract::image_id::resource_id_eq;
@@ -104,8 +104,8 @@ pub async fn run(
         .get(
             &tenant,
             &image.to_string(),
-            GALLERY_API,
-            &[("$expand", "ReplicationStatus")],
+            PUBLISHED_VERSION_GET.api_version(),
+            PUBLISHED_VERSION_GET.query,
         )
         .await
         .map_err(|e| StepError::arm("reading the published image version", &e))?;
@@ -165,7 +165,9 @@ pub async fn run(
         let on = ImageId::parse(&current.version_id)
             .map(|i| i.version().to_string())
             .unwrap_or_default();
-        if compare_versions(image.version(), &on) == Some(Ordering::Less) {
+        if imageferry_contract::gallery_version::compare(image.version(), &on)
+            == Some(Ordering::Less)
+        {
             let line = format!(
                 "rollout {} is on the newer version {on}: {version_id} is not rolled out",
                 rollout.name

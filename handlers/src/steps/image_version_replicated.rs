@@ -20,9 +20,13 @@ use super::Delivery;
 use super::checks::{admit, before_deadline, entry_deadline, image_facts, replication};
 use crate::app::App;
 use crate::bodies;
+use crate::calls::{
+    AzureCall, EXISTING_VM_GET, NIC_PUT, NSG_PUT, PUBLIC_IP_PUT, RESOURCE_GROUP_GET,
+    RESOURCE_GROUP_PUT, VM_PUT, VNET_PUT,
+};
 use crate::capacity;
 use crate::image::{ImageInfo, Replication};
-use crate::names::{COMPUTE_API, NETWORK_API, RESOURCES_API, TargetNames};
+use crate::names::TargetNames;
 use crate::outcome::StepError;
 use crate::preflight;
 use azure_clients::SecretString;
@@ -206,17 +210,16 @@ async fn create(
     ensure_resource_group(app, req, names).await?;
     build_network(app, req, info, names, resume).await?;
     let body = bodies::virtual_machine(req, image, info, names, computer_name, password);
-    let aux: Vec<&str> = match (image, req.image.tenant_id.as_deref()) {
-        (ImageId::Gallery { .. }, Some(t1)) if !t1.eq_ignore_ascii_case(tenant) => vec![t1],
-        _ => Vec::new(),
-    };
+    let aux: Vec<&str> = crate::calls::auxiliary_tenant(req, image)
+        .into_iter()
+        .collect();
     let put: Result<Accepted<IgnoredAny>, _> = app
         .arm
         .put(PutRequest {
             tenant,
             aux_tenants: &aux,
-            path: &names.vm.to_string(),
-            api_version: COMPUTE_API,
+            path: &VM_PUT.path(names),
+            api_version: VM_PUT.api_version(),
             body: &body,
         })
         .await;
@@ -266,9 +269,9 @@ async fn existing_vm(
         .arm
         .get_optional(
             &req.target.tenant_id,
-            &names.vm.to_string(),
-            COMPUTE_API,
-            &[],
+            &EXISTING_VM_GET.path(names),
+            EXISTING_VM_GET.api_version(),
+            EXISTING_VM_GET.query,
         )
         .await
         .map_err(|e| StepError::arm("checking for an existing VM", &e))?;
@@ -318,9 +321,9 @@ async fn ensure_resource_group(
         .arm
         .get_optional(
             tenant,
-            &names.resource_group.to_string(),
-            RESOURCES_API,
-            &[],
+            &RESOURCE_GROUP_GET.path(names),
+            RESOURCE_GROUP_GET.api_version(),
+            RESOURCE_GROUP_GET.query,
         )
         .await
         .map_err(|e| StepError::arm("reading the resource group", &e))?;
@@ -340,8 +343,8 @@ async fn ensure_resource_group(
     put_and_wait(
         app,
         tenant,
-        &names.resource_group.to_string(),
-        RESOURCES_API,
+        &RESOURCE_GROUP_PUT,
+        names,
         &bodies::resource_group(req),
         "creating the resource group",
         false,
@@ -361,8 +364,8 @@ async fn build_network(
         put_and_wait(
             app,
             tenant,
-            &names.vnet.to_string(),
-            NETWORK_API,
+            &VNET_PUT,
+            names,
             &bodies::virtual_network(req),
             "creating the virtual network",
             resume,
@@ -372,8 +375,8 @@ async fn build_network(
     put_and_wait(
         app,
         tenant,
-        &names.nsg.to_string(),
-        NETWORK_API,
+        &NSG_PUT,
+        names,
         &bodies::network_security_group(req, info.facts.os_type),
         "creating the network security group",
         resume,
@@ -383,8 +386,8 @@ async fn build_network(
         put_and_wait(
             app,
             tenant,
-            &names.public_ip.to_string(),
-            NETWORK_API,
+            &PUBLIC_IP_PUT,
+            names,
             &bodies::public_ip(req),
             "creating the public IP address",
             resume,
@@ -394,8 +397,8 @@ async fn build_network(
     put_and_wait(
         app,
         tenant,
-        &names.nic.to_string(),
-        NETWORK_API,
+        &NIC_PUT,
+        names,
         &bodies::network_interface(req, names),
         "creating the network interface",
         resume,
@@ -409,12 +412,14 @@ async fn build_network(
 async fn put_and_wait<B: Serialize>(
     app: &App,
     tenant: &str,
-    path: &str,
-    api_version: &str,
+    call: &AzureCall,
+    names: &TargetNames,
     body: &B,
     doing: &str,
     resume: bool,
 ) -> Result<(), StepError> {
+    let path = &call.path(names);
+    let api_version = call.api_version();
     if resume {
         loop {
             let existing: Option<Provisioned> = app

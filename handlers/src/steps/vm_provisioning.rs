@@ -12,8 +12,9 @@
 use super::Delivery;
 use super::checks::{admit, before_deadline};
 use crate::app::App;
+use crate::calls::{NIC_GET, PUBLIC_IP_GET, VM_OPERATION_GET, VM_STATE_GET};
 use crate::capacity;
-use crate::names::{COMPUTE_API, NETWORK_API, TargetNames};
+use crate::names::TargetNames;
 use crate::outcome::StepError;
 use azure_clients::arm::{ArmError, ErrorDetail, OperationRef, OperationState, PollKind};
 use azure_clients::models::{NetworkInterface, ProvisioningState, PublicIpAddress, VirtualMachine};
@@ -53,7 +54,7 @@ pub async fn run(app: &App, d: &Delivery, msg: VmProvisioning) -> Result<(), Ste
             ),
         ));
     }
-    let vm_path = names.vm.to_string();
+    let vm_path = VM_STATE_GET.path(&names);
     let tenant = msg.request.target.tenant_id.as_str();
     let state = match &msg.operation {
         Some(op) => {
@@ -64,7 +65,7 @@ pub async fn run(app: &App, d: &Delivery, msg: VmProvisioning) -> Result<(), Ste
                 },
                 url: op.url.clone(),
                 resource_path: vm_path.clone(),
-                api_version: COMPUTE_API.into(),
+                api_version: VM_OPERATION_GET.api_version().into(),
                 retry_after_secs: None,
             };
             let status = app
@@ -155,7 +156,12 @@ enum Poll {
 async fn vm_state(app: &App, tenant: &str, vm_id: &str) -> Result<Poll, StepError> {
     let vm: Option<VirtualMachine> = app
         .arm
-        .get_optional(tenant, vm_id, COMPUTE_API, &[("$expand", "instanceView")])
+        .get_optional(
+            tenant,
+            vm_id,
+            VM_STATE_GET.api_version(),
+            VM_STATE_GET.query,
+        )
         .await
         .map_err(|e| StepError::arm("reading the VM", &e))?;
     let Some(vm) = vm else {
@@ -216,7 +222,12 @@ async fn addresses(
 ) -> Result<(Option<String>, Option<String>), StepError> {
     let nic: NetworkInterface = app
         .arm
-        .get(tenant, &names.nic.to_string(), NETWORK_API, &[])
+        .get(
+            tenant,
+            &NIC_GET.path(names),
+            NIC_GET.api_version(),
+            NIC_GET.query,
+        )
         .await
         .map_err(|e| StepError::arm("reading the network interface", &e))?;
     let configs = &nic.properties.ip_configurations;
@@ -228,7 +239,12 @@ async fn addresses(
     let public_ip = if msg.request.vm.public_ip {
         let pip: PublicIpAddress = app
             .arm
-            .get(tenant, &names.public_ip.to_string(), NETWORK_API, &[])
+            .get(
+                tenant,
+                &PUBLIC_IP_GET.path(names),
+                PUBLIC_IP_GET.api_version(),
+                PUBLIC_IP_GET.query,
+            )
             .await
             .map_err(|e| StepError::arm("reading the public IP address", &e))?;
         pip.properties.ip_address

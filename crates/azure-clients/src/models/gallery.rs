@@ -2,6 +2,7 @@
 //! location-scoped direct-shared / community image versions.
 
 use super::common::{ProvisioningState, Tolerant, region_eq};
+use imageferry_contract::GalleryVersion;
 /// The contract's OS type and state: one type each in the project (GalleryRP
 /// `OperatingSystemTypes`, `OperatingSystemStateTypes`), read here as [`Tolerant`] values.
 pub use imageferry_contract::{OsState, OsType};
@@ -168,6 +169,15 @@ impl GalleryImageVersion {
             .is_some_and(|p| p.target_regions.iter().any(|t| region_eq(&t.name, region)))
     }
 
+    /// The names of the publishing target regions, as the version lists them.
+    pub fn target_region_names(&self) -> Vec<String> {
+        self.properties
+            .publishing_profile
+            .iter()
+            .flat_map(|p| p.target_regions.iter().map(|t| t.name.clone()))
+            .collect()
+    }
+
     /// The replication status of `region`, if reported.
     pub fn region_status(&self, region: &str) -> Option<&RegionalReplicationStatus> {
         self.properties
@@ -183,12 +193,22 @@ impl GalleryImageVersion {
         self.readiness_in(region) == RegionReadiness::Ready
     }
 
-    /// Readiness is per region: the target region's own replication state decides. A region
-    /// that is `Completed` is ready while the version as a whole is `Updating` (the publisher
-    /// is adding a region: `az sig image-version update` keeps the version `Updating` until the
-    /// new region is done, Azure/azure-cli#16632) or `Failed` because another region failed;
-    /// a `Failed` target region fails; anything else waits. Without a per-region status the
-    /// aggregated state and `provisioningState` decide.
+    /// The one replication verdict of the project (the handler's steps, `imageferry
+    /// wait-replicated` and `doctor` all read it). GalleryRP documents `replicationStatus.summary`
+    /// as "a summary of replication status for each region" and `aggregatedState` as "the
+    /// aggregated replication status based on all the regional replication status flags"
+    /// (`ReplicationStatus`): so the target region's own entry decides, and the aggregate only
+    /// speaks for a region without one.
+    /// - `Completed` there is ready while the version as a whole is `Updating` (the publisher is
+    ///   adding a region: `az sig image-version update` keeps the version `Updating` until the
+    ///   new region is done, Azure/azure-cli#16632) or `Failed` because another region failed;
+    ///   while the version is still being created it waits.
+    /// - `Failed` there fails.
+    /// - Anything else there (`Replicating`, `Unknown`) waits, even when another region failed
+    ///   and the aggregate (and `provisioningState`) say `Failed`: that region's failure is not
+    ///   this one's, and the caller's deadline bounds the wait.
+    /// - Without an entry for the region, the aggregated state and `provisioningState` decide:
+    ///   either `Failed` fails, `Succeeded` with `Completed` is ready, anything else waits.
     pub fn readiness_in(&self, region: &str) -> RegionReadiness {
         let targets = self
             .properties
@@ -300,23 +320,19 @@ pub struct GalleryImageFeature {
 }
 
 impl GalleryImageFeature {
-    /// Whether the feature applies to image version `version` (`major.minor.patch`):
-    /// always without `startsAtVersion`, else when `version >= startsAtVersion` numerically.
+    /// Whether the feature applies to image version `version`: always without
+    /// `startsAtVersion`, else when `version >= startsAtVersion` in ARM's version order
+    /// ([`GalleryVersion`]). A name that is not `major.minor.patch` on either side (Azure
+    /// refuses one when it is set) cannot be ordered: the feature is taken to apply.
     pub fn applies_to(&self, version: &str) -> bool {
-        match &self.starts_at_version {
-            None => true,
-            Some(start) => version_key(version) >= version_key(start),
+        let Some(start) = &self.starts_at_version else {
+            return true;
+        };
+        match (GalleryVersion::parse(version), GalleryVersion::parse(start)) {
+            (Ok(v), Ok(start)) => v >= start,
+            _ => true,
         }
     }
-}
-
-/// Numeric ordering key of a gallery version name (`1.10.0` > `1.9.0`); a non-numeric part
-/// counts as 0.
-pub fn version_key(version: &str) -> Vec<u64> {
-    version
-        .split('.')
-        .map(|p| p.trim().parse().unwrap_or(0))
-        .collect()
 }
 
 /// `ImagePurchasePlan` of a gallery image definition.

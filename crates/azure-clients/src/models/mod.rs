@@ -35,7 +35,7 @@ pub use gallery::{
     GalleryImageVersionProperties, GalleryImageVersionStorageProfile, GalleryOsDiskImage,
     HyperVGeneration, ImagePurchasePlan, OsState, OsType, PublishingProfile, RegionReadiness,
     RegionalReplicationStatus, ReplicationState, ReplicationStatus, SharedGalleryImageVersion,
-    TargetRegion, version_key,
+    TargetRegion,
 };
 pub use marketplace::{
     MARKETPLACE_ORDERING_API, MarketplaceAgreement, MarketplaceAgreementProperties,

@@ -69,6 +69,52 @@ pub(crate) fn start(
         .with_header("retry-after", wait)
 }
 
+/// A 202 Accepted for an action or a DELETE (`id` names what the operation tracks; a key no
+/// resource has makes its status follow `end`/`fail`, which the caller may move later): the
+/// `Azure-AsyncOperation` status URL, and `Location` = the same URL with `monitor=true`, which
+/// answers 202 while the operation runs and 200 (empty) once it succeeded, as in the 202 examples
+/// of reference/arm/examples/scaleset (VirtualMachineScaleSet_Delete_Force.json: `.../operations/{id}?...&monitor=true`).
+/// Returns the reply and the operation id.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn accepted(
+    ctx: &Ctx,
+    st: &mut State,
+    kind: Kind,
+    id: &str,
+    location: &str,
+    now: f64,
+    end: f64,
+    fail: Option<(String, String)>,
+) -> (Reply, String) {
+    let reply = start(
+        ctx,
+        st,
+        kind,
+        id,
+        location,
+        now,
+        end,
+        fail,
+        Reply::json(StatusCode::ACCEPTED, Value::Null),
+    );
+    let url = reply
+        .headers
+        .iter()
+        .find(|(n, _)| *n == "azure-asyncoperation")
+        .map(|(_, v)| v.clone())
+        .unwrap_or_default();
+    let op_id = url
+        .split('?')
+        .next()
+        .and_then(|p| p.rsplit('/').next())
+        .unwrap_or_default()
+        .to_owned();
+    (
+        reply.with_header("location", format!("{url}&monitor=true")),
+        op_id,
+    )
+}
+
 /// `GET .../locations/{loc}/operations/{id}`.
 pub(crate) fn status(ctx: &Ctx, op_id: &str) -> ArmResult {
     let st = ctx.sim.state();
@@ -84,10 +130,12 @@ pub(crate) fn status(ctx: &Ctx, op_id: &str) -> ArmResult {
         .resources
         .get(&op.resource_key)
         .map(|r| r.provisioning_state(now))
-        .unwrap_or(if now >= op.end {
-            "Succeeded"
-        } else {
+        .unwrap_or(if now < op.end {
             "Creating"
+        } else if op.fail.is_some() {
+            "Failed"
+        } else {
+            "Succeeded"
         });
     let status = match state {
         "Succeeded" => "Succeeded",
@@ -116,6 +164,37 @@ pub(crate) fn status(ctx: &Ctx, op_id: &str) -> ArmResult {
             )
         });
         body["error"] = json!({"code": code, "message": message});
+    }
+    if ctx
+        .req
+        .query("monitor")
+        .is_some_and(|m| m.eq_ignore_ascii_case("true"))
+    {
+        // The `Location` flavour: 202 while running, the outcome once done.
+        return Ok(match status {
+            "InProgress" => {
+                let wait = retry_after(&st, ctx.sim.scenario.lro.retry_after_secs, op.end - now);
+                let url = format!(
+                    "{}{}?{}",
+                    ctx.sim.base_url(),
+                    ctx.req.path,
+                    ctx.req.raw_query
+                );
+                Reply::json(StatusCode::ACCEPTED, Value::Null)
+                    .with_header("location", url)
+                    .with_header("retry-after", wait)
+            }
+            "Succeeded" => Reply::json(StatusCode::OK, Value::Null),
+            _ => {
+                let mut r = Reply::arm_error(
+                    StatusCode::BAD_REQUEST,
+                    body["error"]["code"].as_str().unwrap_or("Failed"),
+                    body["error"]["message"].as_str().unwrap_or_default(),
+                );
+                r.body["error"] = body["error"].clone();
+                r
+            }
+        });
     }
     let mut reply = Reply::json(StatusCode::OK, body);
     if status == "InProgress" {

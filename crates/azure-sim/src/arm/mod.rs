@@ -1,9 +1,10 @@
-//! Azure Resource Manager stand-in: authentication, RBAC, resource PUT/GET, LROs and the
-//! cross-tenant gallery-image rules.
+//! Azure Resource Manager stand-in: authentication, RBAC, resource PUT/GET, LROs, the
+//! cross-tenant gallery-image rules, scale sets and Application Health.
 
 pub(crate) mod auth;
 mod errors;
 mod gallery;
+pub mod health;
 mod lro;
 mod marketplace;
 mod network;
@@ -13,6 +14,7 @@ mod resource_group;
 mod resources;
 pub mod schema;
 mod vm;
+pub mod vmss;
 
 /// Renders a stored resource as a GET would (with `replicationStatus` for image versions).
 pub(crate) fn render_resource(r: &crate::state::Resource, now: f64) -> serde_json::Value {
@@ -40,6 +42,7 @@ pub(crate) struct Ctx<'a> {
 
 /// Handles a request under `/subscriptions/`.
 pub(crate) fn handle(sim: &Sim, req: &Req) -> Reply {
+    vmss::advance(sim);
     match handle_inner(sim, req) {
         Ok(r) | Err(r) => r,
     }
@@ -75,6 +78,7 @@ fn handle_inner(sim: &Sim, req: &Req) -> ArmResult {
     let sub = match &path {
         ArmPath::ResourceGroup { sub, .. }
         | ArmPath::Resource { sub, .. }
+        | ArmPath::ScaleSet { sub, .. }
         | ArmPath::Operation { sub, .. }
         | ArmPath::LocationGallery { sub, .. }
         | ArmPath::MarketplaceAgreement { sub, .. } => sub.clone(),
@@ -89,6 +93,12 @@ fn handle_inner(sim: &Sim, req: &Req) -> ArmResult {
             types,
             names,
         } => resources::resource(&ctx, &sub, &rg, &namespace, &types, &names),
+        ArmPath::ScaleSet {
+            sub,
+            rg,
+            name,
+            rest,
+        } => vmss::handle(&ctx, &sub, &rg, &name, &rest),
         ArmPath::Operation { id, .. } => lro::status(&ctx, &id),
         ArmPath::LocationGallery {
             sub,

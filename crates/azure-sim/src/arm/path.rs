@@ -13,6 +13,14 @@ pub(crate) enum ArmPath {
         types: Vec<String>,
         names: Vec<String>,
     },
+    /// `/subscriptions/{sub}/resourceGroups/{rg}/providers/Microsoft.Compute/virtualMachineScaleSets/{name}[/...]`
+    /// (the scale set, its instances and its actions; `rest` = the segments after the name).
+    ScaleSet {
+        sub: String,
+        rg: String,
+        name: String,
+        rest: Vec<String>,
+    },
     /// `/subscriptions/{sub}/providers/{ns}/locations/{loc}/operations/{id}`.
     Operation {
         sub: String,
@@ -53,6 +61,19 @@ impl ArmPath {
                 sub,
                 rg: (*rg).to_owned(),
             }),
+            [rg_kw, rg, prov, ns, ss_kw, name, rest @ ..]
+                if eq(rg_kw, "resourceGroups")
+                    && eq(prov, "providers")
+                    && eq(ns, "Microsoft.Compute")
+                    && eq(ss_kw, "virtualMachineScaleSets") =>
+            {
+                Some(Self::ScaleSet {
+                    sub,
+                    rg: (*rg).to_owned(),
+                    name: (*name).to_owned(),
+                    rest: rest.iter().map(|s| (*s).to_owned()).collect(),
+                })
+            }
             [rg_kw, rg, prov, ns, tail @ ..]
                 if eq(rg_kw, "resourceGroups")
                     && eq(prov, "providers")
@@ -229,6 +250,17 @@ mod tests {
                 "/subscriptions/s/resourceGroups/rg/providers/Microsoft.Network/virtualNetworks"
             )
             .is_none()
+        );
+        assert_eq!(
+            ArmPath::parse(
+                "/subscriptions/s/resourceGroups/rg/providers/Microsoft.Compute/virtualMachineScaleSets/ss/virtualMachines/0/instanceView"
+            ),
+            Some(ArmPath::ScaleSet {
+                sub: "s".into(),
+                rg: "rg".into(),
+                name: "ss".into(),
+                rest: vec!["virtualMachines".into(), "0".into(), "instanceView".into()]
+            })
         );
         let g = GalleryImageRef::parse("/subscriptions/s/resourceGroups/rg/providers/Microsoft.Compute/galleries/g/images/i/versions/1.0.0").unwrap();
         assert_eq!(g.version.as_deref(), Some("1.0.0"));

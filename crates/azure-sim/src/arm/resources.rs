@@ -8,7 +8,7 @@ use http::{Method, StatusCode};
 use serde_json::{Value, json};
 
 use super::errors::{location_required, method_not_allowed, resource_not_found, rg_not_found};
-use super::{ArmResult, Ctx, auth, gallery, lro, network, schema, vm};
+use super::{ArmResult, Ctx, auth, gallery, health, lro, network, schema, vm};
 use crate::http::Reply;
 use crate::sim::rg_id;
 use crate::state::{RegionReplication, Resource, State, key};
@@ -22,6 +22,8 @@ pub(crate) enum Kind {
     Nsg,
     Nic,
     VirtualMachine,
+    VmExtension,
+    ScaleSet,
     Gallery,
     GalleryImage,
     GalleryImageVersion,
@@ -37,6 +39,7 @@ impl Kind {
             "microsoft.network/networksecuritygroups" => Kind::Nsg,
             "microsoft.network/networkinterfaces" => Kind::Nic,
             "microsoft.compute/virtualmachines" => Kind::VirtualMachine,
+            "microsoft.compute/virtualmachines/extensions" => Kind::VmExtension,
             "microsoft.compute/galleries" => Kind::Gallery,
             "microsoft.compute/galleries/images" => Kind::GalleryImage,
             "microsoft.compute/galleries/images/versions" => Kind::GalleryImageVersion,
@@ -53,6 +56,8 @@ impl Kind {
             Kind::Nsg => "Microsoft.Network/networkSecurityGroups",
             Kind::Nic => "Microsoft.Network/networkInterfaces",
             Kind::VirtualMachine => "Microsoft.Compute/virtualMachines",
+            Kind::VmExtension => "Microsoft.Compute/virtualMachines/extensions",
+            Kind::ScaleSet => "Microsoft.Compute/virtualMachineScaleSets",
             Kind::Gallery => "Microsoft.Compute/galleries",
             Kind::GalleryImage => "Microsoft.Compute/galleries/images",
             Kind::GalleryImageVersion => "Microsoft.Compute/galleries/images/versions",
@@ -172,19 +177,32 @@ fn put(ctx: &Ctx, kind: Kind, id: &str, names: &[String]) -> ArmResult {
     let body = parse_body(ctx)?;
     match kind {
         Kind::VirtualMachine => schema::validate_vm(&body)?,
+        Kind::VmExtension => schema::validate_vm_extension(&body)?,
         Kind::GalleryImageVersion => schema::validate_gallery_image_version(&body)?,
         Kind::GalleryImage => schema::validate_gallery_image(&body)?,
         _ => {}
     }
+    let name = names.last().cloned().unwrap_or_default();
+    let mut st = ctx.sim.state();
+    // An extension's location is optional (ResourceWithOptionalLocation): its VM's.
+    let parent_location = || {
+        let parent = id.rsplitn(3, '/').nth(2).unwrap_or_default();
+        st.resources
+            .get(&key(parent))
+            .and_then(|p| p.body["location"].as_str().map(str::to_owned))
+    };
     let Some(location) = body
         .get("location")
         .and_then(Value::as_str)
         .map(str::to_owned)
+        .or_else(|| (kind == Kind::VmExtension).then(|| parent_location().unwrap_or_default()))
     else {
         return Err(location_required());
     };
-    let name = names.last().cloned().unwrap_or_default();
-    let mut st = ctx.sim.state();
+    let mut body = body;
+    if body.get("location").is_none() {
+        body["location"] = Value::String(location.clone());
+    }
     let now = st.clock.now();
     // Nested resources need their parent (ARM's ParentResourceNotFound).
     if names.len() > 1 {
@@ -201,20 +219,7 @@ fn put(ctx: &Ctx, kind: Kind, id: &str, names: &[String]) -> ArmResult {
         }
     }
     let existing = st.resources.get(&key(id)).cloned();
-    if let Some(old) = existing
-        .as_ref()
-        .and_then(|e| e.body["location"].as_str())
-        .filter(|old| !super::region::same(old, &location))
-    {
-        return Err(Reply::arm_error(
-            StatusCode::CONFLICT,
-            "InvalidResourceLocation",
-            format!(
-                "The resource '{name}' already exists in location '{old}' in resource group '{}'. A resource with the same name cannot be created in location '{location}'. Please select a new resource name.",
-                id.split('/').nth(4).unwrap_or_default()
-            ),
-        ));
-    }
+    same_location(existing.as_ref(), id, &name, &location)?;
     let lro_settings = &ctx.sim.scenario.lro;
     let prepared = match kind {
         Kind::VirtualMachine => vm::prepare(ctx, &st, id, &name, existing.as_ref(), body)?,
@@ -240,6 +245,8 @@ fn put(ctx: &Ctx, kind: Kind, id: &str, names: &[String]) -> ArmResult {
             replication: Vec::new(),
         },
         Kind::GalleryImageVersion => gallery::prepare_version(ctx, id, &name, now, body),
+        Kind::VmExtension => health::prepare_vm_extension(ctx, id, &name, body),
+        Kind::ScaleSet => return Err(super::errors::method_not_allowed(ctx)),
         Kind::Subnet => {
             return Err(Reply::arm_error(
                 StatusCode::METHOD_NOT_ALLOWED,
@@ -302,6 +309,30 @@ fn put(ctx: &Ctx, kind: Kind, id: &str, names: &[String]) -> ArmResult {
     }
     network::link_references(&mut st, kind, id);
     Ok(reply)
+}
+
+/// A resource cannot move: a PUT naming another location than the existing resource's is 409
+/// `InvalidResourceLocation`.
+pub(crate) fn same_location(
+    existing: Option<&Resource>,
+    id: &str,
+    name: &str,
+    location: &str,
+) -> ArmResult<()> {
+    match existing
+        .and_then(|e| e.body["location"].as_str())
+        .filter(|old| !super::region::same(old, location))
+    {
+        Some(old) => Err(Reply::arm_error(
+            StatusCode::CONFLICT,
+            "InvalidResourceLocation",
+            format!(
+                "The resource '{name}' already exists in location '{old}' in resource group '{}'. A resource with the same name cannot be created in location '{location}'. Please select a new resource name.",
+                id.split('/').nth(4).unwrap_or_default()
+            ),
+        )),
+        None => Ok(()),
+    }
 }
 
 /// RBAC check for the primary caller.

@@ -1,5 +1,6 @@
 //! A small Swagger 2.0 validator for request bodies, run against the real definitions in
-//! reference/arm/schemas (VirtualMachine, GalleryImage, GalleryImageVersion).
+//! reference/arm/schemas (VirtualMachine, VirtualMachineExtension, GalleryImage,
+//! GalleryImageVersion, VirtualMachineScaleSet(Update), VirtualMachineScaleSetVMInstanceRequiredIDs).
 //!
 //! Supported: `$ref` (within a file, `./other.json#...`, and the two common-types prefixes mapped
 //! to the local copies as reference/arm/README.md describes), `allOf`, `type`, `required`,
@@ -21,7 +22,7 @@ use serde_json::Value;
 use super::ArmResult;
 use crate::http::Reply;
 
-const FILES: [(&str, &str); 5] = [
+const FILES: [(&str, &str); 6] = [
     (
         "GalleryRP.json",
         include_str!("../../../../reference/arm/schemas/GalleryRP.json"),
@@ -29,6 +30,10 @@ const FILES: [(&str, &str); 5] = [
     (
         "virtualMachine.json",
         include_str!("../../../../reference/arm/schemas/virtualMachine.json"),
+    ),
+    (
+        "virtualMachineScaleSet.json",
+        include_str!("../../../../reference/arm/schemas/virtualMachineScaleSet.json"),
     ),
     (
         "computeRPCommon.json",
@@ -122,7 +127,7 @@ impl std::fmt::Display for Violation {
 /// The definition asked for does not exist in the bundled swagger files.
 #[derive(Debug, thiserror::Error)]
 #[error(
-    "no definition {definition} in {file} (files: GalleryRP.json, virtualMachine.json, computeRPCommon.json, compute-v1-common.json, resource-management-v3-types.json)"
+    "no definition {definition} in {file} (files: GalleryRP.json, virtualMachine.json, virtualMachineScaleSet.json, computeRPCommon.json, compute-v1-common.json, resource-management-v3-types.json)"
 )]
 pub struct UnknownDefinition {
     /// File asked for.
@@ -414,6 +419,38 @@ pub(crate) fn validate_gallery_image_version(body: &Value) -> ArmResult<()> {
     first_violation("GalleryRP.json", "GalleryImageVersion", body)
 }
 
+/// VM extension PUT body vs `virtualMachine.json#/definitions/VirtualMachineExtension`.
+pub(crate) fn validate_vm_extension(body: &Value) -> ArmResult<()> {
+    first_violation("virtualMachine.json", "VirtualMachineExtension", body)
+}
+
+/// Scale-set PUT body vs `virtualMachineScaleSet.json#/definitions/VirtualMachineScaleSet`.
+pub(crate) fn validate_scale_set(body: &Value) -> ArmResult<()> {
+    first_violation(
+        "virtualMachineScaleSet.json",
+        "VirtualMachineScaleSet",
+        body,
+    )
+}
+
+/// Scale-set PATCH body vs `virtualMachineScaleSet.json#/definitions/VirtualMachineScaleSetUpdate`.
+pub(crate) fn validate_scale_set_update(body: &Value) -> ArmResult<()> {
+    first_violation(
+        "virtualMachineScaleSet.json",
+        "VirtualMachineScaleSetUpdate",
+        body,
+    )
+}
+
+/// `manualupgrade` body vs `VirtualMachineScaleSetVMInstanceRequiredIDs`.
+pub(crate) fn validate_instance_ids(body: &Value) -> ArmResult<()> {
+    first_violation(
+        "virtualMachineScaleSet.json",
+        "VirtualMachineScaleSetVMInstanceRequiredIDs",
+        body,
+    )
+}
+
 /// Image definition PUT body vs `GalleryRP.json#/definitions/GalleryImage`.
 pub(crate) fn validate_gallery_image(body: &Value) -> ArmResult<()> {
     first_violation("GalleryRP.json", "GalleryImage", body)
@@ -423,13 +460,17 @@ pub(crate) fn validate_gallery_image(body: &Value) -> ArmResult<()> {
 mod tests {
     use super::*;
 
-    fn example_request(path: &str) -> Value {
+    fn example_raw(path: &str) -> Value {
         let text = std::fs::read_to_string(format!(
             "{}/../../reference/arm/examples/{path}",
             env!("CARGO_MANIFEST_DIR")
         ))
         .unwrap();
-        let v: Value = serde_json::from_str(&text).unwrap();
+        serde_json::from_str(&text).unwrap()
+    }
+
+    fn example_request(path: &str) -> Value {
+        let v = example_raw(path);
         let p = &v["parameters"];
         p.get("parameters")
             .or_else(|| p.get("galleryImageVersion"))
@@ -483,6 +524,45 @@ mod tests {
         assert_eq!(
             violations("GalleryRP.json", "GalleryImageVersion", &v),
             vec![]
+        );
+        let ss = example_request(
+            "scaleset/VirtualMachineScaleSet_Create_FromAGeneralizedSharedImage.json",
+        );
+        assert_eq!(
+            violations("virtualMachineScaleSet.json", "VirtualMachineScaleSet", &ss),
+            vec![]
+        );
+        for f in [
+            "scaleset/VirtualMachineScaleSet_Update_MinimumSet_Gen.json",
+            "scaleset/VirtualMachineScaleSet_Update_MaximumSet_Gen.json",
+        ] {
+            assert_eq!(
+                violations(
+                    "virtualMachineScaleSet.json",
+                    "VirtualMachineScaleSetUpdate",
+                    &example_request(f)
+                ),
+                vec![],
+                "{f}"
+            );
+        }
+        let ids =
+            example_raw("scaleset/VirtualMachineScaleSet_UpdateInstances_MinimumSet_Gen.json");
+        assert_eq!(
+            violations(
+                "virtualMachineScaleSet.json",
+                "VirtualMachineScaleSetVMInstanceRequiredIDs",
+                &ids["parameters"]["vmInstanceIDs"]
+            ),
+            vec![]
+        );
+        assert!(
+            !violations(
+                "virtualMachineScaleSet.json",
+                "VirtualMachineScaleSetVMInstanceRequiredIDs",
+                &serde_json::json!({})
+            )
+            .is_empty()
         );
     }
 

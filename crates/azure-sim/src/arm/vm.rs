@@ -54,13 +54,24 @@ use crate::http::Reply;
 use crate::sim::gallery_id;
 use crate::state::{State, key, region_usable};
 
-/// What the VM's image resolves to.
-struct ImageFacts {
-    os_type: String,
+/// What a VM's (or a scale set's) image resolves to.
+pub(crate) struct ImageFacts {
+    pub(crate) os_type: String,
     os_state: String,
     security_type: Option<String>,
     hyper_v_generation: String,
     purchase_plan: Option<Value>,
+    /// The gallery image version the reference resolves to now (`None`: a platform image).
+    pub(crate) version_id: Option<String>,
+}
+
+/// The parts of a VM body (or a scale set's `virtualMachineProfile`) the image rules read.
+pub(crate) struct ImageInputs<'a> {
+    pub(crate) image_ref: &'a Value,
+    pub(crate) os_profile: Option<&'a Value>,
+    pub(crate) security_type: Option<&'a str>,
+    /// The body's top-level `plan`.
+    pub(crate) plan: &'a Value,
 }
 
 const VERSION_READ: &str = "Microsoft.Compute/galleries/images/versions/read";
@@ -110,47 +121,17 @@ pub(crate) fn prepare(
         }
     }
     let sub = id.split('/').nth(2).unwrap_or_default().to_owned();
-    let facts = resolve_image(ctx, st, id, &sub, &location, &image_ref)?;
-
-    let has_os_profile = body["properties"]
+    let os_profile = body["properties"]
         .get("osProfile")
-        .is_some_and(|p| !p.is_null());
-    if facts.os_state == "Specialized" && has_os_profile {
-        return Err(invalid_parameter(
-            "Parameter 'osProfile' is not allowed.",
-            "osProfile",
-        ));
-    }
-    if facts.os_state == "Generalized" && !has_os_profile {
-        return Err(invalid_parameter(
-            "Required parameter 'osProfile' is missing (null).",
-            "osProfile",
-        ));
-    }
-    let vm_security = body["properties"]["securityProfile"]["securityType"]
-        .as_str()
-        .map(str::to_owned);
-    match (facts.security_type.as_deref(), vm_security.as_deref()) {
-        (Some("TrustedLaunch"), s) if s != Some("TrustedLaunch") => {
-            return Err(Reply::arm_error(
-                StatusCode::BAD_REQUEST,
-                "BadRequest",
-                "The provided gallery image only supports creation of VMs and VM Scale Sets with 'TrustedLaunch' security type.",
-            ));
-        }
-        (None, Some("TrustedLaunch")) if facts.hyper_v_generation == "V1" => {
-            return Err(Reply::arm_error(
-                StatusCode::BAD_REQUEST,
-                "BadRequest",
-                "Use of TrustedLaunch setting is not supported for the provided image. Please select Trusted Launch Supported Gen2 OS Image. For more information, see https://aka.ms/TrustedLaunch-FAQ.",
-            ));
-        }
-        _ => {}
-    }
-    check_plan(ctx, &body, &facts, id, &sub)?;
-    if has_os_profile {
-        check_os_profile(&body["properties"]["osProfile"], &facts)?;
-    }
+        .filter(|p| !p.is_null())
+        .cloned();
+    let inputs = ImageInputs {
+        image_ref: &image_ref,
+        os_profile: os_profile.as_ref(),
+        security_type: body["properties"]["securityProfile"]["securityType"].as_str(),
+        plan: &body["plan"],
+    };
+    let facts = check_image(ctx, st, id, &location, &inputs)?;
     for nic in body["properties"]["networkProfile"]["networkInterfaces"]
         .as_array()
         .into_iter()
@@ -199,6 +180,55 @@ pub(crate) fn prepare(
     })
 }
 
+/// The image rules a VM or scale-set write meets (the scale set's `virtualMachineProfile` in
+/// `inputs`): the cross-tenant linked check, replication to `location`, generalized vs
+/// specialized, Trusted Launch, the Marketplace plan and the OS profile.
+pub(crate) fn check_image(
+    ctx: &Ctx,
+    st: &State,
+    id: &str,
+    location: &str,
+    inputs: &ImageInputs,
+) -> ArmResult<ImageFacts> {
+    let sub = id.split('/').nth(2).unwrap_or_default().to_owned();
+    let facts = resolve_image(ctx, st, id, &sub, location, inputs.image_ref)?;
+    let has_os_profile = inputs.os_profile.is_some();
+    if facts.os_state == "Specialized" && has_os_profile {
+        return Err(invalid_parameter(
+            "Parameter 'osProfile' is not allowed.",
+            "osProfile",
+        ));
+    }
+    if facts.os_state == "Generalized" && !has_os_profile {
+        return Err(invalid_parameter(
+            "Required parameter 'osProfile' is missing (null).",
+            "osProfile",
+        ));
+    }
+    match (facts.security_type.as_deref(), inputs.security_type) {
+        (Some("TrustedLaunch"), s) if s != Some("TrustedLaunch") => {
+            return Err(Reply::arm_error(
+                StatusCode::BAD_REQUEST,
+                "BadRequest",
+                "The provided gallery image only supports creation of VMs and VM Scale Sets with 'TrustedLaunch' security type.",
+            ));
+        }
+        (None, Some("TrustedLaunch")) if facts.hyper_v_generation == "V1" => {
+            return Err(Reply::arm_error(
+                StatusCode::BAD_REQUEST,
+                "BadRequest",
+                "Use of TrustedLaunch setting is not supported for the provided image. Please select Trusted Launch Supported Gen2 OS Image. For more information, see https://aka.ms/TrustedLaunch-FAQ.",
+            ));
+        }
+        _ => {}
+    }
+    check_plan(ctx, inputs.plan, &facts, id, &sub)?;
+    if let Some(os) = inputs.os_profile {
+        check_os_profile(os, &facts)?;
+    }
+    Ok(facts)
+}
+
 /// The code of the injected failure for this PUT of VM `name`, counting it as used.
 fn injected_failure(ctx: &Ctx, name: &str) -> Option<String> {
     let f = ctx
@@ -235,12 +265,11 @@ fn failure_message(code: &str, name: &str) -> (String, String) {
 
 /// A Marketplace-derived image needs the same `plan` on the VM, and the VM's subscription must
 /// have accepted the plan's terms.
-fn check_plan(ctx: &Ctx, body: &Value, facts: &ImageFacts, id: &str, sub: &str) -> ArmResult<()> {
+fn check_plan(ctx: &Ctx, sent: &Value, facts: &ImageFacts, id: &str, sub: &str) -> ArmResult<()> {
     let Some(plan) = &facts.purchase_plan else {
         return Ok(());
     };
     let field = |v: &Value, f: &str| v[f].as_str().unwrap_or_default().to_ascii_lowercase();
-    let sent = &body["plan"];
     if ["name", "publisher", "product"]
         .iter()
         .any(|f| field(sent, f).is_empty() || field(sent, f) != field(plan, f))
@@ -514,7 +543,7 @@ fn resolve_image(
             .get(&key(&version_id))
             .ok_or_else(|| not_available(image_id, location))?;
         check_replicated(version, image_id, location, now)?;
-        return Ok(facts_of(&def.body, version_name(&version_id)));
+        return Ok(facts_of(&def.body, &version_id));
     }
     for (field, kind, community) in [
         ("sharedGalleryImageId", "SharedGalleries", false),
@@ -551,7 +580,7 @@ fn resolve_image(
             .get(&key(&version_id))
             .ok_or_else(|| not_available(direct, location))?;
         check_replicated(v, direct, location, now)?;
-        return Ok(facts_of(&def.body, version_name(&version_id)));
+        return Ok(facts_of(&def.body, &version_id));
     }
     // A platform (marketplace) image: publisher/offer/sku/version. Not modelled beyond its OS.
     let offer = image_ref["offer"]
@@ -569,6 +598,7 @@ fn resolve_image(
         security_type: None,
         hyper_v_generation: "V2".to_owned(),
         purchase_plan: None,
+        version_id: None,
     })
 }
 
@@ -581,9 +611,10 @@ fn version_key(v: &str) -> Vec<u64> {
     v.split('.').map(|p| p.parse().unwrap_or(0)).collect()
 }
 
-/// The definition's facts for version `version`: a feature with `startsAtVersion` applies only
+/// The definition's facts for version `version_id`: a feature with `startsAtVersion` applies only
 /// to versions from that one on.
-fn facts_of(def: &Value, version: &str) -> ImageFacts {
+fn facts_of(def: &Value, version_id: &str) -> ImageFacts {
+    let version = version_name(version_id);
     let p = &def["properties"];
     let security_type = p["features"].as_array().and_then(|fs| {
         fs.iter()
@@ -605,6 +636,7 @@ fn facts_of(def: &Value, version: &str) -> ImageFacts {
         security_type,
         hyper_v_generation: p["hyperVGeneration"].as_str().unwrap_or("V1").to_owned(),
         purchase_plan: p.get("purchasePlan").filter(|v| v.is_object()).cloned(),
+        version_id: Some(version_id.to_owned()),
     }
 }
 
@@ -623,17 +655,27 @@ fn check_replicated(
 
 /// The linked-scope rule: reading an image in another subscription needs read there, and when that
 /// subscription is in another tenant, an auxiliary token for that tenant whose principal can read.
+/// The same texts for a scale set (its write action, its id as the scope: Azure/AKS#2040,
+/// Azure/vm-scale-sets#72).
 fn authorize_linked(ctx: &Ctx, vm_id: &str, image_id: &str, r: &GalleryImageRef) -> ArmResult<()> {
     let Some(image_tenant) = ctx.sim.scenario.tenant_of_subscription(&r.sub) else {
         return Err(not_available(image_id, "any"));
     };
     let lacks_read = |who: &Caller| !auth::authorized(ctx.sim, who, VERSION_READ, image_id);
+    let write = if vm_id
+        .to_ascii_lowercase()
+        .contains("/microsoft.compute/virtualmachinescalesets/")
+    {
+        "Microsoft.Compute/virtualMachineScaleSets/write"
+    } else {
+        "Microsoft.Compute/virtualMachines/write"
+    };
     let linked_scope_denied = || {
         Reply::arm_error(
             StatusCode::FORBIDDEN,
             "LinkedAuthorizationFailed",
             format!(
-                "The client has permission to perform action 'Microsoft.Compute/virtualMachines/write' on scope '{vm_id}'; however, it does not have permission to perform action 'read' on the linked scope(s) '{image_id}' or the linked scope(s) are invalid."
+                "The client has permission to perform action '{write}' on scope '{vm_id}'; however, it does not have permission to perform action 'read' on the linked scope(s) '{image_id}' or the linked scope(s) are invalid."
             ),
         )
     };

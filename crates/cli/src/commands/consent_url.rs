@@ -2,6 +2,7 @@
 
 use crate::exit::Exit;
 use crate::output::{OutputArgs, print_json, usage_error};
+use imageferry_contract::validate::is_guid;
 
 /// Arguments of `consent-url`.
 #[derive(clap::Args)]
@@ -15,16 +16,6 @@ pub struct Args {
     app: String,
     #[command(flatten)]
     out: OutputArgs,
-}
-
-/// Whether `s` is a GUID (8-4-4-4-12 hex digits).
-pub fn is_guid(s: &str) -> bool {
-    let parts: Vec<&str> = s.split('-').collect();
-    parts.len() == 5
-        && parts
-            .iter()
-            .zip([8, 4, 4, 4, 12])
-            .all(|(p, n)| p.len() == n && p.chars().all(|c| c.is_ascii_hexdigit()))
 }
 
 /// Whether `s` can name a tenant in an authority URL: a GUID or a DNS name with a dot.

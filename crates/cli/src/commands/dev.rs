@@ -14,6 +14,7 @@
 
 mod bus;
 mod chaos;
+mod error;
 mod follow;
 mod report;
 mod requests;
@@ -25,13 +26,14 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use azure_clients::servicebus::ServiceBusReceiver;
 use azure_clients::{OutgoingMessage, ServiceBusConnection, ServiceBusSender};
-use functions_host::bus::BusClient;
 use functions_host::{Host, HostOptions};
 use local_run::processes::{self, Binaries};
 use local_run::stack::seed;
 
 use crate::exit::Exit;
+use error::DevError;
 
 /// Arguments of `dev`.
 #[derive(clap::Args)]
@@ -88,10 +90,15 @@ pub struct Args {
     settings: Vec<(String, String)>,
 }
 
-fn parse_setting(s: &str) -> Result<(String, String), String> {
+/// A `--set` without `=`.
+#[derive(Debug, thiserror::Error)]
+#[error("expected NAME=VALUE, got {0:?}")]
+struct NotASetting(String);
+
+fn parse_setting(s: &str) -> Result<(String, String), NotASetting> {
     s.split_once('=')
         .map(|(k, v)| (k.to_string(), v.to_string()))
-        .ok_or_else(|| format!("expected NAME=VALUE, got {s:?}"))
+        .ok_or_else(|| NotASetting(s.to_owned()))
 }
 
 /// The app root: the current folder when it holds host.json, else this repository.
@@ -114,7 +121,7 @@ pub async fn run(args: Args) -> Exit {
     }
 }
 
-async fn post_json(url: &str, body: serde_json::Value) -> Result<(), String> {
+async fn post_json(url: &str, body: serde_json::Value) -> Result<(), DevError> {
     reqwest::Client::new()
         .post(url)
         .json(&body)
@@ -122,7 +129,10 @@ async fn post_json(url: &str, body: serde_json::Value) -> Result<(), String> {
         .await
         .and_then(|r| r.error_for_status())
         .map(|_| ())
-        .map_err(|e| format!("{url}: {e}"))
+        .map_err(|source| DevError::StandIn {
+            url: url.to_owned(),
+            source,
+        })
 }
 
 fn settings(
@@ -182,22 +192,24 @@ struct Stack {
 }
 
 #[allow(clippy::too_many_lines)]
-async fn run_inner(args: Args) -> Result<Exit, String> {
+async fn run_inner(args: Args) -> Result<Exit, DevError> {
     let root = app_root();
     let base = root.join("target/imageferry-dev");
     runs::prune(&base, runs::KEEP_ENDED_RUNS);
     let dir = runs::run_dir(&base, std::process::id());
-    std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    std::fs::create_dir_all(&dir).map_err(|source| DevError::File {
+        path: dir.clone(),
+        source,
+    })?;
     let count = args.count as usize;
-    let bins = Binaries::locate().map_err(|e| e.to_string())?;
+    let bins = Binaries::locate()?;
 
     let azure = processes::start_azure_sim(
         &bins.azure_sim,
         args.scenario.as_deref(),
         &dir.join("azure-sim.log"),
     )
-    .await
-    .map_err(|e| e.to_string())?;
+    .await?;
     let mut faults = serde_json::json!({
         "time_scale": if args.bench { 1.0e6 } else { args.time_scale },
     });
@@ -213,7 +225,11 @@ async fn run_inner(args: Args) -> Result<Exit, String> {
     let bus = bus::BusProcess::start(dir.join("bus.db"), dir.join("servicebus.log")).await?;
     let connection = bus.connection_string();
     let proxy = if args.chaos {
-        Some(chaos::TokenProxy::start(&azure.base_url).await?)
+        Some(
+            chaos::TokenProxy::start(&azure.base_url)
+                .await
+                .map_err(DevError::Proxy)?,
+        )
     } else {
         None
     };
@@ -221,10 +237,13 @@ async fn run_inner(args: Args) -> Result<Exit, String> {
         .as_ref()
         .map(|p| p.base_url.clone())
         .unwrap_or_else(|| azure.base_url.clone());
-    let app = functions_host::app::load(&root).map_err(|e| e.to_string())?;
+    let app = functions_host::app::load(&root)?;
     let host_log_path = dir.join("host.log");
     let host_log = Arc::new(Mutex::new(std::io::BufWriter::new(
-        std::fs::File::create(&host_log_path).map_err(|e| e.to_string())?,
+        std::fs::File::create(&host_log_path).map_err(|source| DevError::File {
+            path: host_log_path.clone(),
+            source,
+        })?,
     )));
     let sink = host_log.clone();
     log_warnings_to(host_log.clone());
@@ -245,7 +264,7 @@ async fn run_inner(args: Args) -> Result<Exit, String> {
     if args.chaos {
         options.redeliver_after_success = 0.05;
     }
-    let host = Host::start(options).await.map_err(|e| e.to_string())?;
+    let host = Host::start(options).await?;
     let stack = Stack {
         azure,
         bus: Arc::new(tokio::sync::Mutex::new(bus)),
@@ -272,7 +291,7 @@ async fn drive(
     root: &Path,
     count: usize,
     host_log: &Arc<Mutex<std::io::BufWriter<std::fs::File>>>,
-) -> Result<Exit, String> {
+) -> Result<Exit, DevError> {
     let bus_url = stack.bus.lock().await.base_url.clone();
     let app = stack.host.functions();
     println!("azure stand-in   {}", stack.azure.base_url);
@@ -314,7 +333,7 @@ async fn drive(
     }
 
     let client =
-        BusClient::new(ServiceBusConnection::parse(&stack.connection).map_err(|e| e.to_string())?);
+        ServiceBusReceiver::from_connection(ServiceBusConnection::parse(&stack.connection)?);
     let tracker = Arc::new(follow::Tracker::default());
     let display = Arc::new(follow::Display::new(count));
     let shown_display = display.clone();
@@ -325,9 +344,7 @@ async fn drive(
         Arc::new(move |e| shown_display.event(e)),
     );
     let started = Instant::now();
-    let sender = ServiceBusSender::from_connection(
-        ServiceBusConnection::parse(&stack.connection).map_err(|e| e.to_string())?,
-    );
+    let sender = ServiceBusSender::from_connection(ServiceBusConnection::parse(&stack.connection)?);
     let duplicates_sent = send_all(&sender, &requests, &tracker, args.chaos).await?;
 
     let chaos_task = match (args.chaos, &stack.proxy) {
@@ -357,7 +374,7 @@ async fn drive(
     }
     let elapsed = started.elapsed();
     let chaos = match chaos_task {
-        Some(t) => Some(t.await.map_err(|e| e.to_string())??),
+        Some(t) => Some(t.await??),
         None => None,
     };
     display.finish();
@@ -569,7 +586,7 @@ async fn send_all(
     requests: &[requests::Request],
     tracker: &follow::Tracker,
     chaos: bool,
-) -> Result<usize, String> {
+) -> Result<usize, DevError> {
     let semaphore = Arc::new(tokio::sync::Semaphore::new(16));
     let mut tasks = tokio::task::JoinSet::new();
     let mut twice = 0;
@@ -584,11 +601,7 @@ async fn send_all(
             }
         }
         for id in ids {
-            let permit = semaphore
-                .clone()
-                .acquire_owned()
-                .await
-                .map_err(|e| e.to_string())?;
+            let permit = semaphore.clone().acquire_owned().await?;
             let sender = sender.clone();
             let body = r.body.clone();
             tasks.spawn(async move {
@@ -598,15 +611,12 @@ async fn send_all(
                     message_id: Some(id),
                     ..OutgoingMessage::default()
                 };
-                sender
-                    .send("deployment-requested", msg)
-                    .await
-                    .map_err(|e| e.to_string())
+                sender.send("deployment-requested", msg).await
             });
         }
     }
     while let Some(r) = tasks.join_next().await {
-        r.map_err(|e| e.to_string())??;
+        r??;
     }
     Ok(twice)
 }
@@ -627,7 +637,7 @@ async fn chaos_schedule(
     kills: u32,
     outage: Duration,
     refusal: f64,
-) -> Result<ChaosDone, String> {
+) -> Result<ChaosDone, DevError> {
     let mut done = ChaosDone {
         kills: 0,
         bus_restarts: 0,
@@ -640,7 +650,7 @@ async fn chaos_schedule(
             .await
             .is_none()
         {
-            return Err("the handler did not come back after a kill".into());
+            return Err(DevError::HandlerGone);
         }
         if supervisor.kill().is_some() {
             done.kills += 1;
@@ -652,7 +662,7 @@ async fn chaos_schedule(
             .await
             .is_none()
         {
-            return Err("the handler did not come back after a kill".into());
+            return Err(DevError::HandlerGone);
         }
         proxy.outage(outage, refusal);
         if k == 2 {

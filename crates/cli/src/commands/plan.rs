@@ -15,13 +15,18 @@ use crate::exit::Exit;
 use crate::output::{OutputArgs, print_json, usage_error};
 use crate::session::{Credential, Session};
 use azure_clients::models::GalleryImage;
+use azure_clients::models::permissions_path;
 use imageferry_contract::os_profile;
-use imageferry_contract::{DeploymentRequest, ImageFacts, ImageId, OsState, OsType, Step};
-use imageferry_handlers::bodies;
-use imageferry_handlers::image::{ImageInfo, image_info};
-use imageferry_handlers::names::{
-    COMPUTE_API, GALLERY_API, ImagePaths, NETWORK_API, RESOURCES_API, TargetNames,
+use imageferry_contract::{
+    DeploymentRequest, ImageFacts, ImageId, OsState, OsType, ResourceIdError,
 };
+use imageferry_handlers::bodies;
+use imageferry_handlers::calls::{
+    Facts, Method, Resource, TargetResource, Token, auxiliary_tenant, calls_for,
+    image_definition_get,
+};
+use imageferry_handlers::image::{ImageInfo, image_info};
+use imageferry_handlers::names::{ImagePaths, TargetNames};
 use serde::Serialize;
 use serde_json::Value;
 
@@ -79,253 +84,172 @@ fn json<T: Serialize>(body: &T) -> Value {
     serde_json::to_value(body).unwrap_or_default()
 }
 
-/// The calls, in the order the steps make them.
+/// The calls, in the order the steps make them: the handler's table of its Azure calls
+/// ([`imageferry_handlers::calls`]) for this request, with the paths filled in and a summary of
+/// each body.
 pub fn calls(
     req: &DeploymentRequest,
     image: &ImageId,
     info: &ImageInfo,
     create_rg: bool,
-) -> Result<Vec<Call>, String> {
-    let facts = &info.facts;
-    let names = TargetNames::of(req).map_err(|e| format!("target: {e}"))?;
-    let paths = ImagePaths::of(req, image).map_err(|e| format!("image.id: {e}"))?;
-    let t2 = req.target.tenant_id.clone();
-    let call =
-        |step: Step, method, path: String, api_version, tenant: &str, body: Option<String>| Call {
-            step: step.as_str(),
-            method,
-            path,
-            api_version,
-            tenant: tenant.to_owned(),
-            auxiliary_tenant: None,
-            body,
-            when: None,
-        };
-    let mut out = Vec::new();
-    // deployment-requested: the definition (facts), then the version (replication).
-    out.push(call(
-        Step::DeploymentRequested,
-        "GET",
-        paths.definition.to_string(),
-        GALLERY_API,
-        &paths.tenant,
-        None,
-    ));
-    let version_path = if paths.has_replication_status {
-        format!("{}?$expand=ReplicationStatus", paths.version)
-    } else {
-        paths.version.to_string()
+) -> Result<Vec<Call>, PlanError> {
+    let names = TargetNames::of(req).map_err(PlanError::Target)?;
+    let paths = ImagePaths::of(req, image).map_err(PlanError::Image)?;
+    let facts = Facts {
+        request: req,
+        image,
+        create_resource_group: create_rg,
+        marketplace_plan: info.plan.is_some(),
     };
-    out.push(Call {
-        when: Some("again on every replication-check until replicated"),
-        ..call(
-            Step::DeploymentRequested,
-            "GET",
-            version_path,
-            GALLERY_API,
-            &paths.tenant,
-            None,
-        )
-    });
-    // image-version-replicated: re-verify, existing VM, password, resource group, network, VM.
-    let ivr = Step::ImageVersionReplicated;
-    out.push(call(
-        ivr,
-        "GET",
-        paths.definition.to_string(),
-        GALLERY_API,
-        &paths.tenant,
-        None,
-    ));
-    out.push(call(
-        ivr,
-        "GET",
-        paths.version.to_string(),
-        GALLERY_API,
-        &paths.tenant,
-        None,
-    ));
-    out.push(call(
-        ivr,
-        "GET",
-        names.vm.to_string(),
-        COMPUTE_API,
-        &t2,
-        Some("an existing VM of this deployment is reused, any other is a conflict".into()),
-    ));
-    if let Some(secret) = &req.vm.admin_password_secret_id {
+    let t2 = &req.target.tenant_id;
+    let mut out = Vec::new();
+    for (step, call) in calls_for(&facts) {
+        let path = match call.resource {
+            Resource::ImageDefinition | Resource::ImageVersion => {
+                let path = call.image_path(&paths).unwrap_or_default();
+                with_query(path, call.query)
+            }
+            Resource::Target(_) => with_query(call.path(&names), call.query),
+            Resource::SubnetPermissions => {
+                permissions_path(&names.subnet).unwrap_or_else(|_| call.path(&names))
+            }
+            Resource::MarketplaceAgreement => info
+                .plan
+                .as_ref()
+                .and_then(|p| p.agreement_path(&req.target.subscription_id))
+                .map_or_else(|| call.path(&names), |p| p.to_string()),
+            Resource::Secret => req.vm.admin_password_secret_id.clone().unwrap_or_default(),
+            Resource::Operation(_) => call.path(&names),
+        };
+        let tenant = match call.token {
+            Token::Image => paths.tenant.clone(),
+            Token::Target | Token::TargetWithImageAux => t2.clone(),
+            Token::Home => "home tenant (AZURE_TENANT_ID)".to_owned(),
+        };
+        let auxiliary_tenant = match call.token {
+            Token::TargetWithImageAux => auxiliary_tenant(req, image).map(str::to_owned),
+            _ => None,
+        };
+        let body = match (call.method, call.resource) {
+            (Method::Put, Resource::Target(t)) => Some(body(req, image, info, &names, t)?),
+            _ => None,
+        };
         out.push(Call {
-            when: Some(
-                "Windows: read with the app's home-tenant token; nothing is written if it fails",
-            ),
-            ..call(
-                ivr,
-                "GET",
-                secret.clone(),
-                "7.4",
-                "home tenant (AZURE_TENANT_ID)",
-                None,
-            )
+            step: step.as_str(),
+            method: call.method.as_str(),
+            path,
+            api_version: call.api_version(),
+            tenant,
+            auxiliary_tenant,
+            body,
+            when: call.note,
         });
     }
-    out.push(call(
-        ivr,
-        "GET",
-        names.resource_group.to_string(),
-        RESOURCES_API,
-        &t2,
-        None,
-    ));
-    if create_rg {
-        let b = json(&bodies::resource_group(req));
-        out.push(Call {
-            when: Some("only if the group does not exist"),
-            ..call(
-                ivr,
-                "PUT",
-                names.resource_group.to_string(),
-                RESOURCES_API,
-                &t2,
-                Some(format!("location {}", s(&b, "/location"))),
-            )
-        });
+    Ok(out)
+}
+
+fn with_query(path: String, query: &[(&str, &str)]) -> String {
+    let q: Vec<String> = query.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    if q.is_empty() {
+        path
+    } else {
+        format!("{path}?{}", q.join("&"))
     }
-    if req.network.subnet_id.is_none() {
-        let b = json(&bodies::virtual_network(req));
-        out.push(call(
-            ivr,
-            "PUT",
-            names.vnet.to_string(),
-            NETWORK_API,
-            &t2,
-            Some(format!(
+}
+
+/// A summary of the body of the PUT of `resource`.
+fn body(
+    req: &DeploymentRequest,
+    image: &ImageId,
+    info: &ImageInfo,
+    names: &TargetNames,
+    resource: TargetResource,
+) -> Result<String, PlanError> {
+    let facts = &info.facts;
+    Ok(match resource {
+        TargetResource::ResourceGroup => {
+            let b = json(&bodies::resource_group(req));
+            format!("location {}", s(&b, "/location"))
+        }
+        TargetResource::VirtualNetwork => {
+            let b = json(&bodies::virtual_network(req));
+            format!(
                 "address space {}; subnet {} {}",
                 join(&b, "/properties/addressSpace/addressPrefixes"),
                 s(&b, "/properties/subnets/0/name"),
                 s(&b, "/properties/subnets/0/properties/addressPrefix")
-            )),
-        ));
-    }
-    let nsg = json(&bodies::network_security_group(req, facts.os_type));
-    let rules: Vec<String> = nsg
-        .pointer("/properties/securityRules")
-        .and_then(Value::as_array)
-        .map(|rules| {
-            rules
-                .iter()
-                .map(|r| {
-                    let p = &r["properties"];
-                    let sources = if p["sourceAddressPrefixes"]
-                        .as_array()
-                        .is_some_and(|a| !a.is_empty())
-                    {
-                        join(p, "/sourceAddressPrefixes")
-                    } else {
-                        s(p, "/sourceAddressPrefix").to_owned()
-                    };
-                    format!(
-                        "{} {} {} {} from {sources}",
-                        s(p, "/direction"),
-                        s(p, "/access"),
-                        s(p, "/protocol"),
-                        s(p, "/destinationPortRange")
-                    )
-                })
-                .collect()
-        })
-        .unwrap_or_default();
-    out.push(call(
-        ivr,
-        "PUT",
-        names.nsg.to_string(),
-        NETWORK_API,
-        &t2,
-        Some(rules.join("; ")),
-    ));
-    if req.vm.public_ip {
-        let b = json(&bodies::public_ip(req));
-        out.push(call(
-            ivr,
-            "PUT",
-            names.public_ip.to_string(),
-            NETWORK_API,
-            &t2,
-            Some(format!(
+            )
+        }
+        TargetResource::NetworkSecurityGroup => {
+            let nsg = json(&bodies::network_security_group(req, facts.os_type));
+            let rules: Vec<String> = nsg
+                .pointer("/properties/securityRules")
+                .and_then(Value::as_array)
+                .map(|rules| rules.iter().map(|r| rule(&r["properties"])).collect())
+                .unwrap_or_default();
+            rules.join("; ")
+        }
+        TargetResource::PublicIp => {
+            let b = json(&bodies::public_ip(req));
+            format!(
                 "sku {}, {} allocation",
                 s(&b, "/sku/name"),
                 s(&b, "/properties/publicIPAllocationMethod")
-            )),
-        ));
-    }
-    let nic = json(&bodies::network_interface(req, &names));
-    out.push(call(
-        ivr,
-        "PUT",
-        names.nic.to_string(),
-        NETWORK_API,
-        &t2,
-        Some(format!(
-            "subnet {}{}{}",
-            s(&nic, "/properties/ipConfigurations/0/properties/subnet/id"),
-            Some(s(
-                &nic,
-                "/properties/ipConfigurations/0/properties/publicIPAddress/id"
-            ))
-            .filter(|p| !p.is_empty())
-            .map(|p| format!(", public IP {p}"))
-            .unwrap_or_default(),
-            Some(s(&nic, "/properties/networkSecurityGroup/id"))
-                .filter(|p| !p.is_empty())
-                .map(|p| format!(", NSG {p}"))
-                .unwrap_or_default(),
-        )),
-    ));
-    let computer_name = os_profile::computer_name(&req.vm.name, facts.os_type, facts.os_state)
-        .map_err(|e| format!("vm.name: {e}"))?;
-    let vm = json(&bodies::virtual_machine(
-        req,
-        image,
-        info,
-        &names,
-        computer_name,
-        None,
-    ));
-    let os = match (facts.os_state, facts.os_type) {
-        (OsState::Specialized, _) => "specialized: no osProfile".to_owned(),
-        (OsState::Generalized, OsType::Linux) => format!(
-            "Linux, user {}, SSH key only",
-            s(&vm, "/properties/osProfile/adminUsername")
-        ),
-        (OsState::Generalized, OsType::Windows) => format!(
-            "Windows, user {}, password from Key Vault",
-            s(&vm, "/properties/osProfile/adminUsername")
-        ),
-    };
-    let image_ref = ["id", "sharedGalleryImageId", "communityGalleryImageId"]
-        .iter()
-        .map(|k| {
-            s(
-                &vm,
-                &format!("/properties/storageProfile/imageReference/{k}"),
             )
-        })
-        .find(|v| !v.is_empty())
-        .unwrap_or("")
-        .to_owned();
-    // The handler's rule: a gallery image from another tenant goes with an auxiliary token for it.
-    let aux = match (image, req.image.tenant_id.as_deref()) {
-        (ImageId::Gallery { .. }, Some(t1)) if !t1.eq_ignore_ascii_case(&t2) => Some(t1.to_owned()),
-        _ => None,
-    };
-    out.push(Call {
-        auxiliary_tenant: aux,
-        ..call(
-            ivr,
-            "PUT",
-            names.vm.to_string(),
-            COMPUTE_API,
-            &t2,
-            Some(format!(
+        }
+        TargetResource::NetworkInterface => {
+            let nic = json(&bodies::network_interface(req, names));
+            let named = |p: &str, label: &str| {
+                Some(s(&nic, p))
+                    .filter(|v| !v.is_empty())
+                    .map(|v| format!(", {label} {v}"))
+                    .unwrap_or_default()
+            };
+            format!(
+                "subnet {}{}{}",
+                s(&nic, "/properties/ipConfigurations/0/properties/subnet/id"),
+                named(
+                    "/properties/ipConfigurations/0/properties/publicIPAddress/id",
+                    "public IP"
+                ),
+                named("/properties/networkSecurityGroup/id", "NSG"),
+            )
+        }
+        TargetResource::VirtualMachine => {
+            let computer_name =
+                os_profile::computer_name(&req.vm.name, facts.os_type, facts.os_state)
+                    .map_err(PlanError::VmName)?;
+            let vm = json(&bodies::virtual_machine(
+                req,
+                image,
+                info,
+                names,
+                computer_name,
+                None,
+            ));
+            let os = match (facts.os_state, facts.os_type) {
+                (OsState::Specialized, _) => "specialized: no osProfile".to_owned(),
+                (OsState::Generalized, OsType::Linux) => format!(
+                    "Linux, user {}, SSH key only",
+                    s(&vm, "/properties/osProfile/adminUsername")
+                ),
+                (OsState::Generalized, OsType::Windows) => format!(
+                    "Windows, user {}, password from Key Vault",
+                    s(&vm, "/properties/osProfile/adminUsername")
+                ),
+            };
+            let image_ref = ["id", "sharedGalleryImageId", "communityGalleryImageId"]
+                .iter()
+                .map(|k| {
+                    s(
+                        &vm,
+                        &format!("/properties/storageProfile/imageReference/{k}"),
+                    )
+                })
+                .find(|v| !v.is_empty())
+                .unwrap_or("")
+                .to_owned();
+            format!(
                 "size {}; image {image_ref}; {os}{}",
                 s(&vm, "/properties/hardwareProfile/vmSize"),
                 if facts.trusted_launch {
@@ -333,25 +257,50 @@ pub fn calls(
                 } else {
                     ""
                 }
-            )),
-        )
-    });
-    out.push(Call {
-        when: Some("every IMAGEFERRY_PROVISIONING_POLL until Succeeded or Failed, then the NIC and public IP for the addresses"),
-        ..call(Step::VmProvisioning, "GET", "the VM create's Azure-AsyncOperation URL, or the VM".into(), COMPUTE_API, &t2, None)
-    });
-    Ok(out)
+            )
+        }
+    })
+}
+
+/// One NSG rule for people: `Inbound Allow Tcp 22 from 203.0.113.0/24`.
+fn rule(p: &Value) -> String {
+    let sources = if p["sourceAddressPrefixes"]
+        .as_array()
+        .is_some_and(|a| !a.is_empty())
+    {
+        join(p, "/sourceAddressPrefixes")
+    } else {
+        s(p, "/sourceAddressPrefix").to_owned()
+    };
+    format!(
+        "{} {} {} {} from {sources}",
+        s(p, "/direction"),
+        s(p, "/access"),
+        s(p, "/protocol"),
+        s(p, "/destinationPortRange")
+    )
+}
+
+/// Why a request cannot be planned (its ids or VM name break a rule the validation leaves to
+/// the handler).
+#[derive(Debug, thiserror::Error)]
+pub enum PlanError {
+    /// A target id is not a valid ARM id.
+    #[error("target: {0}")]
+    Target(#[source] ResourceIdError),
+    /// The image id's paths are not valid ARM ids.
+    #[error("image.id: {0}")]
+    Image(#[source] ResourceIdError),
+    /// No computer name can be derived from `vm.name`.
+    #[error("vm.name: {0}")]
+    VmName(#[source] os_profile::OsProfileError),
 }
 
 /// Runs `plan`.
 pub async fn run(args: Args) -> Exit {
-    let body = match args.req.build() {
-        Ok(b) => b,
-        Err(e) => return usage_error(e),
-    };
-    let req: DeploymentRequest = match serde_json::from_value(body) {
+    let req = match args.req.decode() {
         Ok(r) => r,
-        Err(e) => return usage_error(format!("the request does not decode: {e}")),
+        Err(e) => return usage_error(e),
     };
     let image = match req.validate() {
         Ok(i) => i,
@@ -388,13 +337,14 @@ pub async fn run(args: Args) -> Exit {
                 Ok(p) => p,
                 Err(e) => return usage_error(format!("image.id: {e}")),
             };
+            let call = image_definition_get(&image);
             match session
                 .arm()
                 .get::<GalleryImage>(
                     &paths.tenant,
                     &paths.definition.to_string(),
-                    GALLERY_API,
-                    &[],
+                    call.api_version(),
+                    call.query,
                 )
                 .await
             {

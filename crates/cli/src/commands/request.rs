@@ -8,6 +8,7 @@ use crate::exit::Exit;
 use crate::output::{OutputArgs, print_json, usage_error};
 use crate::session::Session;
 use azure_clients::OutgoingMessage;
+use imageferry_contract::duration::parse_duration;
 use imageferry_contract::{DeploymentRequest, Step};
 use serde_json::json;
 use std::time::Duration;
@@ -34,25 +35,6 @@ pub struct Args {
     poll: Duration,
     #[command(flatten)]
     out: OutputArgs,
-}
-
-/// `90s`, `500ms`, `30m`, `2h`, or plain seconds.
-pub fn parse_duration(s: &str) -> Result<Duration, String> {
-    let s = s.trim();
-    let (n, unit) = s
-        .find(|c: char| !c.is_ascii_digit() && c != '.')
-        .map_or((s, ""), |i| s.split_at(i));
-    let n: f64 = n
-        .parse()
-        .map_err(|_| format!("{s:?} is not a duration like 90s, 30m, 2h"))?;
-    let secs = match unit {
-        "" | "s" => n,
-        "ms" => n / 1000.0,
-        "m" => n * 60.0,
-        "h" => n * 3600.0,
-        _ => return Err(format!("{s:?}: unit must be ms, s, m or h")),
-    };
-    Ok(Duration::from_secs_f64(secs))
 }
 
 /// Runs `request`.

@@ -62,14 +62,54 @@ pub struct RequestArgs {
     tags: Vec<String>,
 }
 
-pub(crate) fn read_source(path: &str) -> Result<String, String> {
+/// Why the request cannot be built from the file and the flags.
+#[derive(Debug, thiserror::Error)]
+pub enum RequestArgsError {
+    /// The file (or stdin, `-`) cannot be read.
+    #[error("{path}: {source}")]
+    Read {
+        /// The path, or `stdin`.
+        path: String,
+        /// The read error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The file is not JSON.
+    #[error("{path}: not JSON: {source}")]
+    NotJson {
+        /// The path.
+        path: String,
+        /// The parse error.
+        #[source]
+        source: serde_json::Error,
+    },
+    /// The file is JSON but not an object.
+    #[error("{0}: a request is a JSON object")]
+    NotObject(String),
+    /// A `--tag` without `=`.
+    #[error("--tag {0:?}: expected name=value")]
+    Tag(String),
+    /// The JSON is not a request (as the handler decodes it).
+    #[error("the request does not decode: {0}")]
+    Decode(#[source] serde_json::Error),
+}
+
+/// The text of `path`, or of stdin for `-`.
+pub(crate) fn read_source(path: &str) -> Result<String, RequestArgsError> {
     if path == "-" {
         let mut s = String::new();
-        std::io::Read::read_to_string(&mut std::io::stdin(), &mut s)
-            .map_err(|e| format!("stdin: {e}"))?;
+        std::io::Read::read_to_string(&mut std::io::stdin(), &mut s).map_err(|source| {
+            RequestArgsError::Read {
+                path: "stdin".into(),
+                source,
+            }
+        })?;
         Ok(s)
     } else {
-        std::fs::read_to_string(path).map_err(|e| format!("{path}: {e}"))
+        std::fs::read_to_string(path).map_err(|source| RequestArgsError::Read {
+            path: path.to_owned(),
+            source,
+        })
     }
 }
 
@@ -88,18 +128,29 @@ fn set(obj: &mut Map<String, Value>, path: &[&str], value: Value) {
 
 impl RequestArgs {
     /// The request JSON from the file and the flags.
-    pub fn build(&self) -> Result<Value, String> {
+    pub fn build(&self) -> Result<Value, RequestArgsError> {
         build(self)
+    }
+
+    /// The request from the file and the flags, decoded as the handler decodes it.
+    pub fn decode(&self) -> Result<imageferry_contract::DeploymentRequest, RequestArgsError> {
+        serde_json::from_value(self.build()?).map_err(RequestArgsError::Decode)
     }
 }
 
-fn build(args: &RequestArgs) -> Result<Value, String> {
+fn build(args: &RequestArgs) -> Result<Value, RequestArgsError> {
     let mut obj = match &args.file {
         Some(f) => {
             let text = read_source(f)?;
-            match serde_json::from_str::<Value>(&text).map_err(|e| format!("{f}: not JSON: {e}"))? {
+            let parsed = serde_json::from_str::<Value>(&text).map_err(|source| {
+                RequestArgsError::NotJson {
+                    path: f.clone(),
+                    source,
+                }
+            })?;
+            match parsed {
                 Value::Object(o) => o,
-                _ => return Err(format!("{f}: a request is a JSON object")),
+                _ => return Err(RequestArgsError::NotObject(f.clone())),
             }
         }
         None => Map::new(),
@@ -147,7 +198,7 @@ fn build(args: &RequestArgs) -> Result<Value, String> {
     for tag in &args.tags {
         let (k, v) = tag
             .split_once('=')
-            .ok_or_else(|| format!("--tag {tag:?}: expected name=value"))?;
+            .ok_or_else(|| RequestArgsError::Tag(tag.clone()))?;
         set(&mut obj, &["vm", "tags", k], json!(v));
     }
     Ok(Value::Object(obj))

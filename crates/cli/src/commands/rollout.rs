@@ -7,12 +7,13 @@
 //! ([`status_store::rollout`]) and the deployments' statuses, so it needs only *Storage Table
 //! Data Reader* on the `deployments` table.
 
-use crate::commands::request::parse_duration;
 use crate::exit::Exit;
 use crate::output::{OutputArgs, print_json, usage_error};
 use crate::session::Session;
+use imageferry_contract::duration::parse_duration;
+use imageferry_contract::gallery_version;
 use imageferry_contract::{ImageId, Status};
-use status_store::rollout::{RunState, VersionRollout, compare_versions};
+use status_store::rollout::{RunState, VersionRollout};
 use status_store::{ListFilter, StatusStore};
 use std::io::IsTerminal;
 use std::time::{Duration, Instant};
@@ -70,7 +71,7 @@ impl Look {
         if self.rollouts.is_empty() {
             // A newer version took the rollout over: this one is superseded.
             if let Some((v, r)) = self.elsewhere.iter().find(|(v, _)| {
-                compare_versions(version_name(v), version)
+                gallery_version::compare(version_name(v), version)
                     .is_some_and(|o| o == std::cmp::Ordering::Greater)
             }) {
                 return Some((
@@ -128,22 +129,30 @@ fn version_name(version_id: &str) -> &str {
     version_id.rsplit('/').next().unwrap_or(version_id)
 }
 
-async fn look(store: &StatusStore, image: &ImageId, version_id: &str) -> Result<Look, String> {
+/// Why the status store could not be read.
+#[derive(Debug, thiserror::Error)]
+enum LookError {
+    /// The rollout states.
+    #[error("{0}")]
+    Rollouts(#[from] azure_clients::table::TableError),
+    /// The deployments of the version.
+    #[error("{0}")]
+    Deployments(#[from] status_store::StoreError),
+}
+
+async fn look(store: &StatusStore, image: &ImageId, version_id: &str) -> Result<Look, LookError> {
     let definition = image.image();
     let states = store.rollouts();
-    let (all, deployments) = tokio::try_join!(
-        async { states.all().await.map_err(|e| e.to_string()) },
-        async {
-            store
+    let (all, deployments) =
+        tokio::try_join!(async { Ok::<_, LookError>(states.all().await?) }, async {
+            Ok(store
                 .list(&ListFilter {
                     image_version: Some(version_id.to_string()),
                     limit: 5000,
                     ..ListFilter::default()
                 })
-                .await
-                .map_err(|e| e.to_string())
-        },
-    )?;
+                .await?)
+        },)?;
     // Ids compare as ARM compares them, without regard to case.
     let (on_version, others): (Vec<_>, Vec<_>) = all
         .into_iter()

@@ -9,8 +9,8 @@ use crate::session::Session;
 use azure_clients::OutgoingMessage;
 use imageferry_contract::rollout::{RolloutCheck, RolloutEvent};
 use imageferry_contract::{
-    DeploymentEvent, DeploymentRequest, ImageId, ImageVersionReplicated, ReplicationCheck,
-    VmProvisioning,
+    DeploymentEvent, DeploymentRequest, ImageId, ImageIdError, ImageVersionReplicated,
+    ReplicationCheck, VmProvisioning,
 };
 use imageferry_handlers::rollout::event::{RESOURCE_WRITE_SUCCESS, ResourceEvent, VERSION_WRITE};
 
@@ -44,53 +44,109 @@ pub struct Args {
     out: OutputArgs,
 }
 
+/// Why a body is not the message of its entity.
+#[derive(Debug, thiserror::Error)]
+enum NotAMessage {
+    /// It does not decode as the entity's message type.
+    #[error("{0}")]
+    Decode(#[from] serde_json::Error),
+    /// A request that decodes but is not valid.
+    #[error("{0}")]
+    Invalid(#[from] imageferry_contract::ValidationErrors),
+    /// Not an Event Grid event (or CloudEvent) the rollout reads.
+    #[error("{0}")]
+    Event(#[from] imageferry_handlers::rollout::event::EventError),
+    /// An event of another write than a gallery image version's.
+    #[error(
+        "event {id} is {event_type} / {operation}, not {RESOURCE_WRITE_SUCCESS} / {VERSION_WRITE}"
+    )]
+    NotAVersionWrite {
+        /// The event id.
+        id: String,
+        /// Its type.
+        event_type: String,
+        /// Its operation.
+        operation: String,
+    },
+    /// The event's subject is a shared or community version, not a gallery one.
+    #[error("subject {0:?} is not a gallery image version id")]
+    NotAGalleryVersion(String),
+    /// The event's subject is not an image version id.
+    #[error("subject {subject:?}: {source}")]
+    Subject {
+        /// The subject.
+        subject: String,
+        /// Why it is not an image version id.
+        #[source]
+        source: ImageIdError,
+    },
+    /// A rollout check whose `versionId` is not an image version id.
+    #[error("versionId: {0}")]
+    VersionId(#[source] ImageIdError),
+    /// Neither event of the events topic.
+    #[error("neither a deployment event ({deployment}) nor a rollout event ({rollout})")]
+    NoEvent {
+        /// Why it is not a deployment event.
+        deployment: serde_json::Error,
+        /// Why it is not a rollout event.
+        #[source]
+        rollout: serde_json::Error,
+    },
+    /// An entity the contract does not have.
+    #[error("{0} is not an entity of the contract ({list}); use --raw to send anyway", list = ENTITIES.join(", "))]
+    UnknownEntity(String),
+}
+
 /// Decodes `body` as `entity`'s message; returns the deployment id it concerns, if any (the
 /// message's CorrelationId).
-fn check(entity: &str, body: &str) -> Result<Option<String>, String> {
-    fn decode<T: serde::de::DeserializeOwned>(body: &str) -> Result<T, String> {
-        serde_json::from_str(body).map_err(|e| e.to_string())
+fn check(entity: &str, body: &str) -> Result<Option<String>, NotAMessage> {
+    fn decode<T: serde::de::DeserializeOwned>(body: &str) -> Result<T, serde_json::Error> {
+        serde_json::from_str(body)
     }
     match entity {
         "deployment-requested" => {
             let r: DeploymentRequest = decode(body)?;
-            r.validate().map_err(|e| e.to_string())?;
+            r.validate()?;
             Ok(Some(r.deployment_id))
         }
         "replication-check" => {
-            decode::<ReplicationCheck>(body).map(|m| Some(m.request.deployment_id))
+            Ok(decode::<ReplicationCheck>(body).map(|m| Some(m.request.deployment_id))?)
         }
         "image-version-replicated" => match decode::<ImageVersionReplicated>(body)? {
             ImageVersionReplicated::Step(s) => Ok(Some(s.request.deployment_id)),
             ImageVersionReplicated::Request(r) => {
-                r.validate().map_err(|e| e.to_string())?;
+                r.validate()?;
                 Ok(Some(r.deployment_id))
             }
         },
-        "vm-provisioning" => decode::<VmProvisioning>(body).map(|m| Some(m.request.deployment_id)),
+        "vm-provisioning" => {
+            Ok(decode::<VmProvisioning>(body).map(|m| Some(m.request.deployment_id))?)
+        }
         // The event Event Grid delivers (Event Grid schema or CloudEvent, alone or in a
         // one-element array), checked as the step checks it before anything else.
         "image-version-published" => {
-            let event = ResourceEvent::parse(body).map_err(|e| e.to_string())?;
+            let event = ResourceEvent::parse(body)?;
             if event.event_type != RESOURCE_WRITE_SUCCESS
                 || !event.operation_name.eq_ignore_ascii_case(VERSION_WRITE)
             {
-                return Err(format!(
-                    "event {} is {} / {}, not {RESOURCE_WRITE_SUCCESS} / {VERSION_WRITE}",
-                    event.id, event.event_type, event.operation_name
-                ));
+                return Err(NotAMessage::NotAVersionWrite {
+                    id: event.id,
+                    event_type: event.event_type,
+                    operation: event.operation_name,
+                });
             }
             match ImageId::parse(&event.subject) {
                 Ok(ImageId::Gallery { .. }) => Ok(None),
-                Ok(_) => Err(format!(
-                    "subject {:?} is not a gallery image version id",
-                    event.subject
-                )),
-                Err(e) => Err(format!("subject {:?}: {e}", event.subject)),
+                Ok(_) => Err(NotAMessage::NotAGalleryVersion(event.subject)),
+                Err(source) => Err(NotAMessage::Subject {
+                    subject: event.subject,
+                    source,
+                }),
             }
         }
         "rollout-check" => {
             let c: RolloutCheck = decode(body)?;
-            ImageId::parse(&c.version_id).map_err(|e| format!("versionId: {e}"))?;
+            ImageId::parse(&c.version_id).map_err(NotAMessage::VersionId)?;
             Ok(None)
         }
         // A deployment's event, or a rollout's.
@@ -98,32 +154,20 @@ fn check(entity: &str, body: &str) -> Result<Option<String>, String> {
             Ok(e) => Ok(Some(e.deployment_id)),
             Err(deployment) => decode::<RolloutEvent>(body)
                 .map(|_| None)
-                .map_err(|rollout| {
-                    format!(
-                        "neither a deployment event ({deployment}) nor a rollout event ({rollout})"
-                    )
+                .map_err(|rollout| NotAMessage::NoEvent {
+                    deployment,
+                    rollout,
                 }),
         },
-        other => Err(format!(
-            "{other} is not an entity of the contract ({}); use --raw to send anyway",
-            ENTITIES.join(", ")
-        )),
+        other => Err(NotAMessage::UnknownEntity(other.to_owned())),
     }
 }
 
 /// Runs `send`.
 pub async fn run(args: Args) -> Exit {
-    let body = if args.file == "-" {
-        let mut s = String::new();
-        if let Err(e) = std::io::Read::read_to_string(&mut std::io::stdin(), &mut s) {
-            return usage_error(format!("stdin: {e}"));
-        }
-        s
-    } else {
-        match std::fs::read_to_string(&args.file) {
-            Ok(s) => s,
-            Err(e) => return usage_error(format!("{}: {e}", args.file)),
-        }
+    let body = match crate::commands::request_args::read_source(&args.file) {
+        Ok(s) => s,
+        Err(e) => return usage_error(e),
     };
     let deployment_id = if args.raw {
         None
@@ -192,11 +236,13 @@ mod tests {
             "/../../reference/eventgrid/resource-write-success.json"
         ))
         .unwrap();
-        let e = check("image-version-published", &reference).unwrap_err();
+        let e = check("image-version-published", &reference)
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("Microsoft.Storage/storageAccounts/write"), "{e}");
         let event = version_written();
         assert_eq!(
-            check("image-version-published", &event.to_string()),
+            check("image-version-published", &event.to_string()).map_err(|e| e.to_string()),
             Ok(None)
         );
         // As a CloudEvent, alone.
@@ -206,7 +252,7 @@ mod tests {
             "id": g["id"], "time": g["eventTime"], "data": g["data"]
         });
         assert_eq!(
-            check("image-version-published", &cloud.to_string()),
+            check("image-version-published", &cloud.to_string()).map_err(|e| e.to_string()),
             Ok(None)
         );
         let mut not_a_version = event.clone();
@@ -222,12 +268,16 @@ mod tests {
             "rollout": "web", "versionId": VERSION, "ring": 1,
             "ringStartedAt": "2026-12-01T10:00:00Z", "attempt": 2
         });
-        assert_eq!(check("rollout-check", &c.to_string()), Ok(None));
+        assert_eq!(
+            check("rollout-check", &c.to_string()).map_err(|e| e.to_string()),
+            Ok(None)
+        );
         let mut bad = c.clone();
         bad["versionId"] = "1.0.0".into();
         assert!(
             check("rollout-check", &bad.to_string())
                 .unwrap_err()
+                .to_string()
                 .contains("versionId")
         );
         let mut missing = c.clone();
@@ -238,10 +288,15 @@ mod tests {
             "rollout": "web", "versionId": VERSION, "status": "ring-started", "ring": 0,
             "ringName": "canary", "at": "2026-12-01T10:00:00Z", "detail": "ring 0 started"
         });
-        assert_eq!(check("deployment-events", &e.to_string()), Ok(None));
-        let err = check("deployment-events", &c.to_string()).unwrap_err();
+        assert_eq!(
+            check("deployment-events", &e.to_string()).map_err(|e| e.to_string()),
+            Ok(None)
+        );
+        let err = check("deployment-events", &c.to_string())
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("neither a deployment event"), "{err}");
-        let err = check("nonsense", "{}").unwrap_err();
+        let err = check("nonsense", "{}").unwrap_err().to_string();
         assert!(
             err.contains("image-version-published, rollout-check"),
             "{err}"

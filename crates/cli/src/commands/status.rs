@@ -29,9 +29,21 @@ pub struct Args {
     out: OutputArgs,
 }
 
-fn parse_status(s: &str) -> Result<Status, String> {
-    serde_json::from_value(serde_json::json!(s)).map_err(|_| {
-        format!("{s:?} is not a status: accepted, waiting-for-replication, replicated, provisioning, succeeded, failed, rejected")
+/// A `--status` value that is not a status.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "{text:?} is not a status: accepted, waiting-for-replication, replicated, provisioning, succeeded, failed, rejected"
+)]
+struct NotAStatus {
+    text: String,
+    #[source]
+    source: serde_json::Error,
+}
+
+fn parse_status(s: &str) -> Result<Status, NotAStatus> {
+    serde_json::from_value(serde_json::json!(s)).map_err(|source| NotAStatus {
+        text: s.to_owned(),
+        source,
     })
 }
 

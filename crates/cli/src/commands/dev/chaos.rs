@@ -37,14 +37,9 @@ fn now_ms() -> i64 {
 
 impl TokenProxy {
     /// Starts forwarding to `upstream` (azure-sim).
-    pub async fn start(upstream: &str) -> Result<Self, String> {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .map_err(|e| format!("token proxy: {e}"))?;
-        let base_url = format!(
-            "http://{}",
-            listener.local_addr().map_err(|e| e.to_string())?
-        );
+    pub async fn start(upstream: &str) -> Result<Self, std::io::Error> {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let base_url = format!("http://{}", listener.local_addr()?);
         let inner = Arc::new(ProxyState {
             upstream: upstream.trim_end_matches('/').to_string(),
             http: reqwest::Client::new(),

@@ -5,13 +5,13 @@
 use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
-use functions_host::bus::BusClient;
+use azure_clients::servicebus::{ServiceBusReceiver, dead_letter_path};
 use serde_json::Value;
 
 use super::follow::Deployment;
 
-/// Every queue of the stand-in's namespace (the one `imageferry dev` starts, which mirrors
-/// `infra/modules/servicebus.bicep`): the step queues, whatever their number.
+/// Every queue of the stand-in's namespace (the one `imageferry dev` starts, from
+/// `infra/servicebus.entities.json`): the step queues, whatever their number.
 pub fn queues() -> Vec<String> {
     servicebus_emulator::NamespaceConfig::imageferry()
         .queues()
@@ -36,15 +36,18 @@ pub struct AzureFigures {
     pub arm_requests: usize,
 }
 
+/// A stand-in's figures could not be read.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct ReadError(#[from] reqwest::Error);
+
 /// Reads `/_sim/requests`.
-pub async fn azure_figures(azure: &str) -> Result<AzureFigures, String> {
+pub async fn azure_figures(azure: &str) -> Result<AzureFigures, ReadError> {
     let records: Vec<Value> = reqwest::get(format!("{azure}/_sim/requests"))
         .await
-        .and_then(|r| r.error_for_status())
-        .map_err(|e| e.to_string())?
+        .and_then(|r| r.error_for_status())?
         .json()
-        .await
-        .map_err(|e| e.to_string())?;
+        .await?;
     let mut f = AzureFigures::default();
     for r in &records {
         let path = r["path"].as_str().unwrap_or("");
@@ -79,23 +82,19 @@ pub async fn azure_figures(azure: &str) -> Result<AzureFigures, String> {
 }
 
 /// Counts per queue/subscription from the stand-in.
-pub async fn entity_counts(bus: &str) -> Result<Vec<Value>, String> {
-    reqwest::get(format!("{bus}/$emulator/entities"))
-        .await
-        .map_err(|e| e.to_string())?
+pub async fn entity_counts(bus: &str) -> Result<Vec<Value>, ReadError> {
+    Ok(reqwest::get(format!("{bus}/$emulator/entities"))
+        .await?
         .json()
-        .await
-        .map_err(|e| e.to_string())
+        .await?)
 }
 
 /// Operation counts from the stand-in.
-pub async fn bus_operations(bus: &str) -> Result<BTreeMap<String, u64>, String> {
-    reqwest::get(format!("{bus}/$emulator/operations"))
-        .await
-        .map_err(|e| e.to_string())?
+pub async fn bus_operations(bus: &str) -> Result<BTreeMap<String, u64>, ReadError> {
+    Ok(reqwest::get(format!("{bus}/$emulator/operations"))
+        .await?
         .json()
-        .await
-        .map_err(|e| e.to_string())
+        .await?)
 }
 
 /// Waits until every queue holds nothing (active, scheduled or locked); false at `timeout`.
@@ -132,10 +131,10 @@ pub async fn wait_drained(bus: &str, timeout: Duration) -> bool {
 pub type DeadLetter = (String, String, String);
 
 /// Takes every message out of every queue's dead-letter queue.
-pub async fn drain_dead_letters(client: &BusClient) -> Vec<DeadLetter> {
+pub async fn drain_dead_letters(client: &ServiceBusReceiver) -> Vec<DeadLetter> {
     let mut out = Vec::new();
     for q in queues() {
-        let dlq = format!("{q}/$DeadLetterQueue");
+        let dlq = dead_letter_path(&q);
         while let Ok(Some(m)) = client.peek_lock(&dlq, Duration::from_secs(0)).await {
             let body: Value = serde_json::from_slice(&m.body).unwrap_or_default();
             let id = body["deploymentId"]
@@ -143,12 +142,7 @@ pub async fn drain_dead_letters(client: &BusClient) -> Vec<DeadLetter> {
                 .or_else(|| body["request"]["deploymentId"].as_str())
                 .unwrap_or("?")
                 .to_string();
-            let reason = m
-                .properties
-                .get("deadletterreason")
-                .and_then(Value::as_str)
-                .unwrap_or("?")
-                .to_string();
+            let reason = m.dead_letter_reason().unwrap_or("?").to_string();
             let _ = client.complete(&m).await;
             out.push((q.clone(), id, reason));
         }

@@ -19,6 +19,29 @@ pub struct Request {
     pub body: String,
 }
 
+/// Why the request file cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    /// It cannot be read.
+    #[error("cannot read {}: {source}", path.display())]
+    Read {
+        /// The file.
+        path: std::path::PathBuf,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// It is not JSON (and more than one request was asked for).
+    #[error("{} is not JSON: {source}", path.display())]
+    NotJson {
+        /// The file.
+        path: std::path::PathBuf,
+        /// The parse error.
+        #[source]
+        source: serde_json::Error,
+    },
+}
+
 /// Reads `path` and makes `count` requests from it (ids `{id}-0001`…, VM names `{name}0001`…
 /// when `count > 1`). A Windows password's Key Vault secret id is pointed at `vault` (the local
 /// stand-in serves the secret under the same name); `notes` says so.
@@ -27,9 +50,11 @@ pub fn load(
     count: usize,
     vault: &str,
     notes: &mut Vec<String>,
-) -> Result<Vec<Request>, String> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+) -> Result<Vec<Request>, LoadError> {
+    let text = std::fs::read_to_string(path).map_err(|source| LoadError::Read {
+        path: path.to_owned(),
+        source,
+    })?;
     let template: Value = match serde_json::from_str(&text) {
         Ok(v) => v,
         // Not JSON: sent as is, once; the pipeline rejects it (that is a valid local test).
@@ -39,7 +64,12 @@ pub fn load(
                 body: text,
             }]);
         }
-        Err(e) => return Err(format!("{} is not JSON: {e}", path.display())),
+        Err(source) => {
+            return Err(LoadError::NotJson {
+                path: path.to_owned(),
+                source,
+            });
+        }
     };
     let base_id = template["deploymentId"]
         .as_str()
