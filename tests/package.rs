@@ -97,7 +97,8 @@ fn tempdir() -> PathBuf {
 
 /// Every function's queue exists in the namespace the Bicep deploys (the queues of
 /// infra/servicebus.entities.json), and no other queue is declared there: a function without its
-/// queue would never be triggered.
+/// queue would never be triggered. A queue's function has its name; `<queue>-dead-letters` reads
+/// its dead-letter sub-queue.
 #[test]
 fn every_function_has_its_queue_in_the_bicep() {
     let root = repo();
@@ -112,7 +113,23 @@ fn every_function_has_its_queue_in_the_bicep() {
         .map(|q| q["name"].as_str().unwrap().to_string())
         .collect();
     queues.sort();
-    let mut functions = function_folders(&root);
+    let (dead_letters, mut functions): (Vec<String>, Vec<String>) = function_folders(&root)
+        .into_iter()
+        .partition(|f| f.ends_with("-dead-letters"));
     functions.sort();
     assert_eq!(queues, functions);
+    for f in &dead_letters {
+        let json: serde_json::Value = serde_json::from_str(
+            &std::fs::read_to_string(root.join(f).join("function.json")).unwrap(),
+        )
+        .unwrap();
+        let queue = f.trim_end_matches("-dead-letters");
+        assert_eq!(
+            json["bindings"][0]["queueName"],
+            format!("{queue}/$DeadLetterQueue"),
+            "{f}"
+        );
+        assert!(queues.iter().any(|q| q == queue), "{f}: no queue {queue}");
+    }
+    assert_eq!(dead_letters.len(), 4, "{dead_letters:?}");
 }

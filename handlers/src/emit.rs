@@ -31,28 +31,44 @@ impl App {
         attempt: u32,
         message_id: Option<String>,
     ) -> Result<(), StepError> {
+        self.publish_event(event, attempt, message_id)
+            .await
+            .map(drop)
+    }
+
+    /// [`App::publish`], saying whether the event went out.
+    pub async fn publish_event(
+        &self,
+        event: &DeploymentEvent,
+        attempt: u32,
+        message_id: Option<String>,
+    ) -> Result<Emitted, StepError> {
         let message_id = message_id
             .unwrap_or_else(|| event_message_id(&event.deployment_id, event.status, attempt));
         if !event.status.is_terminal() || event.status == Status::Rejected {
-            return self.send_event(event, message_id).await;
+            self.send_event(event, message_id).await?;
+            return Ok(Emitted::Sent);
         }
         match self.status.claim(event, &message_id).await? {
-            Claimed::Unarbitrated => self.send_event(event, message_id).await,
+            Claimed::Unarbitrated => {
+                self.send_event(event, message_id).await?;
+                Ok(Emitted::Sent)
+            }
             Claimed::Won => {
                 self.send_event(event, message_id).await?;
                 self.status.published(&event.deployment_id).await;
-                Ok(())
+                Ok(Emitted::Sent)
             }
             Claimed::Published => {
                 tracing::info!(deployment_id = %event.deployment_id, status = %event.status, %message_id, "terminal event already published");
-                Ok(())
+                Ok(Emitted::AlreadySent)
             }
             Claimed::Unpublished(stored) => {
                 let stored = stored.map_or_else(|| event.clone(), |e| *e);
                 tracing::info!(deployment_id = %event.deployment_id, status = %stored.status, %message_id, "terminal outcome claimed earlier but not published: publishing it");
                 self.send_event(&stored, message_id).await?;
                 self.status.published(&event.deployment_id).await;
-                Ok(())
+                Ok(Emitted::Sent)
             }
             Claimed::Lost(held) => {
                 let code = event.error.as_ref().map(|e| e.code.as_str()).unwrap_or("");
@@ -65,7 +81,7 @@ impl App {
                     held_message_id = %held.message_id,
                     "terminal outcome not published: the deployment already has its terminal outcome (status store claim)"
                 );
-                Ok(())
+                Ok(Emitted::Lost(held.status))
             }
         }
     }
@@ -165,6 +181,30 @@ impl App {
             };
             StepError::classified(transient, error)
         })
+    }
+}
+
+/// Whether [`App::publish_event`] sent the event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Emitted {
+    /// It is on the events topic.
+    Sent,
+    /// The same terminal event was published before.
+    AlreadySent,
+    /// Not published: the deployment's terminal outcome is this other status.
+    Lost(Status),
+}
+
+impl Emitted {
+    /// For the invocation's log line: why nothing went out, if nothing did.
+    pub fn note(self, deployment_id: &str) -> Option<String> {
+        match self {
+            Emitted::Sent => None,
+            Emitted::AlreadySent => Some("already published".into()),
+            Emitted::Lost(held) => Some(format!(
+                "not published: deployment {deployment_id} already {held}"
+            )),
+        }
     }
 }
 

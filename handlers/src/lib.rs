@@ -12,6 +12,7 @@ pub mod calls;
 pub mod capacity;
 pub mod clock;
 pub mod config;
+pub mod dead_letters;
 pub mod emit;
 pub mod image;
 pub mod names;

@@ -80,6 +80,13 @@ pub trait Function: Send + Sync + 'static {
         shadowed.is_empty()
     }
 
+    /// Whether a transient failure is retried by a scheduled message to the function's own
+    /// queue (the default). A function whose queue cannot be sent to (a dead-letter sub-queue)
+    /// answers 500 instead, and the broker delivers the message again.
+    fn schedules_retries(&self) -> bool {
+        true
+    }
+
     /// The typed message, or why the body is refused (`Rejected`).
     fn admit(
         &self,
@@ -132,11 +139,12 @@ pub trait Report: Send + Sync + 'static {
         ending: Ending,
     ) -> Terminal<Self::Event>;
 
-    /// Publishes a terminal event.
+    /// Publishes a terminal event; `Some(why)` when it was not sent (another outcome holds the
+    /// deployment, or it went out before).
     fn publish<'a>(
         app: &'a App,
         terminal: &'a Terminal<Self::Event>,
-    ) -> impl Future<Output = Result<(), StepError>> + Send + 'a;
+    ) -> impl Future<Output = Result<Option<String>, StepError>> + Send + 'a;
 }
 
 /// How a message ends when its work did not complete it.
@@ -185,6 +193,9 @@ pub struct Delivery<N = Step> {
     pub retries: Retries,
     /// The message's CorrelationId, carried by its retries.
     pub correlation_id: Option<String>,
+    /// `DeadLetterReason` and `DeadLetterErrorDescription`, the application properties Service
+    /// Bus gives a dead-lettered message (read only by the dead-letter functions).
+    pub dead_letter: Option<(String, String)>,
 }
 
 /// The function failed transiently; the host abandons the message so it is redelivered.
@@ -244,7 +255,8 @@ impl<F: Function> Runner<F> {
                 }
                 Err(refused) => Err(refused),
             };
-            end::<F::Report>(&app, &delivery, &about, &raw_body, outcome).await
+            let retries = function.schedules_retries();
+            end::<F::Report>(&app, &delivery, &about, &raw_body, retries, outcome).await
         }
         .instrument(span)
     }
@@ -287,6 +299,19 @@ fn arrive<F: Function>(
         .message_id
         .unwrap_or(invocation.context.invocation_id);
     let retries = Retries::from_properties(&message.application_properties, &message_id);
+    let property = |k: &str| {
+        message
+            .application_properties
+            .get(k)
+            .and_then(serde_json::Value::as_str)
+            .map(str::to_owned)
+    };
+    let dead_letter = property("DeadLetterReason").map(|reason| {
+        (
+            reason,
+            property("DeadLetterErrorDescription").unwrap_or_default(),
+        )
+    });
     let delivery = Delivery {
         step: function.name(),
         message_id,
@@ -296,6 +321,7 @@ fn arrive<F: Function>(
         untrusted_count,
         retries,
         correlation_id: message.correlation_id,
+        dead_letter,
     };
     (delivery, message.body, message.raw_body)
 }
@@ -380,14 +406,20 @@ enum AfterTransient {
 
 /// What a transient failure of the work becomes (see [`crate::retry`]): a scheduled retry, or
 /// `RetriesExhausted` once the outage budget is spent; 500 ([`Redeliver`]) only when the retry
-/// cannot be sent and the message may still be redelivered.
+/// cannot be sent and the message may still be redelivered, or when the function does not
+/// schedule retries (`scheduled` false).
 async fn on_transient<N: Display>(
     app: &App,
     delivery: &Delivery<N>,
     raw_body: &str,
+    scheduled: bool,
     error: EventError,
     retry_after: Option<Duration>,
 ) -> Result<AfterTransient, Redeliver> {
+    if !scheduled {
+        tracing::warn!(step = %delivery.step, delivery = delivery.delivery_count, code = %error.code, message = %error.message, "transient failure; the message will be delivered again");
+        return Err(redeliver(delivery, error));
+    }
     let now = app.clock.now();
     let retries = &delivery.retries;
     match retry::decide(&app.config, retries, now, &error, retry_after) {
@@ -455,6 +487,7 @@ async fn end<R: Report>(
     delivery: &Delivery<R::Name>,
     about: &R::About,
     raw_body: &str,
+    scheduled: bool,
     outcome: Result<R::Done, StepError>,
 ) -> Result<InvocationResult, Redeliver> {
     let step = delivery.step;
@@ -468,7 +501,7 @@ async fn end<R: Report>(
         Err(StepError::Rejected(error)) => Ending::Rejected(error),
         Err(StepError::Failed { error, progress }) => Ending::Failed { error, progress },
         Err(StepError::Transient { error, retry_after }) => {
-            match on_transient(app, delivery, raw_body, error, retry_after).await? {
+            match on_transient(app, delivery, raw_body, scheduled, error, retry_after).await? {
                 AfterTransient::Scheduled(line) => {
                     return Ok(InvocationResult::default().log(format!("{prefix}: {line}")));
                 }
@@ -483,12 +516,22 @@ async fn end<R: Report>(
     tracing::info!(%step, delivery = delivery.delivery_count, status, %code, %detail, "terminal outcome");
     let summary = format!("{prefix}: {status}: {code}");
     let cause = match R::publish(app, &terminal).await {
-        Ok(()) => return Ok(InvocationResult::default().log(summary)),
+        Ok(None) => return Ok(InvocationResult::default().log(summary)),
+        Ok(Some(why)) => return Ok(InvocationResult::default().log(format!("{summary} ({why})"))),
         // The outcome stands; publishing it is retried like any transient failure (the work
         // runs again and reaches it again).
         Err(StepError::Transient { error, retry_after }) => {
             tracing::warn!(%step, delivery = delivery.delivery_count, status, code = %error.code, message = %error.message, "publishing the terminal event failed");
-            match on_transient(app, delivery, raw_body, error.clone(), retry_after).await? {
+            match on_transient(
+                app,
+                delivery,
+                raw_body,
+                scheduled,
+                error.clone(),
+                retry_after,
+            )
+            .await?
+            {
                 AfterTransient::Scheduled(line) => {
                     return Ok(InvocationResult::default()
                         .log(format!("{summary} (not published yet: {line})")));

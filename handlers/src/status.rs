@@ -102,6 +102,23 @@ impl StatusWriter {
         }
     }
 
+    /// The terminal outcome deployment `id` has claimed, if any (`None` also without a store).
+    pub async fn terminal(&self, id: &str) -> Result<Option<TerminalClaim>, StepError> {
+        let Some(store) = &self.store else {
+            return Ok(None);
+        };
+        store.terminal(id).await.map_err(|e| {
+            StepError::classified(
+                e.is_transient(),
+                EventError {
+                    code: "StatusStoreUnavailable".into(),
+                    message: format!("reading the terminal outcome in the status store: {e}"),
+                    hint: None,
+                },
+            )
+        })
+    }
+
     /// Notes that the claimed event of deployment `id` is published (best effort: a claim left
     /// unmarked only makes a later holder of it publish the same MessageId again).
     pub async fn published(&self, id: &str) {

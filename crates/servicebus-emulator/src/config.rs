@@ -804,7 +804,21 @@ mod tests {
             }
         }
         let triggers = trigger_entities();
-        assert_eq!(triggers.len(), 6, "{triggers:?}");
+        // The six functions on their queues, and a dead-letter function on each of the four
+        // step queues' dead-letter sub-queues.
+        assert_eq!(triggers.len(), 10, "{triggers:?}");
+        for step in [
+            "deployment-requested",
+            "replication-check",
+            "image-version-replicated",
+            "vm-provisioning",
+        ] {
+            let dlq = format!("{step}/$DeadLetterQueue");
+            assert!(
+                triggers.iter().any(|(_, e)| *e == dlq),
+                "no function reads {dlq}: {triggers:?}"
+            );
+        }
         let config = NamespaceConfig::imageferry();
         let found = differences(&json, &config, &triggers);
         assert!(found.is_empty(), "{found:#?}");

@@ -362,7 +362,11 @@ impl Report for RolloutReport {
     fn publish<'a>(
         app: &'a App,
         terminal: &'a Terminal<RolloutEvent>,
-    ) -> impl Future<Output = Result<(), StepError>> + Send + 'a {
-        fanout::publish_with_id(app, terminal.event.clone(), terminal.message_id.clone())
+    ) -> impl Future<Output = Result<Option<String>, StepError>> + Send + 'a {
+        async move {
+            fanout::publish_with_id(app, terminal.event.clone(), terminal.message_id.clone())
+                .await
+                .map(|()| None)
+        }
     }
 }

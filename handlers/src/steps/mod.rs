@@ -17,6 +17,7 @@ pub mod rollout_check;
 pub mod vm_provisioning;
 
 use crate::app::App;
+use crate::dead_letters::DeadLetters;
 use crate::outcome::StepError;
 use crate::runner::{self, Ending, Function, Report, Serve as _, Terminal};
 use functions_runtime::{BodyDecodeError, Functions};
@@ -54,8 +55,9 @@ fn invocation_span(f: &functions_runtime::SpanFields<'_>) -> tracing::Span {
     )
 }
 
-/// The four deployment steps, registered under their queue names (the two rollout functions are
-/// added by [`crate::rollout::functions`]). Nothing else is served.
+/// The four deployment steps, registered under their queue names, and their dead-letter
+/// functions (`<queue>-dead-letters`, [`crate::dead_letters`]); the two rollout functions are
+/// added by [`crate::rollout::functions`]. Nothing else is served.
 pub fn functions(app: Arc<App>) -> Functions {
     Functions::new()
         .invocation_span(invocation_span)
@@ -83,6 +85,10 @@ pub fn functions(app: Arc<App>) -> Functions {
                 Box::pin(vm_provisioning::run(app, d, m))
             }),
         )
+        .serve(&app, DeadLetters(Step::DeploymentRequested))
+        .serve(&app, DeadLetters(Step::ReplicationCheck))
+        .serve(&app, DeadLetters(Step::ImageVersionReplicated))
+        .serve(&app, DeadLetters(Step::VmProvisioning))
 }
 
 /// A step's work on one message: its module's `run`.
@@ -251,8 +257,13 @@ impl Report for DeploymentReport {
     fn publish<'a>(
         app: &'a App,
         terminal: &'a Terminal<DeploymentEvent>,
-    ) -> impl Future<Output = Result<(), StepError>> + Send + 'a {
-        app.publish(&terminal.event, 0, terminal.message_id.clone())
+    ) -> impl Future<Output = Result<Option<String>, StepError>> + Send + 'a {
+        async move {
+            let emitted = app
+                .publish_event(&terminal.event, 0, terminal.message_id.clone())
+                .await?;
+            Ok(emitted.note(&terminal.event.deployment_id))
+        }
     }
 }
 
@@ -328,7 +339,7 @@ fn event(
 }
 
 /// Best effort: the `deploymentId` (or `request.deploymentId`) of an undecodable body.
-fn sniff_deployment_id(raw: &str) -> String {
+pub(crate) fn sniff_deployment_id(raw: &str) -> String {
     let Ok(json) = serde_json::from_str::<serde_json::Value>(raw) else {
         return String::new();
     };

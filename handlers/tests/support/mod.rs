@@ -107,6 +107,8 @@ pub struct Delivered {
     pub message_id: Option<String>,
     pub delivery_count: u32,
     pub status: u16,
+    /// The invocation's `Logs` (what the host would log for it).
+    pub logs: Vec<String>,
 }
 
 pub struct Bench {
@@ -320,7 +322,19 @@ impl Bench {
         delivery_count: u32,
         edit: impl FnOnce(&mut functions_runtime::host_wire::HostMessage),
     ) -> u16 {
-        let invocation = HostInvocation::new(m.entity.clone(), "message");
+        let function = m.entity.clone();
+        self.deliver_to(&function, m, delivery_count, edit).await
+    }
+
+    /// Delivers `m` once to `function` (a dead-letter function, say) after `edit`.
+    pub async fn deliver_to(
+        &mut self,
+        function: &str,
+        m: &SentMessage,
+        delivery_count: u32,
+        edit: impl FnOnce(&mut functions_runtime::host_wire::HostMessage),
+    ) -> u16 {
+        let invocation = HostInvocation::new(function.to_string(), "message");
         let mut host_message = functions_host::host_message(&m.received(delivery_count));
         edit(&mut host_message);
         let body = request_body(&host_message, &invocation);
@@ -335,11 +349,26 @@ impl Bench {
             .await
             .unwrap();
         let status = response.status().as_u16();
+        let body = http_body_util::BodyExt::collect(response.into_body())
+            .await
+            .map(|b| b.to_bytes())
+            .unwrap_or_default();
+        let logs = serde_json::from_slice::<Value>(&body)
+            .ok()
+            .and_then(|v| {
+                v["Logs"].as_array().map(|l| {
+                    l.iter()
+                        .filter_map(|x| x.as_str().map(str::to_owned))
+                        .collect()
+                })
+            })
+            .unwrap_or_default();
         self.deliveries.push(Delivered {
-            function: m.entity.clone(),
+            function: function.to_string(),
             message_id: m.broker.message_id.clone(),
             delivery_count,
             status,
+            logs,
         });
         status
     }
