@@ -221,13 +221,11 @@ impl Report for DeadLetterReport {
         }
     }
 
-    fn publish<'a>(
-        app: &'a App,
-        terminal: &'a Terminal<DeploymentEvent>,
-    ) -> impl Future<Output = Result<Option<String>, StepError>> + Send + 'a {
-        async move {
-            let emitted = app.publish_event(&terminal.event, 0, None).await?;
-            Ok(emitted.note(&terminal.event.deployment_id))
-        }
+    async fn publish(
+        app: &App,
+        terminal: &Terminal<DeploymentEvent>,
+    ) -> Result<Option<String>, StepError> {
+        let emitted = app.publish_event(&terminal.event, 0, None).await?;
+        Ok(emitted.note(&terminal.event.deployment_id))
     }
 }

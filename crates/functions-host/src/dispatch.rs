@@ -46,6 +46,10 @@ pub struct Stats {
     pub locks_lost: AtomicU64,
     /// Successful invocations abandoned on purpose (fault injection).
     pub injected_redeliveries: AtomicU64,
+    /// Messages abandoned before delivery on purpose ([`Inject::Abandon`]).
+    pub injected_abandons: AtomicU64,
+    /// Handler kills during a delivery ([`Inject::KillDuring`]).
+    pub injected_kills: AtomicU64,
     /// Receive calls that failed (Service Bus unreachable or erroring).
     pub receive_errors: AtomicU64,
 }
@@ -71,6 +75,10 @@ pub struct StatsSnapshot {
     pub locks_lost: u64,
     /// Successful invocations abandoned on purpose.
     pub injected_redeliveries: u64,
+    /// Messages abandoned before delivery on purpose.
+    pub injected_abandons: u64,
+    /// Handler kills during a delivery.
+    pub injected_kills: u64,
     /// Failed receive calls.
     pub receive_errors: u64,
 }
@@ -89,6 +97,8 @@ impl Stats {
             renewals: g(&self.renewals),
             locks_lost: g(&self.locks_lost),
             injected_redeliveries: g(&self.injected_redeliveries),
+            injected_abandons: g(&self.injected_abandons),
+            injected_kills: g(&self.injected_kills),
             receive_errors: g(&self.receive_errors),
         }
     }
@@ -206,6 +216,22 @@ pub struct Executed {
     pub line: String,
 }
 
+/// Fault injection (chaos runs): what the host does with a message it received, before it
+/// delivers it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Inject {
+    /// Deliver it as usual.
+    Deliver,
+    /// Abandon it at once, as if the invocation had failed (its delivery count goes up).
+    Abandon,
+    /// Deliver it, and SIGKILL the handler this long after the invocation began if it is still
+    /// running (the handler dies during the delivery; the message is abandoned).
+    KillDuring(Duration),
+}
+
+/// Decides an [`Inject`] for a function's received message.
+pub type Injector = Arc<dyn Fn(&str, &ReceivedMessage) -> Inject + Send + Sync>;
+
 /// Delivers locked messages to the custom handler, as the Functions host does.
 pub struct Dispatcher {
     supervisor: Supervisor,
@@ -216,6 +242,8 @@ pub struct Dispatcher {
     log: LogSink,
     /// Fraction of successful invocations abandoned instead of completed (duplicate deliveries).
     redeliver_after_success: f64,
+    /// Fault injection before delivery.
+    injector: Option<Injector>,
 }
 
 impl Dispatcher {
@@ -238,7 +266,15 @@ impl Dispatcher {
             stats: Arc::default(),
             log,
             redeliver_after_success: 0.0,
+            injector: None,
         }
+    }
+
+    /// Fault injection: `injector` decides, for every received message, whether it is
+    /// delivered, abandoned at once, or delivered while the handler is killed.
+    pub fn with_injector(mut self, injector: Option<Injector>) -> Self {
+        self.injector = injector;
+        self
     }
 
     /// Fault injection: abandons this fraction of successful invocations instead of completing
@@ -267,6 +303,46 @@ impl Dispatcher {
         bus: &ServiceBusReceiver,
         message: ReceivedMessage,
     ) -> Executed {
+        let inject = self
+            .injector
+            .as_ref()
+            .map_or(Inject::Deliver, |i| i(&function.name, &message));
+        if inject == Inject::Abandon {
+            let settlement = self.settle(bus, &message, false).await;
+            bump(&self.stats.injected_abandons);
+            let line = format!(
+                "[{}] Abandoned 'Functions.{}' before delivery (fault injection) MessageId={}, DeliveryCount={}, SequenceNumber={}; {settlement}",
+                now(),
+                function.name,
+                message.message_id().unwrap_or_default(),
+                message.delivery_count(),
+                message.sequence_number(),
+            );
+            (self.log)(&line);
+            return Executed {
+                function: function.name.clone(),
+                invocation_id: String::new(),
+                message_id: message.message_id().map(str::to_owned),
+                delivery_count: message.delivery_count(),
+                sequence_number: message.sequence_number(),
+                status: None,
+                answer: "abandoned by fault injection".into(),
+                outcome: Outcome::Failed("abandoned by fault injection".into()),
+                settlement,
+                duration: Duration::ZERO,
+                line,
+            };
+        }
+        if let Inject::KillDuring(after) = inject {
+            let supervisor = self.supervisor.clone();
+            let stats = self.stats.clone();
+            tokio::spawn(async move {
+                tokio::time::sleep(after).await;
+                if supervisor.kill().is_some() {
+                    bump(&stats.injected_kills);
+                }
+            });
+        }
         bump(&self.stats.invocations);
         let renewal = tokio::spawn(renew_lock(
             bus.clone(),

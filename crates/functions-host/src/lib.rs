@@ -37,7 +37,8 @@ use tokio::sync::watch;
 
 pub use app::{AppDefinition, AppError, ServiceBusFunction};
 pub use dispatch::{
-    Dispatcher, Executed, LogSink, Outcome, Settlement, Stats, StatsSnapshot, host_message,
+    Dispatcher, Executed, Inject, Injector, LogSink, Outcome, Settlement, Stats, StatsSnapshot,
+    host_message,
 };
 pub use worker::{Ready, Supervisor, WorkerSpec};
 
@@ -83,6 +84,9 @@ pub struct HostOptions {
     /// Fault injection: the fraction of successful invocations whose message is abandoned
     /// instead of completed, so that it is delivered again (duplicate deliveries). 0 normally.
     pub redeliver_after_success: f64,
+    /// Fault injection: decides for every received message whether it is delivered, abandoned
+    /// at once or delivered while the handler is killed ([`dispatch::Inject`]). `None` normally.
+    pub injector: Option<dispatch::Injector>,
 }
 
 impl HostOptions {
@@ -100,6 +104,7 @@ impl HostOptions {
             log: Arc::new(|line| eprintln!("{line}")),
             receive_wait: Duration::from_secs(5),
             redeliver_after_success: 0.0,
+            injector: None,
         }
     }
 }
@@ -176,7 +181,8 @@ impl Host {
         }
         let dispatcher = Arc::new(
             Dispatcher::new(supervisor.clone(), &app.host, options.log.clone())
-                .with_redeliver_after_success(options.redeliver_after_success),
+                .with_redeliver_after_success(options.redeliver_after_success)
+                .with_injector(options.injector.clone()),
         );
         let stats = dispatcher.stats().clone();
         let (stop, stop_rx) = watch::channel(false);

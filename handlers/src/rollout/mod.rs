@@ -359,14 +359,12 @@ impl Report for RolloutReport {
         }
     }
 
-    fn publish<'a>(
-        app: &'a App,
-        terminal: &'a Terminal<RolloutEvent>,
-    ) -> impl Future<Output = Result<Option<String>, StepError>> + Send + 'a {
-        async move {
-            fanout::publish_with_id(app, terminal.event.clone(), terminal.message_id.clone())
-                .await
-                .map(|()| None)
-        }
+    async fn publish(
+        app: &App,
+        terminal: &Terminal<RolloutEvent>,
+    ) -> Result<Option<String>, StepError> {
+        fanout::publish_with_id(app, terminal.event.clone(), terminal.message_id.clone())
+            .await
+            .map(|()| None)
     }
 }

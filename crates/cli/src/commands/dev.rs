@@ -14,6 +14,7 @@
 
 mod bus;
 mod chaos;
+mod chaos_dead_letter;
 mod error;
 mod follow;
 mod report;
@@ -66,7 +67,9 @@ pub struct Args {
     keep: bool,
     /// Inject faults: 20% ARM 429/5xx, token-endpoint outages, duplicate deliveries and
     /// requests, the handler SIGKILLed `--chaos-kills` times and the Service Bus stand-in killed
-    /// and restarted once.
+    /// and restarted once, optionally ARM down for `--chaos-arm-outage-ms`; then one more
+    /// deployment whose request is dead-lettered by a SIGKILL during its last delivery (it must
+    /// end `failed`, `DeadLettered`).
     #[arg(long)]
     chaos: bool,
     /// Handler kills in a chaos run (one second apart).
@@ -76,11 +79,13 @@ pub struct Args {
     /// kill, so that the restarted handler (which has no cached token) meets it.
     #[arg(long, default_value_t = 1500)]
     chaos_token_outage_ms: u64,
-    /// Fraction of token requests refused during an outage (1 = all). The handler answers a
-    /// transient failure with 500 and Service Bus redelivers at once, so a full outage longer
-    /// than about ten quick failures exhausts a message's deliveries (`RetriesExhausted`).
+    /// Fraction of token requests refused during an outage (1 = all: a complete outage, as
+    /// Entra has; the steps wait on scheduled retries, `IMAGEFERRY_OUTAGE_BUDGET`).
     #[arg(long, default_value_t = 0.3)]
     chaos_token_refusal: f64,
+    /// After the token outages, ARM answers 503 to every request for this long (0: never).
+    #[arg(long, default_value_t = 0)]
+    chaos_arm_outage_ms: u64,
     /// Benchmark settings: no simulated waits (replication and long-running operations complete
     /// at once), short polls, warn-level handler logs.
     #[arg(long)]
@@ -171,6 +176,13 @@ fn settings(
             if bench { "1s" } else { "3s" }.to_string(),
         ),
         ("IMAGEFERRY_PROVISIONING_POLL", poll.to_string()),
+        // Scheduled retries of transient failures: soon after an outage ends (Azure's defaults
+        // are 5s doubling to 5m; the outage budget stays 30m).
+        ("IMAGEFERRY_RETRY_BACKOFF_INITIAL", poll.to_string()),
+        (
+            "IMAGEFERRY_RETRY_BACKOFF_CAP",
+            if bench { "2s" } else { "10s" }.to_string(),
+        ),
         ("RUST_LOG", if bench { "warn" } else { "info" }.to_string()),
     ]
     .into_iter()
@@ -189,6 +201,10 @@ struct Stack {
     connection: String,
     /// What the `imageferry` commands need to talk to this stack (see [`cli_env`]).
     cli_env: Vec<(String, String)>,
+    /// The dead-letter probe of a chaos run.
+    probe: Option<chaos_dead_letter::DeadLetterProbe>,
+    /// What the dead-letter functions received.
+    dead_letter_log: chaos_dead_letter::DeadLetterLog,
 }
 
 #[allow(clippy::too_many_lines)]
@@ -246,6 +262,8 @@ async fn run_inner(args: Args) -> Result<Exit, DevError> {
         })?,
     )));
     let sink = host_log.clone();
+    let dead_letter_log = chaos_dead_letter::DeadLetterLog::default();
+    let observed = dead_letter_log.clone();
     log_warnings_to(host_log.clone());
     let app_settings = settings(
         &azure.base_url,
@@ -258,11 +276,20 @@ async fn run_inner(args: Args) -> Result<Exit, DevError> {
     let mut options = HostOptions::new(app.clone(), app_settings, dir.join("handler.log"));
     options.executable = Some(bins.handler.clone());
     options.log = Arc::new(move |line| {
+        observed.observe(line);
         let mut f = sink.lock().unwrap_or_else(|e| e.into_inner());
         let _ = writeln!(f, "{line}");
     });
+    let probe = args.chaos.then(|| {
+        chaos_dead_letter::DeadLetterProbe::new(
+            servicebus_emulator::NamespaceConfig::imageferry()
+                .receivable("deployment-requested")
+                .map_or(10, |q| q.max_delivery_count),
+        )
+    });
     if args.chaos {
         options.redeliver_after_success = 0.05;
+        options.injector = probe.as_ref().map(|p| p.injector());
     }
     let host = Host::start(options).await?;
     let stack = Stack {
@@ -273,6 +300,8 @@ async fn run_inner(args: Args) -> Result<Exit, DevError> {
         dir,
         connection,
         cli_env,
+        probe,
+        dead_letter_log,
     };
     let outcome = drive(&args, &stack, &root, count, &host_log).await;
     if let Ok(mut f) = host_log.lock() {
@@ -355,6 +384,10 @@ async fn drive(
             args.chaos_kills,
             Duration::from_millis(args.chaos_token_outage_ms),
             args.chaos_token_refusal,
+            (
+                stack.azure.base_url.clone(),
+                Duration::from_millis(args.chaos_arm_outage_ms),
+            ),
         ))),
         _ => None,
     };
@@ -377,8 +410,24 @@ async fn drive(
         Some(t) => Some(t.await??),
         None => None,
     };
-    display.finish();
     let tally = tracker.tally();
+    // The dead-letter probe, once the others have ended (it is not one of the `count`).
+    let probed = match &stack.probe {
+        Some(probe) if tally.terminal >= count => Some(
+            probe
+                .run(
+                    &sender,
+                    &stack.azure.base_url,
+                    &tracker,
+                    &requests[0].body,
+                    Duration::from_secs(120),
+                )
+                .await
+                .map_err(DevError::Chaos)?,
+        ),
+        _ => None,
+    };
+    display.finish();
 
     // Checks.
     let drained = report::wait_drained(&bus_url, Duration::from_secs(60)).await;
@@ -399,6 +448,7 @@ async fn drive(
         f.abort();
     }
     let dead = report::drain_dead_letters(&client).await;
+    let recorded = stack.dead_letter_log.recorded();
     let deployments = tracker.deployments();
     let (filtered, leaks) = tracker.filtered_counts();
     let azure = report::azure_figures(&stack.azure.base_url).await?;
@@ -450,11 +500,31 @@ async fn drive(
         violations
             .push("messages still in the step queues 60 s after the last terminal event".into());
     }
+    // Dead-lettered: what the dead-letter functions recorded, and what is still in a dead-letter
+    // queue (a dead-letter function that could not record it).
     let unexplained: Vec<_> = dead
         .iter()
         .filter(|(_, id, _)| deployments.get(id).is_none_or(|d| d.terminal.is_empty()))
         .map(|(q, id, reason)| format!("{q}: {id} ({reason})"))
+        .chain(
+            recorded
+                .iter()
+                .filter(|(_, m)| {
+                    deployments
+                        .get(chaos_dead_letter::deployment_of(m))
+                        .is_none_or(|d| d.terminal.is_empty())
+                })
+                .map(|(q, m)| format!("{q}: {m} (recorded, but no terminal event)")),
+        )
         .collect();
+    if let Some(p) = &probed
+        && !p.holds()
+    {
+        violations.push(format!(
+            "the dead-letter probe did not end failed/DeadLettered after a kill on its last delivery: killed on delivery {} of {}, terminal {:?}, error {}",
+            p.killed_on, p.max_delivery_count, p.terminal, p.error
+        ));
+    }
     if !unexplained.is_empty() {
         violations.push(format!(
             "dead-lettered without a terminal event: {}",
@@ -535,13 +605,31 @@ async fn drive(
     );
     if let Some(c) = &chaos {
         println!(
-            "chaos            handler SIGKILLed {} times, Service Bus stand-in killed and restarted {} times, {} token requests refused in outages, {} ARM requests answered 429/5xx, {} duplicate deliveries injected, {} requests sent twice",
+            "chaos            handler SIGKILLed {} times, Service Bus stand-in killed and restarted {} times, {} token requests refused in outages ({} ms each, {:.0}% refused), ARM down {} ms, {} ARM requests answered 429/5xx, {} duplicate deliveries injected, {} requests sent twice",
             c.kills,
             c.bus_restarts,
             stack.proxy.as_ref().map(|p| p.refused()).unwrap_or(0),
+            args.chaos_token_outage_ms,
+            args.chaos_token_refusal * 100.0,
+            c.arm_outage.as_millis(),
             azure.arm_faults,
             stats.injected_redeliveries,
             duplicates_sent
+        );
+    }
+    if let Some(p) = &probed {
+        println!(
+            "dead-letter      {}: request abandoned {} times, handler SIGKILLed during delivery {} of {}; ended {} ({})",
+            chaos_dead_letter::PROBE_ID,
+            p.abandoned,
+            p.killed_on,
+            p.max_delivery_count,
+            if p.terminal.is_empty() {
+                "without a terminal event".to_string()
+            } else {
+                p.terminal.join(", ")
+            },
+            p.error["code"].as_str().unwrap_or("no error")
         );
     }
     println!(
@@ -551,7 +639,7 @@ async fn drive(
         azure.vm_creates.values().sum::<usize>(),
         twice.len(),
         if drained { "yes" } else { "no" },
-        dead.len(),
+        dead.len() + recorded.len(),
         unexplained.len(),
         filtered.values().sum::<u32>()
     );
@@ -559,10 +647,10 @@ async fn drive(
         println!("violation        {v}");
     }
     // The first error, to say why the exit status is not 0.
-    if let Some((id, d)) = deployments
-        .iter()
-        .find(|(_, d)| d.terminal.first().is_some_and(|s| s != "succeeded"))
-        && let Some(err) = d.last_event.get("error").filter(|e| !e.is_null())
+    if let Some((id, d)) = deployments.iter().find(|(id, d)| {
+        id.as_str() != chaos_dead_letter::PROBE_ID
+            && d.terminal.first().is_some_and(|s| s != "succeeded")
+    }) && let Some(err) = d.last_event.get("error").filter(|e| !e.is_null())
     {
         println!("error            {id}: {err}");
     }
@@ -625,11 +713,12 @@ async fn send_all(
 struct ChaosDone {
     kills: u32,
     bus_restarts: u32,
+    arm_outage: Duration,
 }
 
 /// One second apart: a SIGKILL of the handler, then a token-endpoint outage as soon as it is back
 /// (it has no cached token); after the second kill, the Service Bus stand-in is killed and
-/// restarted.
+/// restarted; once the last token outage is over, ARM answers 503 for `arm_outage`.
 async fn chaos_schedule(
     supervisor: functions_host::Supervisor,
     bus: Arc<tokio::sync::Mutex<bus::BusProcess>>,
@@ -637,10 +726,12 @@ async fn chaos_schedule(
     kills: u32,
     outage: Duration,
     refusal: f64,
+    (azure, arm_outage): (String, Duration),
 ) -> Result<ChaosDone, DevError> {
     let mut done = ChaosDone {
         kills: 0,
         bus_restarts: 0,
+        arm_outage: Duration::ZERO,
     };
     for k in 1..=kills {
         tokio::time::sleep(Duration::from_secs(1)).await;
@@ -670,6 +761,14 @@ async fn chaos_schedule(
             bus.kill_and_restart().await?;
             done.bus_restarts = bus.restarts;
         }
+    }
+    if !arm_outage.is_zero() {
+        // ARM goes down when the last token outage is over: the two outages add up.
+        tokio::time::sleep(outage).await;
+        chaos_dead_letter::arm_outage(&azure, arm_outage)
+            .await
+            .map_err(DevError::Chaos)?;
+        done.arm_outage = arm_outage;
     }
     Ok(done)
 }

@@ -56,6 +56,9 @@ pub enum DevError {
     /// The send limiter closed.
     #[error("{0}")]
     Limiter(#[from] tokio::sync::AcquireError),
+    /// A chaos fault could not be set or undone (the stand-in's fault endpoint).
+    #[error("chaos: {0}")]
+    Chaos(String),
     /// A chaos kill whose handler did not restart.
     #[error("the handler did not come back after a kill")]
     HandlerGone,
