@@ -65,8 +65,16 @@ impl Retries {
 
     /// The chain a message with `message_id` and application properties `properties` belongs
     /// to. Properties that are missing, or do not parse, make it the first message of its own.
+    /// Names are matched without regard to case: over the Service Bus REST protocol they travel
+    /// as HTTP headers, whose names arrive lowercased.
     pub fn from_properties(properties: &Map<String, Value>, message_id: &str) -> Self {
-        let text = |k: &str| match properties.get(k) {
+        let get = |k: &str| {
+            properties
+                .iter()
+                .find(|(name, _)| name.eq_ignore_ascii_case(k))
+                .map(|(_, v)| v)
+        };
+        let text = |k: &str| match get(k) {
             Some(Value::String(s)) => Some(s.clone()),
             Some(Value::Number(n)) => Some(n.to_string()),
             _ => None,
@@ -329,6 +337,10 @@ mod tests {
             decide(&c, &r, now, &error(), None),
             Decision::GiveUp(_)
         ));
+        // Names in any case (REST receives lowercase them).
+        let props = json!({"imageferryretryof": "m", "IMAGEFERRYRETRY": "3", "imageferryretrysince": "1970-01-02T00:00:00Z"});
+        let r = Retries::from_properties(props.as_object().unwrap(), "m:retry-3");
+        assert_eq!((r.origin.as_str(), r.attempt), ("m", 3));
         // Broken properties: the message starts its own chain.
         for props in [
             json!({ORIGIN: "m", ATTEMPT: "two", SINCE: "1970-01-02T00:00:00Z"}),

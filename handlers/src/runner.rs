@@ -302,8 +302,9 @@ fn arrive<F: Function>(
     let property = |k: &str| {
         message
             .application_properties
-            .get(k)
-            .and_then(serde_json::Value::as_str)
+            .iter()
+            .find(|(name, _)| name.eq_ignore_ascii_case(k))
+            .and_then(|(_, v)| v.as_str())
             .map(str::to_owned)
     };
     let dead_letter = property("DeadLetterReason").map(|reason| {
