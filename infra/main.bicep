@@ -81,6 +81,9 @@ param provisioningPoll string = '15s'
 @description('IMAGEFERRY_ROLLOUT_CHECK_INTERVAL: delay between checks of a rollout ring.')
 param rolloutCheckInterval string = '60s'
 
+@description('IMAGEFERRY_OUTAGE_BUDGET: how long a step retries a transient failure (scheduled retries) before the deployment records failed.')
+param outageBudget string = '30m'
+
 @description('RUST_LOG of the handler: a level, a target or target=level, comma-separated.')
 param rustLog string = 'info'
 
@@ -157,6 +160,7 @@ module functionApp 'modules/functionapp.bicep' = {
     replicationBackoffCap: replicationBackoffCap
     provisioningPoll: provisioningPoll
     rolloutCheckInterval: rolloutCheckInterval
+    outageBudget: outageBudget
     rustLog: rustLog
   }
 }

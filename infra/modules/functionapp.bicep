@@ -42,6 +42,7 @@ param replicationBackoffInitial string
 param replicationBackoffCap string
 param provisioningPoll string
 param rolloutCheckInterval string
+param outageBudget string
 param rustLog string
 
 @allowed([512, 2048, 4096])
@@ -294,6 +295,10 @@ resource functionApp 'Microsoft.Web/sites@2024-04-01' = {
         {
           name: 'IMAGEFERRY_ROLLOUT_CHECK_INTERVAL'
           value: rolloutCheckInterval
+        }
+        {
+          name: 'IMAGEFERRY_OUTAGE_BUDGET'
+          value: outageBudget
         }
         // The rollout configuration ships in the package (scripts/package.sh); relative to the app root.
         {
