@@ -50,8 +50,7 @@ pub(crate) fn start(
     let loc = super::region::normalize(location);
     let url = format!(
         "{}/subscriptions/{sub}/providers/{namespace}/locations/{loc}/operations/{op_id}?api-version={}",
-        ctx.sim.base_url(),
-        ctx.api_version
+        ctx.req.base, ctx.api_version
     );
     st.operations.insert(
         op_id,
@@ -61,6 +60,8 @@ pub(crate) fn start(
             start: now,
             end,
             fail,
+            timed: false,
+            result_status: 0,
         },
     );
     let wait = retry_after(st, ctx.sim.scenario.lro.retry_after_secs, end - now);
@@ -80,15 +81,23 @@ pub(crate) fn status(ctx: &Ctx, op_id: &str) -> ArmResult {
         ));
     };
     let now = st.clock.now();
-    let state = st
-        .resources
-        .get(&op.resource_key)
-        .map(|r| r.provisioning_state(now))
-        .unwrap_or(if now >= op.end {
-            "Succeeded"
-        } else {
+    let timed = || {
+        if now < op.end {
             "Creating"
-        });
+        } else if op.fail.is_some() {
+            "Failed"
+        } else {
+            "Succeeded"
+        }
+    };
+    let state = if op.timed {
+        timed()
+    } else {
+        st.resources
+            .get(&op.resource_key)
+            .map(|r| r.provisioning_state(now))
+            .unwrap_or_else(timed)
+    };
     let status = match state {
         "Succeeded" => "Succeeded",
         "Failed" => "Failed",
@@ -123,4 +132,91 @@ pub(crate) fn status(ctx: &Ctx, op_id: &str) -> ArmResult {
         reply = reply.with_header("retry-after", wait);
     }
     Ok(reply)
+}
+
+/// Registers a timed operation (a DELETE, a POST action) on `id` ending at `end` and answers
+/// 202 Accepted with `Azure-AsyncOperation`, `Location` (its operationResults) and
+/// `Retry-After`, as the delete examples show (NetworkSecurityGroupDelete.json,
+/// VirtualMachine_Delete_Force.json). `location_url` overrides the `Location` (resource-group
+/// deletion's subscription-level operationresults).
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn accept(
+    ctx: &Ctx,
+    st: &mut State,
+    namespace: &str,
+    id: &str,
+    location: &str,
+    now: f64,
+    end: f64,
+    result_status: u16,
+    subscription_level_location: bool,
+) -> Reply {
+    let op_id = uuid::Uuid::new_v4().to_string();
+    let sub = id.split('/').nth(2).unwrap_or_default();
+    let loc = super::region::normalize(location);
+    let base = &ctx.req.base;
+    let v = &ctx.api_version;
+    let async_url = format!(
+        "{base}/subscriptions/{sub}/providers/{namespace}/locations/{loc}/operations/{op_id}?api-version={v}"
+    );
+    let location_url = if subscription_level_location {
+        format!("{base}/subscriptions/{sub}/operationresults/{op_id}?api-version={v}")
+    } else {
+        format!(
+            "{base}/subscriptions/{sub}/providers/{namespace}/locations/{loc}/operationResults/{op_id}?api-version={v}"
+        )
+    };
+    st.operations.insert(
+        op_id,
+        Operation {
+            resource_key: key(id),
+            start_wall: time::OffsetDateTime::now_utc(),
+            start: now,
+            end,
+            fail: None,
+            timed: true,
+            result_status,
+        },
+    );
+    let wait = retry_after(st, ctx.sim.scenario.lro.retry_after_secs, end - now);
+    let mut reply = Reply::json(StatusCode::ACCEPTED, Value::Null)
+        .with_header("location", location_url)
+        .with_header("retry-after", wait);
+    if !subscription_level_location {
+        reply = reply.with_header("azure-asyncoperation", async_url);
+    }
+    reply
+}
+
+/// `GET …/operationResults/{id}` (an operation's `Location`): 202 while it runs, then the
+/// operation's final status (204 for a DELETE, 200 for an action) or its error.
+pub(crate) fn result(ctx: &Ctx, op_id: &str) -> ArmResult {
+    let st = ctx.sim.state();
+    let Some(op) = st.operations.get(op_id) else {
+        return Err(Reply::arm_error(
+            StatusCode::NOT_FOUND,
+            "ResourceNotFound",
+            format!("The operation '{op_id}' was not found."),
+        ));
+    };
+    let now = st.clock.now();
+    if now < op.end {
+        let wait = retry_after(&st, ctx.sim.scenario.lro.retry_after_secs, op.end - now);
+        let url = format!("{}{}?{}", ctx.req.base, ctx.req.path, ctx.req.raw_query);
+        return Ok(Reply::json(StatusCode::ACCEPTED, Value::Null)
+            .with_header("location", url)
+            .with_header("retry-after", wait));
+    }
+    if let Some((code, message)) = &op.fail {
+        return Err(Reply::arm_error(
+            StatusCode::CONFLICT,
+            code,
+            message.clone(),
+        ));
+    }
+    let status = match op.result_status {
+        204 => StatusCode::NO_CONTENT,
+        _ => StatusCode::OK,
+    };
+    Ok(Reply::json(status, Value::Null))
 }

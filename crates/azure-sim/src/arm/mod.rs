@@ -1,9 +1,15 @@
 //! Azure Resource Manager stand-in: authentication, RBAC, resource PUT/GET, LROs and the
 //! cross-tenant gallery-image rules.
 
+mod api_versions;
 pub(crate) mod auth;
+mod deletion;
+mod deployments;
+mod disks;
 mod errors;
 mod gallery;
+pub(crate) mod instance_view;
+mod listing;
 mod lro;
 mod marketplace;
 mod network;
@@ -12,12 +18,16 @@ pub mod region;
 mod resource_group;
 mod resources;
 pub mod schema;
+mod subscriptions;
+mod template;
 mod vm;
 
 /// Renders a stored resource as a GET would (with `replicationStatus` for image versions).
 pub(crate) fn render_resource(r: &crate::state::Resource, now: f64) -> serde_json::Value {
     resources::render(r, now, true)
 }
+
+pub(crate) use api_versions::check_key_vault as check_key_vault_api_version;
 
 use http::StatusCode;
 
@@ -45,6 +55,13 @@ pub(crate) fn handle(sim: &Sim, req: &Req) -> Reply {
     }
 }
 
+/// `GET /tenants` (Tenants - List): the caller's tenant.
+pub(crate) fn tenants(sim: &Sim, req: &Req) -> Reply {
+    match subscriptions::tenants(sim, req) {
+        Ok(r) | Err(r) => r,
+    }
+}
+
 fn handle_inner(sim: &Sim, req: &Req) -> ArmResult {
     let Some(path) = ArmPath::parse(&req.path) else {
         return Err(Reply::arm_error(
@@ -65,6 +82,14 @@ fn handle_inner(sim: &Sim, req: &Req) -> ArmResult {
             "The api-version query parameter (?api-version=) is required for all requests.",
         ));
     };
+    {
+        let mut st = sim.state();
+        let now = st.clock.now();
+        resources::reap(&mut st, now);
+        let (namespace, resource_type) = versioned_type(&path);
+        let location = request_location(&st, req, &path);
+        api_versions::check_arm(&namespace, &resource_type, &location, api_version)?;
+    }
     let ctx = Ctx {
         sim,
         req,
@@ -72,16 +97,15 @@ fn handle_inner(sim: &Sim, req: &Req) -> ArmResult {
         aux,
         api_version: api_version.to_owned(),
     };
-    let sub = match &path {
-        ArmPath::ResourceGroup { sub, .. }
-        | ArmPath::Resource { sub, .. }
-        | ArmPath::Operation { sub, .. }
-        | ArmPath::LocationGallery { sub, .. }
-        | ArmPath::MarketplaceAgreement { sub, .. } => sub.clone(),
-    };
-    auth::check_tenant(sim, &ctx.caller, &sub)?;
+    if let Some(sub) = path.subscription() {
+        auth::check_tenant(sim, &ctx.caller, sub)?;
+    }
     match path {
+        ArmPath::Subscriptions => subscriptions::list(&ctx),
+        ArmPath::Subscription { sub } => subscriptions::get(&ctx, &sub),
+        ArmPath::ResourceGroups { sub } => resource_group::list(&ctx, &sub),
         ArmPath::ResourceGroup { sub, rg } => resource_group::handle(&ctx, &sub, &rg),
+        ArmPath::GroupResources { sub, rg } => listing::group_resources(&ctx, &sub, &rg),
         ArmPath::Resource {
             sub,
             rg,
@@ -89,7 +113,14 @@ fn handle_inner(sim: &Sim, req: &Req) -> ArmResult {
             types,
             names,
         } => resources::resource(&ctx, &sub, &rg, &namespace, &types, &names),
-        ArmPath::Operation { id, .. } => lro::status(&ctx, &id),
+        ArmPath::Operation { id, result, .. } => {
+            if result {
+                lro::result(&ctx, &id)
+            } else {
+                lro::status(&ctx, &id)
+            }
+        }
+        ArmPath::SubscriptionOperationResult { id, .. } => lro::result(&ctx, &id),
         ArmPath::LocationGallery {
             sub,
             location,
@@ -97,14 +128,16 @@ fn handle_inner(sim: &Sim, req: &Req) -> ArmResult {
             gallery,
             image,
             version,
+            list,
         } => gallery::location_view(
             &ctx,
             &sub,
             &location,
             community,
-            &gallery,
-            &image,
+            gallery.as_deref(),
+            image.as_deref(),
             version.as_deref(),
+            list,
         ),
         ArmPath::MarketplaceAgreement {
             sub,
@@ -112,5 +145,62 @@ fn handle_inner(sim: &Sim, req: &Req) -> ArmResult {
             offer,
             plan,
         } => marketplace::agreement(&ctx, &sub, &publisher, &offer, &plan),
+    }
+}
+
+/// The (namespace, resource type) whose `api-version`s apply to `path`.
+fn versioned_type(path: &ArmPath) -> (String, String) {
+    let res = |t: &str| ("Microsoft.Resources".to_owned(), t.to_owned());
+    match path {
+        ArmPath::Subscriptions | ArmPath::Subscription { .. } => res("subscriptions"),
+        ArmPath::ResourceGroups { .. } | ArmPath::ResourceGroup { .. } => res("resourceGroups"),
+        ArmPath::GroupResources { .. } => res("resources"),
+        ArmPath::SubscriptionOperationResult { .. } => res("operationresults"),
+        ArmPath::Resource {
+            namespace, types, ..
+        } => (namespace.clone(), types.join("/")),
+        ArmPath::Operation { namespace, .. } => {
+            (namespace.clone(), "locations/operations".to_owned())
+        }
+        ArmPath::LocationGallery { community, .. } => (
+            "Microsoft.Compute".to_owned(),
+            if *community {
+                "locations/communityGalleries"
+            } else {
+                "locations/sharedGalleries"
+            }
+            .to_owned(),
+        ),
+        ArmPath::MarketplaceAgreement { .. } => (
+            "Microsoft.MarketplaceOrdering".to_owned(),
+            "offertypes/publishers/offers/plans/agreements".to_owned(),
+        ),
+    }
+}
+
+/// The location ARM names in `NoRegisteredProviderFound`: the body's, the resource's, its
+/// group's, or the path's.
+fn request_location(st: &crate::state::State, req: &Req, path: &ArmPath) -> String {
+    if let Ok(body) = req.json()
+        && let Some(l) = body["location"].as_str()
+    {
+        return l.to_owned();
+    }
+    let stored = |id: &str| {
+        st.resources
+            .get(&crate::state::key(id))
+            .and_then(|r| r.body["location"].as_str().map(str::to_owned))
+    };
+    match path {
+        ArmPath::Resource { sub, rg, .. } => stored(&req.path)
+            .or_else(|| stored(&crate::sim::rg_id(sub, rg)))
+            .unwrap_or_default(),
+        ArmPath::ResourceGroup { sub, rg } | ArmPath::GroupResources { sub, rg } => {
+            stored(&crate::sim::rg_id(sub, rg)).unwrap_or_default()
+        }
+        ArmPath::Operation { location, .. } | ArmPath::LocationGallery { location, .. } => {
+            location.clone()
+        }
+        _ => String::new(),
     }
 }
