@@ -274,6 +274,8 @@ pub(crate) struct State {
     pub(crate) vm_power: HashMap<String, Power>,
     /// Key Vault contents by vault name (lower case).
     pub(crate) vaults: BTreeMap<String, crate::keyvault::VaultState>,
+    /// Template deployments by id key.
+    pub(crate) deployments: BTreeMap<String, crate::arm::deployments::Deployment>,
     next_seq: u64,
 }
 
@@ -289,6 +291,7 @@ impl State {
             deletions: BTreeMap::new(),
             vm_power: HashMap::new(),
             vaults: BTreeMap::new(),
+            deployments: BTreeMap::new(),
             next_seq: 0,
         }
     }

@@ -39,8 +39,8 @@ fn os_disk_id(vm_id: &str, vm: &Value) -> Option<String> {
     Some(format!("{rg}/providers/Microsoft.Compute/disks/{name}"))
 }
 
-/// On a VM PUT: names the OS disk in the body (`managedDisk.id`, `deleteOption` default
-/// `Detach` as the Compute API defaults it) and creates it (`managedBy` = the VM) the first time.
+/// On a VM PUT: names the OS disk in the body (`managedDisk.id`; an absent `deleteOption`
+/// means `Detach`, the Compute API's default) and creates it (`managedBy` = the VM) the first time.
 pub(crate) fn attach_os_disk(
     st: &mut State,
     vm: &mut Value,
@@ -62,9 +62,6 @@ pub(crate) fn attach_os_disk(
         .to_owned();
     os["managedDisk"]["storageAccountType"] = json!(account);
     os["managedDisk"]["id"] = json!(disk_id);
-    if os.get("deleteOption").is_none_or(Value::is_null) {
-        os["deleteOption"] = json!("Detach");
-    }
     if os.get("caching").is_none() {
         os["caching"] = json!("ReadWrite");
     }

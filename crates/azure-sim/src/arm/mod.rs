@@ -4,7 +4,7 @@
 mod api_versions;
 pub(crate) mod auth;
 mod deletion;
-mod deployments;
+pub(crate) mod deployments;
 mod disks;
 mod errors;
 mod gallery;

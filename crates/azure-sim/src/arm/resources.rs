@@ -494,6 +494,14 @@ fn put(ctx: &Ctx, kind: Kind, id: &str, names: &[String]) -> ArmResult {
     if created && body["properties"]["provisioningState"] == "Updating" {
         body["properties"]["provisioningState"] = "Creating".into();
     }
+    if kind == Kind::VirtualMachine
+        && let Some(md) =
+            body["properties"]["storageProfile"]["osDisk"]["managedDisk"].as_object_mut()
+    {
+        // A PUT's response does not name the disk (the VirtualMachine_Create_* examples' 200
+        // and 201 bodies); GET does (VirtualMachine_Get.json).
+        md.remove("id");
+    }
     st.resources.insert(key(id), resource);
     let mut reply = Reply::json(
         if created {

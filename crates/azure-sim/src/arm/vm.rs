@@ -466,12 +466,12 @@ fn decorate(
     }
     let disk = &mut sp["osDisk"];
     disk["osType"] = Value::String(facts.os_type.clone());
-    if disk.get("name").is_none() {
+    if disk.get("name").is_none_or(Value::is_null) {
         // Azure names an unnamed OS disk `{vm}_OsDisk_1_{32 hex digits}`.
         let suffix = crate::scenario::derived_guid(&format!("osdisk|{id}")).replace('-', "");
         disk["name"] = Value::String(format!("{name}_OsDisk_1_{suffix}"));
     }
-    if disk.get("diskSizeGB").is_none() {
+    if disk.get("diskSizeGB").is_none_or(Value::is_null) {
         disk["diskSizeGB"] = json!(30);
     }
     if sp.get("dataDisks").is_none() {
