@@ -106,17 +106,23 @@ pub(crate) fn instance(sim: &Sim, req: &Req) -> Reply {
         );
     };
     let base = req.base.trim_end_matches('/');
-    let tenant = endpoint
-        .strip_prefix(base)
-        .and_then(|rest| rest.trim_start_matches('/').split('/').next())
-        .unwrap_or_default()
-        .to_owned();
-    if !endpoint.starts_with(base) {
+    // MSAL names the authority by host without its port; the stand-in is that host.
+    let parsed = url::Url::parse(endpoint).ok();
+    let ours = url::Url::parse(base).ok().and_then(|u| u.host_str().map(str::to_owned));
+    let same_host = parsed
+        .as_ref()
+        .and_then(|u| u.host_str())
+        .is_some_and(|h| Some(h.to_ascii_lowercase()) == ours.as_ref().map(|o| o.to_ascii_lowercase()));
+    if !same_host {
         return Reply::json(
             StatusCode::BAD_REQUEST,
             json!({"error": "invalid_instance", "error_description": format!("AADSTS50049: Unknown or invalid instance. The authority {endpoint} is not served by this instance ({base}).")}),
         );
     }
+    let tenant = parsed
+        .as_ref()
+        .and_then(|u| u.path_segments().and_then(|mut s| s.next().map(str::to_owned)))
+        .unwrap_or_default();
     if known_tenant(sim, &tenant).is_none() {
         return tenant_not_found(&tenant);
     }

@@ -376,6 +376,7 @@ fn handle_inner(sim: &Sim, req: &Req) -> Result<Reply, Reply> {
         ["secrets", name] if m == Method::GET => get(&call, name, None),
         ["secrets", name] if m == Method::PUT => set(&call, name),
         ["secrets", name] if m == Method::DELETE => delete(&call, name),
+        ["secrets", name] if m == Method::PATCH => update(&call, name, ""),
         ["secrets", name, "versions"] if m == Method::GET => versions(&call, name),
         ["secrets", name, version] if m == Method::GET => get(&call, name, Some(version)),
         ["secrets", name, version] if m == Method::PATCH => update(&call, name, version),

@@ -17,7 +17,7 @@
 //! (Compute 2025-11-01); and what the pinned Microsoft clients send, which Azure accepts by
 //! construction (azure-mgmt-compute 39.0.0: virtual machines 2026-04-01, disks 2026-03-02,
 //! galleries 2026-03-03; azure-mgmt-network 33.1.0: 2026-03-01; azure-mgmt-resource 26.0.0:
-//! 2025-04-01; azure-keyvault-secrets 4.12.0's `ApiVersion` enum for Key Vault). A version
+//! 2025-04-01; azure-mgmt-resource-deployments 2.0.0: 2026-06-01; azure-keyvault-secrets 4.12.0's `ApiVersion` enum for Key Vault). A version
 //! missing here that Azure serves would be refused: the list is what could be confirmed.
 
 use http::StatusCode;
@@ -181,7 +181,7 @@ const NETWORK: &[&str] = &[
 /// Microsoft.Resources (resource groups, resources, deployments, subscriptions, tenants), in
 /// the order ARM prints them (newest first, its old tail as quoted).
 const RESOURCES: &[&str] = &[
-    "2025-04-01",
+    "2026-06-01", "2025-04-01",
     "2024-11-01",
     "2024-08-01",
     "2024-06-01-preview",

@@ -118,6 +118,27 @@ impl ArmPath {
                         .collect(),
                 })
             }
+            // Deployments also live at `…/resourcegroups/{rg}/deployments/…` (the form the
+            // deployments SDK uses for operations), the same resources as under providers.
+            [rg_kw, rg, dep_kw, name, tail @ ..]
+                if eq(rg_kw, "resourceGroups") && eq(dep_kw, "deployments") && tail.len() <= 2 =>
+            {
+                let mut types = vec!["deployments".to_owned()];
+                let mut names = vec![(*name).to_owned()];
+                if let Some(t) = tail.first() {
+                    types.push((*t).to_owned());
+                }
+                if let Some(n) = tail.get(1) {
+                    names.push((*n).to_owned());
+                }
+                Some(Self::Resource {
+                    sub,
+                    rg: (*rg).to_owned(),
+                    namespace: "Microsoft.Resources".to_owned(),
+                    types,
+                    names,
+                })
+            }
             [prov, ns, loc_kw, loc, op_kw, id]
                 if eq(prov, "providers")
                     && eq(loc_kw, "locations")
