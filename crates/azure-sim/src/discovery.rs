@@ -108,11 +108,12 @@ pub(crate) fn instance(sim: &Sim, req: &Req) -> Reply {
     let base = req.base.trim_end_matches('/');
     // MSAL names the authority by host without its port; the stand-in is that host.
     let parsed = url::Url::parse(endpoint).ok();
-    let ours = url::Url::parse(base).ok().and_then(|u| u.host_str().map(str::to_owned));
-    let same_host = parsed
-        .as_ref()
-        .and_then(|u| u.host_str())
-        .is_some_and(|h| Some(h.to_ascii_lowercase()) == ours.as_ref().map(|o| o.to_ascii_lowercase()));
+    let ours = url::Url::parse(base)
+        .ok()
+        .and_then(|u| u.host_str().map(str::to_owned));
+    let same_host = parsed.as_ref().and_then(|u| u.host_str()).is_some_and(|h| {
+        Some(h.to_ascii_lowercase()) == ours.as_ref().map(|o| o.to_ascii_lowercase())
+    });
     if !same_host {
         return Reply::json(
             StatusCode::BAD_REQUEST,
@@ -121,7 +122,10 @@ pub(crate) fn instance(sim: &Sim, req: &Req) -> Reply {
     }
     let tenant = parsed
         .as_ref()
-        .and_then(|u| u.path_segments().and_then(|mut s| s.next().map(str::to_owned)))
+        .and_then(|u| {
+            u.path_segments()
+                .and_then(|mut s| s.next().map(str::to_owned))
+        })
         .unwrap_or_default();
     if known_tenant(sim, &tenant).is_none() {
         return tenant_not_found(&tenant);

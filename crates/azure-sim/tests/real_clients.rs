@@ -10,7 +10,10 @@ use std::path::PathBuf;
 use std::process::Command;
 
 use azure_sim::Scenario;
-use azure_sim::scenario::{KeyVaultSeed, ResourceGroupSeed, Role, RoleAssignment, SecretSeed, VaultRole, VaultRoleAssignment};
+use azure_sim::scenario::{
+    KeyVaultSeed, ResourceGroupSeed, Role, RoleAssignment, SecretSeed, VaultRole,
+    VaultRoleAssignment,
+};
 
 const SUB2: &str = "bbbbbbbb-bbbb-4bbb-8bbb-bbbbbbbbbbbb";
 const APP: &str = "33333333-3333-4333-8333-333333333333";
@@ -26,7 +29,8 @@ fn scenario() -> Scenario {
         }],
         ..KeyVaultSeed::default()
     };
-    s.key_vaults.push(officer("kv-officer", VaultRole::SecretsOfficer));
+    s.key_vaults
+        .push(officer("kv-officer", VaultRole::SecretsOfficer));
     let mut reader = officer("kv-reader", VaultRole::SecretsUser);
     reader.secrets.push(SecretSeed {
         name: "greeting".to_owned(),
@@ -58,17 +62,24 @@ async fn the_azure_sdk_for_python_gets_azures_answers() {
             std::env::var_os("CI").is_none(),
             "CI is set but IMAGEFERRY_SDK_PYTHON is not: .ci/run creates the venv with scripts/real-clients-venv.sh"
         );
-        eprintln!("skipped: set IMAGEFERRY_SDK_PYTHON (scripts/real-clients-venv.sh prints it) to run the Azure SDK for Python against azure-sim");
+        eprintln!(
+            "skipped: set IMAGEFERRY_SDK_PYTHON (scripts/real-clients-venv.sh prints it) to run the Azure SDK for Python against azure-sim"
+        );
         return;
     };
-    let sim = azure_sim::start_with_tls(scenario(), "127.0.0.1:0".parse().unwrap(), "127.0.0.1:0".parse().unwrap())
-        .await
-        .expect("sim starts");
+    let sim = azure_sim::start_with_tls(
+        scenario(),
+        "127.0.0.1:0".parse().unwrap(),
+        "127.0.0.1:0".parse().unwrap(),
+    )
+    .await
+    .expect("sim starts");
     let dir = std::env::temp_dir().join(format!("azure-sim-real-clients-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let ca = dir.join("ca.pem");
     std::fs::write(&ca, sim.tls_ca_pem().unwrap()).unwrap();
-    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/real-clients/sdk_calls.py");
+    let script =
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/real-clients/sdk_calls.py");
     let url = sim.tls_base_url().unwrap();
     let ssh_key = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIKyiinc6wQKRbC+Zzt4G7JXBkjyT7q/yAgHzE32O23Ej local@imageferry";
     let out = tokio::task::spawn_blocking(move || {
@@ -93,7 +104,11 @@ async fn the_azure_sdk_for_python_gets_azures_answers() {
     assert!(
         out.status.success(),
         "the Azure SDK for Python got answers Azure would not give:\n{}\n{stderr}",
-        stdout.lines().filter(|l| l.starts_with("FAIL")).collect::<Vec<_>>().join("\n")
+        stdout
+            .lines()
+            .filter(|l| l.starts_with("FAIL"))
+            .collect::<Vec<_>>()
+            .join("\n")
     );
     let summary = stdout.lines().last().unwrap_or_default();
     assert!(summary.ends_with(" passed, 0 failed"), "{summary}");

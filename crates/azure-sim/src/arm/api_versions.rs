@@ -181,7 +181,8 @@ const NETWORK: &[&str] = &[
 /// Microsoft.Resources (resource groups, resources, deployments, subscriptions, tenants), in
 /// the order ARM prints them (newest first, its old tail as quoted).
 const RESOURCES: &[&str] = &[
-    "2026-06-01", "2025-04-01",
+    "2026-06-01",
+    "2025-04-01",
     "2024-11-01",
     "2024-08-01",
     "2024-06-01-preview",

@@ -84,11 +84,7 @@ impl Deployment {
 
     fn body(&self, now: f64, first: bool) -> Value {
         let state = if first { "Accepted" } else { self.state(now) };
-        let elapsed = if state == "Running" || first {
-            (time::OffsetDateTime::now_utc() - self.start_wall).as_seconds_f64()
-        } else {
-            (time::OffsetDateTime::now_utc() - self.start_wall).as_seconds_f64()
-        };
+        let elapsed = (time::OffsetDateTime::now_utc() - self.start_wall).as_seconds_f64();
         let mut props = json!({
             "templateHash": self.template_hash,
             "parameters": self.parameters,
@@ -426,9 +422,8 @@ fn put(ctx: &Ctx, sub: &str, rg: &str, name: &str, id: &str, validate_only: bool
         return Err(invalid_template("'properties.template' is required"));
     };
     for k in t.keys() {
-        if !TEMPLATE_KEYS.contains(&k.as_str())
-            && !(k == "functions" && t[k].as_array().is_some_and(Vec::is_empty))
-        {
+        let empty_functions = k == "functions" && t[k].as_array().is_some_and(Vec::is_empty);
+        if !(TEMPLATE_KEYS.contains(&k.as_str()) || empty_functions) {
             return Err(invalid_template(format!(
                 "the template member '{k}' is not supported by azure-sim (supported: {})",
                 TEMPLATE_KEYS.join(", ")

@@ -82,11 +82,10 @@ pub(crate) fn collection(
     }
     if parent_scope != rg_id(sub, rg) && !st.resources.contains_key(&key(&parent_scope)) {
         return Err(super::errors::resource_not_found(
-            &parent_scope
+            parent_scope
                 .split("/providers/")
                 .nth(1)
-                .unwrap_or(&parent_scope)
-                .to_owned(),
+                .unwrap_or(&parent_scope),
             rg,
         ));
     }
