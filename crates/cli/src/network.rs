@@ -12,6 +12,18 @@ use azure_clients::{ArmError, KeyVaultError, ServiceBusError, TokenError, is_loo
 use status_store::StoreError;
 use url::Url;
 
+/// An error and its causes, `: `-separated (reqwest's own `Display` leaves the cause out).
+pub fn chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        source = s.source();
+    }
+    text
+}
+
 /// How a request failed before any answer came.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Failure {

@@ -157,7 +157,7 @@ impl Receiver {
             .header("Content-Length", "0")
             .send()
             .await
-            .map_err(|e| format!("{queue}: {e}"))?;
+            .map_err(|e| format!("{queue}: {}", crate::network::chain(&e)))?;
         match resp.status().as_u16() {
             201 => {}
             204 => return Ok(None),
