@@ -16,6 +16,7 @@ mod bus;
 mod chaos;
 mod error;
 mod follow;
+mod install;
 mod report;
 mod requests;
 mod runs;
@@ -29,7 +30,7 @@ use std::time::{Duration, Instant};
 use azure_clients::{OutgoingMessage, ServiceBusConnection, ServiceBusSender};
 use functions_host::bus::BusClient;
 use functions_host::{Host, HostOptions};
-use local_run::processes::{self, Binaries};
+use local_run::processes;
 use local_run::stack::seed;
 
 use crate::exit::Exit;
@@ -113,13 +114,11 @@ fn parse_setting(s: &str) -> Result<(String, String), NotASetting> {
         .ok_or_else(|| NotASetting(s.to_owned()))
 }
 
-/// The app root: the current folder when it holds host.json, else this repository.
-fn app_root() -> PathBuf {
-    if Path::new("host.json").is_file() {
-        return std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."));
-    }
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-    root.canonicalize().unwrap_or(root)
+/// The app root: the current folder when it holds host.json, else the checkout this binary was
+/// built from.
+fn app_root() -> Result<PathBuf, install::NotInstalled> {
+    let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."));
+    install::app_root_in(&cwd, &Path::new(env!("CARGO_MANIFEST_DIR")).join("../.."))
 }
 
 /// Runs the command.
@@ -213,7 +212,7 @@ struct Stack {
 
 #[allow(clippy::too_many_lines)]
 async fn run_inner(args: Args) -> Result<Exit, DevError> {
-    let root = app_root();
+    let root = app_root()?;
     let base = root.join("target/imageferry-dev");
     runs::prune(&base, runs::KEEP_ENDED_RUNS);
     let dir = runs::run_dir(&base, std::process::id());
@@ -222,7 +221,7 @@ async fn run_inner(args: Args) -> Result<Exit, DevError> {
         source,
     })?;
     let count = args.count as usize;
-    let bins = Binaries::locate()?;
+    let bins = install::binaries()?;
 
     let azure = processes::start_azure_sim(
         &bins.azure_sim,

@@ -56,6 +56,9 @@ pub enum DevError {
     /// The send limiter closed.
     #[error("{0}")]
     Limiter(#[from] tokio::sync::AcquireError),
+    /// The function app or the stack's binaries are not where `dev` looks.
+    #[error("{0}")]
+    NotInstalled(#[from] super::install::NotInstalled),
     /// A chaos kill whose handler did not restart.
     #[error("the handler did not come back after a kill")]
     HandlerGone,
@@ -66,7 +69,9 @@ impl DevError {
     /// file, the function app), 1 for the rest.
     pub fn exit(&self) -> crate::exit::Exit {
         match self {
-            DevError::Requests(_) | DevError::App(_) => crate::exit::Exit::Usage,
+            DevError::Requests(_) | DevError::App(_) | DevError::NotInstalled(_) => {
+                crate::exit::Exit::Usage
+            }
             _ => crate::exit::Exit::Failed,
         }
     }
