@@ -97,7 +97,7 @@ fn usage_errors_exit_4() {
             "dev --scenario /nonexistent/scenario.json",
         ),
     ] {
-        let out = imageferry(&[bus.clone()], &args);
+        let out = imageferry(std::slice::from_ref(&bus), &args);
         let (stdout, stderr) = text(&out);
         assert_eq!(code(&out), 4, "{args:?}: {stdout}{stderr}");
         assert!(stderr.contains(says), "{args:?}: {stderr}");
