@@ -41,7 +41,7 @@ pub enum ConfigError {
     },
     /// No credential could be selected from the environment.
     #[error(
-        "no credential configured: set AZURE_CLIENT_SECRET, AZURE_CLIENT_CERTIFICATE_PATH, AZURE_FEDERATED_TOKEN_FILE, or IDENTITY_ENDPOINT+IDENTITY_HEADER (managed identity as federated credential), optionally choosing with IMAGEFERRY_CREDENTIAL"
+        "no credential configured: set AZURE_CLIENT_SECRET, AZURE_CLIENT_CERTIFICATE_PATH, AZURE_FEDERATED_TOKEN_FILE, or IDENTITY_ENDPOINT+IDENTITY_HEADER (managed identity as federated credential), or run in GitHub Actions with `permissions: id-token: write` or in Azure Pipelines with AZURESUBSCRIPTION_SERVICE_CONNECTION_ID and SYSTEM_ACCESSTOKEN (workload identity from the job's OIDC endpoint), optionally choosing with IMAGEFERRY_CREDENTIAL"
     )]
     NoCredential,
     /// The client certificate file could not be used.

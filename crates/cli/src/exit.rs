@@ -16,6 +16,19 @@ pub enum Exit {
     Usage,
 }
 
+impl Exit {
+    /// The outcome's name in JSON output: `succeeded`, `failed`, `rejected`, `timed-out`, `usage`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Exit::Succeeded => "succeeded",
+            Exit::Failed => "failed",
+            Exit::Rejected => "rejected",
+            Exit::TimedOut => "timed-out",
+            Exit::Usage => "usage",
+        }
+    }
+}
+
 impl From<Exit> for std::process::ExitCode {
     fn from(exit: Exit) -> Self {
         std::process::ExitCode::from(match exit {

@@ -2,9 +2,11 @@
 //!
 //! One module per subcommand in `commands/`; `main` only parses and dispatches.
 
+#[macro_use]
+mod output;
 mod commands;
 mod exit;
-mod output;
+mod network;
 mod session;
 
 use clap::Parser;

@@ -81,6 +81,21 @@ impl Session {
         ServiceBusSender::from_env(self.tokens.clone(), &self.endpoints)
     }
 
+    /// Where the services are, to name the one a request could not reach.
+    pub fn places(&self) -> crate::network::Places {
+        let table = match StatusSettings::from_vars(var) {
+            Ok(StatusSettings::Entra { endpoint, .. }) => Some(endpoint),
+            Ok(StatusSettings::Connection { connection, .. }) => Some(connection.table_endpoint),
+            _ => None,
+        };
+        crate::network::Places {
+            authority: self.endpoints.authority_host.clone(),
+            arm: self.endpoints.arm.clone(),
+            bus: self.bus().ok().map(|b| b.endpoint().clone()),
+            table,
+        }
+    }
+
     /// The status store; an error naming the settings when none is configured.
     pub fn status_store(&self) -> Result<StatusStore, ConfigError> {
         StatusSettings::from_vars(var)?

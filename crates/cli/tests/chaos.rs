@@ -38,13 +38,9 @@ fn two_hundred_deployments_survive_kills_outages_and_duplicates() {
     let started = std::time::Instant::now();
     let out = Command::new(env!("CARGO_BIN_EXE_imageferry"))
         .args(["dev", "--chaos", "--count", &count, "--timeout", "900"])
-        .args([
-            "--chaos-token-refusal",
-            "1",
-            "--chaos-token-outage-ms",
-            &outage,
-        ])
-        .args(["--chaos-arm-outage-ms", &outage])
+        .args(["--chaos-token-refusal", "1"])
+        .args(["--chaos-token-outage", &format!("{outage}ms")])
+        .args(["--chaos-arm-outage", &format!("{outage}ms")])
         .output()
         .expect("imageferry dev runs");
     let stdout = String::from_utf8_lossy(&out.stdout);
@@ -127,12 +123,7 @@ fn two_hundred_deployments_survive_kills_outages_and_duplicates() {
 fn fifty_deployments_survive_a_twenty_second_full_token_outage() {
     let out = Command::new(env!("CARGO_BIN_EXE_imageferry"))
         .args(["dev", "--chaos", "--count", "50", "--timeout", "600"])
-        .args([
-            "--chaos-token-refusal",
-            "1",
-            "--chaos-token-outage-ms",
-            "20000",
-        ])
+        .args(["--chaos-token-refusal", "1", "--chaos-token-outage", "20s"])
         .output()
         .expect("imageferry dev runs");
     let stdout = String::from_utf8_lossy(&out.stdout);

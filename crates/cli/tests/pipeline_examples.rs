@@ -1,6 +1,8 @@
 //! The pipeline examples under `examples/` parse (YAML, HCL, TOML), and every `imageferry`
 //! invocation in them names a subcommand and flags that the CLI's clap definition has (read from
-//! `imageferry <subcommand> --help` of the binary built from this crate).
+//! `imageferry <subcommand> --help` of the binary built from this crate). Every job downloads the
+//! release binary that `examples/github-actions/release.yml` publishes (built by
+//! `scripts/package.sh --cli-only`, whose archive is checked here too) instead of compiling it.
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -221,14 +223,31 @@ fn step_scripts(steps: &serde_norway::Value) -> Vec<String> {
         .collect()
 }
 
+/// The release asset the pipelines download: the static CLI of `scripts/package.sh --cli-only`.
+const RELEASE_ASSET: &str = "imageferry-x86_64-unknown-linux-musl.tar.gz";
+
+/// A step that installs imageferry: downloads the release asset and its checksum file, and
+/// checks the one against the other before unpacking.
+fn installs(script: &str) -> bool {
+    let checked = script
+        .find(&format!("sha256sum -c {RELEASE_ASSET}.sha256"))
+        .or_else(|| script.find("sha256sum -c \"$asset.sha256\""));
+    let unpacked = script.find("tar -xzf");
+    script.contains(RELEASE_ASSET) && checked.is_some_and(|c| unpacked.is_some_and(|u| c < u))
+}
+
 /// In each job, a step that runs `imageferry` (itself, or through `packer build`, whose
-/// post-processor calls it) comes after the step that installs it.
+/// post-processor calls it) comes after the step that installs it, and no step compiles it.
 fn assert_installed_before_use(file: &str, jobs: Vec<(String, Vec<String>)>) {
     let mut checked = 0;
     for (job, scripts) in jobs {
-        let install = scripts
-            .iter()
-            .position(|s| s.contains("cargo install") && s.contains("imageferry"));
+        for script in &scripts {
+            assert!(
+                !script.contains("cargo "),
+                "{file}: job {job} compiles instead of downloading the release binary: {script}"
+            );
+        }
+        let install = scripts.iter().position(|s| installs(s));
         for (i, script) in scripts.iter().enumerate() {
             let uses = !invocations(script).is_empty() || script.contains("packer build");
             if uses {
@@ -295,4 +314,157 @@ fn rollout_gates_wait_for_the_whole_rollout() {
             "{file}: no `imageferry rollout --wait` gate"
         );
     }
+}
+
+#[test]
+fn the_release_workflow_publishes_what_the_pipelines_download() {
+    let path = examples().join("github-actions/release.yml");
+    let doc: serde_norway::Value = serde_norway::from_str(&read(&path)).unwrap();
+    let tags = &doc["on"]["push"]["tags"];
+    assert!(
+        tags.as_sequence()
+            .is_some_and(|t| t.iter().any(|t| t.as_str() == Some("v*"))),
+        "released on a v* tag: {tags:?}"
+    );
+    assert_eq!(
+        doc["permissions"]["contents"].as_str(),
+        Some("write"),
+        "creating a release needs contents: write"
+    );
+    let job = &doc["jobs"]["cli"];
+    assert_eq!(
+        job["env"]["IMAGEFERRY_PACKAGE_TARGET"].as_str(),
+        Some("x86_64-unknown-linux-musl"),
+        "no silent glibc fallback"
+    );
+    let scripts = step_scripts(&job["steps"]).join("\n");
+    for needed in [
+        "rustup target add x86_64-unknown-linux-musl",
+        "apt-get install -y musl-tools",
+        "scripts/package.sh --cli-only",
+        &format!("sha256sum -c {RELEASE_ASSET}.sha256"),
+        "gh release create",
+        &format!("target/release-assets/{RELEASE_ASSET} "),
+        &format!("target/release-assets/{RELEASE_ASSET}.sha256"),
+    ] {
+        assert!(scripts.contains(needed), "release.yml: {needed}: {scripts}");
+    }
+    // What it publishes is what every pipeline downloads.
+    for file in [
+        "github-actions/image-pipeline.yml",
+        "azure-devops/azure-pipelines.yml",
+    ] {
+        assert!(
+            read(&examples().join(file)).contains(RELEASE_ASSET),
+            "{file}"
+        );
+    }
+}
+
+#[test]
+fn ci_jobs_leave_the_federated_token_to_imageferry() {
+    // GitHub Actions: no step fetches a token into a file (it would expire during a long gate);
+    // with `id-token: write` imageferry asks the OIDC endpoint at every exchange.
+    let gh = read(&examples().join("github-actions/image-pipeline.yml"));
+    for gone in [
+        "AZURE_FEDERATED_TOKEN_FILE",
+        "ACTIONS_ID_TOKEN_REQUEST_TOKEN",
+    ] {
+        assert!(!gh.contains(gone), "image-pipeline.yml still uses {gone}");
+    }
+    // Azure Pipelines: every step that gates maps the job token for the OIDC requests and names
+    // the service connection's app.
+    let ado: serde_norway::Value =
+        serde_norway::from_str(&read(&examples().join("azure-devops/azure-pipelines.yml")))
+            .unwrap();
+    let mut gates = 0;
+    for stage in ado["stages"].as_sequence().unwrap() {
+        for job in stage["jobs"].as_sequence().unwrap() {
+            for step in job["steps"].as_sequence().unwrap() {
+                let script = step["inputs"]["inlineScript"].as_str().unwrap_or_default();
+                if !script.contains("--wait") {
+                    continue;
+                }
+                gates += 1;
+                assert_eq!(
+                    step["env"]["SYSTEM_ACCESSTOKEN"].as_str(),
+                    Some("$(System.AccessToken)"),
+                    "{script}"
+                );
+                assert!(
+                    script.contains("AZURE_CLIENT_ID=\"$AZURESUBSCRIPTION_CLIENT_ID\""),
+                    "{script}"
+                );
+            }
+        }
+    }
+    assert_eq!(gates, 2, "the canary and rollout gates");
+}
+
+#[test]
+fn package_sh_archives_the_cli_with_its_checksum() {
+    let out = std::env::temp_dir().join(format!("imageferry-package-{}", uuid::Uuid::new_v4()));
+    let status = Command::new("bash")
+        .arg(examples().join("../scripts/package.sh"))
+        .args([
+            "--cli-only",
+            "--cli-binary",
+            env!("CARGO_BIN_EXE_imageferry"),
+            "--out",
+        ])
+        .arg(&out)
+        // The debug binary of this test run is a glibc one: name the archive after it.
+        .env("IMAGEFERRY_PACKAGE_TARGET", "x86_64-unknown-linux-gnu")
+        .status()
+        .expect("bash runs");
+    assert!(status.success(), "package.sh: {status}");
+    let assets = out.join("release-assets");
+    let asset = "imageferry-x86_64-unknown-linux-gnu.tar.gz";
+    assert!(
+        !out.join("functionapp.zip").exists(),
+        "--cli-only packages no Function App"
+    );
+    let check = Command::new("sha256sum")
+        .args(["-c", &format!("{asset}.sha256")])
+        .current_dir(&assets)
+        .output()
+        .unwrap();
+    assert!(
+        check.status.success(),
+        "{}",
+        String::from_utf8_lossy(&check.stdout)
+    );
+    let list = Command::new("tar")
+        .args(["-tvzf", asset])
+        .current_dir(&assets)
+        .output()
+        .unwrap();
+    let list = String::from_utf8_lossy(&list.stdout);
+    let entries: Vec<&str> = list.lines().collect();
+    assert_eq!(entries.len(), 1, "the binary alone: {list}");
+    assert!(
+        entries[0].starts_with("-rwxr-xr-x") && entries[0].ends_with(" imageferry"),
+        "{list}"
+    );
+    let unpacked = out.join("unpacked");
+    std::fs::create_dir_all(&unpacked).unwrap();
+    assert!(
+        Command::new("tar")
+            .args(["-xzf"])
+            .arg(assets.join(asset))
+            .arg("-C")
+            .arg(&unpacked)
+            .status()
+            .unwrap()
+            .success()
+    );
+    let version = Command::new(unpacked.join("imageferry"))
+        .arg("--version")
+        .output()
+        .unwrap();
+    assert!(
+        String::from_utf8_lossy(&version.stdout)
+            .starts_with(&format!("imageferry {}", env!("CARGO_PKG_VERSION")))
+    );
+    std::fs::remove_dir_all(&out).unwrap();
 }

@@ -187,8 +187,9 @@ async fn request_wait_status_and_the_failing_paths() {
         "a request is not a vm-provisioning message: {:?}",
         text(&out)
     );
+    // A misspelled entity is a usage error (issue 22), not a rejected message.
     let out = cli(&env, &["send", "nonsense", &example()]).await;
-    assert_eq!(code(&out), 2);
+    assert_eq!(code(&out), 4, "{:?}", text(&out));
 
     // The rollout entities, without --raw: the Event Grid event of a version write, and a
     // rollout check; anything else is refused before sending.

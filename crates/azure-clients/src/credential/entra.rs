@@ -2,6 +2,7 @@
 //! (transient failures are surfaced as [`TokenError::Unavailable`] and retried by the callers).
 
 use super::certificate::CertificateAssertion;
+use super::federated::{FederatedAssertion, FederatedTokenError};
 use super::managed_identity::{ManagedIdentityAssertion, ManagedIdentityError};
 use super::transport::ReqwestTransport;
 use super::{CredentialConfig, CredentialSource};
@@ -15,8 +16,7 @@ use azure_core::error::ErrorKind;
 use azure_core::http::{ClientMethodOptions, ClientOptions, RetryOptions, Transport};
 use azure_identity::{
     ClientAssertion, ClientAssertionCredential, ClientAssertionCredentialOptions,
-    ClientSecretCredential, ClientSecretCredentialOptions, WorkloadIdentityCredential,
-    WorkloadIdentityCredentialOptions,
+    ClientSecretCredential, ClientSecretCredentialOptions,
 };
 use futures::FutureExt;
 use futures::future::BoxFuture;
@@ -27,7 +27,7 @@ use url::Url;
 enum Material {
     Secret(SecretString),
     Certificate(Arc<CertificateAssertion>),
-    WorkloadIdentity(std::path::PathBuf),
+    WorkloadIdentity(Arc<FederatedAssertion>),
     ManagedIdentity(Arc<ManagedIdentityAssertion>),
 }
 
@@ -61,7 +61,13 @@ impl EntraTokenSource {
             CredentialSource::Certificate(path) => Material::Certificate(Arc::new(
                 CertificateAssertion::from_pem_file(&path, &config.client_id)?,
             )),
-            CredentialSource::WorkloadIdentity(path) => Material::WorkloadIdentity(path),
+            CredentialSource::WorkloadIdentity(source) => {
+                Material::WorkloadIdentity(Arc::new(FederatedAssertion::new(
+                    http.clone(),
+                    source,
+                    endpoints.cloud.token_exchange_audience(),
+                )))
+            }
             CredentialSource::ManagedIdentity {
                 endpoint,
                 header,
@@ -126,15 +132,13 @@ impl EntraTokenSource {
                 Some(ClientAssertionCredentialOptions { client_options }),
             )
             .map(|c| c as Arc<dyn TokenCredential>),
-            Material::WorkloadIdentity(path) => {
-                WorkloadIdentityCredential::new(Some(WorkloadIdentityCredentialOptions {
-                    credential_options: ClientAssertionCredentialOptions { client_options },
-                    client_id: Some(self.client_id.clone()),
-                    tenant_id: Some(tenant.to_owned()),
-                    token_file_path: Some(path.clone()),
-                }))
-                .map(|c| c as Arc<dyn TokenCredential>)
-            }
+            Material::WorkloadIdentity(federated) => ClientAssertionCredential::new(
+                tenant.to_owned(),
+                self.client_id.clone(),
+                TenantAssertion::Federated(federated.clone()),
+                Some(ClientAssertionCredentialOptions { client_options }),
+            )
+            .map(|c| c as Arc<dyn TokenCredential>),
             Material::ManagedIdentity(mi) => ClientAssertionCredential::new(
                 tenant.to_owned(),
                 self.client_id.clone(),
@@ -213,6 +217,15 @@ impl ErrorMapper {
         let tenant_s = tenant.to_owned();
         let mut current: &azure_core::Error = &err;
         loop {
+            if let Some(federated) = current
+                .get_ref()
+                .and_then(|inner| inner.downcast_ref::<FederatedTokenError>())
+            {
+                return TokenError::FederatedToken {
+                    tenant: tenant_s,
+                    error: federated.clone(),
+                };
+            }
             match current.kind() {
                 ErrorKind::HttpResponse {
                     status, error_code, ..
@@ -311,6 +324,8 @@ enum TenantAssertion {
         audience: String,
     },
     ManagedIdentity(Arc<ManagedIdentityAssertion>),
+    /// The workload identity's federated token, fetched fresh for every exchange.
+    Federated(Arc<FederatedAssertion>),
 }
 
 #[async_trait::async_trait]
@@ -328,6 +343,18 @@ impl ClientAssertion for TenantAssertion {
                 Err(e) => Err(azure_core::Error::with_message(
                     ErrorKind::Credential,
                     e.to_string(),
+                )),
+            },
+            Self::Federated(federated) => match federated.assertion().await {
+                Ok(token) => Ok(token.expose().to_owned()),
+                // Kept whole as the inner error: `ErrorMapper` finds it again.
+                Err(e) => Err(azure_core::Error::new(
+                    if e.is_transient() {
+                        ErrorKind::Io
+                    } else {
+                        ErrorKind::Credential
+                    },
+                    e,
                 )),
             },
         }

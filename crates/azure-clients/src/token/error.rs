@@ -86,6 +86,15 @@ pub enum TokenError {
         /// The host name.
         host: String,
     },
+    /// The workload identity's federated token could not be had (its file, or the GitHub Actions
+    /// or Azure Pipelines OIDC endpoint).
+    #[error("no federated token for tenant {tenant}: {error}")]
+    FederatedToken {
+        /// Tenant asked for a token.
+        tenant: String,
+        /// What the token file or the OIDC endpoint did.
+        error: crate::credential::FederatedTokenError,
+    },
     /// The local credential could not produce an assertion (certificate, token file, managed identity).
     #[error("credential failed for tenant {tenant}: {reason}")]
     Credential {
@@ -102,7 +111,11 @@ pub enum TokenError {
 impl TokenError {
     /// Whether retrying later may succeed (token endpoint down, 5xx, throttled).
     pub fn is_transient(&self) -> bool {
-        matches!(self, Self::Unavailable { .. })
+        match self {
+            Self::Unavailable { .. } => true,
+            Self::FederatedToken { error, .. } => error.is_transient(),
+            _ => false,
+        }
     }
 
     /// The AADSTS code, if Entra gave one.
@@ -118,13 +131,17 @@ impl TokenError {
         }
     }
 
-    /// A short code for reports: `AppNotConsented`, `TokenEndpointUnavailable`, `AADSTS{n}`,
-    /// or `TokenError`.
+    /// A short code for reports: `AppNotConsented`, `TokenEndpointUnavailable`,
+    /// `FederatedTokenUnavailable`, `FederatedTokenRefused`, `AADSTS{n}`, or `TokenError`.
     pub fn code(&self) -> String {
         match self {
             Self::AppNotConsented { .. } => "AppNotConsented".into(),
             Self::Unavailable { .. } => "TokenEndpointUnavailable".into(),
             Self::HostNotFound { .. } => "HostNotFound".into(),
+            Self::FederatedToken { error, .. } if error.is_transient() => {
+                "FederatedTokenUnavailable".into()
+            }
+            Self::FederatedToken { .. } => "FederatedTokenRefused".into(),
             other => match other.aadsts_code() {
                 Some(code) => format!("AADSTS{code}"),
                 None => "TokenError".into(),
@@ -140,6 +157,7 @@ impl TokenError {
                     "an administrator of that tenant must grant consent: {consent_url}"
                 ));
             }
+            Self::FederatedToken { error, .. } => return error.hint().map(str::to_owned),
             Self::InvalidClientSecret { .. } | Self::ExpiredClientSecret { .. } => {
                 "create a new client secret in the app registration (in its home tenant) and set AZURE_CLIENT_SECRET to its value"
             }
@@ -162,7 +180,7 @@ impl TokenError {
                     "the federated credential's subject does not match: for the Function App's managed identity the subject is the identity's object (principal) id; for workload identity it is the service account subject"
                 }
                 "700024" => {
-                    "the presented assertion is expired or not yet valid: check the clock of the host and that the federated token file is refreshed"
+                    "the presented assertion is expired or not yet valid: check the clock of the host and that the federated token file is refreshed (in GitHub Actions and Azure Pipelines leave AZURE_FEDERATED_TOKEN_FILE unset: imageferry then asks the job's OIDC endpoint for a fresh token for every exchange)"
                 }
                 _ => {
                     "no federated credential of the app registration matches the presented token: add one (Certificates & secrets > Federated credentials) whose issuer, subject and audience equal the token's, e.g. issuer https://login.microsoftonline.com/<home tenant id>/v2.0, subject the managed identity's object id, audience api://AzureADTokenExchange (USGov / China for sovereign clouds)"

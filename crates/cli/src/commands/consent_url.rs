@@ -57,7 +57,7 @@ pub fn run(args: Args) -> Exit {
     if args.out.json() {
         print_json(&serde_json::json!({"tenant": tenant, "app": app, "url": url}));
     } else {
-        println!("{url}");
+        outln!("{url}");
     }
     Exit::Succeeded
 }

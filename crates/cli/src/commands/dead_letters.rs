@@ -82,7 +82,7 @@ async fn peek_lock(
     receiver
         .peek_lock(&dlq, Duration::from_secs(1))
         .await
-        .map_err(|e| format!("{dlq}: {e}"))
+        .map_err(|e| format!("{dlq}: {}", crate::network::chain(&e)))
 }
 
 /// Completes (deletes) or abandons (unlocks) `m`.
@@ -133,6 +133,12 @@ pub async fn run(args: Args) -> Exit {
         Err(e) => return usage_error(e),
     };
     let queues: Vec<String> = match &args.queue {
+        Some(q) if !all_queues().contains(q) => {
+            return usage_error(format!(
+                "{q} is not a queue of imageferry ({})",
+                all_queues().join(", ")
+            ));
+        }
         Some(q) => vec![q.clone()],
         None => all_queues(),
     };
@@ -181,13 +187,18 @@ pub async fn run(args: Args) -> Exit {
                 settle(&receiver, queue, &m, false).await
             };
             if let Err(e) = outcome {
-                eprintln!("imageferry: {e}");
+                errln!("imageferry: {e}");
                 failed = true;
             }
             listed.push(entry);
         }
         if let Some(e) = error {
-            eprintln!("imageferry: {e}");
+            // Unreachable: said once, not for every queue.
+            if let Some(u) = session.places().bus_text(&e) {
+                crate::network::report("reading the dead-letter queues", &e, None, Some(u));
+                return Exit::Failed;
+            }
+            errln!("imageferry: {e}");
             failed = true;
         }
     }
@@ -195,14 +206,18 @@ pub async fn run(args: Args) -> Exit {
     if args.out.json() {
         print_json(&listed);
     } else if listed.is_empty() {
-        println!("no dead-lettered messages in {}", queues.join(", "));
+        outln!("no dead-lettered messages in {}", queues.join(", "));
     } else {
-        println!(
+        outln!(
             "{:<26} {:<24} {:<26} {:>9}  {:<31} ACTION",
-            "QUEUE", "DEPLOYMENT", "REASON", "DELIVERIES", "ENQUEUED"
+            "QUEUE",
+            "DEPLOYMENT",
+            "REASON",
+            "DELIVERIES",
+            "ENQUEUED"
         );
         for e in &listed {
-            println!(
+            outln!(
                 "{:<26} {:<24} {:<26} {:>9}  {:<31} {}",
                 e.queue,
                 e.deployment_id.as_deref().unwrap_or("-"),
@@ -216,7 +231,7 @@ pub async fn run(args: Args) -> Exit {
     if let Some(id) = target
         && acted == 0
     {
-        eprintln!(
+        errln!(
             "imageferry: no dead-lettered message of {id} in {}",
             queues.join(", ")
         );

@@ -17,6 +17,7 @@ mod chaos;
 mod chaos_dead_letter;
 mod error;
 mod follow;
+mod install;
 mod report;
 mod requests;
 mod runs;
@@ -30,11 +31,21 @@ use std::time::{Duration, Instant};
 use azure_clients::servicebus::ServiceBusReceiver;
 use azure_clients::{OutgoingMessage, ServiceBusConnection, ServiceBusSender};
 use functions_host::{Host, HostOptions};
-use local_run::processes::{self, Binaries};
+use local_run::processes;
 use local_run::stack::seed;
 
 use crate::exit::Exit;
+use crate::output::{OutputArgs, print_json};
 use error::DevError;
+use imageferry_contract::duration::parse_duration;
+
+/// A line of `dev`'s own report: on stdout, or on stderr with `-o json` (stdout then holds one
+/// JSON document).
+macro_rules! say {
+    ($json:expr, $($arg:tt)*) => {
+        if $json { errln!($($arg)*) } else { outln!($($arg)*) }
+    };
+}
 
 /// Arguments of `dev`.
 #[derive(clap::Args)]
@@ -55,9 +66,9 @@ pub struct Args {
     /// operations): 30 turns two minutes of replication into four seconds.
     #[arg(long, default_value_t = 30.0)]
     time_scale: f64,
-    /// Give up after this many seconds.
-    #[arg(long, default_value_t = 600)]
-    timeout: u64,
+    /// Give up after this long (`90s`, `10m`, `1h`; a bare number is seconds).
+    #[arg(long, default_value = "10m", value_parser = parse_duration)]
+    timeout: Duration,
     /// Leave the stack running after the deployments (stop with Ctrl-C or SIGTERM) and print the
     /// environment the imageferry commands use to talk to it, also written to
     /// target/imageferry-dev/env: `eval "$(cat target/imageferry-dev/env)"`, then
@@ -67,7 +78,7 @@ pub struct Args {
     keep: bool,
     /// Inject faults: 20% ARM 429/5xx, token-endpoint outages, duplicate deliveries and
     /// requests, the handler SIGKILLed `--chaos-kills` times and the Service Bus stand-in killed
-    /// and restarted once, optionally ARM down for `--chaos-arm-outage-ms`; then one more
+    /// and restarted once, optionally ARM down for `--chaos-arm-outage`; then one more
     /// deployment whose request is dead-lettered by a SIGKILL during its last delivery (it must
     /// end `failed`, `DeadLettered`).
     #[arg(long)]
@@ -77,15 +88,15 @@ pub struct Args {
     chaos_kills: u32,
     /// Length of the token-endpoint outage that starts when the handler is back after each
     /// kill, so that the restarted handler (which has no cached token) meets it.
-    #[arg(long, default_value_t = 1500)]
-    chaos_token_outage_ms: u64,
+    #[arg(long, default_value = "1500ms", value_parser = parse_duration)]
+    chaos_token_outage: Duration,
     /// Fraction of token requests refused during an outage (1 = all: a complete outage, as
     /// Entra has; the steps wait on scheduled retries, `IMAGEFERRY_OUTAGE_BUDGET`).
     #[arg(long, default_value_t = 0.3)]
     chaos_token_refusal: f64,
-    /// After the token outages, ARM answers 503 to every request for this long (0: never).
-    #[arg(long, default_value_t = 0)]
-    chaos_arm_outage_ms: u64,
+    /// After the token outages, ARM answers 503 to every request for this long (`0s`: never).
+    #[arg(long, default_value = "0s", value_parser = parse_duration)]
+    chaos_arm_outage: Duration,
     /// Benchmark settings: no simulated waits (replication and long-running operations complete
     /// at once), short polls, warn-level handler logs.
     #[arg(long)]
@@ -93,6 +104,8 @@ pub struct Args {
     /// Extra app settings for the handler, NAME=VALUE (repeatable).
     #[arg(long = "set", value_parser = parse_setting)]
     settings: Vec<(String, String)>,
+    #[command(flatten)]
+    out: OutputArgs,
 }
 
 /// A `--set` without `=`.
@@ -106,22 +119,28 @@ fn parse_setting(s: &str) -> Result<(String, String), NotASetting> {
         .ok_or_else(|| NotASetting(s.to_owned()))
 }
 
-/// The app root: the current folder when it holds host.json, else this repository.
-fn app_root() -> PathBuf {
-    if Path::new("host.json").is_file() {
-        return std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."));
-    }
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-    root.canonicalize().unwrap_or(root)
+/// The app root: the current folder when it holds host.json, else the checkout this binary was
+/// built from.
+fn app_root() -> Result<PathBuf, install::NotInstalled> {
+    let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."));
+    install::app_root_in(&cwd, &Path::new(env!("CARGO_MANIFEST_DIR")).join("../.."))
 }
 
 /// Runs the command.
 pub async fn run(args: Args) -> Exit {
+    // Files named on the command line are checked before anything starts: a usage error (4).
+    for (flag, path) in [("--request", &args.request), ("--scenario", &args.scenario)] {
+        if let Some(path) = path
+            && let Err(e) = std::fs::metadata(path)
+        {
+            return crate::output::usage_error(format!("dev {flag} {}: {e}", path.display()));
+        }
+    }
     match run_inner(args).await {
         Ok(exit) => exit,
         Err(e) => {
-            eprintln!("imageferry dev: {e}");
-            Exit::Failed
+            errln!("imageferry dev: {e}");
+            e.exit()
         }
     }
 }
@@ -209,7 +228,7 @@ struct Stack {
 
 #[allow(clippy::too_many_lines)]
 async fn run_inner(args: Args) -> Result<Exit, DevError> {
-    let root = app_root();
+    let root = app_root()?;
     let base = root.join("target/imageferry-dev");
     runs::prune(&base, runs::KEEP_ENDED_RUNS);
     let dir = runs::run_dir(&base, std::process::id());
@@ -218,7 +237,7 @@ async fn run_inner(args: Args) -> Result<Exit, DevError> {
         source,
     })?;
     let count = args.count as usize;
-    let bins = Binaries::locate()?;
+    let bins = install::binaries()?;
 
     let azure = processes::start_azure_sim(
         &bins.azure_sim,
@@ -307,9 +326,18 @@ async fn run_inner(args: Args) -> Result<Exit, DevError> {
     if let Ok(mut f) = host_log.lock() {
         let _ = f.flush();
     }
-    if args.keep && outcome.is_ok() {
-        keep(&stack, &root, &host_log).await;
-    }
+    let outcome = outcome.map(|(exit, report)| (exit, report, args.out.json()));
+    let outcome = match outcome {
+        Ok((exit, report, json)) => {
+            if args.keep {
+                keep(&stack, &root, &host_log, json.then_some(report)).await;
+            } else if json {
+                print_json(&report);
+            }
+            Ok(exit)
+        }
+        Err(e) => Err(e),
+    };
     shutdown(stack).await;
     outcome
 }
@@ -320,15 +348,18 @@ async fn drive(
     root: &Path,
     count: usize,
     host_log: &Arc<Mutex<std::io::BufWriter<std::fs::File>>>,
-) -> Result<Exit, DevError> {
+) -> Result<(Exit, serde_json::Value), DevError> {
+    let json = args.out.json();
     let bus_url = stack.bus.lock().await.base_url.clone();
     let app = stack.host.functions();
-    println!("azure stand-in   {}", stack.azure.base_url);
-    println!(
+    say!(json, "azure stand-in   {}", stack.azure.base_url);
+    say!(
+        json,
         "service bus      {bus_url} (durable stand-in: {})",
         stack.dir.join("bus.db").display()
     );
-    println!(
+    say!(
+        json,
         "functions host   {} (handler pid {})",
         app.iter()
             .map(|f| f.name.as_str())
@@ -336,7 +367,8 @@ async fn drive(
             .join(", "),
         stack.host.supervisor().pid().unwrap_or(0)
     );
-    println!(
+    say!(
+        json,
         "logs             {}/{{host,handler,azure-sim,servicebus}}.log",
         stack.dir.display()
     );
@@ -348,7 +380,7 @@ async fn drive(
     let mut notes = Vec::new();
     let requests = requests::load(&request_path, count, &stack.azure.base_url, &mut notes)?;
     for n in notes {
-        println!("{n}");
+        say!(json, "{n}");
     }
     let shown = request_path
         .strip_prefix(root)
@@ -356,9 +388,12 @@ async fn drive(
         .display()
         .to_string();
     if count == 1 {
-        println!("sending          {shown} -> deployment-requested");
+        say!(json, "sending          {shown} -> deployment-requested");
     } else {
-        println!("sending          {count} deployments from {shown} -> deployment-requested");
+        say!(
+            json,
+            "sending          {count} deployments from {shown} -> deployment-requested"
+        );
     }
 
     let client =
@@ -382,16 +417,13 @@ async fn drive(
             stack.bus.clone(),
             proxy.clone(),
             args.chaos_kills,
-            Duration::from_millis(args.chaos_token_outage_ms),
+            args.chaos_token_outage,
             args.chaos_token_refusal,
-            (
-                stack.azure.base_url.clone(),
-                Duration::from_millis(args.chaos_arm_outage_ms),
-            ),
+            (stack.azure.base_url.clone(), args.chaos_arm_outage),
         ))),
         _ => None,
     };
-    let deadline = started + Duration::from_secs(args.timeout);
+    let deadline = started + args.timeout;
     loop {
         let tally = tracker.tally();
         let extra = if args.chaos {
@@ -473,9 +505,9 @@ async fn drive(
     }
     if tally.terminal < count {
         violations.push(format!(
-            "{} deployments without a terminal event within {} s",
+            "{} deployments without a terminal event within {}",
             count - tally.terminal,
-            args.timeout
+            humantime::format_duration(args.timeout)
         ));
     }
     let twice: Vec<_> = azure
@@ -538,7 +570,8 @@ async fn drive(
         .iter()
         .map(|(k, v)| format!("{v} {k}"))
         .collect();
-    println!(
+    say!(
+        json,
         "done             {} deployment{} in {:.1} s: {}",
         count,
         if count == 1 { "" } else { "s" },
@@ -553,7 +586,7 @@ async fn drive(
         && let Some(d) = deployments.values().find(|d| !d.terminal.is_empty())
         && let Some(vm) = d.last_event["vmId"].as_str()
     {
-        println!("vm               {vm}");
+        say!(json, "vm               {vm}");
     }
     let times = report::times_to_terminal(&deployments);
     let n = count as f64;
@@ -563,7 +596,8 @@ async fn drive(
         .filter(|(k, _)| k.as_str() != "receive-empty")
         .map(|(_, v)| *v)
         .sum();
-    println!(
+    say!(
+        json,
         "figures          {:.1} deployments/s; time to terminal p50 {} ms, p99 {} ms; ARM writes/deployment {:.2} ({:.2} succeeded), ARM reads/deployment {:.2}",
         n / elapsed.as_secs_f64(),
         report::percentile(&times, 0.5).as_millis(),
@@ -572,7 +606,8 @@ async fn drive(
         azure.arm_writes_ok as f64 / n,
         arm_gets as f64 / n,
     );
-    println!(
+    say!(
+        json,
         "                 token requests per tenant: {}",
         azure
             .tokens_per_tenant
@@ -581,7 +616,8 @@ async fn drive(
             .collect::<Vec<_>>()
             .join(", ")
     );
-    println!(
+    say!(
+        json,
         "                 Service Bus operations/deployment {:.2} ({}; plus {} empty long polls)",
         ops_total as f64 / n,
         ops.iter()
@@ -591,7 +627,8 @@ async fn drive(
             .join(", "),
         ops.get("receive-empty").copied().unwrap_or(0)
     );
-    println!(
+    say!(
+        json,
         "host             {} invocations: {} succeeded, {} failed, {} timed out; {} completed, {} abandoned, {} locks lost, {} lock renewals; handler started {} times",
         stats.invocations,
         stats.succeeded,
@@ -604,12 +641,13 @@ async fn drive(
         stack.host.supervisor().starts()
     );
     if let Some(c) = &chaos {
-        println!(
+        say!(
+            json,
             "chaos            handler SIGKILLed {} times, Service Bus stand-in killed and restarted {} times, {} token requests refused in outages ({} ms each, {:.0}% refused), ARM down {} ms, {} ARM requests answered 429/5xx, {} duplicate deliveries injected, {} requests sent twice",
             c.kills,
             c.bus_restarts,
             stack.proxy.as_ref().map(|p| p.refused()).unwrap_or(0),
-            args.chaos_token_outage_ms,
+            args.chaos_token_outage.as_millis(),
             args.chaos_token_refusal * 100.0,
             c.arm_outage.as_millis(),
             azure.arm_faults,
@@ -618,7 +656,8 @@ async fn drive(
         );
     }
     if let Some(p) = &probed {
-        println!(
+        say!(
+            json,
             "dead-letter      {}: request abandoned {} times, handler SIGKILLed during delivery {} of {}; ended {} ({})",
             chaos_dead_letter::PROBE_ID,
             p.abandoned,
@@ -632,7 +671,8 @@ async fn drive(
             p.error["code"].as_str().unwrap_or("no error")
         );
     }
-    println!(
+    say!(
+        json,
         "checks           {} terminal of {count} ({} with more than one), {} VM creates ({} VMs created twice), queues drained: {}, dead-lettered: {} ({} without a terminal event), terminal-events subscription: {} events",
         tally.terminal,
         multi.len(),
@@ -644,7 +684,7 @@ async fn drive(
         filtered.values().sum::<u32>()
     );
     for v in &violations {
-        println!("violation        {v}");
+        say!(json, "violation        {v}");
     }
     // The first error, to say why the exit status is not 0.
     if let Some((id, d)) = deployments.iter().find(|(id, d)| {
@@ -652,7 +692,7 @@ async fn drive(
             && d.terminal.first().is_some_and(|s| s != "succeeded")
     }) && let Some(err) = d.last_event.get("error").filter(|e| !e.is_null())
     {
-        println!("error            {id}: {err}");
+        say!(json, "error            {id}: {err}");
     }
     let exit = if tally.terminal < count {
         Exit::TimedOut
@@ -663,7 +703,85 @@ async fn drive(
     } else {
         Exit::Succeeded
     };
-    Ok(exit)
+    let mut ids: Vec<&String> = deployments.keys().collect();
+    ids.sort();
+    let summary = serde_json::json!({
+        "outcome": exit.name(),
+        "stack": {
+            "azure": stack.azure.base_url,
+            "serviceBus": bus_url,
+            "logs": stack.dir,
+        },
+        "request": shown,
+        "elapsedSeconds": elapsed.as_secs_f64(),
+        "deployments": ids.iter().map(|id| {
+            let d = &deployments[*id];
+            serde_json::json!({
+                "deploymentId": id,
+                "status": d.terminal.first().unwrap_or(&d.status),
+                "terminalEvents": d.terminal.len(),
+                "vmId": d.last_event.get("vmId"),
+                "error": d.last_event.get("error").filter(|e| !e.is_null()),
+            })
+        }).collect::<Vec<_>>(),
+        "statuses": tally.by_status,
+        "figures": {
+            "deploymentsPerSecond": n / elapsed.as_secs_f64(),
+            "timeToTerminalMs": {
+                "p50": report::percentile(&times, 0.5).as_millis() as u64,
+                "p99": report::percentile(&times, 0.99).as_millis() as u64,
+            },
+            "armWritesPerDeployment": azure.arm_writes as f64 / n,
+            "armWritesSucceededPerDeployment": azure.arm_writes_ok as f64 / n,
+            "armReadsPerDeployment": arm_gets as f64 / n,
+            "tokenRequestsPerTenant": azure.tokens_per_tenant,
+            "serviceBusOperationsPerDeployment": ops_total as f64 / n,
+            "serviceBusOperations": ops,
+        },
+        "host": {
+            "invocations": stats.invocations,
+            "succeeded": stats.succeeded,
+            "failed": stats.failed,
+            "timedOut": stats.timed_out,
+            "completed": stats.completed,
+            "abandoned": stats.abandoned,
+            "locksLost": stats.locks_lost,
+            "lockRenewals": stats.renewals,
+            "handlerStarts": stack.host.supervisor().starts(),
+        },
+        "chaos": chaos.as_ref().map(|c| serde_json::json!({
+            "handlerKills": c.kills,
+            "serviceBusRestarts": c.bus_restarts,
+            "tokenRequestsRefused": stack.proxy.as_ref().map(|p| p.refused()).unwrap_or(0),
+            "armFaults": azure.arm_faults,
+            "duplicateDeliveries": stats.injected_redeliveries,
+            "requestsSentTwice": duplicates_sent,
+            "tokenOutageMs": args.chaos_token_outage.as_millis() as u64,
+            "tokenRefusal": args.chaos_token_refusal,
+            "armOutageMs": c.arm_outage.as_millis() as u64,
+        })),
+        "deadLetterProbe": probed.as_ref().map(|p| serde_json::json!({
+            "deploymentId": chaos_dead_letter::PROBE_ID,
+            "abandoned": p.abandoned,
+            "killedOnDelivery": p.killed_on,
+            "maxDeliveryCount": p.max_delivery_count,
+            "terminal": p.terminal,
+            "error": p.error,
+            "holds": p.holds(),
+        })),
+        "checks": {
+            "terminal": tally.terminal,
+            "moreThanOneTerminal": multi.len(),
+            "vmCreates": azure.vm_creates.values().sum::<usize>(),
+            "vmsCreatedTwice": twice.len(),
+            "queuesDrained": drained,
+            "deadLettered": dead.len() + recorded.len(),
+            "deadLetteredWithoutTerminalEvent": unexplained.len(),
+            "terminalEventsSubscription": filtered.values().sum::<u32>(),
+        },
+        "violations": violations,
+    });
+    Ok((exit, summary))
 }
 
 /// Sends every request (16 at a time). In a chaos run every request is sent twice with the same
@@ -844,11 +962,15 @@ fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
     f.write_all(text.as_bytes())
 }
 
+/// Writes the env and stack files, says how to use them (with `-o json`: `summary` with a `keep`
+/// member, on stdout), and waits for Ctrl-C or SIGTERM.
 async fn keep(
     stack: &Stack,
     root: &Path,
     host_log: &Arc<Mutex<std::io::BufWriter<std::fs::File>>>,
+    summary: Option<serde_json::Value>,
 ) {
+    let json = summary.is_some();
     let file = root.join("target/imageferry-dev/stack.json");
     let env_file = root.join("target/imageferry-dev/env");
     let bus_url = stack.bus.lock().await.base_url.clone();
@@ -880,7 +1002,8 @@ async fn keep(
             .map(|e| format!(" (not written: {e})"))
             .unwrap_or_default()
     };
-    println!(
+    say!(
+        json,
         "keeping          the stack runs until Ctrl-C; the imageferry commands talk to it with this environment, also in {}{} (eval \"$(cat {})\"), endpoints in {}{}:",
         env_file.display(),
         not_written(&env_written),
@@ -892,12 +1015,25 @@ async fn keep(
         not_written(&written),
     );
     for line in &lines {
-        println!("{line}");
+        say!(json, "{line}");
     }
-    println!(
+    say!(
+        json,
         "stop             Ctrl-C, or kill -INT {} (or -TERM)",
         std::process::id()
     );
+    if let Some(mut summary) = summary {
+        summary["keep"] = serde_json::json!({
+            "envFile": env_file,
+            "envFileWritten": env_written.is_ok(),
+            "stackFile": file,
+            "stackFileWritten": written.is_ok(),
+            "unset": CLI_CONFLICTS,
+            "env": stack.cli_env.iter().cloned().collect::<BTreeMap<_, _>>(),
+            "pid": std::process::id(),
+        });
+        print_json(&summary);
+    }
     let _ = std::io::stdout().flush();
     stopped(host_log).await;
     let _ = std::fs::remove_file(&file);

@@ -1,6 +1,7 @@
 //! Following a deployment in the status store (`request --wait`), and how its outcome is shown.
 
 use crate::exit::Exit;
+use crate::network::Places;
 use crate::output::{OutputArgs, print_json};
 use status_store::{DeploymentStatus, StatusStore, StoreError};
 use std::io::{IsTerminal, Write};
@@ -41,15 +42,15 @@ pub fn progress_line(s: &DeploymentStatus) -> String {
     line
 }
 
-/// Reads the status every `poll` until it is terminal or `timeout` passes. With `live`, a
-/// progress line is kept up to date on stderr (rewritten in place on a terminal, one line per
-/// change otherwise). Transient store errors are retried until the timeout.
+/// Reads the status every `poll` until it is terminal or `timeout` passes, keeping a progress
+/// line up to date on stderr (rewritten in place on a terminal, one line per change otherwise)
+/// whatever the output format. Transient store errors are retried until the timeout.
 pub async fn until_terminal(
     store: &StatusStore,
     id: &str,
     timeout: Duration,
     poll: Duration,
-    live: bool,
+    places: &Places,
 ) -> Followed {
     let start = Instant::now();
     let tty = std::io::stderr().is_terminal();
@@ -58,37 +59,34 @@ pub async fn until_terminal(
     loop {
         match store.get(id).await {
             Ok(Some(s)) => {
-                if live {
-                    let line = progress_line(&s);
-                    let elapsed = start.elapsed().as_secs();
-                    if tty {
-                        eprint!("\r\x1b[2K[{:02}:{:02}] {line}", elapsed / 60, elapsed % 60);
-                        let _ = std::io::stderr().flush();
-                    } else if line != last_line {
-                        eprintln!("[{:02}:{:02}] {line}", elapsed / 60, elapsed % 60);
-                    }
-                    last_line = line;
+                let line = progress_line(&s);
+                let elapsed = start.elapsed().as_secs();
+                if tty {
+                    err!("\r\x1b[2K[{:02}:{:02}] {line}", elapsed / 60, elapsed % 60);
+                    let _ = std::io::stderr().flush();
+                } else if line != last_line {
+                    errln!("[{:02}:{:02}] {line}", elapsed / 60, elapsed % 60);
                 }
+                last_line = line;
                 let terminal = s.status.is_terminal();
                 last = Some(s);
                 if terminal {
-                    if live && tty {
-                        eprintln!();
+                    if tty {
+                        errln!();
                     }
                     return Followed::Done(last.expect("just set"));
                 }
             }
             Ok(None) => {}
-            Err(e) if e.is_transient() => {
-                if live {
-                    eprintln!("status store: {e}; retrying");
-                }
-            }
+            Err(e) if e.is_transient() => match places.store(&e) {
+                Some(u) => errln!("status store: {u}; retrying"),
+                None => errln!("status store: {e}; retrying"),
+            },
             Err(e) => return Followed::StoreFailed(e),
         }
         if start.elapsed() + poll > timeout {
-            if live && tty {
-                eprintln!();
+            if tty {
+                errln!();
             }
             return Followed::TimedOut(last);
         }
@@ -97,7 +95,7 @@ pub async fn until_terminal(
 }
 
 /// Prints the outcome: the final status (JSON), or a summary with the error's hint.
-pub fn report(f: &Followed, out: OutputArgs, id: &str) {
+pub fn report(f: &Followed, out: OutputArgs, id: &str, places: &Places) {
     match f {
         Followed::Done(s) if out.json() => print_json(s),
         Followed::Done(s) => print_summary(s),
@@ -110,36 +108,40 @@ pub fn report(f: &Followed, out: OutputArgs, id: &str) {
                 let seen = last
                     .as_ref()
                     .map_or_else(|| "no status recorded yet".to_owned(), progress_line);
-                eprintln!("imageferry: timed out waiting for {id}; last seen: {seen}");
-                eprintln!("  it may still finish: `imageferry status {id}` shows where it is");
+                errln!("imageferry: timed out waiting for {id}; last seen: {seen}");
+                errln!("  it may still finish: `imageferry status {id}` shows where it is");
             }
         }
         Followed::StoreFailed(e) => {
+            let unreachable = places.store(e);
             if out.json() {
-                print_json(&serde_json::json!({"deploymentId": id, "error": e.to_string()}));
-            } else {
-                eprintln!("imageferry: reading the status of {id}: {e}");
+                let error = unreachable
+                    .as_ref()
+                    .map_or_else(|| e.to_string(), ToString::to_string);
+                print_json(&serde_json::json!({"deploymentId": id, "error": error}));
             }
+            let what = format!("reading the status of {id}");
+            crate::network::report(&what, e, None, unreachable);
         }
     }
 }
 
 /// The human summary of a status.
 pub fn print_summary(s: &DeploymentStatus) {
-    println!("{}  {}", s.deployment_id, s.status);
+    outln!("{}  {}", s.deployment_id, s.status);
     if let Some(vm) = &s.vm_id {
-        println!("  vm       {vm}");
+        outln!("  vm       {vm}");
     }
     if let Some(ip) = &s.public_ip_address {
-        println!("  public   {ip}");
+        outln!("  public   {ip}");
     }
     if let Some(ip) = &s.private_ip_address {
-        println!("  private  {ip}");
+        outln!("  private  {ip}");
     }
     if let Some(e) = &s.error {
-        println!("  error    {}: {}", e.code, e.message);
+        outln!("  error    {}: {}", e.code, e.message);
         if let Some(h) = &e.hint {
-            println!("  fix      {h}");
+            outln!("  fix      {h}");
         }
     }
 }

@@ -305,7 +305,7 @@ pub async fn run(args: Args) -> Exit {
     let image = match req.validate() {
         Ok(i) => i,
         Err(e) => {
-            eprintln!("imageferry: rejected: {e}");
+            errln!("imageferry: rejected: {e}");
             return Exit::Rejected;
         }
     };
@@ -352,7 +352,7 @@ pub async fn run(args: Args) -> Exit {
                     Ok(f) => {
                         source = "read from the image definition";
                         if let Err(e) = req.validate_for_image(&f.facts) {
-                            eprintln!(
+                            errln!(
                                 "imageferry: rejected: the handler would reject this request: {e}"
                             );
                             return Exit::Rejected;
@@ -360,14 +360,22 @@ pub async fn run(args: Args) -> Exit {
                         f
                     }
                     Err(e) => {
-                        eprintln!("imageferry: rejected: {e}");
+                        errln!("imageferry: rejected: {e}");
                         return Exit::Rejected;
                     }
                 },
                 Err(e) => {
-                    eprintln!(
-                        "imageferry: cannot read the image definition ({e}); planning with facts inferred from the request (`imageferry doctor` finds the cause)."
-                    );
+                    match session.places().arm(&e) {
+                        Some(u) => {
+                            errln!(
+                                "imageferry: cannot read the image definition: {u}; planning with facts inferred from the request."
+                            );
+                            errln!("  fix: {}", u.hint());
+                        }
+                        None => errln!(
+                            "imageferry: cannot read the image definition ({e}); planning with facts inferred from the request (`imageferry doctor` finds the cause)."
+                        ),
+                    }
                     inferred
                 }
             }
@@ -382,7 +390,7 @@ pub async fn run(args: Args) -> Exit {
     let checks = match &session {
         None => Err("--offline: no Azure call is made"),
         Some(s) if s.credential == Credential::AzureCli => Err(
-            "no app credential is configured (AZURE_CLIENT_ID with AZURE_CLIENT_SECRET, AZURE_CLIENT_CERTIFICATE_PATH or AZURE_FEDERATED_TOKEN_FILE, or a managed identity): the checks run as the app, not as your Azure CLI login; `imageferry doctor` runs them with it",
+            "no app credential is configured (AZURE_CLIENT_ID with AZURE_CLIENT_SECRET, AZURE_CLIENT_CERTIFICATE_PATH or AZURE_FEDERATED_TOKEN_FILE, a GitHub Actions or Azure Pipelines OIDC token, or a managed identity): the checks run as the app, not as your Azure CLI login; `imageferry doctor` runs them with it",
         ),
         Some(s) => match doctor::check(s, &req, &image, &args.checks).await {
             Ok(report) => Ok(report),
@@ -403,9 +411,9 @@ pub async fn run(args: Args) -> Exit {
         );
         return exit;
     }
-    println!("plan for {} (image facts {source})", req.deployment_id);
+    outln!("plan for {} (image facts {source})", req.deployment_id);
     for (i, c) in calls.iter().enumerate() {
-        println!(
+        outln!(
             "{:>2}. [{}] {} {}  (api-version {})",
             i + 1,
             c.step,
@@ -418,20 +426,20 @@ pub async fn run(args: Args) -> Exit {
             .as_ref()
             .map(|t| format!(" + auxiliary token for {t}"))
             .unwrap_or_default();
-        println!("      token: {}{aux}", c.tenant);
+        outln!("      token: {}{aux}", c.tenant);
         if let Some(b) = &c.body {
-            println!("      body: {b}");
+            outln!("      body: {b}");
         }
         if let Some(w) = c.when {
-            println!("      when: {w}");
+            outln!("      when: {w}");
         }
     }
     match &checks {
         Ok(report) => {
-            println!("checks (as `imageferry doctor`):");
+            outln!("checks (as `imageferry doctor`):");
             report.print_human();
         }
-        Err(why) => println!("checks skipped: {why}"),
+        Err(why) => outln!("checks skipped: {why}"),
     }
     exit
 }

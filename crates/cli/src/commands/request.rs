@@ -82,28 +82,28 @@ pub async fn run(args: Args) -> Exit {
     msg.message_id = Some(message_id.clone());
     msg.correlation_id = Some(id.clone());
     msg.label = Some(Step::DeploymentRequested.as_str().into());
+    let places = session.places();
     if let Err(e) = bus.send(&args.queue, msg).await {
-        eprintln!("imageferry: sending to {}: {e}", args.queue);
+        let what = format!("sending to {}", args.queue);
+        crate::network::report(&what, &e, None, places.bus(&e));
         return Exit::Failed;
     }
     let Some(store) = store else {
         if args.out.json() {
             print_json(&json!({"deploymentId": id, "queue": args.queue, "messageId": message_id}));
         } else {
-            println!("sent {id} to {} (MessageId {message_id})", args.queue);
+            outln!("sent {id} to {} (MessageId {message_id})", args.queue);
         }
         return Exit::Succeeded;
     };
-    if !args.out.json() {
-        eprintln!(
-            "sent {id} to {}; waiting for its outcome (timeout {}s)",
-            args.queue,
-            args.timeout.as_secs()
-        );
-    }
-    let followed =
-        follow::until_terminal(&store, &id, args.timeout, args.poll, !args.out.json()).await;
-    follow::report(&followed, args.out, &id);
+    // Progress on stderr in every mode: with `-o json` stdout holds only the outcome.
+    errln!(
+        "sent {id} to {}; waiting for its outcome (timeout {})",
+        args.queue,
+        humantime::format_duration(args.timeout)
+    );
+    let followed = follow::until_terminal(&store, &id, args.timeout, args.poll, &places).await;
+    follow::report(&followed, args.out, &id, &places);
     match followed {
         Followed::Done(status) => follow::exit_of(status.status),
         Followed::TimedOut(_) => Exit::TimedOut,
@@ -117,9 +117,9 @@ fn rejected(args: &Args, what: &str, problems: &[String]) -> Exit {
             &json!({"status": "rejected", "error": {"code": "ValidationFailed", "message": what, "problems": problems}}),
         );
     } else {
-        eprintln!("imageferry: rejected: {what}");
+        errln!("imageferry: rejected: {what}");
         for p in problems {
-            eprintln!("  - {p}");
+            errln!("  - {p}");
         }
     }
     Exit::Rejected

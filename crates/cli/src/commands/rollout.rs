@@ -181,18 +181,27 @@ pub async fn run(args: Args) -> Exit {
         }
         Err(e) => return usage_error(format!("{}: {e}", args.version_id)),
     };
-    let store = match Session::from_env().and_then(|s| s.status_store()) {
+    let session = match Session::from_env() {
+        Ok(s) => s,
+        Err(e) => return usage_error(e),
+    };
+    let store = match session.status_store() {
         Ok(s) => s,
         Err(e) => return usage_error(e),
     };
     let version = image.version().to_string();
     let start = Instant::now();
-    let tty = std::io::stderr().is_terminal() && !args.out.json();
+    // Progress on stderr in every mode (in place on a terminal, plain lines otherwise).
+    let tty = std::io::stderr().is_terminal();
     loop {
         let now = match look(&store, &image, &args.version_id).await {
             Ok(l) => l,
             Err(e) => {
-                eprintln!("imageferry: reading the status store: {e}");
+                let unreachable = match &e {
+                    LookError::Rollouts(t) => session.places().table(t),
+                    LookError::Deployments(d) => session.places().store(d),
+                };
+                crate::network::report("reading the status store", &e, None, unreachable);
                 return Exit::Failed;
             }
         };
@@ -200,13 +209,13 @@ pub async fn run(args: Args) -> Exit {
         let line = now.line();
         if let Some((exit, message)) = outcome {
             if tty {
-                eprintln!();
+                errln!();
             }
             return finish(&args, &now, exit, &message);
         }
         if !args.wait || start.elapsed() + args.poll > args.timeout {
             if tty {
-                eprintln!();
+                errln!();
             }
             let mut message = if args.wait {
                 format!("not finished after {}s: {line}", args.timeout.as_secs())
@@ -219,9 +228,9 @@ pub async fn run(args: Args) -> Exit {
             return finish(&args, &now, Exit::TimedOut, &message);
         }
         if tty {
-            eprint!("\r\x1b[2K[{:>5}s] {line}", start.elapsed().as_secs());
-        } else if !args.out.json() {
-            eprintln!("[{:>5}s] {line}", start.elapsed().as_secs());
+            err!("\r\x1b[2K[{:>5}s] {line}", start.elapsed().as_secs());
+        } else {
+            errln!("[{:>5}s] {line}", start.elapsed().as_secs());
         }
         tokio::time::sleep(args.poll).await;
     }
@@ -259,7 +268,7 @@ fn finish(args: &Args, look: &Look, exit: Exit, message: &str) -> Exit {
         return exit;
     }
     for r in &look.rollouts {
-        println!(
+        outln!(
             "rollout {:<20} {:<10} {}",
             r.rollout,
             r.state.as_str(),
@@ -267,12 +276,12 @@ fn finish(args: &Args, look: &Look, exit: Exit, message: &str) -> Exit {
         );
     }
     for (id, s) in &look.deployments {
-        println!("  {id:<40} {}", s.as_str());
+        outln!("  {id:<40} {}", s.as_str());
     }
     if exit == Exit::Succeeded {
-        println!("{message}");
+        outln!("{message}");
     } else {
-        eprintln!("imageferry: {message}");
+        errln!("imageferry: {message}");
     }
     exit
 }

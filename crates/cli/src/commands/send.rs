@@ -165,6 +165,10 @@ fn check(entity: &str, body: &str) -> Result<Option<String>, NotAMessage> {
 
 /// Runs `send`.
 pub async fn run(args: Args) -> Exit {
+    // A misspelled entity is a usage error (4), said before the body is read.
+    if !args.raw && !ENTITIES.contains(&args.entity.as_str()) {
+        return usage_error(NotAMessage::UnknownEntity(args.entity.clone()));
+    }
     let body = match crate::commands::request_args::read_source(&args.file) {
         Ok(s) => s,
         Err(e) => return usage_error(e),
@@ -175,12 +179,16 @@ pub async fn run(args: Args) -> Exit {
         match check(&args.entity, &body) {
             Ok(id) => id,
             Err(e) => {
-                eprintln!("imageferry: rejected: {}: {e}", args.entity);
+                errln!("imageferry: rejected: {}: {e}", args.entity);
                 return Exit::Rejected;
             }
         }
     };
-    let bus = match Session::from_env().and_then(|s| s.bus()) {
+    let session = match Session::from_env() {
+        Ok(s) => s,
+        Err(e) => return usage_error(e),
+    };
+    let bus = match session.bus() {
         Ok(b) => b,
         Err(e) => return usage_error(e),
     };
@@ -195,7 +203,8 @@ pub async fn run(args: Args) -> Exit {
         ..OutgoingMessage::default()
     };
     if let Err(e) = bus.send(&args.entity, msg).await {
-        eprintln!("imageferry: sending to {}: {e}", args.entity);
+        let what = format!("sending to {}", args.entity);
+        crate::network::report(&what, &e, None, session.places().bus(&e));
         return Exit::Failed;
     }
     if args.out.json() {
@@ -203,7 +212,7 @@ pub async fn run(args: Args) -> Exit {
             &serde_json::json!({"entity": args.entity, "messageId": message_id, "deploymentId": deployment_id}),
         );
     } else {
-        println!("sent to {} (MessageId {message_id})", args.entity);
+        outln!("sent to {} (MessageId {message_id})", args.entity);
     }
     Exit::Succeeded
 }

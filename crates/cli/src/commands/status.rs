@@ -53,23 +53,33 @@ fn when(t: time::OffsetDateTime) -> String {
 
 /// Runs `status`.
 pub async fn run(args: Args) -> Exit {
-    let store = match Session::from_env().and_then(|s| s.status_store()) {
+    let session = match Session::from_env() {
         Ok(s) => s,
         Err(e) => return usage_error(e),
+    };
+    let store = match session.status_store() {
+        Ok(s) => s,
+        Err(e) => return usage_error(e),
+    };
+    let failed = |e: &status_store::StoreError| {
+        crate::network::report(
+            "reading the status store",
+            e,
+            None,
+            session.places().store(e),
+        );
+        Exit::Failed
     };
     if let Some(id) = &args.id {
         let (status, events) = match tokio::try_join!(store.get(id), store.events(id)) {
             Ok(x) => x,
-            Err(e) => {
-                eprintln!("imageferry: reading the status store: {e}");
-                return Exit::Failed;
-            }
+            Err(e) => return failed(&e),
         };
         let Some(status) = status else {
             if args.out.json() {
                 print_json(&serde_json::json!({"deploymentId": id, "found": false}));
             } else {
-                eprintln!(
+                errln!(
                     "imageferry: no deployment {id} in the status store (table {})",
                     store.table()
                 );
@@ -80,7 +90,7 @@ pub async fn run(args: Args) -> Exit {
             print_json(&serde_json::json!({"status": status, "events": events}));
             return Exit::Succeeded;
         }
-        println!(
+        outln!(
             "{}  {}  ({}, updated {})",
             status.deployment_id,
             status.status,
@@ -88,38 +98,38 @@ pub async fn run(args: Args) -> Exit {
             when(status.updated_at)
         );
         if let Some(image) = &status.image_id {
-            println!("  image    {image}");
+            outln!("  image    {image}");
         }
         if let (Some(t), Some(s), Some(rg)) = (
             &status.target_tenant_id,
             &status.target_subscription_id,
             &status.target_resource_group,
         ) {
-            println!(
+            outln!(
                 "  target   tenant {t} / subscription {s} / {rg} in {}",
                 status.location.as_deref().unwrap_or("?")
             );
         }
         if let Some(vm) = &status.vm_id {
-            println!("  vm       {vm}");
+            outln!("  vm       {vm}");
         }
         for (label, ip) in [
             ("public", &status.public_ip_address),
             ("private", &status.private_ip_address),
         ] {
             if let Some(ip) = ip {
-                println!("  {label:<8} {ip}");
+                outln!("  {label:<8} {ip}");
             }
         }
         if let Some(e) = &status.error {
-            println!("  error    {}: {}", e.code, e.message);
+            outln!("  error    {}: {}", e.code, e.message);
             if let Some(h) = &e.hint {
-                println!("  fix      {h}");
+                outln!("  fix      {h}");
             }
         }
-        println!();
+        outln!();
         for e in &events {
-            println!(
+            outln!(
                 "{}  {:<24} {:<25} {}",
                 when(e.at),
                 e.status.as_str(),
@@ -137,25 +147,26 @@ pub async fn run(args: Args) -> Exit {
     };
     let list = match store.list(&filter).await {
         Ok(l) => l,
-        Err(e) => {
-            eprintln!("imageferry: reading the status store: {e}");
-            return Exit::Failed;
-        }
+        Err(e) => return failed(&e),
     };
     if args.out.json() {
         print_json(&list);
         return Exit::Succeeded;
     }
     if list.is_empty() {
-        println!("no deployments match");
+        outln!("no deployments match");
         return Exit::Succeeded;
     }
-    println!(
+    outln!(
         "{:<24} {:<24} {:<10} {:<38} {:<16} UPDATED",
-        "DEPLOYMENT", "STATUS", "VERSION", "TARGET TENANT", "LOCATION"
+        "DEPLOYMENT",
+        "STATUS",
+        "VERSION",
+        "TARGET TENANT",
+        "LOCATION"
     );
     for s in &list {
-        println!(
+        outln!(
             "{:<24} {:<24} {:<10} {:<38} {:<16} {}",
             s.deployment_id,
             s.status.as_str(),

@@ -49,7 +49,8 @@ pub async fn run(args: Args) -> Exit {
     };
     let arm = session.arm();
     let start = Instant::now();
-    let tty = std::io::stderr().is_terminal() && !args.out.json();
+    // Progress on stderr in every mode (in place on a terminal, plain lines otherwise).
+    let tty = std::io::stderr().is_terminal();
     loop {
         let version: GalleryImageVersion = match arm
             .get(
@@ -62,10 +63,8 @@ pub async fn run(args: Args) -> Exit {
         {
             Ok(v) => v,
             Err(e) => {
-                eprintln!("imageferry: reading {path}: {e}");
-                if let Some(h) = e.hint() {
-                    eprintln!("  fix: {h}");
-                }
+                let what = format!("reading {path}");
+                crate::network::report(&what, &e, e.hint(), session.places().arm(&e));
                 return Exit::Failed;
             }
         };
@@ -76,20 +75,20 @@ pub async fn run(args: Args) -> Exit {
                 exit,
             } => {
                 if tty && exit == Exit::Succeeded {
-                    eprintln!();
+                    errln!();
                 }
                 return finish(&args, state, percent_done(exit), &message, exit);
             }
             Look::Waiting { line, percent } => (line, percent),
         };
         if tty {
-            eprint!("\r\x1b[2K[{:>4}s] {line}", start.elapsed().as_secs());
-        } else if !args.out.json() {
-            eprintln!("[{:>4}s] {line}", start.elapsed().as_secs());
+            err!("\r\x1b[2K[{:>4}s] {line}", start.elapsed().as_secs());
+        } else {
+            errln!("[{:>4}s] {line}", start.elapsed().as_secs());
         }
         if start.elapsed() + args.poll > args.timeout {
             if tty {
-                eprintln!();
+                errln!();
             }
             return finish(
                 &args,
@@ -177,9 +176,9 @@ fn finish(args: &Args, state: &str, percent: Option<i64>, message: &str, exit: E
             "percent": percent, "message": message
         }));
     } else if exit == Exit::Succeeded {
-        println!("{message}");
+        outln!("{message}");
     } else {
-        eprintln!("imageferry: {message}");
+        errln!("imageferry: {message}");
     }
     exit
 }

@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-/// An error of `imageferry dev` (exit 1).
+/// An error of `imageferry dev` (exit 1, or 4: [`DevError::exit`]).
 #[derive(Debug, thiserror::Error)]
 pub enum DevError {
     /// A file or folder of the run cannot be written.
@@ -59,9 +59,25 @@ pub enum DevError {
     /// A chaos fault could not be set or undone (the stand-in's fault endpoint).
     #[error("chaos: {0}")]
     Chaos(String),
+    /// The function app or the stack's binaries are not where `dev` looks.
+    #[error("{0}")]
+    NotInstalled(#[from] super::install::NotInstalled),
     /// A chaos kill whose handler did not restart.
     #[error("the handler did not come back after a kill")]
     HandlerGone,
+}
+
+impl DevError {
+    /// The exit code: 4 for what the command line or the installation must fix (the request
+    /// file, the function app), 1 for the rest.
+    pub fn exit(&self) -> crate::exit::Exit {
+        match self {
+            DevError::Requests(_) | DevError::App(_) | DevError::NotInstalled(_) => {
+                crate::exit::Exit::Usage
+            }
+            _ => crate::exit::Exit::Failed,
+        }
+    }
 }
 
 impl From<String> for DevError {

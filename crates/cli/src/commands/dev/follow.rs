@@ -195,7 +195,8 @@ pub fn start(
 pub struct Display {
     bar: ProgressBar,
     single: bool,
-    /// Without a terminal the bar is hidden: lines are printed plainly, the summary every 5 s.
+    /// Without a terminal the bar is hidden: lines are printed plainly on stderr, the summary
+    /// every 5 s.
     last_plain_summary: Mutex<Option<Instant>>,
 }
 
@@ -247,7 +248,7 @@ impl Display {
 
     fn line(&self, line: String) {
         if self.bar.is_hidden() {
-            println!("{line}");
+            errln!("{line}");
         } else {
             self.bar.println(line);
         }
@@ -279,9 +280,10 @@ impl Display {
                 .unwrap_or_else(|e| e.into_inner());
             if last.is_none_or(|t| t.elapsed() >= Duration::from_secs(5)) {
                 *last = Some(Instant::now());
-                println!(
+                errln!(
                     "progress         {}/{} terminal: {message}",
-                    tally.terminal, tally.sent
+                    tally.terminal,
+                    tally.sent
                 );
             }
         } else {

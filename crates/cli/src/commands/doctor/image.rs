@@ -45,6 +45,7 @@ pub(crate) fn replication(r: &mut Report, v: &GalleryImageVersion, region: &str)
 pub(super) async fn readable_and_replicated(
     r: &mut Report,
     arm: &azure_clients::ArmClient,
+    places: &crate::network::Places,
     t1: &str,
     req: &DeploymentRequest,
     image: &ImageId,
@@ -73,7 +74,10 @@ pub(super) async fn readable_and_replicated(
             format!("{path} does not exist ({})", e.code()),
             "check the image version id (subscription, resource group, gallery, definition, version)",
         ),
-        Err(e) => r.bad("image version readable as tenant 1", e.to_string(), e.hint().unwrap_or_else(|| "see the error".into())),
+        Err(e) => {
+            let (detail, fix) = super::arm_failure(&e, places, || "see the error".into());
+            r.bad("image version readable as tenant 1", detail, fix);
+        }
     }
     false
 }

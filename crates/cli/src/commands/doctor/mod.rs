@@ -132,11 +132,12 @@ pub async fn check(
     };
     let t2_ok = tokens::token_ok(&mut r, session, &t2, "target tenant").await;
     let arm = session.arm();
+    let places = session.places();
 
     // 2. The image version as tenant 1 (Reader), and 3. its replication to the region.
     let mut plan = false;
     if let (Some(t1), true, ImageId::Gallery { .. }) = (&t1, t1_ok, image) {
-        plan = image::readable_and_replicated(&mut r, &arm, t1, req, image, &app).await;
+        plan = image::readable_and_replicated(&mut r, &arm, &places, t1, req, image, &app).await;
     }
 
     if t1.is_some() && !t1_ok {
@@ -164,7 +165,8 @@ pub async fn check(
     };
     if t2_ok {
         let rg_exists =
-            target_group::resource_group(&mut r, &arm, req, &names, create_rg, &role).await;
+            target_group::resource_group(&mut r, &arm, &places, req, &names, create_rg, &role)
+                .await;
         let facts = Facts {
             request: req,
             image,
@@ -172,7 +174,7 @@ pub async fn check(
             marketplace_plan: plan,
         };
         for group in permissions::permission_groups(&facts, &names, &subscription, rg_exists) {
-            permissions::permissions(&mut r, &arm, &t2, &group, &role, rg_exists).await;
+            permissions::permissions(&mut r, &arm, &places, &t2, &group, &role, rg_exists).await;
         }
     }
 
@@ -188,6 +190,19 @@ pub async fn check(
 
 fn app_id() -> String {
     std::env::var("AZURE_CLIENT_ID").unwrap_or_else(|_| "<app client id>".into())
+}
+
+/// The detail and fix of an ARM error: a network failure named as such with its own fix, else
+/// the error with its hint (or `fallback`).
+fn arm_failure(
+    e: &azure_clients::ArmError,
+    places: &crate::network::Places,
+    fallback: impl FnOnce() -> String,
+) -> (String, String) {
+    match places.arm(e) {
+        Some(u) => (u.to_string(), u.hint()),
+        None => (e.to_string(), e.hint().unwrap_or_else(fallback)),
+    }
 }
 
 fn is_not_found(e: &azure_clients::ArmError) -> bool {

@@ -90,6 +90,7 @@ pub(super) fn permission_groups(
 pub(super) async fn permissions(
     r: &mut Report,
     arm: &azure_clients::ArmClient,
+    places: &crate::network::Places,
     tenant: &str,
     group: &PermissionGroup,
     role: &RoleFix<'_>,
@@ -151,7 +152,10 @@ pub(super) async fn permissions(
         }
         // The resource group line above reports a missing group.
         Err(e) if is_not_found(&e) => return,
-        Err(e) => (false, e.to_string(), Some(fix())),
+        Err(e) => match places.arm(&e) {
+            Some(u) => (false, u.to_string(), Some(u.hint())),
+            None => (false, e.to_string(), Some(fix())),
+        },
     };
     r.checks.push(Check {
         name: group.name.into(),

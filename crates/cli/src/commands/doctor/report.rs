@@ -80,12 +80,12 @@ impl Report {
     /// The lines for people: `✓ name: detail`, `✗ name: detail` and `    fix: …`.
     pub fn print_human(&self) {
         for c in &self.checks {
-            println!("{} {}: {}", if c.ok { "✓" } else { "✗" }, c.name, c.detail);
+            outln!("{} {}: {}", if c.ok { "✓" } else { "✗" }, c.name, c.detail);
             if let Some(f) = &c.fix {
-                println!("    fix: {f}");
+                outln!("    fix: {f}");
             }
             for m in &c.missing {
-                println!("    {}: {}", m.action, m.why);
+                outln!("    {}: {}", m.action, m.why);
             }
         }
     }

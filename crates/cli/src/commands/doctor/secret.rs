@@ -14,10 +14,13 @@ pub(super) async fn readable(r: &mut Report, session: &Session, secret: &str, ap
     );
     match kv.get(secret, &home).await {
         Ok(_) => r.ok("Key Vault secret readable", secret),
-        Err(e) => r.bad(
+        Err(e) => match session.places().keyvault(&e, secret) {
+            Some(u) => r.bad("Key Vault secret readable", u.to_string(), u.hint()),
+            None => r.bad(
             "Key Vault secret readable",
             e.to_string(),
             format!("grant the app the role Key Vault Secrets User on the secret or vault (az role assignment create --assignee {app} --role \"Key Vault Secrets User\" --scope <vault id>)"),
-        ),
+            ),
+        },
     }
 }

@@ -12,6 +12,7 @@ use imageferry_handlers::names::TargetNames;
 pub(super) async fn resource_group(
     r: &mut Report,
     arm: &azure_clients::ArmClient,
+    places: &crate::network::Places,
     req: &DeploymentRequest,
     names: &TargetNames,
     create_rg: bool,
@@ -51,7 +52,10 @@ pub(super) async fn resource_group(
             format!("subscription {} is not in tenant {t2} ({})", t.subscription_id, e.code()),
             "check target.tenantId and target.subscriptionId",
         ),
-        Err(e) => r.bad("target resource group", e.to_string(), e.hint().unwrap_or_else(|| "see the error".into())),
+        Err(e) => {
+            let (detail, fix) = super::arm_failure(&e, places, || "see the error".into());
+            r.bad("target resource group", detail, fix);
+        }
     }
     rg_exists
 }

@@ -31,8 +31,18 @@ pub(super) async fn token_ok(r: &mut Report, session: &Session, tenant: &str, ro
             false
         }
         Err(e) => {
-            let fix = match e.aadsts_code() {
-                Some("90002") => "check the tenant id".to_owned(),
+            // A request that got no answer says nothing about the credential or the consent.
+            if let Some(u) = session.places().token(&e) {
+                r.bad(&name, u.to_string(), u.hint());
+                return false;
+            }
+            let fix = match (e.aadsts_code(), e.hint()) {
+                (Some("90002"), _) => "check the tenant id".to_owned(),
+                (_, Some(hint)) => hint,
+                _ if e.is_transient() => {
+                    "the token endpoint is unavailable for now (5xx or throttled): try again later"
+                        .to_owned()
+                }
                 _ => format!(
                     "fix the app's credential; if the app is not consented there: {}",
                     consent_url(tenant, &app_id())
