@@ -615,7 +615,7 @@ async fn a_pipeline_may_send_image_version_replicated_directly() {
 }
 
 #[tokio::test]
-async fn the_handler_serves_exactly_the_four_functions() {
+async fn the_handler_serves_exactly_the_four_steps_and_their_dead_letter_functions() {
     let bench = Bench::seeded().await;
     let mut names = imageferry_handlers::functions(bench.app.clone()).names();
     names.sort();
@@ -623,9 +623,13 @@ async fn the_handler_serves_exactly_the_four_functions() {
         names,
         [
             "deployment-requested",
+            "deployment-requested-dead-letters",
             "image-version-replicated",
+            "image-version-replicated-dead-letters",
             "replication-check",
-            "vm-provisioning"
+            "replication-check-dead-letters",
+            "vm-provisioning",
+            "vm-provisioning-dead-letters"
         ]
     );
 }

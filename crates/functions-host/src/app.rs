@@ -383,15 +383,24 @@ mod tests {
             names,
             [
                 "deployment-requested",
+                "deployment-requested-dead-letters",
                 "image-version-published",
                 "image-version-replicated",
+                "image-version-replicated-dead-letters",
                 "replication-check",
+                "replication-check-dead-letters",
                 "rollout-check",
-                "vm-provisioning"
+                "vm-provisioning",
+                "vm-provisioning-dead-letters"
             ]
         );
         for f in &app.functions {
-            assert_eq!(f.entity, f.name, "function name equals its queue name");
+            // A function's name is its queue's; `<queue>-dead-letters` reads its dead-letter queue.
+            let entity = match f.name.strip_suffix("-dead-letters") {
+                Some(queue) => format!("{queue}/$DeadLetterQueue"),
+                None => f.name.clone(),
+            };
+            assert_eq!(f.entity, entity, "{}", f.name);
             assert_eq!(f.connection, "ServiceBusConnection");
             assert_eq!(f.binding, "message");
             assert!(f.auto_complete);
