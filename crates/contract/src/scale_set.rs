@@ -305,21 +305,20 @@ pub struct ScaleSetState {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(tag = "kind", rename_all = "camelCase", deny_unknown_fields)]
 pub enum ScaleSetPhase {
-    /// The PUT that created the scale set: follow its operation, then wait for every instance to
-    /// be Succeeded and healthy.
+    /// The PUT that created the scale set: follow its operation, then settle.
     #[serde(rename_all = "camelCase")]
     Create {
         /// The PUT's operation, while it runs (absent: the scale set itself is read).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         operation: Option<PendingOperation>,
-        /// When the instances must be healthy (set once the operation ended).
-        #[serde(
-            default,
-            with = "time::serde::rfc3339::option",
-            skip_serializing_if = "Option::is_none"
-        )]
-        #[schemars(with = "crate::schema_util::OptionalRfc3339")]
-        healthy_by: Option<OffsetDateTime>,
+    },
+    /// Every instance runs the version: wait for all of them to be Succeeded and healthy.
+    #[serde(rename_all = "camelCase")]
+    Settle {
+        /// When the instances must be healthy.
+        #[serde(with = "time::serde::rfc3339")]
+        #[schemars(with = "Rfc3339")]
+        healthy_by: OffsetDateTime,
     },
     /// The PATCH of the model: follow its operation, then start the upgrade.
     #[serde(rename_all = "camelCase")]
@@ -438,7 +437,7 @@ impl ScaleSetProvisioning {
     /// The phase's operation, if any.
     pub fn operation(&self) -> Option<&PendingOperation> {
         match &self.phase {
-            ScaleSetPhase::Create { operation, .. }
+            ScaleSetPhase::Create { operation }
             | ScaleSetPhase::Update { operation }
             | ScaleSetPhase::Batch { operation, .. } => operation.as_ref(),
             _ => None,
@@ -468,9 +467,8 @@ impl ScaleSetProvisioning {
             return Err("a batch without instances".into());
         }
         let healthy_by = match &self.phase {
-            ScaleSetPhase::Create { healthy_by, .. } | ScaleSetPhase::Batch { healthy_by, .. } => {
-                *healthy_by
-            }
+            ScaleSetPhase::Settle { healthy_by } => Some(*healthy_by),
+            ScaleSetPhase::Batch { healthy_by, .. } => *healthy_by,
             _ => None,
         };
         let latest = crate::request::saturating_add(
