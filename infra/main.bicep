@@ -2,8 +2,8 @@
 // file at subscription scope with infra/main.parameters.json).
 //
 // Creates a resource group with
-//   - a Service Bus namespace (Standard: topics need it) with the six step queues and the
-//     `deployment-events` topic (modules/servicebus.bicep);
+//   - a Service Bus namespace (Standard: topics need it) with the step queues and the
+//     `deployment-events` topic of servicebus.entities.json (modules/servicebus.bicep);
 //   - a Flex Consumption Function App for the Rust custom handler, its host storage, Application
 //     Insights + Log Analytics, and a user-assigned identity that the app registration trusts as a
 //     federated credential (modules/functionapp.bicep);
@@ -51,11 +51,11 @@ param createResourceGroup bool = false
 
 @minValue(2)
 @maxValue(2000)
-@description('MaxDeliveryCount of the step queues, passed to the app as IMAGEFERRY_MAX_DELIVERY_COUNT (the last delivery records `failed` instead of dead-lettering silently).')
-param maxDeliveryCount int = 10
+@description('MaxDeliveryCount of the step queues, passed to the app as IMAGEFERRY_MAX_DELIVERY_COUNT (the last delivery records `failed` instead of dead-lettering silently). Default: the value in servicebus.entities.json.')
+param maxDeliveryCount int = loadJsonContent('servicebus.entities.json', '$.queues[0].properties.maxDeliveryCount')
 
-@description('Service Bus duplicate detection window of the queues and the topic (ISO 8601, 20 s to 7 days).')
-param duplicateDetectionWindow string = 'PT1H'
+@description('Service Bus duplicate detection window of the queues and the topic (ISO 8601, 20 s to 7 days). Default: the value in servicebus.entities.json.')
+param duplicateDetectionWindow string = loadJsonContent('servicebus.entities.json', '$.queues[0].properties.duplicateDetectionHistoryTimeWindow')
 
 @description('Name of an existing Key Vault that holds Windows admin passwords. Empty: create one.')
 param existingKeyVaultName string = ''

@@ -1,6 +1,6 @@
 //! The pipeline across real processes: the `azure-sim` binary, the `handler` binary started as
-//! the Functions host starts a custom handler, and the Service Bus capture delivering messages
-//! over the host's HTTP protocol.
+//! the Functions host starts a custom handler, and the Service Bus stand-in whose messages the
+//! local host's delivery code hands to it over the host's HTTP protocol.
 
 use std::time::Duration;
 
@@ -159,7 +159,7 @@ async fn linux_deployment_runs_end_to_end_across_processes() {
     );
 
     // The handler logged JSON lines with one span per invocation, and never the client secret.
-    let code = stack.handler.stop(Duration::from_secs(10)).await;
+    let code = stack.handler.shutdown().await;
     assert_eq!(code, Some(0), "SIGTERM stops the handler cleanly");
     let log = std::fs::read_to_string(&stack.handler_log).unwrap();
     assert!(
@@ -207,7 +207,7 @@ async fn windows_password_is_read_from_key_vault_and_never_travels() {
             m.entity
         );
     }
-    stack.handler.stop(Duration::from_secs(10)).await;
+    stack.handler.shutdown().await;
     let log = std::fs::read_to_string(&stack.handler_log).unwrap();
     assert!(!log.contains(SIM_PASSWORD), "password in the handler log");
     stack.shutdown().await;

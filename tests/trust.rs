@@ -273,9 +273,11 @@ async fn forged_and_hostile_messages_are_rejected_without_touching_anything_outs
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_250_kb_undecodable_body_on_its_last_delivery_ends_rejected_with_a_bounded_echo() {
     let mut stack = stack(&[("IMAGEFERRY_MAX_DELIVERY_COUNT", "1")], None).await;
-    stack.pump.max_delivery_count = 1;
     let raw = format!("not json: {}", "\u{1}\"x".repeat(250 * 1024 / 3));
-    assert!(raw.len() > 240 * 1024 && raw.len() < servicebus_capture::MAX_MESSAGE_BYTES);
+    assert!(
+        raw.len() > 240 * 1024
+            && raw.len() < servicebus_emulator::config::STANDARD_MAX_MESSAGE_BYTES
+    );
     stack
         .send("deployment-requested", &raw, "big-1")
         .await

@@ -6,13 +6,13 @@ mod support;
 use azure_clients::OutgoingMessage;
 use functions_runtime::{DIAGNOSTIC_ID, TraceContext};
 use imageferry_contract::{Status, Step};
-use servicebus_capture::CapturedMessage;
+use servicebus_emulator::SentMessage;
 use std::collections::{BTreeMap, HashSet};
 use support::*;
 
 const SENDER: &str = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
 
-fn trace_of(m: &CapturedMessage) -> TraceContext {
+fn trace_of(m: &SentMessage) -> TraceContext {
     let value = m
         .application_properties
         .get(DIAGNOSTIC_ID)
@@ -40,7 +40,7 @@ async fn submit(bench: &Bench, diagnostic_id: Option<&str>) {
 }
 
 /// Messages the steps sent (not the submitted one).
-fn sent(bench: &Bench) -> Vec<CapturedMessage> {
+fn sent(bench: &Bench) -> Vec<SentMessage> {
     bench
         .capture
         .all()
@@ -79,7 +79,7 @@ async fn the_senders_trace_continues_through_every_step_message_and_event() {
         spans.insert(trace.span_id());
     }
     // One span per invocation that sent something: the first step's messages share one.
-    let first: Vec<&CapturedMessage> = sent
+    let first: Vec<&SentMessage> = sent
         .iter()
         .filter(|m| m.entity == EVENTS && m.json().unwrap()["status"] == "accepted")
         .collect();

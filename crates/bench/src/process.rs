@@ -1,12 +1,15 @@
 //! Starting a server binary on a free loopback port and waiting for its readiness answer.
 
 use std::io::{Read as _, Write as _};
-use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
+use std::net::{Ipv4Addr, SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::BenchError;
+
+/// A port that was free a moment ago on 127.0.0.1 (the one helper of `process-control`).
+pub use process_control::free_port;
 
 /// How long a server may take to answer `GET /`.
 pub const READY_TIMEOUT: Duration = Duration::from_secs(10);
@@ -56,7 +59,10 @@ impl Server {
 
     /// Like [`Server::spawn`], with extra environment variables (app settings).
     pub fn spawn_with_env(path: &Path, env: &[(String, String)]) -> Result<Self, BenchError> {
-        let port = free_port()?;
+        let port = free_port().map_err(|source| BenchError::Io {
+            context: "finding a free port".into(),
+            source,
+        })?;
         let mut command = Command::new(path);
         command
             .envs(env.iter().map(|(k, v)| (k, v)))
@@ -138,25 +144,10 @@ pub fn probe(addr: SocketAddr) -> bool {
     head[..read].starts_with(b"HTTP/1.")
 }
 
-/// A port that was free a moment ago on 127.0.0.1.
-pub fn free_port() -> Result<u16, BenchError> {
-    let listener =
-        TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).map_err(|source| BenchError::Io {
-            context: "finding a free port".into(),
-            source,
-        })?;
-    listener
-        .local_addr()
-        .map(|a| a.port())
-        .map_err(|source| BenchError::Io {
-            context: "finding a free port".into(),
-            source,
-        })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::net::TcpListener;
 
     #[test]
     fn probe_sees_http_and_rejects_silence() {

@@ -68,10 +68,7 @@ impl Dev {
     }
 
     fn interrupt(&self) {
-        // SAFETY: kill(2) on our own child, not yet reaped.
-        unsafe {
-            libc::kill(self.child.id() as libc::pid_t, libc::SIGINT);
-        }
+        let _ = process_control::signal(self.child.id(), process_control::Signal::SIGINT);
     }
 
     /// SIGINT, then its exit status (SIGKILL after 30 s).

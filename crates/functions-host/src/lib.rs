@@ -8,9 +8,12 @@
 //!   `local.settings.json`;
 //! - starts the `customHandler` executable with `FUNCTIONS_CUSTOMHANDLER_PORT`, waits for `GET /`,
 //!   restarts it with backoff when it dies ([`worker`]);
-//! - receives from each trigger's queue or subscription with peek-lock over the Service Bus REST
-//!   protocol ([`bus`]) and delivers `POST /<function>` in the host's exact encoding
-//!   (`functions_runtime::host_wire`), `maxConcurrentCalls` at a time per function;
+//! - receives from each trigger's queue or subscription, or its dead-letter sub-queue
+//!   (`queueName: "<queue>/$DeadLetterQueue"`, as Azure Functions takes it), with peek-lock over
+//!   the Service Bus REST protocol (`azure_clients::servicebus::ServiceBusReceiver`) and delivers
+//!   `POST /<function>` in the host's exact encoding (`functions_runtime::host_wire`),
+//!   `maxConcurrentCalls` at a time per function ([`dispatch::Dispatcher`], which `local-run`
+//!   drives step by step);
 //! - completes on 2xx, abandons otherwise; `functionTimeout` abandons and restarts the handler;
 //!   locks are renewed up to `maxAutoLockRenewalDuration` ([`dispatch`]);
 //! - logs one line per invocation in the host's style:
@@ -21,7 +24,6 @@
 //! Service Bus client).
 
 pub mod app;
-pub mod bus;
 pub mod dispatch;
 pub mod worker;
 
@@ -30,11 +32,13 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use azure_clients::servicebus::ServiceBusConnection;
+use azure_clients::servicebus::{ServiceBusConnection, ServiceBusReceiver};
 use tokio::sync::watch;
 
 pub use app::{AppDefinition, AppError, ServiceBusFunction};
-pub use dispatch::{LogSink, Stats, StatsSnapshot};
+pub use dispatch::{
+    Dispatcher, Executed, LogSink, Outcome, Settlement, Stats, StatsSnapshot, host_message,
+};
 pub use worker::{Ready, Supervisor, WorkerSpec};
 
 /// Problems starting the host.
@@ -144,7 +148,7 @@ impl Host {
             })?;
             let connection =
                 ServiceBusConnection::parse(value).map_err(|e| setting(&e.to_string()))?;
-            clients.push(bus::BusClient::new(connection));
+            clients.push(ServiceBusReceiver::from_connection(connection));
         }
         let working_directory = match &app.host.working_directory {
             Some(w) => app.root.join(w),
@@ -170,36 +174,21 @@ impl Host {
                 options.handler_log.display().to_string(),
             ));
         }
-        let stats = Arc::new(Stats::default());
-        let http = reqwest::Client::builder()
-            // The host's client outlives functionTimeout by a minute so the timeout fires first.
-            .timeout(
-                app.host
-                    .function_timeout
-                    .map(|t| t + Duration::from_secs(60))
-                    .unwrap_or(Duration::from_secs(u32::MAX as u64)),
-            )
-            .build()
-            .expect("reqwest client");
-        let ctx = Arc::new(dispatch::Context {
-            supervisor: supervisor.clone(),
-            http,
-            function_timeout: app.host.function_timeout,
-            max_lock_renewal: app.host.max_auto_lock_renewal,
-            receive_wait: options.receive_wait,
-            stats: stats.clone(),
-            log: options.log.clone(),
-            redeliver_after_success: options.redeliver_after_success,
-        });
+        let dispatcher = Arc::new(
+            Dispatcher::new(supervisor.clone(), &app.host, options.log.clone())
+                .with_redeliver_after_success(options.redeliver_after_success),
+        );
+        let stats = dispatcher.stats().clone();
         let (stop, stop_rx) = watch::channel(false);
         let mut receivers = Vec::new();
         for (f, client) in app.functions.iter().zip(clients) {
             let f = Arc::new(f.clone());
             for _ in 0..app.host.max_concurrent_calls {
                 receivers.push(tokio::spawn(dispatch::receive_loop(
-                    ctx.clone(),
+                    dispatcher.clone(),
                     f.clone(),
                     client.clone(),
+                    options.receive_wait,
                     stop_rx.clone(),
                 )));
             }

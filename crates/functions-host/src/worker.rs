@@ -153,12 +153,10 @@ impl Supervisor {
 
     /// Sends SIGKILL to the running handler (fault injection); returns its pid.
     pub fn kill(&self) -> Option<u32> {
+        // The pid of the child this supervisor spawned and has not reaped (it is cleared before
+        // the child is waited for).
         let pid = self.pid()?;
-        // SAFETY: kill(2) with the pid of the child this supervisor spawned and has not reaped
-        // (the pid is cleared before the child is waited for); no memory is touched.
-        unsafe {
-            libc::kill(pid as libc::pid_t, libc::SIGKILL);
-        }
+        process_control::signal(pid, process_control::Signal::SIGKILL).ok()?;
         Some(pid)
     }
 
@@ -170,14 +168,8 @@ impl Supervisor {
     }
 }
 
-fn free_port() -> std::io::Result<u16> {
-    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
-        .local_addr()?
-        .port())
-}
-
 async fn spawn(spec: &WorkerSpec, generation: u64) -> Result<(Child, String), String> {
-    let port = free_port().map_err(|e| format!("no free port: {e}"))?;
+    let port = process_control::free_port().map_err(|e| format!("no free port: {e}"))?;
     let log = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
@@ -223,19 +215,7 @@ async fn spawn(spec: &WorkerSpec, generation: u64) -> Result<(Child, String), St
 }
 
 async fn stop(child: &mut Child, pid: &AtomicU32) -> Option<i32> {
-    if let Some(id) = child.id() {
-        // SAFETY: kill(2) with our child's pid, not yet reaped.
-        unsafe {
-            libc::kill(id as libc::pid_t, libc::SIGTERM);
-        }
-    }
-    let code = match tokio::time::timeout(Duration::from_secs(10), child.wait()).await {
-        Ok(Ok(status)) => status.code(),
-        _ => {
-            let _ = child.kill().await;
-            None
-        }
-    };
+    let code = process_control::stop(child, Duration::from_secs(10)).await;
     pid.store(0, Ordering::SeqCst);
     code
 }

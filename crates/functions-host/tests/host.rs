@@ -1,7 +1,9 @@
 //! The host against the durable Service Bus stand-in and a real custom-handler process (this
 //! test binary re-executed as a `functions_runtime` handler): completion, lock renewal past the
 //! lock duration, `functionTimeout` abandoning and restarting the handler, a handler that dies
-//! mid-invocation restarted and the message delivered again, `maxConcurrentCalls`, dead-lettering.
+//! mid-invocation restarted and the message delivered again, `maxConcurrentCalls`, dead-lettering,
+//! and a trigger on the dead-letter queue (`queueName: "work/$DeadLetterQueue"`) that gets the
+//! dead-lettered message with its `DeadLetterReason` and `DeadLetterErrorDescription`.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -12,6 +14,8 @@ use functions_host::{Host, HostOptions, app};
 use functions_runtime::{Functions, Invocation, InvocationResult, ServiceBusMessage, service_fn};
 
 const HANDLER_ENV: &str = "FUNCTIONS_HOST_TEST_HANDLER";
+/// Where the handler writes what its dead-letter function received.
+const OUT_ENV: &str = "FUNCTIONS_HOST_TEST_OUT";
 
 /// The custom handler: runs only when re-executed by the host (`HANDLER_ENV` set).
 #[test]
@@ -25,28 +29,46 @@ fn handler_main() {
         let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
             .await
             .unwrap();
-        let functions = Functions::new().service_bus(
-            "work",
-            service_fn(|inv: Invocation<ServiceBusMessage<String>>| async move {
-                let body = inv.event.raw_body.clone();
-                let first = inv.event.delivery_count == Some(1);
-                match body.as_str() {
-                    b if b.starts_with("sleep:") => {
-                        let ms: u64 = b[6..].parse().unwrap();
-                        tokio::time::sleep(Duration::from_millis(ms)).await;
+        let functions = Functions::new()
+            .service_bus(
+                "work-dead-letters",
+                service_fn(|inv: Invocation<ServiceBusMessage<String>>| async move {
+                    let seen = serde_json::json!({
+                        "body": inv.event.raw_body,
+                        "deliveryCount": inv.event.delivery_count,
+                        "applicationProperties": inv.event.application_properties,
+                    });
+                    let out = std::env::var(OUT_ENV).unwrap();
+                    let file = Path::new(&out).join(format!(
+                        "{}.json",
+                        inv.event.message_id.clone().unwrap_or_default()
+                    ));
+                    std::fs::write(file, seen.to_string()).unwrap();
+                    Ok::<_, functions_runtime::Error>(InvocationResult::default())
+                }),
+            )
+            .service_bus(
+                "work",
+                service_fn(|inv: Invocation<ServiceBusMessage<String>>| async move {
+                    let body = inv.event.raw_body.clone();
+                    let first = inv.event.delivery_count == Some(1);
+                    match body.as_str() {
+                        b if b.starts_with("sleep:") => {
+                            let ms: u64 = b[6..].parse().unwrap();
+                            tokio::time::sleep(Duration::from_millis(ms)).await;
+                        }
+                        "hang-once" if first => tokio::time::sleep(Duration::from_secs(3600)).await,
+                        "die-once" if first => std::process::exit(137),
+                        "fail" => {
+                            return Err::<InvocationResult, functions_runtime::Error>(
+                                "told to fail".into(),
+                            );
+                        }
+                        _ => {}
                     }
-                    "hang-once" if first => tokio::time::sleep(Duration::from_secs(3600)).await,
-                    "die-once" if first => std::process::exit(137),
-                    "fail" => {
-                        return Err::<InvocationResult, functions_runtime::Error>(
-                            "told to fail".into(),
-                        );
-                    }
-                    _ => {}
-                }
-                Ok(InvocationResult::default())
-            }),
-        );
+                    Ok(InvocationResult::default())
+                }),
+            );
         functions_runtime::serve(functions, listener, std::future::pending())
             .await
             .unwrap();
@@ -54,34 +76,37 @@ fn handler_main() {
     std::process::exit(0);
 }
 
-const NAMESPACE: &str = r#"
-[[queues]]
-name = "work"
-requiresDuplicateDetection = true
-maxDeliveryCount = 3
-lockDuration = "PT2S"
-deadLetteringOnMessageExpiration = true
-"#;
+const NAMESPACE: &str = r#"{"queues": [{"name": "work", "properties": {
+  "requiresDuplicateDetection": true, "maxDeliveryCount": 3, "lockDuration": "PT2S",
+  "deadLetteringOnMessageExpiration": true}}]}"#;
+
+const WORK: &str = r#"{"bindings":[{"name":"message","type":"serviceBusTrigger","direction":"in","queueName":"work","connection":"ServiceBusConnection"}]}"#;
+/// A function on the work queue's dead-letter sub-queue, as Azure Functions takes it.
+const WORK_DEAD_LETTERS: &str = r#"{"bindings":[{"name":"message","type":"serviceBusTrigger","direction":"in","queueName":"work/$DeadLetterQueue","connection":"ServiceBusConnection"}]}"#;
 
 struct Stack {
     host: Option<Host>,
     bus: servicebus_emulator::EmulatorHandle,
     lines: Arc<Mutex<Vec<String>>>,
     sender: azure_clients::ServiceBusSender,
-    _dir: PathBuf,
+    dir: PathBuf,
 }
 
 async fn stack(name: &str, host_json: &str) -> Stack {
+    stack_with(name, host_json, &[("work", WORK)]).await
+}
+
+/// A stack whose app has `functions` (folder, function.json).
+async fn stack_with(name: &str, host_json: &str, functions: &[(&str, &str)]) -> Stack {
     let dir =
         Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("host-{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(dir.join("work")).unwrap();
+    for (folder, function_json) in functions {
+        std::fs::create_dir_all(dir.join(folder)).unwrap();
+        std::fs::write(dir.join(folder).join("function.json"), function_json).unwrap();
+    }
+    std::fs::create_dir_all(dir.join("out")).unwrap();
     std::fs::write(dir.join("host.json"), host_json).unwrap();
-    std::fs::write(
-        dir.join("work/function.json"),
-        r#"{"bindings":[{"name":"message","type":"serviceBusTrigger","direction":"in","queueName":"work","connection":"ServiceBusConnection"}]}"#,
-    )
-    .unwrap();
     let mut options = servicebus_emulator::EmulatorOptions::new(dir.join("bus.db"));
     options.config = servicebus_emulator::NamespaceConfig::parse(NAMESPACE).unwrap();
     let bus = servicebus_emulator::start(options).await.unwrap();
@@ -89,6 +114,7 @@ async fn stack(name: &str, host_json: &str) -> Stack {
     let mut settings = BTreeMap::new();
     settings.insert("ServiceBusConnection".to_string(), bus.connection_string());
     settings.insert(HANDLER_ENV.to_string(), "1".to_string());
+    settings.insert(OUT_ENV.to_string(), dir.join("out").display().to_string());
     let mut options = HostOptions::new(definition, settings, dir.join("handler.log"));
     let exe = std::env::current_exe().unwrap();
     options.executable = Some(exe);
@@ -111,7 +137,7 @@ async fn stack(name: &str, host_json: &str) -> Stack {
         bus,
         lines,
         sender,
-        _dir: dir,
+        dir,
     }
 }
 
@@ -253,5 +279,65 @@ async fn completes_renews_times_out_restarts_and_dead_letters() {
         took >= Duration::from_millis(2900),
         "at most two at a time: {took:?}"
     );
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dead_letter_queue_trigger_gets_the_dead_lettered_message_with_its_reason() {
+    let s = stack_with(
+        "dead-letters",
+        HOST_JSON,
+        &[("work", WORK), ("work-dead-letters", WORK_DEAD_LETTERS)],
+    )
+    .await;
+    let host = s.host.as_ref().unwrap();
+    let entities: Vec<&str> = host.functions().iter().map(|f| f.entity.as_str()).collect();
+    assert_eq!(entities, ["work", "work/$DeadLetterQueue"]);
+
+    // Failing every time: dead-lettered after maxDeliveryCount (3), then delivered once to the
+    // dead-letter function like any message, and completed there.
+    s.send("poison", "fail").await;
+    let lines = s
+        .wait_for(
+            "poison",
+            "Executed 'Functions.work-dead-letters' (Succeeded,",
+            Duration::from_secs(60),
+        )
+        .await;
+    let work: Vec<&String> = lines
+        .iter()
+        .filter(|l| l.contains("'Functions.work'"))
+        .collect();
+    assert_eq!(work.len(), 3, "{lines:#?}");
+    let dead: Vec<&String> = lines
+        .iter()
+        .filter(|l| l.contains("'Functions.work-dead-letters'"))
+        .collect();
+    assert_eq!(dead.len(), 1, "{lines:#?}");
+    assert!(dead[0].ends_with("; completed"), "{dead:?}");
+
+    // The handler saw the body and the reason in the message's application properties.
+    let seen: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(s.dir.join("out/poison.json")).unwrap())
+            .unwrap();
+    assert_eq!(seen["body"], "fail");
+    assert_eq!(
+        seen["applicationProperties"]["DeadLetterReason"],
+        "MaxDeliveryCountExceeded"
+    );
+    assert_eq!(
+        seen["applicationProperties"]["DeadLetterErrorDescription"],
+        "Message could not be consumed after 3 delivery attempts."
+    );
+    // Completed out of the dead-letter queue: nothing is left.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let counts = s.bus.counts().unwrap();
+        if counts[0].dead_lettered == 0 && counts[0].locked == 0 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "{counts:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     s.stop().await;
 }

@@ -1,20 +1,20 @@
-//! Runs the imageferry pipeline on one machine, the way it runs in Azure, with local stand-ins.
+//! Runs the imageferry pipeline on one machine, the way `imageferry dev` runs it, one step at a
+//! time for tests:
 //!
 //! - the Azure stand-in (`azure-sim` binary: Entra + ARM) as a child process;
-//! - the real `handler` binary as a child process, started the way the Functions host starts a
-//!   custom handler (`FUNCTIONS_CUSTOMHANDLER_PORT`, readiness probe on `GET /`);
-//! - a Service Bus capture ([`servicebus_capture`]) the handler sends to over the REST protocol;
-//! - a [`pump::Pump`] that delivers captured queue messages to the function bound to that queue
-//!   (read from the `function.json` files, as the host does), encoded as the host encodes them,
-//!   with peek-lock semantics: completed on 2xx, redelivered with a higher delivery count
-//!   otherwise, dead-lettered after the maximum delivery count.
+//! - the Service Bus stand-in ([`servicebus_emulator`], in this process, in memory, with its
+//!   journal of sends) that the handler sends to over the REST protocol;
+//! - the real `handler` binary, started and supervised by the local Functions host's code
+//!   (`functions_host::Supervisor`), from the app definition its reader gives
+//!   (`functions_host::app`);
+//! - a [`pump::Pump`] that peek-locks one message at a time from the stand-in and delivers it
+//!   with the host's own delivery code (`functions_host::Dispatcher`): completed on 2xx,
+//!   abandoned otherwise, dead-lettered by the stand-in after the queue's maximum delivery count.
 //!
-//! The end-to-end tests (and `imageferry dev`, for the handler's settings and the build of the
-//! binaries) use these pieces. Users run `imageferry dev`, which replaced the old
-//! `imageferry-local` binary: the same stand-ins behind the real Functions host stand-in
-//! (`functions-host`) and the durable Service Bus stand-in (`servicebus-emulator`).
+//! The end-to-end tests (and `imageferry dev`, for the Azure stand-in and the build of the
+//! binaries) use these pieces. `imageferry dev` runs the same stand-ins with the host's own
+//! receivers instead of the pump.
 
-pub mod app_root;
 pub mod logs;
 pub mod processes;
 pub mod pump;

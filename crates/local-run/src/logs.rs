@@ -63,20 +63,9 @@ fn run_pid(name: &str) -> Option<u32> {
     pid.parse().ok()
 }
 
-/// Whether process `pid` exists (a process of another user counts). Used to spare the logs and
-/// run folders of runs that are still going (also by `imageferry dev`'s run folders).
-pub fn is_running(pid: u32) -> bool {
-    let Ok(pid) = libc::pid_t::try_from(pid) else {
-        return false;
-    };
-    // kill(0, 0) would ask about this process group, not a process.
-    if pid <= 0 {
-        return false;
-    }
-    // SAFETY: kill(2) with signal 0 only checks that the process exists; nothing is sent.
-    let alive = unsafe { libc::kill(pid, 0) } == 0;
-    alive || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
-}
+/// Whether process `pid` exists; spares the logs and run folders of runs that are still going
+/// (also `imageferry dev`'s run folders).
+pub use process_control::is_running;
 
 #[cfg(test)]
 mod tests {

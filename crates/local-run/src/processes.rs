@@ -1,8 +1,9 @@
-//! The child processes: the Azure stand-in and the custom handler.
+//! The Azure stand-in as a child process, and where the binaries are. (The custom handler is
+//! started and supervised by the local Functions host's `functions_host::Supervisor`.)
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
@@ -180,19 +181,7 @@ impl Running {
     /// Sends SIGTERM and waits for the exit, up to `grace`; kills it after that.
     /// Returns the exit code (None when killed by a signal).
     pub async fn stop(&mut self, grace: Duration) -> Option<i32> {
-        if let Some(pid) = self.child.id() {
-            // SAFETY: kill(2) with a pid we spawned and still own; no memory is touched.
-            unsafe {
-                libc::kill(pid as libc::pid_t, libc::SIGTERM);
-            }
-        }
-        match tokio::time::timeout(grace, self.child.wait()).await {
-            Ok(Ok(status)) => status.code(),
-            _ => {
-                let _ = self.child.kill().await;
-                None
-            }
-        }
+        process_control::stop(&mut self.child, grace).await
     }
 }
 
@@ -267,79 +256,8 @@ pub async fn start_azure_sim(
     })
 }
 
-fn free_port() -> Result<u16, ProcessError> {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .map_err(|source| ProcessError::Spawn {
-            name: "port".into(),
-            source,
-        })
-}
-
-/// Starts the custom handler the way the Functions host does (NOTES §1.2): a free loopback port
-/// in `FUNCTIONS_CUSTOMHANDLER_PORT`, working directory = the app root, then `GET /` every 25 ms
-/// until any HTTP answer. Its stdout (JSON logs) goes to `log_file`.
-pub async fn start_handler(
-    bin: &Path,
-    app_root: &Path,
-    env: &[(String, String)],
-    log_file: &Path,
-) -> Result<Running, ProcessError> {
-    let port = free_port()?;
-    let log = std::fs::File::create(log_file).map_err(|source| ProcessError::Spawn {
-        name: format!("log file {}", log_file.display()),
-        source,
-    })?;
-    let log_err = log.try_clone().map_err(|source| ProcessError::Spawn {
-        name: "log file".into(),
-        source,
-    })?;
-    let mut cmd = Command::new(bin);
-    cmd.current_dir(app_root)
-        .env("FUNCTIONS_CUSTOMHANDLER_PORT", port.to_string())
-        .env("FUNCTIONS_HTTPWORKER_PORT", port.to_string())
-        .env("FUNCTIONS_CUSTOMHANDLER_WORKER_ID", "local-run")
-        .env("FUNCTIONS_HTTPWORKER_ID", "local-run")
-        .env("FUNCTIONS_APP_ROOT_PATH", app_root)
-        .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-        .stdout(Stdio::from(log))
-        .stderr(Stdio::from(log_err))
-        .kill_on_drop(true);
-    let child = cmd.spawn().map_err(|source| ProcessError::Spawn {
-        name: "handler".into(),
-        source,
-    })?;
-    let base_url = format!("http://127.0.0.1:{port}");
-    let mut running = Running {
-        name: "handler".into(),
-        base_url: base_url.clone(),
-        child,
-    };
-    let client = reqwest::Client::new();
-    let started = Instant::now();
-    loop {
-        if client.get(format!("{base_url}/")).send().await.is_ok() {
-            return Ok(running);
-        }
-        if let Ok(Some(status)) = running.child.try_wait() {
-            let tail = std::fs::read_to_string(log_file).unwrap_or_default();
-            return Err(ProcessError::NotReady {
-                name: "handler".into(),
-                reason: format!("exited with {status}: {}", last_lines(&tail, 10)),
-            });
-        }
-        if started.elapsed() > Duration::from_secs(30) {
-            return Err(ProcessError::NotReady {
-                name: "handler".into(),
-                reason: "no answer on GET / within 30 s".into(),
-            });
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
-}
-
-fn last_lines(text: &str, n: usize) -> String {
+/// The last `n` lines of `text` (a log's tail for an error message).
+pub fn last_lines(text: &str, n: usize) -> String {
     let text = text.trim_end();
     let lines: Vec<&str> = text.lines().collect();
     lines[lines.len().saturating_sub(n)..].join("\n")

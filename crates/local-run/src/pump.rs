@@ -1,19 +1,15 @@
-//! Delivers captured queue messages to the handler the way the Functions host does.
-//!
-//! Peek-lock, as the Service Bus trigger with `autoCompleteMessages: true` settles messages
-//! (reference/functions/NOTES.md §0.5, §4): a 2xx answer completes the message; any other answer
-//! (or no answer) abandons it, and it comes back with its delivery count raised by one, until the
-//! queue's maximum delivery count, after which it is dead-lettered with
-//! `MaxDeliveryCountExceeded`. Scheduled messages become visible at `ScheduledEnqueueTimeUtc`.
+//! The step-by-step driver: peek-locks one message from the Service Bus stand-in and delivers it
+//! with the local Functions host's own delivery code ([`functions_host::Dispatcher::invoke`]:
+//! the host's encoding, lock renewal, `functionTimeout`, complete on 2xx, abandon otherwise), so
+//! a test sees what `imageferry dev` shows. Redelivery and dead-lettering after the queue's
+//! maximum delivery count are the stand-in's, as in Azure (reference/functions/NOTES.md §0.5,
+//! §4); scheduled messages become visible at their `ScheduledEnqueueTimeUtc`.
 
-use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
-use functions_runtime::host_wire::{self, HostInvocation};
-use servicebus_capture::{CaptureHandle, CapturedMessage};
-use time::OffsetDateTime;
-
-use crate::app_root::QueueFunction;
+use azure_clients::servicebus::ServiceBusReceiver;
+use functions_host::{Dispatcher, Executed, ServiceBusFunction};
+use servicebus_emulator::{EmulatorHandle, EntityCounts, SentMessage};
 
 /// How one delivery ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -22,20 +18,24 @@ pub enum Settlement {
     Completed,
     /// Non-2xx or no answer: abandoned, to be redelivered.
     Abandoned,
-    /// Abandoned on its last allowed delivery.
+    /// Abandoned on its last allowed delivery: the stand-in moved it to the dead-letter queue.
     DeadLettered,
+    /// Not settled (the lock was lost, or left to the function): the host's words.
+    NotSettled(String),
 }
 
 /// One delivery attempt.
 #[derive(Debug, Clone)]
 pub struct Delivery {
-    /// Capture sequence number of the message.
+    /// The message's `SequenceNumber` in the stand-in.
     pub sequence_number: i64,
-    /// Queue.
+    /// The queue (or subscription, or dead-letter queue) it came from.
     pub queue: String,
     /// Function invoked.
     pub function: String,
-    /// Delivery count sent to the handler (1 for the first delivery).
+    /// `MessageId`.
+    pub message_id: Option<String>,
+    /// `DeliveryCount` the handler got (1 for the first delivery).
     pub delivery_count: u32,
     /// HTTP status of the handler's answer (0 when it did not answer).
     pub status: u16,
@@ -43,50 +43,37 @@ pub struct Delivery {
     pub answer: String,
     /// The outcome.
     pub settlement: Settlement,
+    /// The host's log line for it.
+    pub line: String,
 }
 
-#[derive(Debug, Default, Clone)]
-struct LockState {
-    deliveries: u32,
-    settled: bool,
-    visible_at: Option<OffsetDateTime>,
-}
-
-/// The delivery loop.
+/// The driver.
 pub struct Pump {
-    capture: CaptureHandle,
-    handler_url: String,
-    by_queue: HashMap<String, QueueFunction>,
-    http: reqwest::Client,
-    locks: BTreeMap<i64, LockState>,
+    bus: EmulatorHandle,
+    receiver: ServiceBusReceiver,
+    dispatcher: Dispatcher,
+    functions: Vec<ServiceBusFunction>,
     history: Vec<Delivery>,
-    /// Maximum delivery count of every queue (Service Bus default 10).
-    pub max_delivery_count: u32,
-    /// Delay before an abandoned message is visible again.
-    pub redelivery_delay: Duration,
-    /// When false, scheduled messages are delivered at once (tests that do not care about time).
-    pub honour_schedule: bool,
+}
+
+fn now_ms() -> i64 {
+    (time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as i64
 }
 
 impl Pump {
-    /// A pump delivering the capture's messages for `functions` to the handler at `handler_url`.
-    pub fn new(capture: CaptureHandle, handler_url: String, functions: &[QueueFunction]) -> Self {
+    /// A driver delivering `functions`' messages from `bus` through `dispatcher`.
+    pub fn new(
+        bus: EmulatorHandle,
+        receiver: ServiceBusReceiver,
+        dispatcher: Dispatcher,
+        functions: Vec<ServiceBusFunction>,
+    ) -> Self {
         Self {
-            capture,
-            handler_url,
-            by_queue: functions
-                .iter()
-                .map(|f| (f.queue.clone(), f.clone()))
-                .collect(),
-            http: reqwest::Client::builder()
-                .timeout(Duration::from_secs(360))
-                .build()
-                .expect("reqwest client"),
-            locks: BTreeMap::new(),
+            bus,
+            receiver,
+            dispatcher,
+            functions,
             history: Vec::new(),
-            max_delivery_count: 10,
-            redelivery_delay: Duration::from_millis(50),
-            honour_schedule: true,
         }
     }
 
@@ -103,94 +90,124 @@ impl Pump {
             .collect()
     }
 
-    /// Messages waiting on function queues (not yet settled), with when they become visible.
-    pub fn pending(&mut self) -> Vec<(CapturedMessage, OffsetDateTime)> {
-        let mut out = Vec::new();
-        for m in self.capture.all() {
-            if m.duplicate || !self.by_queue.contains_key(&m.entity) {
-                continue;
-            }
-            let lock = self.locks.entry(m.sequence_number).or_default();
-            if lock.settled {
-                continue;
-            }
-            let at = if self.honour_schedule {
-                lock.visible_at.unwrap_or_else(|| m.visible_at())
-            } else {
-                OffsetDateTime::UNIX_EPOCH
-            };
-            out.push((m, at));
-        }
-        out.sort_by_key(|(m, at)| (*at, m.sequence_number));
-        out
+    fn entities(&self) -> Vec<&str> {
+        self.functions.iter().map(|f| f.entity.as_str()).collect()
     }
 
-    /// Delivers the earliest visible message, if one is visible now.
+    /// The functions' entities that still hold messages (visible, scheduled or locked).
+    pub fn pending(&self) -> Vec<EntityCounts> {
+        let entities = self.entities();
+        self.bus
+            .counts()
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|c| entities.iter().any(|e| e.eq_ignore_ascii_case(&c.entity)))
+            .filter(|c| c.active + c.scheduled + c.locked > 0)
+            .collect()
+    }
+
+    /// When the next message is due, unix ms, and from which function (`None`: nothing waits).
+    fn next_due(&self) -> Option<(usize, i64)> {
+        self.bus.next_due(&self.entities()).ok().flatten()
+    }
+
+    /// Delivers the message that is due first, if one is due now.
     pub async fn deliver_next(&mut self) -> Option<Delivery> {
-        let now = OffsetDateTime::now_utc();
-        let (message, _) = self.pending().into_iter().find(|(_, at)| *at <= now)?;
-        Some(self.deliver(&message).await)
+        let (index, due) = self.next_due()?;
+        if due > now_ms() {
+            return None;
+        }
+        let function = self.functions[index].clone();
+        self.deliver_from(&function).await
     }
 
-    /// Delivers `message` once to its function, whatever its schedule, and settles it.
-    pub async fn deliver(&mut self, message: &CapturedMessage) -> Delivery {
-        let function = self.by_queue[&message.entity].clone();
-        let lock = self.locks.entry(message.sequence_number).or_default();
-        lock.deliveries += 1;
-        let delivery_count = lock.deliveries;
-        let invocation = HostInvocation::new(&function.function, &function.binding);
-        let body = host_wire::request_body(&message.host_message(delivery_count), &invocation);
-        let mut request = self
-            .http
-            .post(format!("{}{}", self.handler_url, invocation.path()));
-        for (name, value) in invocation.headers() {
-            request = request.header(name, value);
-        }
-        let answer = request.body(body).send().await;
-        let (status, text) = match answer {
-            Ok(r) => {
-                let s = r.status().as_u16();
-                (s, r.text().await.unwrap_or_default())
+    /// Delivers `message`, which must be the next one of its queue (a test that wants one
+    /// message delivered before the others); panics when the stand-in gives another.
+    pub async fn deliver(&mut self, message: &SentMessage) -> Delivery {
+        let function = self
+            .functions
+            .iter()
+            .find(|f| f.entity.eq_ignore_ascii_case(&message.entity))
+            .unwrap_or_else(|| panic!("no function is triggered by {}", message.entity))
+            .clone();
+        let delivery = self
+            .deliver_from(&function)
+            .await
+            .unwrap_or_else(|| panic!("no message waits on {}", message.entity));
+        assert_eq!(
+            delivery.message_id, message.broker.message_id,
+            "the stand-in delivered another message of {} first",
+            message.entity
+        );
+        delivery
+    }
+
+    /// Peek-locks one message of `function`'s entity and delivers it.
+    async fn deliver_from(&mut self, function: &ServiceBusFunction) -> Option<Delivery> {
+        let message = match self
+            .receiver
+            .peek_lock(&function.entity, Duration::ZERO)
+            .await
+        {
+            Ok(Some(m)) => m,
+            Ok(None) => return None,
+            Err(e) => {
+                eprintln!("local-run: receiving from {}: {e}", function.entity);
+                return None;
             }
-            Err(e) => (0, e.to_string()),
         };
-        let lock = self
-            .locks
-            .get_mut(&message.sequence_number)
-            .expect("lock just made");
-        let settlement = if (200..300).contains(&status) {
-            lock.settled = true;
-            Settlement::Completed
-        } else if delivery_count >= self.max_delivery_count {
-            lock.settled = true;
-            Settlement::DeadLettered
-        } else {
-            lock.visible_at = Some(OffsetDateTime::now_utc() + self.redelivery_delay);
-            Settlement::Abandoned
+        let queue = message.entity.clone();
+        let executed = self
+            .dispatcher
+            .invoke(function, &self.receiver, message)
+            .await;
+        let delivery = self.record(queue, executed);
+        Some(delivery)
+    }
+
+    fn record(&mut self, queue: String, executed: Executed) -> Delivery {
+        let settlement = match &executed.settlement {
+            functions_host::Settlement::Completed => Settlement::Completed,
+            functions_host::Settlement::Abandoned => {
+                let dead = self
+                    .bus
+                    .whereabouts(executed.sequence_number)
+                    .ok()
+                    .flatten()
+                    .is_some_and(|w| w.dead_letter);
+                if dead {
+                    Settlement::DeadLettered
+                } else {
+                    Settlement::Abandoned
+                }
+            }
+            other => Settlement::NotSettled(other.to_string()),
         };
         let delivery = Delivery {
-            sequence_number: message.sequence_number,
-            queue: message.entity.clone(),
-            function: function.function,
-            delivery_count,
-            status,
-            answer: text,
+            sequence_number: executed.sequence_number,
+            queue,
+            function: executed.function,
+            message_id: executed.message_id,
+            delivery_count: executed.delivery_count,
+            status: executed.status.unwrap_or(0),
+            answer: executed.answer,
             settlement,
+            line: executed.line,
         };
         self.history.push(delivery.clone());
         delivery
     }
 
-    /// Delivers messages as they become visible until `done` holds or `timeout` passes.
-    /// Returns true when `done` held.
+    /// Delivers messages as they become due until `done` holds or `timeout` passes. Returns
+    /// true when `done` held.
     pub async fn run_until(
         &mut self,
         timeout: Duration,
-        mut done: impl FnMut(&CaptureHandle) -> bool,
+        mut done: impl FnMut(&EmulatorHandle) -> bool,
     ) -> bool {
         let deadline = tokio::time::Instant::now() + timeout;
         loop {
-            if done(&self.capture) {
+            if done(&self.bus) {
                 return true;
             }
             if tokio::time::Instant::now() >= deadline {
@@ -198,10 +215,8 @@ impl Pump {
             }
             if self.deliver_next().await.is_none() {
                 let wait = self
-                    .pending()
-                    .first()
-                    .map(|(_, at)| *at - OffsetDateTime::now_utc())
-                    .and_then(|d| Duration::try_from(d).ok())
+                    .next_due()
+                    .map(|(_, due)| Duration::from_millis((due - now_ms()).max(0) as u64))
                     .unwrap_or(Duration::from_millis(20))
                     .clamp(Duration::from_millis(5), Duration::from_millis(100));
                 tokio::time::sleep(wait).await;

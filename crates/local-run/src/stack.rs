@@ -1,12 +1,14 @@
-//! The whole local stack: Azure stand-in, Service Bus capture, handler, pump.
+//! The whole local stack: Azure stand-in, Service Bus stand-in, handler, driver.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
+use azure_clients::servicebus::ServiceBusReceiver;
 use azure_clients::{OutgoingMessage, ServiceBusConnection, ServiceBusSender};
-use servicebus_capture::{CaptureHandle, CaptureOptions, CapturedMessage};
+use functions_host::{AppDefinition, AppError, Dispatcher, Supervisor, WorkerSpec};
+use servicebus_emulator::{EmulatorHandle, EmulatorOptions, NamespaceConfig, SentMessage};
 
-use crate::app_root::{self, AppDefinition, AppRootError};
 use crate::logs;
 use crate::processes::{self, Binaries, ProcessError, Running};
 use crate::pump::Pump;
@@ -36,13 +38,21 @@ pub mod seed {
 pub enum StackError {
     /// The app definition is invalid.
     #[error(transparent)]
-    AppRoot(#[from] AppRootError),
+    App(#[from] AppError),
     /// A process failed.
     #[error(transparent)]
     Process(#[from] ProcessError),
-    /// The capture could not start.
+    /// The Service Bus stand-in could not start.
     #[error(transparent)]
-    Capture(#[from] servicebus_capture::CaptureError),
+    Bus(#[from] servicebus_emulator::EmulatorError),
+    /// An app setting has a value the stack cannot use.
+    #[error("{name}: {reason}")]
+    Setting {
+        /// The setting.
+        name: String,
+        /// Why.
+        reason: String,
+    },
     /// Sending a message failed.
     #[error("sending to {queue} failed: {reason}")]
     Send {
@@ -60,7 +70,8 @@ pub struct LocalStackOptions {
     pub app_root: PathBuf,
     /// Scenario for the Azure stand-in (its default scenario when `None`).
     pub scenario: Option<PathBuf>,
-    /// Extra or overriding app settings for the handler.
+    /// Extra or overriding app settings for the handler. `IMAGEFERRY_MAX_DELIVERY_COUNT` also
+    /// sets every queue's `maxDeliveryCount`, as main.bicep's parameter does.
     pub settings: Vec<(String, String)>,
     /// Where the handler's logs go.
     pub log_dir: PathBuf,
@@ -86,15 +97,16 @@ impl LocalStackOptions {
 
 /// A running local stack.
 pub struct LocalStack {
-    /// The app definition read from `host.json` and `function.json` files.
+    /// The app definition read from `host.json` and `function.json` files (by the local
+    /// Functions host's reader).
     pub app: AppDefinition,
     /// The Azure stand-in process.
     pub azure: Running,
-    /// The Service Bus capture.
-    pub bus: CaptureHandle,
-    /// The handler process.
-    pub handler: Running,
-    /// Delivers messages to the handler.
+    /// The Service Bus stand-in (in this process, in memory, with its journal of sends).
+    pub bus: EmulatorHandle,
+    /// The handler process, started and supervised as the local Functions host does.
+    pub handler: Supervisor,
+    /// Delivers messages to the handler, one at a time.
     pub pump: Pump,
     /// The handler's log file.
     pub handler_log: PathBuf,
@@ -102,7 +114,7 @@ pub struct LocalStack {
 
 /// The app settings the handler gets in a local run: the stand-ins' endpoints and the default
 /// scenario's app registration, allow-lists and short backoffs.
-pub fn local_settings(azure_url: &str, bus: &CaptureHandle) -> Vec<(String, String)> {
+pub fn local_settings(azure_url: &str, bus: &EmulatorHandle) -> Vec<(String, String)> {
     [
         ("FUNCTIONS_WORKER_RUNTIME", "Custom".to_string()),
         ("AZURE_AUTHORITY_HOST", azure_url.to_string()),
@@ -163,7 +175,7 @@ async fn set_time_scale(azure_url: &str, scale: f64) -> Result<(), StackError> {
 impl LocalStack {
     /// Builds (when run by cargo) and starts everything.
     pub async fn start(options: LocalStackOptions) -> Result<Self, StackError> {
-        let app = app_root::load(&options.app_root)?;
+        let app = functions_host::app::load(&options.app_root)?;
         let bins = Binaries::locate()?;
         std::fs::create_dir_all(&options.log_dir).map_err(|source| ProcessError::Spawn {
             name: format!("log folder {}", options.log_dir.display()),
@@ -180,16 +192,70 @@ impl LocalStack {
         if let Some(scale) = options.time_scale {
             set_time_scale(&azure.base_url, scale).await?;
         }
-        let bus = servicebus_capture::start("127.0.0.1:0", CaptureOptions::default()).await?;
+        let mut namespace = NamespaceConfig::imageferry();
+        if let Some((name, value)) = options
+            .settings
+            .iter()
+            .find(|(k, _)| k == "IMAGEFERRY_MAX_DELIVERY_COUNT")
+        {
+            let n = value.parse().map_err(|_| StackError::Setting {
+                name: name.clone(),
+                reason: format!("{value:?} is not a number"),
+            })?;
+            namespace = namespace.with_max_delivery_count(n);
+        }
+        let mut bus_options = EmulatorOptions::in_memory();
+        bus_options.config = namespace;
+        let bus = servicebus_emulator::start(bus_options).await?;
         let mut settings = local_settings(&azure.base_url, &bus);
         for (k, v) in options.settings {
             settings.retain(|(name, _)| *name != k);
             settings.push((k, v));
         }
         let handler_log = options.log_dir.join(handler_log);
-        let handler =
-            processes::start_handler(&bins.handler, &app.root, &settings, &handler_log).await?;
-        let pump = Pump::new(bus.clone(), handler.base_url.clone(), &app.functions);
+        let working_directory = match &app.host.working_directory {
+            Some(w) => app.root.join(w),
+            None => app.root.clone(),
+        };
+        let handler = Supervisor::start(WorkerSpec {
+            executable: bins.handler.clone(),
+            arguments: app.host.arguments.clone(),
+            working_directory,
+            app_root: app.root.clone(),
+            env: settings,
+            log_file: handler_log.clone(),
+        });
+        if handler
+            .ready_within(functions_host::worker::INITIALIZATION_TIMEOUT)
+            .await
+            .is_none()
+        {
+            handler.shutdown().await;
+            let log = std::fs::read_to_string(&handler_log).unwrap_or_default();
+            return Err(ProcessError::NotReady {
+                name: "handler".into(),
+                reason: format!(
+                    "no answer on GET / within {:?}: {}",
+                    functions_host::worker::INITIALIZATION_TIMEOUT,
+                    processes::last_lines(&log, 10)
+                ),
+            }
+            .into());
+        }
+        let connection = ServiceBusConnection::parse(&bus.connection_string()).map_err(|e| {
+            StackError::Setting {
+                name: "ServiceBusConnection".into(),
+                reason: e.to_string(),
+            }
+        })?;
+        // The host's lines are in each delivery of the pump's history.
+        let dispatcher = Dispatcher::new(handler.clone(), &app.host, Arc::new(|_| {}));
+        let pump = Pump::new(
+            bus.clone(),
+            ServiceBusReceiver::from_connection(connection),
+            dispatcher,
+            app.functions.clone(),
+        );
         Ok(Self {
             app,
             azure,
@@ -221,16 +287,16 @@ impl LocalStack {
     }
 
     /// Events published on `topic`, in order, duplicates (same MessageId) left out.
-    pub fn events(&self, topic: &str) -> Vec<CapturedMessage> {
+    pub fn events(&self, topic: &str) -> Vec<SentMessage> {
         self.bus.accepted(topic)
     }
 
     /// Stops the handler (SIGTERM, as the host does on shutdown) and the stand-ins. Returns the
     /// handler's exit code.
     pub async fn shutdown(mut self) -> Option<i32> {
-        let code = self.handler.stop(Duration::from_secs(10)).await;
+        let code = self.handler.shutdown().await;
         self.azure.stop(Duration::from_secs(5)).await;
-        self.bus.shutdown();
+        self.bus.shutdown().await;
         code
     }
 }

@@ -15,7 +15,8 @@ pub struct Args {
     /// SQLite database file (created when missing; WAL files next to it).
     #[arg(long)]
     pub database: PathBuf,
-    /// Namespace configuration (TOML, see imageferry.toml); the imageferry namespace when omitted.
+    /// Namespace entities (the format of infra/servicebus.entities.json); the imageferry namespace
+    /// when omitted.
     #[arg(long)]
     pub config: Option<PathBuf>,
     /// Tenant whose Entra tokens are accepted (repeatable); none: SAS only.

@@ -1,4 +1,5 @@
-//! Shared Access Signature tokens, as Service Bus checks them.
+//! Shared Access Signature tokens, as Service Bus checks them (clients make them with
+//! `azure_clients::servicebus::sas_token`).
 //!
 //! Source: learn.microsoft.com/azure/service-bus-messaging/service-bus-sas ("Generate a Shared
 //! Access Signature token"): `SharedAccessSignature sr={url-encoded resource URI}&sig={url-encoded
@@ -50,16 +51,6 @@ fn hmac(key: &str, resource_encoded: &str, expiry: &str) -> String {
     let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, key.as_bytes());
     let tag = ring::hmac::sign(&key, format!("{resource_encoded}\n{expiry}").as_bytes());
     STANDARD.encode(tag.as_ref())
-}
-
-/// Signs a token for `resource_uri`, valid until `expiry` (unix seconds).
-pub fn sign(resource_uri: &str, key_name: &str, key: &str, expiry: i64) -> String {
-    let sr = encode(resource_uri);
-    let sig = hmac(key, &sr, &expiry.to_string());
-    format!(
-        "SharedAccessSignature sr={sr}&sig={}&se={expiry}&skn={key_name}",
-        encode(&sig)
-    )
 }
 
 /// Checks `header` for `entity` (the path of the entity, e.g. `deployment-requested`).
@@ -125,6 +116,17 @@ pub fn verify(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn sign(resource_uri: &str, key_name: &str, key: &str, expiry: i64) -> String {
+        azure_clients::servicebus::sas_token(
+            resource_uri,
+            key_name,
+            &azure_clients::SecretString::new(key),
+            expiry,
+        )
+        .expose()
+        .to_string()
+    }
 
     #[test]
     fn signs_and_verifies() {

@@ -10,13 +10,15 @@
 //! | `POST /{entity}/messages/{id}/{lockToken}` | Renew-Lock for a Message → 200 |
 //!
 //! `{entity}` is a queue, `{topic}/subscriptions/{name}`, or either followed by `/$DeadLetterQueue`.
-//! Errors: 400 bad request, 401 authorization, 404 lock not found, 410 no such entity, 413 message
-//! over 256 KB, with Service Bus's `<Error><Code>..</Code><Detail>..</Detail></Error>` body.
-//! Not recorded as operations: `GET /$emulator/entities` (counts per entity) and
-//! `GET /$emulator/operations` (operation counts).
+//! Errors: 400 bad request, 401 authorization, 403 quota exceeded or message too large
+//! (`MessageSizeExceeded`, a message over 256 KB), 404 lock not found, 410 no such entity, with
+//! Service Bus's `<Error><Code>..</Code><Detail>..</Detail></Error>` body. Not recorded as
+//! operations: `GET /$emulator/entities` (counts per entity) and `GET /$emulator/operations`
+//! (operation counts). Refused sends, and with the journal on every send, are kept for tests
+//! ([`crate::journal`]).
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::Router;
@@ -25,12 +27,13 @@ use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get};
+use azure_clients::servicebus::{BrokerProperties, property_value};
 use time::OffsetDateTime;
 use tokio::sync::Notify;
 
 use crate::auth::Auth;
-use crate::broker_properties::{BrokerProperties, format_rfc1123};
 use crate::config::{NamespaceConfig, Receivable, STANDARD_MAX_MESSAGE_BYTES};
+use crate::journal::{Journal, SentMessage};
 use crate::store::{NewMessage, Settled, Store, StoredMessage, now_ms};
 
 /// Content type of a batch send (learn.microsoft.com/rest/api/servicebus/send-message-batch).
@@ -61,6 +64,14 @@ pub(crate) struct Shared {
     pub(crate) auth: Auth,
     /// Woken when a message may have become available in the entity (by path).
     pub(crate) arrivals: HashMap<String, Notify>,
+    /// Sends and refusals, for tests.
+    pub(crate) journal: Mutex<Journal>,
+}
+
+impl Shared {
+    pub(crate) fn journal(&self) -> std::sync::MutexGuard<'_, Journal> {
+        self.journal.lock().unwrap_or_else(|e| e.into_inner())
+    }
 }
 
 pub(crate) fn router(shared: Arc<Shared>) -> Router {
@@ -87,6 +98,17 @@ fn error(status: StatusCode, detail: impl std::fmt::Display) -> Response {
         ),
     )
         .into_response()
+}
+
+/// A refused send: answered with [`error`] and recorded.
+fn refuse(shared: &Shared, status: StatusCode, detail: impl std::fmt::Display) -> Response {
+    let detail = detail.to_string();
+    tracing::warn!(status = status.as_u16(), %detail, "servicebus-emulator refused a send");
+    shared
+        .journal()
+        .refused
+        .push((status.as_u16(), detail.clone()));
+    error(status, detail)
 }
 
 async fn entities(State(shared): State<Arc<Shared>>) -> Response {
@@ -139,16 +161,6 @@ fn parse_path(path: &str) -> Option<Target<'_>> {
     None
 }
 
-/// Splits `entity[/$DeadLetterQueue]`.
-fn dead_letter_split(entity: &str) -> (&str, bool) {
-    const DLQ: &str = "/$deadletterqueue";
-    if entity.len() > DLQ.len() && entity[entity.len() - DLQ.len()..].eq_ignore_ascii_case(DLQ) {
-        (&entity[..entity.len() - DLQ.len()], true)
-    } else {
-        (entity, false)
-    }
-}
-
 async fn dispatch(
     State(shared): State<Arc<Shared>>,
     method: Method,
@@ -163,8 +175,25 @@ async fn dispatch(
     let entity_path = match &target {
         Target::Send(e) | Target::Head(e) | Target::Locked(e, _, _) => *e,
     };
+    let sending = matches!(target, Target::Send(_));
+    if sending {
+        let mut journal = shared.journal();
+        if journal.fail_next > 0 {
+            journal.fail_next -= 1;
+            drop(journal);
+            return refuse(
+                &shared,
+                StatusCode::SERVICE_UNAVAILABLE,
+                "injected fault: server busy",
+            );
+        }
+    }
     if let Err(e) = shared.auth.check(&headers, entity_path) {
-        return error(StatusCode::UNAUTHORIZED, e);
+        return if sending {
+            refuse(&shared, StatusCode::UNAUTHORIZED, e)
+        } else {
+            error(StatusCode::UNAUTHORIZED, e)
+        };
     }
     let host = headers
         .get("host")
@@ -196,17 +225,12 @@ fn receivable<'a>(
     shared: &'a Shared,
     entity: &str,
 ) -> Result<(&'a Receivable, bool), Box<Response>> {
-    let (path, dead_letter) = dead_letter_split(entity);
-    shared
-        .config
-        .receivable(path)
-        .map(|r| (r, dead_letter))
-        .ok_or_else(|| {
-            Box::new(error(
-                StatusCode::GONE,
-                format!("the queue or subscription {entity:?} does not exist"),
-            ))
-        })
+    shared.config.receive_path(entity).ok_or_else(|| {
+        Box::new(error(
+            StatusCode::GONE,
+            format!("the queue or subscription {entity:?} does not exist"),
+        ))
+    })
 }
 
 fn internal(e: impl std::fmt::Display) -> Response {
@@ -216,16 +240,18 @@ fn internal(e: impl std::fmt::Display) -> Response {
 
 fn send(shared: &Shared, entity: &str, headers: &HeaderMap, body: &Bytes) -> Response {
     let Some(sendable) = shared.config.sendable(entity) else {
-        return error(
+        return refuse(
+            shared,
             StatusCode::GONE,
             format!("the queue or topic {entity:?} does not exist"),
         );
     };
     if body.len() > STANDARD_MAX_MESSAGE_BYTES {
-        return error(
-            StatusCode::PAYLOAD_TOO_LARGE,
+        return refuse(
+            shared,
+            StatusCode::FORBIDDEN,
             format!(
-                "the request is {} bytes; the largest message (or batch) is {STANDARD_MAX_MESSAGE_BYTES} bytes",
+                "MessageSizeExceeded: the request is {} bytes; the largest message (or batch) is {STANDARD_MAX_MESSAGE_BYTES} bytes",
                 body.len()
             ),
         );
@@ -244,32 +270,55 @@ fn send(shared: &Shared, entity: &str, headers: &HeaderMap, body: &Bytes) -> Res
     };
     let batch = match parsed {
         Ok(b) => b,
-        Err(reason) => return error(StatusCode::BAD_REQUEST, reason),
+        Err(reason) => return refuse(shared, StatusCode::BAD_REQUEST, reason),
     };
-    for m in &batch {
+    for (_, m) in &batch {
+        // The body and the custom properties count (Service Bus counts every header).
         let size = m.body.len()
-            + serde_json::to_string(&m.properties)
-                .map(|s| s.len())
-                .unwrap_or(0);
+            + m.properties
+                .iter()
+                .map(|(k, v)| k.len() + v.to_string().len())
+                .sum::<usize>();
         if size > STANDARD_MAX_MESSAGE_BYTES {
-            return error(
-                StatusCode::PAYLOAD_TOO_LARGE,
+            return refuse(
+                shared,
+                StatusCode::FORBIDDEN,
                 format!(
-                    "a message of {size} bytes is over the {STANDARD_MAX_MESSAGE_BYTES}-byte limit"
+                    "MessageSizeExceeded: a message of {size} bytes is over the {STANDARD_MAX_MESSAGE_BYTES}-byte limit"
                 ),
             );
         }
     }
     let count = batch.len();
-    match shared.store.send(sendable, batch) {
+    let (sent, messages): (Vec<BrokerProperties>, Vec<NewMessage>) = batch.into_iter().unzip();
+    let journal_copy = shared.journal().enabled.then(|| messages.clone());
+    match shared.store.send(sendable, messages) {
         Ok(outcome) => {
             let _ = shared.store.count("send");
-            if outcome.duplicates > 0 {
+            if outcome.duplicates() > 0 {
                 tracing::debug!(
                     entity,
-                    duplicates = outcome.duplicates,
+                    duplicates = outcome.duplicates(),
                     "duplicates dropped"
                 );
+            }
+            if let Some(copies) = journal_copy {
+                let now = OffsetDateTime::now_utc();
+                let mut journal = shared.journal();
+                for ((broker, m), duplicate) in sent.into_iter().zip(copies).zip(&outcome.duplicate)
+                {
+                    let sequence_number = journal.sent.len() as i64 + 1;
+                    journal.sent.push(SentMessage {
+                        entity: entity.to_string(),
+                        sequence_number,
+                        body: String::from_utf8_lossy(&m.body).into_owned(),
+                        content_type: m.content_type,
+                        broker,
+                        application_properties: m.properties,
+                        enqueued_time: now,
+                        duplicate: *duplicate,
+                    });
+                }
             }
             for t in &sendable.targets {
                 if let Some(n) = shared.arrivals.get(&t.entity.path) {
@@ -339,49 +388,36 @@ async fn receive(
     }
 }
 
-fn rfc1123_ms(ms: i64) -> String {
-    OffsetDateTime::from_unix_timestamp_nanos(ms as i128 * 1_000_000)
-        .map(format_rfc1123)
-        .unwrap_or_default()
+fn at_ms(ms: i64) -> Option<OffsetDateTime> {
+    OffsetDateTime::from_unix_timestamp_nanos(ms as i128 * 1_000_000).ok()
 }
 
 fn message_response(message: &StoredMessage, entity: &str, host: &str, deleted: bool) -> Response {
-    let mut broker = serde_json::Map::new();
-    broker.insert("DeliveryCount".into(), message.delivery_count.into());
-    broker.insert(
-        "EnqueuedSequenceNumber".into(),
-        message.sequence_number.into(),
-    );
-    broker.insert(
-        "EnqueuedTimeUtc".into(),
-        rfc1123_ms(message.enqueued_ms).into(),
-    );
-    broker.insert("MessageId".into(), message.message_id.clone().into());
-    broker.insert("SequenceNumber".into(), message.sequence_number.into());
-    broker.insert(
-        "State".into(),
-        if message.dead_letter {
-            "DeadLettered"
-        } else {
-            "Active"
-        }
-        .into(),
-    );
-    if let (false, Some(token)) = (deleted, &message.lock_token) {
-        broker.insert("LockToken".into(), token.clone().into());
-    }
-    if let (false, Some(until)) = (deleted, message.locked_until_ms) {
-        broker.insert("LockedUntilUtc".into(), rfc1123_ms(until).into());
-    }
-    if let Some(ttl) = message.time_to_live {
-        broker.insert("TimeToLive".into(), ttl.as_secs_f64().into());
-    }
-    if let Some(at) = message.scheduled_ms {
-        broker.insert("ScheduledEnqueueTimeUtc".into(), rfc1123_ms(at).into());
-    }
-    for (k, v) in &message.system {
-        broker.insert(k.clone(), v.clone().into());
-    }
+    let system = |key: &str| message.system.get(key).cloned();
+    let broker = BrokerProperties {
+        message_id: Some(message.message_id.clone()),
+        correlation_id: system("CorrelationId"),
+        label: system("Label"),
+        session_id: system("SessionId"),
+        to: system("To"),
+        reply_to: system("ReplyTo"),
+        time_to_live: message.time_to_live.map(|t| t.as_secs_f64()),
+        scheduled_enqueue_time_utc: message.scheduled_ms.and_then(at_ms),
+        delivery_count: Some(message.delivery_count),
+        sequence_number: Some(message.sequence_number),
+        enqueued_sequence_number: Some(message.sequence_number),
+        enqueued_time_utc: at_ms(message.enqueued_ms),
+        lock_token: message.lock_token.clone().filter(|_| !deleted),
+        locked_until_utc: message.locked_until_ms.filter(|_| !deleted).and_then(at_ms),
+        state: Some(
+            if message.dead_letter {
+                "DeadLettered"
+            } else {
+                "Active"
+            }
+            .into(),
+        ),
+    };
     let mut headers = HeaderMap::new();
     let put = |headers: &mut HeaderMap, name: &str, value: String| {
         if let (Ok(n), Ok(v)) = (
@@ -396,11 +432,7 @@ fn message_response(message: &StoredMessage, entity: &str, host: &str, deleted: 
             );
         }
     };
-    put(
-        &mut headers,
-        "BrokerProperties",
-        serde_json::Value::Object(broker).to_string(),
-    );
+    put(&mut headers, "BrokerProperties", broker.to_header());
     put(
         &mut headers,
         "Content-Type",
@@ -470,8 +502,11 @@ fn settle(shared: &Shared, entity: &str, id: &str, token: &str, method: Method) 
         _ => match shared.store.renew(receivable, dead_letter, id, token) {
             Ok(Some(until)) => {
                 let _ = shared.store.count("renew-lock");
-                let broker = serde_json::json!({ "LockedUntilUtc": rfc1123_ms(until) }).to_string();
-                (StatusCode::OK, [("BrokerProperties", broker)]).into_response()
+                let broker = BrokerProperties {
+                    locked_until_utc: at_ms(until),
+                    ..BrokerProperties::default()
+                };
+                (StatusCode::OK, [("BrokerProperties", broker.to_header())]).into_response()
             }
             Ok(None) => lost(),
             Err(e) => internal(e),
@@ -479,21 +514,24 @@ fn settle(shared: &Shared, entity: &str, id: &str, token: &str, method: Method) 
     }
 }
 
+/// A parsed message: the broker properties as sent, and what the store keeps.
+type Parsed = (BrokerProperties, NewMessage);
+
 fn new_message(
     body: Vec<u8>,
     content_type: Option<String>,
     broker: BrokerProperties,
     properties: BTreeMap<String, serde_json::Value>,
-) -> NewMessage {
-    NewMessage {
+) -> Parsed {
+    let message = NewMessage {
         body,
         content_type,
-        message_id: broker.message_id,
-        correlation_id: broker.correlation_id,
-        label: broker.label,
-        session_id: broker.session_id,
-        to: broker.to,
-        reply_to: broker.reply_to,
+        message_id: broker.message_id.clone(),
+        correlation_id: broker.correlation_id.clone(),
+        label: broker.label.clone(),
+        session_id: broker.session_id.clone(),
+        to: broker.to.clone(),
+        reply_to: broker.reply_to.clone(),
         time_to_live: broker
             .time_to_live
             .filter(|t| t.is_finite() && *t > 0.0)
@@ -502,14 +540,15 @@ fn new_message(
             .scheduled_enqueue_time_utc
             .map(|t| (t.unix_timestamp_nanos() / 1_000_000) as i64),
         properties,
-    }
+    };
+    (broker, message)
 }
 
 fn parse_single(
     headers: &HeaderMap,
     body: &Bytes,
     content_type: Option<String>,
-) -> Result<Vec<NewMessage>, String> {
+) -> Result<Vec<Parsed>, String> {
     let broker = match headers.get("brokerproperties") {
         None => BrokerProperties::default(),
         Some(v) => {
@@ -538,20 +577,7 @@ fn parse_single(
     )])
 }
 
-/// A custom property header value: a quoted string, a number or a boolean is taken as JSON
-/// (the REST doc quotes string values), anything else as plain text.
-pub fn property_value(text: &str) -> serde_json::Value {
-    match serde_json::from_str::<serde_json::Value>(text) {
-        Ok(
-            v @ (serde_json::Value::String(_)
-            | serde_json::Value::Number(_)
-            | serde_json::Value::Bool(_)),
-        ) => v,
-        _ => serde_json::Value::String(text.to_string()),
-    }
-}
-
-fn parse_batch(body: &Bytes) -> Result<Vec<NewMessage>, String> {
+fn parse_batch(body: &Bytes) -> Result<Vec<Parsed>, String> {
     #[derive(serde::Deserialize)]
     #[serde(rename_all = "PascalCase")]
     struct Entry {
@@ -570,8 +596,11 @@ fn parse_batch(body: &Bytes) -> Result<Vec<NewMessage>, String> {
         .into_iter()
         .map(|e| {
             let broker = match e.broker_properties {
-                None => BrokerProperties::default(),
-                Some(v) => BrokerProperties::parse(&v.to_string()).map_err(|e| e.to_string())?,
+                None | Some(serde_json::Value::Null) => BrokerProperties::default(),
+                Some(serde_json::Value::Object(o)) => {
+                    BrokerProperties::from_object(&o).map_err(|e| e.to_string())?
+                }
+                Some(_) => return Err("batch body: BrokerProperties is not an object".into()),
             };
             Ok(new_message(
                 e.body.into_bytes(),
@@ -601,7 +630,5 @@ mod tests {
         assert!(parse_path("q").is_none());
         assert!(parse_path("/messages").is_none());
         assert!(parse_path("q/messages/1/2/3").is_none());
-        assert_eq!(dead_letter_split("q/$deadletterqueue"), ("q", true));
-        assert_eq!(dead_letter_split("q"), ("q", false));
     }
 }

@@ -96,12 +96,28 @@ pub enum Settled {
 }
 
 /// Outcome of a send to one entity.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct SendOutcome {
     /// Messages stored (a topic message counts once per matching subscription).
     pub stored: usize,
+    /// Per message of the batch, in order: dropped by duplicate detection.
+    pub duplicate: Vec<bool>,
+}
+
+impl SendOutcome {
     /// Messages dropped by duplicate detection.
-    pub duplicates: usize,
+    pub fn duplicates(&self) -> usize {
+        self.duplicate.iter().filter(|d| **d).count()
+    }
+}
+
+/// Where a message is now.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Whereabouts {
+    /// The queue or subscription.
+    pub entity: String,
+    /// In its dead-letter queue.
+    pub dead_letter: bool,
 }
 
 /// Counts of one entity.
@@ -258,7 +274,7 @@ impl Store {
                     )
                     .optional()?;
                 if seen.is_some_and(|at| at > now - ms(window)) {
-                    outcome.duplicates += 1;
+                    outcome.duplicate.push(true);
                     continue;
                 }
                 tx.execute(
@@ -267,6 +283,7 @@ impl Store {
                     params![sendable.path, message_id, now],
                 )?;
             }
+            outcome.duplicate.push(false);
             let mut system = BTreeMap::new();
             for (k, v) in [
                 ("CorrelationId", &message.correlation_id),
@@ -534,6 +551,53 @@ impl Store {
             params![entity, dead_letter, now],
             |r| r.get(0),
         )?)
+    }
+}
+
+impl Store {
+    /// Where the message with `sequence_number` is (`None`: completed, expired or never stored).
+    pub fn whereabouts(&self, sequence_number: i64) -> Result<Option<Whereabouts>, StoreError> {
+        Ok(self
+            .conn()
+            .query_row(
+                "SELECT entity, dead_letter FROM messages WHERE seq = ?1",
+                params![sequence_number],
+                |r| {
+                    Ok(Whereabouts {
+                        entity: r.get(0)?,
+                        dead_letter: r.get(1)?,
+                    })
+                },
+            )
+            .optional()?)
+    }
+
+    /// Of `entities` (queue or subscription paths, each possibly its dead-letter queue), the one
+    /// whose next receivable message comes first (visible soonest, then lowest sequence number),
+    /// with the time it is (or becomes) visible, unix ms; locked messages count from their lock's
+    /// expiry.
+    pub fn next_due(
+        &self,
+        entities: &[(String, bool)],
+    ) -> Result<Option<(usize, i64)>, StoreError> {
+        let conn = self.conn();
+        let mut best: Option<(i64, i64, usize)> = None;
+        for (i, (entity, dead_letter)) in entities.iter().enumerate() {
+            let found: Option<(i64, i64)> = conn
+                .query_row(
+                    "SELECT MAX(visible_ms, COALESCE(locked_until_ms, 0)) AS due, seq FROM messages
+                     WHERE entity = ?1 AND dead_letter = ?2 ORDER BY due, seq LIMIT 1",
+                    params![entity, dead_letter],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )
+                .optional()?;
+            if let Some((due, seq)) = found
+                && best.is_none_or(|(d, s, _)| (due, seq) < (d, s))
+            {
+                best = Some((due, seq, i));
+            }
+        }
+        Ok(best.map(|(due, _, i)| (i, due)))
     }
 }
 

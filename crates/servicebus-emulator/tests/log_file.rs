@@ -30,10 +30,7 @@ fn a_log_file_has_no_colour_codes() {
         "{line}"
     );
     // SIGTERM: it logs that it stops (at info, through tracing), then exits.
-    // SAFETY: kill(2) on the child we spawned, not yet reaped.
-    unsafe {
-        libc::kill(child.id() as libc::pid_t, libc::SIGTERM);
-    }
+    process_control::signal(child.id(), process_control::Signal::SIGTERM).unwrap();
     assert!(child.wait().unwrap().success());
     let text = std::fs::read_to_string(&log).unwrap();
     assert!(text.contains("servicebus-emulator stopping"), "{text:?}");

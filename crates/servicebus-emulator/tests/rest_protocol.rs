@@ -9,31 +9,35 @@ use std::time::Duration;
 
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-use servicebus_emulator::sas::sign;
 
 const KEY: &str = "dGVzdC1rZXktbm90LWEtcmVhbC1zZWNyZXQtMDEyMzQ1Njc=";
-const CONFIG: &str = r#"
-[[queues]]
-name = "orders"
-requiresDuplicateDetection = true
-duplicateDetectionHistoryTimeWindow = "PT10M"
-maxDeliveryCount = 2
-lockDuration = "PT2S"
-deadLetteringOnMessageExpiration = true
+const CONFIG: &str = r#"{
+  "queues": [
+    { "name": "orders", "properties": {
+        "requiresDuplicateDetection": true, "duplicateDetectionHistoryTimeWindow": "PT10M",
+        "maxDeliveryCount": 2, "lockDuration": "PT2S", "deadLetteringOnMessageExpiration": true } }
+  ],
+  "topics": [
+    { "name": "events", "properties": { "requiresDuplicateDetection": true },
+      "subscriptions": [
+        { "name": "terminal", "rules": [ { "name": "$Default", "properties": { "filterType": "SqlFilter",
+            "sqlFilter": { "sqlExpression": "status IN ('succeeded', 'failed') AND deploymentId = 'd-1'" } } } ] },
+        { "name": "all" }
+      ] }
+  ]
+}"#;
 
-[[topics]]
-name = "events"
-requiresDuplicateDetection = true
-
-[[topics.subscriptions]]
-name = "terminal"
-[[topics.subscriptions.rules]]
-name = "$Default"
-sqlExpression = "status IN ('succeeded', 'failed') AND deploymentId = 'd-1'"
-
-[[topics.subscriptions]]
-name = "all"
-"#;
+/// A SAS token for `resource_uri`, as clients make it.
+fn sign(resource_uri: &str, key_name: &str, key: &str, expiry: i64) -> String {
+    azure_clients::servicebus::sas_token(
+        resource_uri,
+        key_name,
+        &azure_clients::SecretString::new(key),
+        expiry,
+    )
+    .expose()
+    .to_string()
+}
 
 struct Bus {
     child: Child,
@@ -46,7 +50,7 @@ fn scratch(name: &str) -> PathBuf {
     let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
-    std::fs::write(dir.join("ns.toml"), CONFIG).unwrap();
+    std::fs::write(dir.join("ns.json"), CONFIG).unwrap();
     dir
 }
 
@@ -55,7 +59,7 @@ fn spawn(dir: &Path, listen: &str) -> (Child, String) {
         .args(["--listen", listen, "--database"])
         .arg(dir.join("bus.db"))
         .arg("--config")
-        .arg(dir.join("ns.toml"))
+        .arg(dir.join("ns.json"))
         .args(["--entra-tenant", "tenant-1"])
         .env("SERVICEBUS_EMULATOR_KEY", KEY)
         .stdout(Stdio::piped())
@@ -89,10 +93,7 @@ impl Bus {
     }
 
     fn kill_and_restart(&mut self) {
-        // SAFETY: kill(2) on the child we spawned.
-        unsafe {
-            libc::kill(self.child.id() as libc::pid_t, libc::SIGKILL);
-        }
+        process_control::signal(self.child.id(), process_control::Signal::SIGKILL).unwrap();
         self.child.wait().unwrap();
         let listen = self.base.trim_start_matches("http://").to_string();
         let (child, base) = spawn(&self.dir, &listen);
@@ -312,7 +313,7 @@ async fn duplicates_schedule_ttl_limits_and_auth() {
     assert!(bus.lock(q, 0).await.is_none(), "duplicates were dropped");
 
     let later = time::OffsetDateTime::now_utc() + time::Duration::seconds(2);
-    let at = servicebus_emulator::broker_properties::format_rfc1123(later);
+    let at = azure_clients::servicebus::rfc1123(later);
     bus.send(
         q,
         "later",
@@ -343,10 +344,7 @@ async fn duplicates_schedule_ttl_limits_and_auth() {
     assert_eq!(dead.headers["deadletterreason"], "\"TTLExpiredException\"");
 
     let big = "x".repeat(256 * 1024 + 1);
-    assert_eq!(
-        bus.send(q, &big, json!({})).await,
-        StatusCode::PAYLOAD_TOO_LARGE
-    );
+    assert_eq!(bus.send(q, &big, json!({})).await, StatusCode::FORBIDDEN);
     assert_eq!(bus.send("nope", "x", json!({})).await, StatusCode::GONE);
     let wrong_key = sign(
         &format!("{}/orders", bus.base),

@@ -1,8 +1,10 @@
-//! In-process test bench: the Azure stand-in (azure-sim), a capture of Service Bus sends, and the
-//! handler's router. [`Bench::run`] plays Service Bus: it delivers every captured step message
-//! to its function (in visibility order, jumping both clocks to a scheduled message's time),
-//! redelivers on a non-2xx answer with DeliveryCount + 1 up to the max delivery count, and stops
-//! when no message is pending.
+//! In-process test bench: the Azure stand-in (azure-sim), the Service Bus stand-in
+//! (servicebus-emulator, in memory, with its journal of sends), and the handler's router.
+//! [`Bench::run`] plays the broker's delivery itself, on the bench's own clock: it delivers every
+//! step message the stand-in recorded to its function (in visibility order, jumping both clocks
+//! to a scheduled message's time), encoded as the local Functions host encodes it, redelivers on
+//! a non-2xx answer with DeliveryCount + 1 up to the max delivery count, and stops when no message
+//! is pending.
 
 #![allow(dead_code)]
 
@@ -15,7 +17,7 @@ use functions_runtime::host_wire::{HostInvocation, request_body};
 use imageferry_contract::{DeploymentEvent, ResourceId, Status, Step};
 use imageferry_handlers::{AllowList, AllowedTarget, App, Config};
 use serde_json::{Value, json};
-use servicebus_capture::{CaptureHandle, CaptureOptions, CapturedMessage};
+use servicebus_emulator::{EmulatorHandle, EmulatorOptions, SentMessage};
 use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
@@ -109,7 +111,8 @@ pub struct Delivered {
 
 pub struct Bench {
     pub sim: SimHandle,
-    pub capture: CaptureHandle,
+    /// The Service Bus stand-in (its journal says what was sent and refused).
+    pub capture: EmulatorHandle,
     pub app: Arc<App>,
     router: axum::Router,
     done: HashSet<i64>,
@@ -123,9 +126,9 @@ impl Bench {
         let sim = azure_sim::start(scenario, "127.0.0.1:0".parse().unwrap())
             .await
             .expect("azure-sim starts");
-        let capture = servicebus_capture::start("127.0.0.1:0", CaptureOptions::default())
+        let capture = servicebus_emulator::start(EmulatorOptions::in_memory())
             .await
-            .expect("capture starts");
+            .expect("the Service Bus stand-in starts");
         let endpoints = Endpoints::local(&sim.base_url().parse().unwrap()).unwrap();
         let tokens = token_provider(&endpoints);
         let arm = ArmClient::new(endpoints.clone(), tokens.clone(), retry());
@@ -194,8 +197,8 @@ impl Bench {
         self.deliver_edited(&message, delivery_count, |_| {}).await
     }
 
-    /// The message captured last on `queue`.
-    pub fn last_on(&self, queue: &str) -> CapturedMessage {
+    /// The message sent last to `queue`.
+    pub fn last_on(&self, queue: &str) -> SentMessage {
         self.capture
             .sent(queue)
             .pop()
@@ -265,7 +268,7 @@ impl Bench {
         panic!("the pipeline did not settle after 1000 deliveries");
     }
 
-    fn next_pending(&self) -> Option<CapturedMessage> {
+    fn next_pending(&self) -> Option<SentMessage> {
         let queues: Vec<&str> = Step::ALL.iter().map(|s| s.as_str()).collect();
         self.capture
             .all()
@@ -278,19 +281,19 @@ impl Bench {
             .min_by_key(|m| (m.visible_at(), m.sequence_number))
     }
 
-    async fn deliver(&mut self, m: &CapturedMessage, delivery_count: u32) -> u16 {
+    async fn deliver(&mut self, m: &SentMessage, delivery_count: u32) -> u16 {
         self.deliver_edited(m, delivery_count, |_| {}).await
     }
 
     /// Delivers `m` once after `edit` changed what the host would send (system properties).
     pub async fn deliver_edited(
         &mut self,
-        m: &CapturedMessage,
+        m: &SentMessage,
         delivery_count: u32,
         edit: impl FnOnce(&mut functions_runtime::host_wire::HostMessage),
     ) -> u16 {
         let invocation = HostInvocation::new(m.entity.clone(), "message");
-        let mut host_message = m.host_message(delivery_count);
+        let mut host_message = functions_host::host_message(&m.received(delivery_count));
         edit(&mut host_message);
         let body = request_body(&host_message, &invocation);
         let mut request = http::Request::post(invocation.path());
@@ -431,7 +434,7 @@ impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for LogBuffer {
 }
 
 /// A sender to `capture` whose key is wrong: every send is refused with 401.
-pub fn wrong_key_bus(capture: &CaptureHandle) -> ServiceBusSender {
+pub fn wrong_key_bus(capture: &EmulatorHandle) -> ServiceBusSender {
     let wrong: String = capture
         .connection_string()
         .split(';')

@@ -3,8 +3,8 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 use time::OffsetDateTime;
-use time::format_description::BorrowedFormatItem;
-use time::macros::format_description;
+
+use super::broker_properties::BrokerProperties;
 
 /// A message to send.
 #[derive(Debug, Clone)]
@@ -52,61 +52,27 @@ impl OutgoingMessage {
         })
     }
 
+    /// The `BrokerProperties` this message is sent with.
+    pub fn broker(&self) -> BrokerProperties {
+        BrokerProperties {
+            message_id: self.message_id.clone(),
+            correlation_id: self.correlation_id.clone(),
+            scheduled_enqueue_time_utc: self.scheduled_enqueue_time,
+            time_to_live: self.time_to_live.map(|t| t.as_secs_f64()),
+            label: self.label.clone(),
+            ..BrokerProperties::default()
+        }
+    }
+
     /// The `BrokerProperties` header value (JSON; dates RFC 1123, `TimeToLive` in seconds).
     pub fn broker_properties(&self) -> String {
-        let mut props = serde_json::Map::new();
-        if let Some(id) = &self.message_id {
-            props.insert("MessageId".into(), id.clone().into());
-        }
-        if let Some(id) = &self.correlation_id {
-            props.insert("CorrelationId".into(), id.clone().into());
-        }
-        if let Some(t) = self.scheduled_enqueue_time {
-            props.insert("ScheduledEnqueueTimeUtc".into(), rfc1123(t).into());
-        }
-        if let Some(ttl) = self.time_to_live {
-            let value: serde_json::Value = if ttl.subsec_nanos() == 0 {
-                ttl.as_secs().into()
-            } else {
-                ttl.as_secs_f64().into()
-            };
-            props.insert("TimeToLive".into(), value);
-        }
-        if let Some(label) = &self.label {
-            props.insert("Label".into(), label.clone().into());
-        }
-        serde_json::Value::Object(props).to_string()
+        self.broker().to_header()
     }
-}
-
-const RFC1123: &[BorrowedFormatItem<'static>] = format_description!(
-    "[weekday repr:short], [day] [month repr:short] [year] [hour]:[minute]:[second] GMT"
-);
-
-/// Formats a time as RFC 1123 in GMT, e.g. `Sun, 06 Nov 1994 08:49:37 GMT`.
-pub fn rfc1123(t: OffsetDateTime) -> String {
-    t.to_offset(time::UtcOffset::UTC)
-        .format(RFC1123)
-        .expect("RFC 1123 format is valid for any date with a 4-digit year")
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use time::macros::datetime;
-
-    #[test]
-    fn rfc1123_matches_the_docs_example() {
-        assert_eq!(
-            rfc1123(datetime!(1994-11-06 08:49:37 UTC)),
-            "Sun, 06 Nov 1994 08:49:37 GMT"
-        );
-        assert_eq!(
-            rfc1123(datetime!(1994-11-06 09:49:37 +01:00)),
-            "Sun, 06 Nov 1994 08:49:37 GMT"
-        );
-    }
-
     #[test]
     fn broker_properties_only_has_set_fields() {
         let m = OutgoingMessage {

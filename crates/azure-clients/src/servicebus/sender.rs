@@ -3,21 +3,16 @@
 //! .../message-headers-and-properties). See the [module docs](super) for why the
 //! `azure_messaging_servicebus` crate is not used.
 
+use super::access::NamespaceAccess;
 use super::connection::ServiceBusConnection;
 use super::error::ServiceBusError;
 use super::message::OutgoingMessage;
-use super::sas::sas_token;
 use crate::arm::RetryPolicy;
 use crate::endpoints::Endpoints;
 use crate::error::ConfigError;
-use crate::redact::SecretString;
 use crate::token::TokenProvider;
 use std::sync::Arc;
-use time::OffsetDateTime;
 use url::Url;
-
-/// SAS tokens are minted per send and live this long.
-const SAS_LIFETIME_SECS: i64 = 3600;
 
 /// Headers the sender sets itself; application properties may not use them.
 /// Content type of the REST batch send.
@@ -35,37 +30,18 @@ const RESERVED_HEADERS: &[&str] = &[
     "x-ms-retrypolicy",
 ];
 
-#[derive(Clone)]
-enum Auth {
-    Sas {
-        key_name: String,
-        key: SecretString,
-    },
-    Entra {
-        tokens: Arc<TokenProvider>,
-        tenant: String,
-        scope: String,
-    },
-}
-
 /// Sends messages to queues and topics of one namespace. Cheap to clone.
 #[derive(Clone)]
 pub struct ServiceBusSender {
     http: crate::http::HttpClient,
-    endpoint: Url,
-    auth: Auth,
+    access: NamespaceAccess,
     retry: RetryPolicy,
 }
 
 impl std::fmt::Debug for ServiceBusSender {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let auth = match &self.auth {
-            Auth::Sas { key_name, .. } => format!("SAS ({key_name})"),
-            Auth::Entra { tenant, .. } => format!("Entra (tenant {tenant})"),
-        };
         f.debug_struct("ServiceBusSender")
-            .field("endpoint", &self.endpoint.as_str())
-            .field("auth", &auth)
+            .field("access", &self.access)
             .finish_non_exhaustive()
     }
 }
@@ -87,38 +63,22 @@ impl ServiceBusSender {
         tokens: Arc<TokenProvider>,
         endpoints: &Endpoints,
     ) -> Result<Self, ConfigError> {
-        let get = |name: &str| var(name).filter(|v| !v.trim().is_empty());
-        if let Some(cs) = get("ServiceBusConnection") {
-            return Ok(Self::from_connection(ServiceBusConnection::parse(&cs)?));
+        Ok(Self::with_access(NamespaceAccess::from_vars(
+            var, tokens, endpoints,
+        )?))
+    }
+
+    fn with_access(access: NamespaceAccess) -> Self {
+        Self {
+            http: crate::http::new_client(),
+            access,
+            retry: RetryPolicy::default(),
         }
-        let namespace =
-            get("ServiceBusConnection__fullyQualifiedNamespace").ok_or(ConfigError::Missing(
-                "ServiceBusConnection or ServiceBusConnection__fullyQualifiedNamespace",
-            ))?;
-        let tenant = get("AZURE_TENANT_ID").ok_or(ConfigError::Missing("AZURE_TENANT_ID"))?;
-        let endpoint = crate::endpoints::check_endpoint(
-            "ServiceBusConnection__fullyQualifiedNamespace",
-            &format!("https://{}/", namespace.trim().trim_end_matches('/')),
-        )?;
-        Ok(Self::with_entra(
-            endpoint,
-            tokens,
-            tenant,
-            endpoints.servicebus_scope.clone(),
-        ))
     }
 
     /// SAS auth from a parsed connection string.
     pub fn from_connection(connection: ServiceBusConnection) -> Self {
-        Self {
-            http: crate::http::new_client(),
-            endpoint: connection.endpoint,
-            auth: Auth::Sas {
-                key_name: connection.key_name,
-                key: connection.key,
-            },
-            retry: RetryPolicy::default(),
-        }
+        Self::with_access(NamespaceAccess::from_connection(connection))
     }
 
     /// Entra auth: a token for `scope` in `tenant` per send (cached by the provider).
@@ -128,16 +88,7 @@ impl ServiceBusSender {
         tenant: impl Into<String>,
         scope: impl Into<String>,
     ) -> Self {
-        Self {
-            http: crate::http::new_client(),
-            endpoint,
-            auth: Auth::Entra {
-                tokens,
-                tenant: tenant.into(),
-                scope: scope.into(),
-            },
-            retry: RetryPolicy::default(),
-        }
+        Self::with_access(NamespaceAccess::with_entra(endpoint, tokens, tenant, scope))
     }
 
     /// Replaces the retry policy (attempts, backoff, total time).
@@ -148,7 +99,7 @@ impl ServiceBusSender {
 
     /// The namespace endpoint.
     pub fn endpoint(&self) -> &Url {
-        &self.endpoint
+        &self.access.endpoint
     }
 
     /// Sends `msg` to the queue or topic `entity`. Retries 5xx/429/network failures within the
@@ -163,7 +114,7 @@ impl ServiceBusSender {
         // checked as if they were headers, so a message is valid for both forms.
         property_headers(&msg)?;
         let broker = msg.broker_properties();
-        let authorization = self.authorization(&url).await?;
+        let authorization = self.access.authorization(entity).await?;
         let (content_type, body, broker_header) = if msg.application_properties.is_empty() {
             let content_type =
                 reqwest::header::HeaderValue::from_str(&msg.content_type).map_err(|_| {
@@ -243,34 +194,7 @@ impl ServiceBusSender {
                 "entity name {entity:?}"
             )));
         }
-        let mut url = self.endpoint.clone();
-        url.set_path(&format!(
-            "{}/{entity}/messages",
-            self.endpoint.path().trim_end_matches('/')
-        ));
-        Ok(url)
-    }
-
-    async fn authorization(&self, url: &Url) -> Result<SecretString, ServiceBusError> {
-        match &self.auth {
-            Auth::Sas { key_name, key } => {
-                // The signed resource is the entity URL (without `/messages`).
-                let resource = url.as_str().trim_end_matches("/messages");
-                let expiry = OffsetDateTime::now_utc().unix_timestamp() + SAS_LIFETIME_SECS;
-                Ok(sas_token(resource, key_name, key, expiry))
-            }
-            Auth::Entra {
-                tokens,
-                tenant,
-                scope,
-            } => {
-                let token = tokens.token(tenant, scope).await?;
-                Ok(SecretString::new(format!(
-                    "Bearer {}",
-                    token.token.expose()
-                )))
-            }
-        }
+        Ok(self.access.url(&format!("{entity}/messages")))
     }
 }
 

@@ -26,8 +26,8 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use azure_clients::servicebus::ServiceBusReceiver;
 use azure_clients::{OutgoingMessage, ServiceBusConnection, ServiceBusSender};
-use functions_host::bus::BusClient;
 use functions_host::{Host, HostOptions};
 use local_run::processes::{self, Binaries};
 use local_run::stack::seed;
@@ -332,7 +332,8 @@ async fn drive(
         println!("sending          {count} deployments from {shown} -> deployment-requested");
     }
 
-    let client = BusClient::new(ServiceBusConnection::parse(&stack.connection)?);
+    let client =
+        ServiceBusReceiver::from_connection(ServiceBusConnection::parse(&stack.connection)?);
     let tracker = Arc::new(follow::Tracker::default());
     let display = Arc::new(follow::Display::new(count));
     let shown_display = display.clone();

@@ -65,20 +65,9 @@ impl BusProcess {
         Err(last)
     }
 
-    /// SIGTERM (graceful).
+    /// SIGTERM (graceful), SIGKILL after 5 s.
     pub async fn stop(mut self) {
-        if let Some(pid) = self.child.id() {
-            // SAFETY: kill(2) on our own child, not yet reaped.
-            unsafe {
-                libc::kill(pid as libc::pid_t, libc::SIGTERM);
-            }
-        }
-        if tokio::time::timeout(Duration::from_secs(5), self.child.wait())
-            .await
-            .is_err()
-        {
-            let _ = self.child.kill().await;
-        }
+        process_control::stop(&mut self.child, Duration::from_secs(5)).await;
     }
 }
 

@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use functions_host::bus::BusClient;
+use azure_clients::servicebus::ServiceBusReceiver;
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::Value;
 
@@ -140,7 +140,7 @@ impl Tracker {
 
 /// Starts `receivers` receivers on each subscription; `on_event` sees every event of `local-dev`.
 pub fn start(
-    bus: BusClient,
+    bus: ServiceBusReceiver,
     tracker: Arc<Tracker>,
     receivers: usize,
     on_event: Arc<dyn Fn(&Value) + Send + Sync>,
@@ -163,7 +163,7 @@ pub fn start(
                             serde_json::from_slice(&message.body).unwrap_or_default();
                         // Counted once per MessageId: a redelivery (lock lost, or a complete
                         // whose answer was lost in a stand-in crash) is not a second event.
-                        let id = message.message_id().unwrap_or_default();
+                        let id = message.message_id().unwrap_or_default().to_string();
                         if all {
                             if tracker.event(&event, &id) {
                                 on_event(&event);

@@ -5,13 +5,13 @@
 use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
-use functions_host::bus::BusClient;
+use azure_clients::servicebus::{ServiceBusReceiver, dead_letter_path};
 use serde_json::Value;
 
 use super::follow::Deployment;
 
-/// Every queue of the stand-in's namespace (the one `imageferry dev` starts, which mirrors
-/// `infra/modules/servicebus.bicep`): the step queues, whatever their number.
+/// Every queue of the stand-in's namespace (the one `imageferry dev` starts, from
+/// `infra/servicebus.entities.json`): the step queues, whatever their number.
 pub fn queues() -> Vec<String> {
     servicebus_emulator::NamespaceConfig::imageferry()
         .queues()
@@ -131,10 +131,10 @@ pub async fn wait_drained(bus: &str, timeout: Duration) -> bool {
 pub type DeadLetter = (String, String, String);
 
 /// Takes every message out of every queue's dead-letter queue.
-pub async fn drain_dead_letters(client: &BusClient) -> Vec<DeadLetter> {
+pub async fn drain_dead_letters(client: &ServiceBusReceiver) -> Vec<DeadLetter> {
     let mut out = Vec::new();
     for q in queues() {
-        let dlq = format!("{q}/$DeadLetterQueue");
+        let dlq = dead_letter_path(&q);
         while let Ok(Some(m)) = client.peek_lock(&dlq, Duration::from_secs(0)).await {
             let body: Value = serde_json::from_slice(&m.body).unwrap_or_default();
             let id = body["deploymentId"]
@@ -142,12 +142,7 @@ pub async fn drain_dead_letters(client: &BusClient) -> Vec<DeadLetter> {
                 .or_else(|| body["request"]["deploymentId"].as_str())
                 .unwrap_or("?")
                 .to_string();
-            let reason = m
-                .properties
-                .get("deadletterreason")
-                .and_then(Value::as_str)
-                .unwrap_or("?")
-                .to_string();
+            let reason = m.dead_letter_reason().unwrap_or("?").to_string();
             let _ = client.complete(&m).await;
             out.push((q.clone(), id, reason));
         }

@@ -1,6 +1,11 @@
-//! The capture against the documented REST send protocol.
+//! The stand-in in-process, as the handler's tests and the local run use it: the documented
+//! REST send forms as the journal records them (broker and custom properties, batches,
+//! duplicates flagged), refused sends, injected faults, the Standard tier's size limit.
 
-use servicebus_capture::{CaptureOptions, sas_sign, start};
+use servicebus_emulator::{EmulatorHandle, EmulatorOptions, NamespaceConfig};
+
+const ORDERS: &str =
+    r#"{"queues":[{"name":"orders","properties":{"requiresDuplicateDetection":true}}]}"#;
 
 fn key_of(conn: &str, name: &str) -> String {
     conn.split(';')
@@ -9,23 +14,29 @@ fn key_of(conn: &str, name: &str) -> String {
         .to_string()
 }
 
-async fn capture() -> (servicebus_capture::CaptureHandle, String) {
-    let bus = start("127.0.0.1:0", CaptureOptions::default())
-        .await
-        .unwrap();
-    let conn = bus.connection_string();
-    let token = sas_sign(
+fn sas(bus: &EmulatorHandle, key: &str) -> String {
+    azure_clients::servicebus::sas_token(
         &format!("{}/orders", bus.base_url()),
-        &key_of(&conn, "SharedAccessKeyName"),
-        &key_of(&conn, "SharedAccessKey"),
+        &key_of(&bus.connection_string(), "SharedAccessKeyName"),
+        &azure_clients::SecretString::new(key),
         time::OffsetDateTime::now_utc().unix_timestamp() + 600,
-    );
+    )
+    .expose()
+    .to_string()
+}
+
+async fn emulator() -> (EmulatorHandle, String) {
+    let mut options = EmulatorOptions::in_memory();
+    options.config = NamespaceConfig::parse(ORDERS).unwrap();
+    let bus = servicebus_emulator::start(options).await.unwrap();
+    let key = key_of(&bus.connection_string(), "SharedAccessKey");
+    let token = sas(&bus, &key);
     (bus, token)
 }
 
 #[tokio::test]
 async fn single_send_with_broker_and_custom_properties() {
-    let (bus, token) = capture().await;
+    let (bus, token) = emulator().await;
     assert!(
         bus.connection_string()
             .ends_with(";UseDevelopmentEmulator=true")
@@ -63,7 +74,7 @@ async fn single_send_with_broker_and_custom_properties() {
 
 #[tokio::test]
 async fn duplicate_message_ids_are_recorded_but_flagged() {
-    let (bus, token) = capture().await;
+    let (bus, token) = emulator().await;
     let client = reqwest::Client::new();
     for _ in 0..2 {
         let s = client
@@ -83,11 +94,14 @@ async fn duplicate_message_ids_are_recorded_but_flagged() {
     }
     assert_eq!(bus.sent("orders").len(), 2);
     assert_eq!(bus.accepted("orders").len(), 1);
+    // The store holds one: duplicate detection dropped the other.
+    let counts = bus.counts().unwrap();
+    assert_eq!(counts[0].active, 1, "{counts:?}");
 }
 
 #[tokio::test]
 async fn batch_send_uses_the_documented_body() {
-    let (bus, token) = capture().await;
+    let (bus, token) = emulator().await;
     let body = include_str!(concat!(
         env!("CARGO_MANIFEST_DIR"),
         "/../../reference/functions/servicebus-rest-send-batch-body.json"
@@ -111,14 +125,9 @@ async fn batch_send_uses_the_documented_body() {
 
 #[tokio::test]
 async fn bad_signatures_and_injected_faults_are_refused() {
-    let (bus, _) = capture().await;
+    let (bus, _) = emulator().await;
     let client = reqwest::Client::new();
-    let forged = sas_sign(
-        &format!("{}/orders", bus.base_url()),
-        "RootManageSharedAccessKey",
-        "not-the-key",
-        time::OffsetDateTime::now_utc().unix_timestamp() + 600,
-    );
+    let forged = sas(&bus, "not-the-key");
     let s = client
         .post(format!("{}/orders/messages", bus.base_url()))
         .header("authorization", forged)
@@ -128,7 +137,7 @@ async fn bad_signatures_and_injected_faults_are_refused() {
         .unwrap()
         .status();
     assert_eq!(s.as_u16(), 401);
-    let (bus2, token) = capture().await;
+    let (bus2, token) = emulator().await;
     bus2.fail_next(1);
     let url = format!("{}/orders/messages", bus2.base_url());
     let first = client
@@ -152,42 +161,9 @@ async fn bad_signatures_and_injected_faults_are_refused() {
 }
 
 #[tokio::test]
-async fn a_captured_message_becomes_the_hosts_invocation() {
-    let (bus, token) = capture().await;
-    reqwest::Client::new()
-        .post(format!("{}/orders/messages", bus.base_url()))
-        .header("authorization", &token)
-        .header("content-type", "application/json")
-        .header(
-            "brokerproperties",
-            r#"{"MessageId":"m-9","CorrelationId":"dep-1"}"#,
-        )
-        .header("deploymentId", "\"dep-1\"")
-        .body(r#"{"deploymentId":"dep-1"}"#)
-        .send()
-        .await
-        .unwrap();
-    let m = &bus.sent("orders")[0];
-    let hm = m.host_message(2);
-    let inv = functions_runtime::host_wire::HostInvocation::new("orders", "message");
-    let body: serde_json::Value =
-        serde_json::from_str(&functions_runtime::host_wire::request_body(&hm, &inv)).unwrap();
-    // Double-encoded body, quoted metadata strings, numbers as strings (reference NOTES §3).
-    assert_eq!(
-        body["Data"]["message"],
-        "\"{\\\"deploymentId\\\":\\\"dep-1\\\"}\""
-    );
-    assert_eq!(body["Metadata"]["MessageId"], "\"m-9\"");
-    assert_eq!(body["Metadata"]["DeliveryCount"], "2");
-    assert_eq!(
-        body["Metadata"]["ApplicationProperties"]["deploymentid"],
-        "dep-1"
-    );
-}
-
-#[tokio::test]
 async fn bodies_over_the_standard_tier_limit_are_refused_with_403() {
-    let (bus, token) = capture().await;
+    let (bus, token) = emulator().await;
+    let limit = servicebus_emulator::config::STANDARD_MAX_MESSAGE_BYTES;
     let send = |len: usize| {
         reqwest::Client::new()
             .post(format!("{}/orders/messages", bus.base_url()))
@@ -196,11 +172,9 @@ async fn bodies_over_the_standard_tier_limit_are_refused_with_403() {
             .body("x".repeat(len))
             .send()
     };
-    let at_limit = send(servicebus_capture::MAX_MESSAGE_BYTES).await.unwrap();
+    let at_limit = send(limit).await.unwrap();
     assert_eq!(at_limit.status().as_u16(), 201);
-    let over = send(servicebus_capture::MAX_MESSAGE_BYTES + 1)
-        .await
-        .unwrap();
+    let over = send(limit + 1).await.unwrap();
     assert_eq!(over.status().as_u16(), 403);
     assert!(over.text().await.unwrap().contains("MessageSizeExceeded"));
     assert_eq!(bus.sent("orders").len(), 1);
