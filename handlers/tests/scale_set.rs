@@ -9,7 +9,7 @@ use azure_sim::Scenario;
 use azure_sim::scenario::{AppHealth, HealthRule, RegionSeed, VersionSeed};
 use imageferry_contract::{DeploymentEvent, Status, Step};
 use serde_json::{Value, json};
-use servicebus_capture::CapturedMessage;
+use servicebus_emulator::SentMessage;
 use support::*;
 
 const SS: &str = "web-fleet";
@@ -114,7 +114,7 @@ fn instance_versions(bench: &Bench) -> Vec<(String, String)> {
     out
 }
 
-fn phases(bench: &Bench, kind: &str) -> Vec<CapturedMessage> {
+fn phases(bench: &Bench, kind: &str) -> Vec<SentMessage> {
     bench
         .capture
         .sent(VP)
@@ -417,7 +417,7 @@ async fn replayed_messages_change_nothing() {
     );
     assert_eq!(instance_versions(&bench), versions);
     // Its next message is a duplicate (same MessageId), dropped by duplicate detection.
-    let new: Vec<CapturedMessage> = bench.capture.all()[sent..].to_vec();
+    let new: Vec<SentMessage> = bench.capture.all()[sent..].to_vec();
     assert!(new.iter().all(|m| m.duplicate), "{new:#?}");
     assert_eq!(bench.events().len(), events);
 }
