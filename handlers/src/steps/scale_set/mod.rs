@@ -8,7 +8,7 @@
 //! upgrade. Every write whose body carries the image reference carries the auxiliary tenant-1
 //! token; the writes that do not change the image leave it out.
 
-pub(crate) mod bodies;
+pub mod bodies;
 mod check;
 mod deploy;
 pub(crate) mod fleet;
