@@ -15,6 +15,8 @@ pub(crate) struct Req {
     pub(crate) query: Vec<(String, String)>,
     pub(crate) headers: HeaderMap,
     pub(crate) body: Bytes,
+    /// Base URL of the listener the request came in on (`http://…` or `https://…`).
+    pub(crate) base: String,
 }
 
 impl Req {

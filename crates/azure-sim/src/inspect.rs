@@ -15,7 +15,7 @@ use crate::state::{ResourceRecord, key};
 
 /// All resources rendered at the current simulated time.
 pub(crate) fn resources(sim: &Sim) -> Vec<ResourceRecord> {
-    crate::arm::vmss::advance(sim);
+    crate::arm::catch_up(sim);
     let st = sim.state();
     let now = st.clock.now();
     st.resources

@@ -7,6 +7,7 @@
 //! examples and schemas); behaviours not covered there cite their source in the module docs.
 
 pub mod arm;
+mod discovery;
 mod entra;
 mod http;
 mod inspect;
@@ -19,8 +20,10 @@ mod server;
 mod sim;
 mod state;
 mod table;
+pub mod tls;
 
 pub use scenario::{Faults, Scenario, ScenarioError};
-pub use server::{SimError, SimHandle, start};
+pub use server::{SimError, SimHandle, start, start_with_tls};
 pub use sim::TokenSubject;
 pub use state::{RequestRecord, ResourceRecord};
+pub use tls::TlsIdentity;

@@ -22,6 +22,14 @@ struct Args {
     /// Scenario file (TOML, or JSON if it ends in .json); default: the bundled scenario.
     #[arg(long)]
     scenario: Option<PathBuf>,
+    /// Also serve HTTPS (same state) on this address, with a certificate generated at start for
+    /// localhost, *.localhost, *.vault.localhost and 127.0.0.1 (port 0 picks a free port).
+    #[arg(long, env = "AZURE_SIM_TLS_LISTEN")]
+    tls_listen: Option<SocketAddr>,
+    /// Where to write the PEM of the CA that signed that certificate (clients trust it, e.g.
+    /// `REQUESTS_CA_BUNDLE`); default: `azure-sim-ca.pem` in the system's temporary directory.
+    #[arg(long, env = "AZURE_SIM_TLS_CA_OUT")]
+    tls_ca_out: Option<PathBuf>,
 }
 
 #[tokio::main]
@@ -46,22 +54,56 @@ async fn main() -> ExitCode {
         },
         None => azure_sim::Scenario::seed(),
     };
-    let handle = match azure_sim::start(scenario, args.listen).await {
+    let mut handle = match azure_sim::start(scenario, args.listen).await {
         Ok(h) => h,
         Err(e) => {
             eprintln!("azure-sim: {e}");
             return ExitCode::FAILURE;
         }
     };
+    let mut tls_line = None;
+    if let Some(addr) = args.tls_listen {
+        match start_tls(&mut handle, addr, args.tls_ca_out).await {
+            Ok(line) => tls_line = Some(line),
+            Err(e) => {
+                eprintln!("azure-sim: {e}");
+                return ExitCode::FAILURE;
+            }
+        }
+    }
     let stop = stop_signal();
     let mut out = std::io::stdout().lock();
+    // The first line is the plain URL (what the local stack reads); the TLS one follows.
     let _ = writeln!(out, "azure-sim listening on {}", handle.base_url());
+    if let Some(line) = tls_line {
+        let _ = writeln!(out, "{line}");
+    }
     let _ = out.flush();
     drop(out);
     stop.await;
     tracing::info!("azure-sim stopping");
     handle.shutdown().await;
     ExitCode::SUCCESS
+}
+
+/// Adds the TLS listener, writes the CA certificate; returns the line to print.
+async fn start_tls(
+    handle: &mut azure_sim::SimHandle,
+    addr: SocketAddr,
+    ca_out: Option<PathBuf>,
+) -> Result<String, String> {
+    let identity = azure_sim::TlsIdentity::generate().map_err(|e| e.to_string())?;
+    let ca_path = ca_out.unwrap_or_else(|| std::env::temp_dir().join("azure-sim-ca.pem"));
+    std::fs::write(&ca_path, &identity.ca_pem)
+        .map_err(|e| format!("cannot write {}: {e}", ca_path.display()))?;
+    let url = handle
+        .listen_tls(addr, identity)
+        .await
+        .map_err(|e| e.to_string())?;
+    Ok(format!(
+        "azure-sim TLS on {url} (CA certificate {})",
+        ca_path.display()
+    ))
 }
 
 /// Starts listening for SIGTERM now (so a SIGTERM right after the URL line is caught, not

@@ -59,9 +59,16 @@ pub struct Scenario {
     /// Compute galleries with image definitions and versions.
     #[serde(default)]
     pub galleries: Vec<GallerySeed>,
-    /// Key Vault secrets served under `/secrets/{name}`.
+    /// The default Key Vault: served at the stand-in's own host (`/secrets/{name}`) and at
+    /// `{name}.vault.localhost`.
     #[serde(default)]
     pub key_vault: KeyVaultSeed,
+    /// More vaults, each named by the request host's first label (`{name}.vault.localhost`).
+    #[serde(default)]
+    pub key_vaults: Vec<KeyVaultSeed>,
+    /// ARM list behaviour.
+    #[serde(default)]
+    pub arm: ArmSettings,
     /// Marketplace plans whose terms a subscription has accepted (`az vm image terms accept`).
     #[serde(default)]
     pub marketplace_terms: Vec<MarketplaceTerms>,
@@ -479,13 +486,130 @@ fn always() -> u32 {
     u32::MAX
 }
 
-/// Key Vault contents.
-#[derive(Debug, Clone, Serialize, Deserialize, Default)]
+/// ARM list behaviour.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ArmSettings {
+    /// Items per page of a list GET (then `nextLink`).
+    #[serde(default = "default_page_size")]
+    pub page_size: usize,
+}
+
+fn default_page_size() -> usize {
+    100
+}
+
+impl Default for ArmSettings {
+    fn default() -> Self {
+        Self {
+            page_size: default_page_size(),
+        }
+    }
+}
+
+/// A Key Vault (RBAC authorization model, soft delete on, as new vaults are).
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct KeyVaultSeed {
+    /// Vault name (the host's first label).
+    #[serde(default = "default_vault_name")]
+    pub name: String,
+    /// Tenant whose tokens the vault accepts (default: the managed identity's, else the first).
+    #[serde(default)]
+    pub tenant: Option<String>,
+    /// Subscription of the vault's ARM id (named in 403 answers; default: the tenant's first).
+    #[serde(default)]
+    pub subscription: Option<String>,
+    /// Resource group of the vault's ARM id.
+    #[serde(default = "default_vault_group")]
+    pub resource_group: String,
+    /// Region of the vault.
+    #[serde(default = "default_vault_location")]
+    pub location: String,
+    /// Days a deleted secret stays recoverable (`softDeleteRetentionInDays`, 7–90).
+    #[serde(default = "default_retention")]
+    pub soft_delete_retention_days: u32,
+    /// Key Vault data-plane role assignments (scope: the vault, or `secrets/{name}`).
+    #[serde(default)]
+    pub role_assignments: Vec<VaultRoleAssignment>,
     /// Secrets.
     #[serde(default)]
     pub secrets: Vec<SecretSeed>,
+}
+
+fn default_vault_name() -> String {
+    "imageferry-local".to_owned()
+}
+fn default_vault_group() -> String {
+    "imageferry-rg".to_owned()
+}
+fn default_vault_location() -> String {
+    "southcentralus".to_owned()
+}
+fn default_retention() -> u32 {
+    90
+}
+
+impl Default for KeyVaultSeed {
+    fn default() -> Self {
+        Self {
+            name: default_vault_name(),
+            tenant: None,
+            subscription: None,
+            resource_group: default_vault_group(),
+            location: default_vault_location(),
+            soft_delete_retention_days: default_retention(),
+            role_assignments: Vec::new(),
+            secrets: Vec::new(),
+        }
+    }
+}
+
+/// A Key Vault built-in data-plane role.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+pub enum VaultRole {
+    /// Key Vault Secrets User: `secrets/getSecret/action`, `secrets/readMetadata/action`.
+    #[serde(rename = "Key Vault Secrets User")]
+    SecretsUser,
+    /// Key Vault Secrets Officer: `secrets/*`.
+    #[serde(rename = "Key Vault Secrets Officer")]
+    SecretsOfficer,
+    /// Key Vault Reader: `secrets/readMetadata/action` (no values).
+    #[serde(rename = "Key Vault Reader")]
+    Reader,
+    /// Key Vault Administrator: `vaults/*` data actions.
+    #[serde(rename = "Key Vault Administrator")]
+    Administrator,
+}
+
+impl VaultRole {
+    /// Whether the role's data actions include `action` (`Microsoft.KeyVault/vaults/secrets/…`).
+    pub fn allows(self, action: &str) -> bool {
+        let patterns: &[&str] = match self {
+            Self::SecretsUser => &[
+                "Microsoft.KeyVault/vaults/secrets/getSecret/action",
+                "Microsoft.KeyVault/vaults/secrets/readMetadata/action",
+            ],
+            Self::SecretsOfficer => &["Microsoft.KeyVault/vaults/secrets/*"],
+            Self::Reader => &["Microsoft.KeyVault/vaults/secrets/readMetadata/action"],
+            Self::Administrator => &["Microsoft.KeyVault/vaults/*"],
+        };
+        patterns.iter().any(|p| action_matches(p, action))
+    }
+}
+
+/// A data-plane role assignment on a vault (`scope` empty = the vault; `secrets/{name}` = one
+/// secret). `principal` = object id or client id, as for ARM role assignments.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VaultRoleAssignment {
+    /// Object id or client id.
+    pub principal: String,
+    /// The role.
+    pub role: VaultRole,
+    /// Below the vault: `secrets/{name}`; empty for the whole vault.
+    #[serde(default)]
+    pub scope: String,
 }
 
 /// A Key Vault secret.
@@ -496,7 +620,7 @@ pub struct SecretSeed {
     pub name: String,
     /// Secret value.
     pub value: String,
-    /// Principals (object id or client id) allowed to read it.
+    /// Principals (object id or client id) holding Key Vault Secrets User on this secret.
     #[serde(default)]
     pub readers: Vec<String>,
 }
@@ -518,9 +642,15 @@ pub struct LroSettings {
     /// Virtual machines.
     #[serde(default = "default_vm_secs")]
     pub vm_secs: f64,
-    /// Network resources (VNet, public IP, NSG, NIC).
+    /// Network resources (VNet, public IP, NSG, NIC), disks, and a forced VM deletion.
     #[serde(default = "default_network_secs")]
     pub network_secs: f64,
+    /// Deleting a VM (graceful shutdown first).
+    #[serde(default = "default_vm_delete_secs")]
+    pub vm_delete_secs: f64,
+    /// A template deployment's own bookkeeping, on top of its resources' operations.
+    #[serde(default = "default_network_secs")]
+    pub deployment_secs: f64,
     /// Gallery image definitions / galleries.
     #[serde(default = "default_network_secs")]
     pub gallery_secs: f64,
@@ -552,6 +682,9 @@ fn default_replication_secs() -> f64 {
 fn default_vm_secs() -> f64 {
     30.0
 }
+fn default_vm_delete_secs() -> f64 {
+    10.0
+}
 fn default_network_secs() -> f64 {
     2.0
 }
@@ -564,6 +697,8 @@ impl Default for LroSettings {
         Self {
             vm_secs: default_vm_secs(),
             network_secs: default_network_secs(),
+            vm_delete_secs: default_vm_delete_secs(),
+            deployment_secs: default_network_secs(),
             gallery_secs: default_network_secs(),
             retry_after_secs: default_retry_after(),
             replication_secs: default_replication_secs(),
@@ -783,6 +918,30 @@ impl Scenario {
             ) {
                 return bad(format!("lro.vm_failures: unknown code {}", f.code));
             }
+        }
+        let mut names = vec![self.key_vault.name.to_ascii_lowercase()];
+        for v in &self.key_vaults {
+            let n = v.name.to_ascii_lowercase();
+            if names.contains(&n) {
+                return bad(format!("key vault {} is defined twice", v.name));
+            }
+            names.push(n);
+        }
+        for v in std::iter::once(&self.key_vault).chain(&self.key_vaults) {
+            if !(7..=90).contains(&v.soft_delete_retention_days) {
+                return bad(format!(
+                    "key vault {}: soft_delete_retention_days must be 7 to 90",
+                    v.name
+                ));
+            }
+            if let Some(t) = &v.tenant
+                && self.tenant(t).is_none()
+            {
+                return bad(format!("key vault {} names unknown tenant {t}", v.name));
+            }
+        }
+        if self.arm.page_size == 0 {
+            return bad("arm.page_size must be > 0".to_owned());
         }
         if self.faults.time_scale.is_nan() || self.faults.time_scale <= 0.0 {
             return bad("faults.time_scale must be > 0".to_owned());

@@ -17,7 +17,8 @@ use crate::jwt::decode_unverified;
 use crate::scenario::{Faults, Scenario};
 use crate::sim::{Sim, TokenSubject};
 use crate::state::{RequestRecord, ResourceRecord, key};
-use crate::{arm, entra, inspect, keyvault, msi, permissions, table};
+use crate::tls::TlsIdentity;
+use crate::{arm, discovery, entra, inspect, keyvault, msi, permissions, table};
 
 /// Largest request body accepted.
 const MAX_BODY: usize = 8 * 1024 * 1024;
@@ -39,6 +40,9 @@ pub enum SimError {
     /// A health rule names neither or both of `vm` and `scale_set`.
     #[error("invalid health rule: {0}")]
     InvalidHealthRule(String),
+    /// The TLS identity could not be built.
+    #[error(transparent)]
+    Tls(#[from] crate::tls::TlsError),
     /// The version does not target that region.
     #[error("image version {version} does not replicate to region {region}")]
     NoSuchRegion {
@@ -55,6 +59,23 @@ pub struct SimHandle {
     addr: SocketAddr,
     shutdown: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<()>>,
+    tls: Option<TlsListener>,
+}
+
+/// The TLS listener of a simulator (same state as the plain one).
+struct TlsListener {
+    base_url: String,
+    ca_pem: String,
+    shutdown: Option<oneshot::Sender<()>>,
+    task: Option<JoinHandle<()>>,
+}
+
+/// What the router of one listener knows: the simulator and the base URL clients reach it by
+/// (its LRO, Key Vault and discovery URLs point back at the same listener).
+#[derive(Clone)]
+pub(crate) struct Served {
+    sim: Arc<Sim>,
+    base: Arc<str>,
 }
 
 impl std::fmt::Debug for SimHandle {
@@ -74,8 +95,12 @@ pub async fn start(scenario: Scenario, addr: SocketAddr) -> Result<SimHandle, Si
         .local_addr()
         .map_err(|source| SimError::Bind { addr, source })?;
     let sim = Arc::new(Sim::new(scenario));
-    let _ = sim.base_url.set(format!("http://{local}"));
-    let app = Router::new().fallback(dispatch).with_state(sim.clone());
+    let base = format!("http://{local}");
+    let _ = sim.base_url.set(base.clone());
+    let app = Router::new().fallback(dispatch).with_state(Served {
+        sim: sim.clone(),
+        base: base.into(),
+    });
     let (tx, rx) = oneshot::channel::<()>();
     let task = tokio::spawn(async move {
         let serve = axum::serve(listener, app).with_graceful_shutdown(async {
@@ -90,7 +115,62 @@ pub async fn start(scenario: Scenario, addr: SocketAddr) -> Result<SimHandle, Si
         addr: local,
         shutdown: Some(tx),
         task: Some(task),
+        tls: None,
     })
+}
+
+/// Starts the simulator on `addr` and, with the same state, an HTTPS listener on `tls_addr`
+/// with a freshly generated certificate ([`TlsIdentity::generate`]).
+pub async fn start_with_tls(
+    scenario: Scenario,
+    addr: SocketAddr,
+    tls_addr: SocketAddr,
+) -> Result<SimHandle, SimError> {
+    let mut handle = start(scenario, addr).await?;
+    let identity = TlsIdentity::generate()?;
+    handle.listen_tls(tls_addr, identity).await?;
+    Ok(handle)
+}
+
+impl SimHandle {
+    /// Adds an HTTPS listener on `addr` serving the same simulator with `identity`.
+    pub async fn listen_tls(
+        &mut self,
+        addr: SocketAddr,
+        identity: TlsIdentity,
+    ) -> Result<String, SimError> {
+        let listener = tokio::net::TcpListener::bind(addr)
+            .await
+            .map_err(|source| SimError::Bind { addr, source })?;
+        let local = listener
+            .local_addr()
+            .map_err(|source| SimError::Bind { addr, source })?;
+        let config = identity.server_config()?;
+        let base_url = format!("https://{local}");
+        let app = Router::new().fallback(dispatch).with_state(Served {
+            sim: self.sim.clone(),
+            base: base_url.clone().into(),
+        });
+        let (tx, rx) = oneshot::channel::<()>();
+        let task = tokio::spawn(crate::tls::serve(listener, config, app, rx));
+        self.tls = Some(TlsListener {
+            base_url: base_url.clone(),
+            ca_pem: identity.ca_pem.clone(),
+            shutdown: Some(tx),
+            task: Some(task),
+        });
+        Ok(base_url)
+    }
+
+    /// `https://127.0.0.1:PORT` of the TLS listener, if one runs.
+    pub fn tls_base_url(&self) -> Option<String> {
+        self.tls.as_ref().map(|t| t.base_url.clone())
+    }
+
+    /// PEM of the CA that signed the TLS listener's certificate (what clients must trust).
+    pub fn tls_ca_pem(&self) -> Option<String> {
+        self.tls.as_ref().map(|t| t.ca_pem.clone())
+    }
 }
 
 impl SimHandle {
@@ -212,6 +292,14 @@ impl SimHandle {
     }
 
     async fn stop(&mut self) {
+        if let Some(tls) = self.tls.as_mut() {
+            if let Some(tx) = tls.shutdown.take() {
+                let _ = tx.send(());
+            }
+            if let Some(task) = tls.task.take() {
+                let _ = task.await;
+            }
+        }
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());
         }
@@ -223,13 +311,17 @@ impl SimHandle {
 
 impl Drop for SimHandle {
     fn drop(&mut self) {
+        if let Some(tx) = self.tls.as_mut().and_then(|t| t.shutdown.take()) {
+            let _ = tx.send(());
+        }
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());
         }
     }
 }
 
-async fn dispatch(State(sim): State<Arc<Sim>>, request: Request) -> Response {
+async fn dispatch(State(served): State<Served>, request: Request) -> Response {
+    let sim = served.sim;
     let (parts, body) = request.into_parts();
     let body = match axum::body::to_bytes(body, MAX_BODY).await {
         Ok(b) => b,
@@ -252,6 +344,7 @@ async fn dispatch(State(sim): State<Arc<Sim>>, request: Request) -> Response {
         raw_query,
         headers: parts.headers,
         body,
+        base: served.base.to_string(),
     };
     if req.path.starts_with("/_sim/") {
         return inspect::handle(&sim, &req).into_response();
@@ -268,10 +361,22 @@ async fn route(sim: &Sim, req: &Req) -> Reply {
         [tenant, "oauth2", "v2.0", "token"] if req.method == Method::POST => {
             entra::token(sim, tenant, req)
         }
+        [tenant, "v2.0", ".well-known", "openid-configuration"] if req.method == Method::GET => {
+            discovery::openid_configuration(sim, req, tenant)
+        }
+        [tenant, "discovery", "v2.0", "keys"] if req.method == Method::GET => {
+            discovery::keys(sim, tenant)
+        }
+        [_, "discovery", "instance"] if req.method == Method::GET => discovery::instance(sim, req),
+        ["metadata", "endpoints"] => discovery::metadata_endpoints(req),
         ["msi", "token"] if req.method == Method::GET => msi::token(sim, req),
-        ["secrets", ..] => match faults(sim).await {
+        ["secrets", ..] | ["deletedsecrets", ..] => match faults(sim).await {
             Some(r) => r,
-            None => keyvault::get_secret(sim, req),
+            None => keyvault::handle(sim, req),
+        },
+        ["tenants"] => match faults(sim).await {
+            Some(r) => r,
+            None => arm::tenants(sim, req),
         },
         ["table", ..] => table::handle(sim, req),
         ["subscriptions", ..] if permissions::is_permissions_path(&req.path) => {

@@ -137,15 +137,14 @@ fn insert<'a>(
 fn seed_resources(s: &Scenario, state: &mut State) {
     for rg in &s.resource_groups {
         let id = rg_id(&rg.subscription, &rg.name);
-        let body = json!({"id": id, "name": rg.name, "location": rg.location, "properties": {}});
+        let body = json!({"id": id, "name": rg.name, "type": "Microsoft.Resources/resourceGroups", "location": rg.location, "properties": {}});
         insert(state, id, "Microsoft.Resources/resourceGroups", body);
     }
     for g in &s.galleries {
         let rgid = rg_id(&g.subscription, &g.resource_group);
         if !state.resources.contains_key(&key(&rgid)) {
             let loc = crate::arm::region::normalize(&g.location);
-            let body =
-                json!({"id": rgid, "name": g.resource_group, "location": loc, "properties": {}});
+            let body = json!({"id": rgid, "name": g.resource_group, "type": "Microsoft.Resources/resourceGroups", "location": loc, "properties": {}});
             insert(state, rgid, "Microsoft.Resources/resourceGroups", body);
         }
         let gid = gallery_id(g);

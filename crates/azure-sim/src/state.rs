@@ -229,6 +229,31 @@ pub(crate) struct Operation {
     pub(crate) start: f64,
     pub(crate) end: f64,
     pub(crate) fail: Option<(String, String)>,
+    /// Ends at `end` whatever the resource says (a DELETE, a POST action); a PUT's operation
+    /// follows its resource's `provisioningState`.
+    pub(crate) timed: bool,
+    /// The status its `Location` (operationResults) answers once done: 204 for a DELETE, 200
+    /// for an action, 0 for a PUT (which has no `Location`).
+    pub(crate) result_status: u16,
+}
+
+/// A VM's power state (`PowerState/…` in its instance view) and a transition in progress.
+#[derive(Debug, Clone)]
+pub(crate) struct Power {
+    /// `running`, `stopped` or `deallocated`.
+    pub(crate) state: &'static str,
+    /// `starting`, `stopping`, `deallocating` or `restarting` until the simulated time given.
+    pub(crate) transition: Option<(&'static str, f64)>,
+}
+
+impl Power {
+    /// The `PowerState/…` code part at `now`.
+    pub(crate) fn at(&self, now: f64) -> &'static str {
+        match self.transition {
+            Some((t, end)) if now < end => t,
+            _ => self.state,
+        }
+    }
 }
 
 /// Request-log capacity (a long local run must not grow without bound).
@@ -247,6 +272,14 @@ pub(crate) struct State {
     pub(crate) scale_sets: crate::arm::vmss::Fleet,
     /// Application answers set at run time (`/_sim/health`).
     pub(crate) health: crate::arm::health::Overrides,
+    /// Deletions in progress: resource key → simulated time it is gone (GET shows `Deleting`).
+    pub(crate) deletions: BTreeMap<String, f64>,
+    /// Power state of VMs by resource key (absent = running once provisioned).
+    pub(crate) vm_power: HashMap<String, Power>,
+    /// Key Vault contents by vault name (lower case).
+    pub(crate) vaults: BTreeMap<String, crate::keyvault::VaultState>,
+    /// Template deployments by id key.
+    pub(crate) deployments: BTreeMap<String, crate::arm::deployments::Deployment>,
     next_seq: u64,
 }
 
@@ -261,6 +294,10 @@ impl State {
             requests: Vec::new(),
             scale_sets: Default::default(),
             health: Default::default(),
+            deletions: BTreeMap::new(),
+            vm_power: HashMap::new(),
+            vaults: BTreeMap::new(),
+            deployments: BTreeMap::new(),
             next_seq: 0,
         }
     }

@@ -871,10 +871,30 @@ async fn key_vault_secret_is_served_to_readers_only() {
             .status(),
         401
     );
+    // The seed grants the app Key Vault Secrets User on that one secret: another name is
+    // outside its scope (403, as Azure RBAC answers), and 404 for a vault-wide reader.
     let missing = env
         .http
         .get(format!("{}/secrets/nope?api-version=7.4", env.base))
         .bearer_auth(&kv)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(missing.status(), 403);
+    let mut wide = Scenario::seed();
+    wide.key_vault
+        .role_assignments
+        .push(azure_sim::scenario::VaultRoleAssignment {
+            principal: APP.into(),
+            role: azure_sim::scenario::VaultRole::SecretsUser,
+            scope: String::new(),
+        });
+    let env_wide = Env::with(wide).await;
+    let kv_wide = env_wide.token(T1, "https://vault.azure.net/.default").await;
+    let missing = env_wide
+        .http
+        .get(format!("{}/secrets/nope?api-version=7.4", env_wide.base))
+        .bearer_auth(&kv_wide)
         .send()
         .await
         .unwrap();

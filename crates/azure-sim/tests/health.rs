@@ -272,9 +272,9 @@ async fn a_scale_set_with_broken_health_settings_fails_its_instances() {
     assert_eq!(g.body["properties"]["provisioningState"], "Failed");
 }
 
-#[tokio::test]
-async fn vm_extension_resource_installs_application_health_on_a_vm() {
-    let (env, t2, t1) = env_with(Scenario::seed()).await;
+/// Creates VM `name` (computer name the same) on the hVMNic from the tenant-1 image and waits
+/// until it runs; returns its id.
+async fn running_vm(env: &Env, t2: &str, t1: &str, name: &str) -> String {
     let nic = env
         .sim
         .resources()
@@ -288,11 +288,17 @@ async fn vm_extension_resource_installs_application_health_on_a_vm() {
         "southcentralus",
         true,
     );
-    vm["properties"]["osProfile"]["computerName"] = json!("web-1");
-    let r = env.put_vm("web-1", &t2, &[&t1], vm).await;
+    vm["properties"]["osProfile"]["computerName"] = json!(name);
+    let r = env.put_vm(name, t2, &[t1], vm).await;
     assert_eq!(r.status, 201, "{:?}", r.body);
-    let vm_id = format!("{RG2}/providers/Microsoft.Compute/virtualMachines/web-1");
     env.sim.advance(Duration::from_secs(31));
+    format!("{RG2}/providers/Microsoft.Compute/virtualMachines/{name}")
+}
+
+#[tokio::test]
+async fn vm_extension_resource_installs_application_health_on_a_vm() {
+    let (env, t2, t1) = env_with(Scenario::seed()).await;
+    let vm_id = running_vm(&env, &t2, &t1, "web-1").await;
     assert_eq!(env.sim.vm_health(&vm_id), None, "no extension yet");
 
     // The documented REST example: PUT .../virtualMachines/{vm}/extensions/{name}.
@@ -384,4 +390,95 @@ async fn vm_extension_resource_installs_application_health_on_a_vm() {
         )
         .await;
     r.assert_error(404, "ParentResourceNotFound");
+}
+
+/// The `vmHealth` code GET `…/instanceView` shows and the one GET `?$expand=instanceView` shows.
+async fn instance_view_health(
+    env: &Env,
+    vm_id: &str,
+    token: &str,
+) -> (Option<String>, Option<String>) {
+    let view = env
+        .get(
+            &format!("{vm_id}/instanceView?api-version={COMPUTE_API}"),
+            token,
+        )
+        .await;
+    assert_eq!(view.status, 200, "{:?}", view.body);
+    let expanded = env
+        .get(
+            &format!("{vm_id}?api-version={COMPUTE_API}&$expand=instanceView"),
+            token,
+        )
+        .await;
+    assert_eq!(expanded.status, 200, "{:?}", expanded.body);
+    let code = |v: &Value| v["vmHealth"]["status"]["code"].as_str().map(str::to_owned);
+    (
+        code(&view.body),
+        code(&expanded.body["properties"]["instanceView"]),
+    )
+}
+
+#[tokio::test]
+async fn a_vm_with_the_health_extension_shows_vm_health_in_its_instance_view() {
+    let (env, t2, t1) = env_with(Scenario::seed()).await;
+    let vm_id = running_vm(&env, &t2, &t1, "iv-1").await;
+    assert_eq!(
+        instance_view_health(&env, &vm_id, &t2).await,
+        (None, None),
+        "no vmHealth without the extension"
+    );
+    let r = env
+        .put(
+            &format!("{vm_id}/extensions/health?api-version={COMPUTE_API}"),
+            &t2,
+            json!({"properties": health_ext("2.0", json!({"protocol": "tcp", "port": 22, "intervalInSeconds": 5}))}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{:?}", r.body);
+    assert_eq!(
+        instance_view_health(&env, &vm_id, &t2).await,
+        (None, None),
+        "none while the extension is provisioning"
+    );
+    env.sim.advance(Duration::from_secs(11));
+    let initializing = Some("HealthState/initializing".to_owned());
+    assert_eq!(
+        instance_view_health(&env, &vm_id, &t2).await,
+        (initializing.clone(), initializing)
+    );
+    env.sim.advance(Duration::from_secs(5));
+    let healthy = Some("HealthState/healthy".to_owned());
+    assert_eq!(
+        instance_view_health(&env, &vm_id, &t2).await,
+        (healthy.clone(), healthy)
+    );
+    env.sim
+        .set_health(HealthRule {
+            vm: Some("iv-*".into()),
+            scale_set: None,
+            instances: vec![],
+            version: None,
+            state: AppHealth::Unhealthy,
+        })
+        .unwrap();
+    let unhealthy = Some("HealthState/unhealthy".to_owned());
+    assert_eq!(
+        instance_view_health(&env, &vm_id, &t2).await,
+        (unhealthy.clone(), unhealthy)
+    );
+    let view = env
+        .get(
+            &format!("{vm_id}/instanceView?api-version={COMPUTE_API}"),
+            &t2,
+        )
+        .await;
+    let hook = env.sim.vm_health(&vm_id).unwrap();
+    for field in ["code", "level", "displayStatus"] {
+        assert_eq!(
+            view.body["vmHealth"]["status"][field],
+            hook["status"][field]
+        );
+    }
+    assert!(view.body["vmHealth"]["status"]["time"].is_string());
 }

@@ -889,3 +889,126 @@ async fn bodies_are_validated_against_the_swagger_and_flexible_is_refused() {
     .await
     .assert_error(405, "HttpMethodNotSupported");
 }
+
+#[tokio::test]
+async fn group_lists_in_use_subnets_and_group_deletion_see_the_scale_set() {
+    let fx = Fx::new(scenario()).await;
+    fx.create(SS, body("1.0.0", 2, "Rolling")).await;
+    let prefix = format!("{}/", ss_id(SS).to_ascii_lowercase());
+    assert!(
+        fx.env
+            .sim
+            .resources()
+            .iter()
+            .filter(|r| r.id.to_ascii_lowercase().starts_with(&prefix))
+            .count()
+            >= 4,
+        "instances and their NICs are stored under the scale set"
+    );
+    let r = fx
+        .call(
+            Method::PATCH,
+            &ss_id(SS),
+            false,
+            Some(json!({"tags": {"team": "web"}})),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{:?}", r.body);
+    fx.advance(6);
+
+    // Resources - List By Resource Group: the scale set, not its instances or their NICs.
+    let ids = |r: &Resp| -> Vec<String> {
+        assert_eq!(r.status, 200, "{:?}", r.body);
+        r.body["value"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v["id"].as_str().unwrap().to_ascii_lowercase())
+            .collect()
+    };
+    let all = ids(&fx
+        .env
+        .get(
+            &format!("{RG2}/resources?api-version={RESOURCES_API}"),
+            &fx.t2,
+        )
+        .await);
+    assert!(all.contains(&ss_id(SS).to_ascii_lowercase()), "{all:?}");
+    assert!(all.iter().all(|id| !id.starts_with(&prefix)), "{all:?}");
+    let tagged = ids(&fx
+        .env
+        .get(
+            &format!("{RG2}/resources?api-version={RESOURCES_API}&$filter=tagName%20eq%20'team'%20and%20tagValue%20eq%20'web'"),
+            &fx.t2,
+        )
+        .await);
+    assert_eq!(tagged, vec![ss_id(SS).to_ascii_lowercase()]);
+    let listed = ids(&fx
+        .env
+        .get(
+            &format!(
+                "{RG2}/providers/Microsoft.Compute/virtualMachineScaleSets?api-version={COMPUTE_API}"
+            ),
+            &fx.t2,
+        )
+        .await);
+    assert_eq!(listed, vec![ss_id(SS).to_ascii_lowercase()]);
+
+    // The subnet holds the instances' NICs: the VNet cannot go (once the VM NIC is gone).
+    let f = &fx;
+    let delete = |path: String| async move {
+        f.env
+            .arm(Method::DELETE, &path, Some(&f.t2), &[], None)
+            .await
+    };
+    let n = format!("{RG2}/providers/Microsoft.Network");
+    let nq = format!("?api-version={NETWORK_API}");
+    let nic = delete(format!("{n}/networkInterfaces/ssVMNic{nq}")).await;
+    assert_eq!(nic.status, 202, "{:?}", nic.body);
+    fx.advance(3);
+    let vnet = delete(format!("{n}/virtualNetworks/ssVNET{nq}")).await;
+    vnet.assert_error(400, "InUseSubnetCannotBeDeleted");
+    assert!(
+        vnet.message().to_ascii_lowercase().contains(&prefix),
+        "{}",
+        vnet.message()
+    );
+
+    // A rolling upgrade in flight, then the group's deletion: the upgrade stops, the scale set
+    // shows Deleting, and when the deletion ends the scale set and its instances are gone.
+    let r = fx
+        .call(Method::PATCH, &ss_id(SS), true, Some(patch_image("1.1.0")))
+        .await;
+    assert_eq!(r.status, 200, "{:?}", r.body);
+    assert_eq!(
+        fx.latest(SS).await.body["properties"]["runningStatus"]["code"],
+        "RollingForward"
+    );
+    let del = delete(format!("{RG2}?api-version={RESOURCES_API}")).await;
+    assert_eq!(del.status, 202, "{:?}", del.body);
+    let location = del.header("location").unwrap().to_owned();
+    assert!(location.contains("/operationresults/"), "{location}");
+    assert_eq!(
+        fx.latest(SS).await.body["properties"]["runningStatus"]["code"],
+        "Cancelled"
+    );
+    let g = fx.env.get(&format!("{}{}", ss_id(SS), q()), &fx.t2).await;
+    assert_eq!(g.body["properties"]["provisioningState"], "Deleting");
+    let poll = location.strip_prefix(&fx.env.base).unwrap().to_owned();
+    assert_eq!(fx.env.get(&poll, &fx.t2).await.status, 202);
+    fx.advance(31);
+    assert_eq!(fx.env.get(&poll, &fx.t2).await.status, 200);
+    let left: Vec<String> = fx
+        .env
+        .sim
+        .resources()
+        .into_iter()
+        .map(|r| r.id.to_ascii_lowercase())
+        .filter(|id| id.starts_with(&RG2.to_ascii_lowercase()))
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
+    fx.env
+        .get(&format!("{}{}", ss_id(SS), q()), &fx.t2)
+        .await
+        .assert_error(404, "ResourceGroupNotFound");
+}

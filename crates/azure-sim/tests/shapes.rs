@@ -68,8 +68,12 @@ async fn resource_group_create() {
     let path = format!(
         "/subscriptions/{SUB2}/resourceGroups/my-resource-group?api-version={RESOURCES_API}"
     );
-    assert_shape(&ex, 201, &env.put(&path, &t2, body.clone()).await, &[]);
-    assert_shape(&ex, 200, &env.put(&path, &t2, body).await, &[]);
+    // The example's body leaves out `type`; ARM returns it (`ResourceGroup.type`, readOnly, in
+    // resources.json), and clients read it.
+    let created = env.put(&path, &t2, body.clone()).await;
+    assert_eq!(created.body["type"], "Microsoft.Resources/resourceGroups");
+    assert_shape(&ex, 201, &created, &["type"]);
+    assert_shape(&ex, 200, &env.put(&path, &t2, body).await, &["type"]);
 }
 
 #[tokio::test]

@@ -230,15 +230,22 @@ pub(crate) fn latest_version(st: &State, image_id: &str) -> Option<String> {
         .map(|(_, r)| r.id.clone())
 }
 
-/// `GET /subscriptions/{sub}/providers/Microsoft.Compute/locations/{loc}/{shared|community}Galleries/{g}/images/{i}[/versions/{v}]`.
+/// `GET /subscriptions/{sub}/providers/Microsoft.Compute/locations/{loc}/{shared|community}Galleries[/{g}[/images[/{i}[/versions[/{v}]]]]]`:
+/// the consumer views (GalleryRP.json `SharedGallery`, `SharedGalleryImage`,
+/// `SharedGalleryImageVersion`, `CommunityGallery…`) and their lists (`{value, nextLink}`).
+/// Shared galleries list with `sharedTo=tenant` (galleries shared with the caller's tenant)
+/// or without it (shared with the subscription); community galleries have no list of
+/// galleries (GalleryRP.json defines none).
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn location_view(
     ctx: &Ctx,
     sub: &str,
     location: &str,
     community: bool,
-    gallery: &str,
-    image: &str,
+    gallery: Option<&str>,
+    image: Option<&str>,
     version: Option<&str>,
+    list: bool,
 ) -> ArmResult {
     let kind = if community {
         "CommunityGalleries"
@@ -246,15 +253,17 @@ pub(crate) fn location_view(
         "SharedGalleries"
     };
     let not_found = || {
+        let mut shown = format!("{kind}/{}", gallery.unwrap_or_default());
+        if let Some(i) = image {
+            shown.push_str(&format!("/Images/{i}"));
+        }
+        if let Some(v) = version {
+            shown.push_str(&format!("/Versions/{v}"));
+        }
         Reply::arm_error(
             StatusCode::NOT_FOUND,
             "ResourceNotFound",
-            format!(
-                "The Resource '{kind}/{gallery}/Images/{image}{}' was not found in location '{location}'.",
-                version
-                    .map(|v| format!("/Versions/{v}"))
-                    .unwrap_or_default()
-            ),
+            format!("The Resource '{shown}' was not found in location '{location}'."),
         )
     };
     if ctx.req.method != http::Method::GET {
@@ -267,6 +276,40 @@ pub(crate) fn location_view(
             ),
         ));
     }
+    let Some(gallery) = gallery else {
+        if community {
+            return Err(Reply::arm_error(
+                StatusCode::NOT_FOUND,
+                "InvalidResourceType",
+                format!(
+                    "The resource type 'locations/communityGalleries' could not be found in the namespace 'Microsoft.Compute' for api version '{}'.",
+                    ctx.api_version
+                ),
+            ));
+        }
+        let by_tenant = ctx
+            .req
+            .query("sharedTo")
+            .is_some_and(|v| v.eq_ignore_ascii_case("tenant"));
+        let items: Vec<Value> = ctx
+            .sim
+            .scenario
+            .galleries
+            .iter()
+            .filter(|g| {
+                if by_tenant {
+                    shared_with(g, &ctx.caller.tenant, "")
+                } else {
+                    g.sharing
+                        .groups_subscriptions
+                        .iter()
+                        .any(|s| s.eq_ignore_ascii_case(sub))
+                }
+            })
+            .map(|g| shared_gallery_body(g, location))
+            .collect();
+        return Ok(super::listing::page(ctx, items));
+    };
     let g = if community {
         by_public_name(ctx, gallery)
     } else {
@@ -275,6 +318,25 @@ pub(crate) fn location_view(
     .ok_or_else(not_found)?;
     let st = ctx.sim.state();
     let now = st.clock.now();
+    let Some(image) = image else {
+        if list {
+            let prefix = format!("{}/images/", key(&gallery_id(g)));
+            let items: Vec<Value> = st
+                .resources
+                .iter()
+                .filter(|(k, _)| k.starts_with(&prefix) && !k[prefix.len()..].contains('/'))
+                .map(|(_, img)| image_view(kind, gallery, img, location))
+                .collect();
+            drop(st);
+            return Ok(super::listing::page(ctx, items));
+        }
+        let body = if community {
+            community_gallery_body(g, gallery, location)
+        } else {
+            shared_gallery_body(g, location)
+        };
+        return Ok(Reply::json(StatusCode::OK, body));
+    };
     let image_id = format!("{}/images/{image}", gallery_id(g));
     let img = st.resources.get(&key(&image_id)).ok_or_else(not_found)?;
     let unique_base = format!(
@@ -282,19 +344,21 @@ pub(crate) fn location_view(
         img.body["name"].as_str().unwrap_or(image)
     );
     let Some(version) = version else {
-        let p = &img.body["properties"];
-        let mut props = json!({
-            "osType": p["osType"], "osState": p["osState"], "hyperVGeneration": p["hyperVGeneration"],
-            "identifier": p["identifier"]
-        });
-        for field in ["features", "purchasePlan"] {
-            if let Some(f) = p.get(field) {
-                props[field] = f.clone();
-            }
+        if list {
+            let prefix = format!("{}/versions/", key(&image_id));
+            let items: Vec<Value> = st
+                .resources
+                .iter()
+                .filter(|(k, _)| k.starts_with(&prefix) && !k[prefix.len()..].contains('/'))
+                .filter(|(_, v)| region_usable(&v.replication, location, now))
+                .map(|(_, v)| version_view(community, &unique_base, v, location, now))
+                .collect();
+            drop(st);
+            return Ok(super::listing::page(ctx, items));
         }
         return Ok(Reply::json(
             StatusCode::OK,
-            json!({"name": img.body["name"], "location": location, "identifier": {"uniqueId": unique_base}, "properties": props}),
+            image_view(kind, gallery, img, location),
         ));
     };
     let vid = format!("{image_id}/versions/{version}");
@@ -302,6 +366,72 @@ pub(crate) fn location_view(
     if !region_usable(&v.replication, location, now) {
         return Err(not_found());
     }
+    Ok(Reply::json(
+        StatusCode::OK,
+        version_view(community, &unique_base, v, location, now),
+    ))
+}
+
+/// `SharedGallery`: `{name, location, identifier{uniqueId}, properties{artifactTags}}`.
+fn shared_gallery_body(g: &GallerySeed, location: &str) -> Value {
+    let unique = gallery_unique_name(g);
+    json!({
+        "name": unique,
+        "location": location,
+        "identifier": {"uniqueId": format!("/SharedGalleries/{unique}")},
+        "properties": {"artifactTags": {}}
+    })
+}
+
+/// `CommunityGallery`: `{name, location, type, identifier{uniqueId}, properties{disclaimer,
+/// artifactTags, communityMetadata}}`.
+fn community_gallery_body(g: &GallerySeed, public: &str, location: &str) -> Value {
+    json!({
+        "name": public,
+        "location": location,
+        "type": "Microsoft.Compute/locations/communityGalleries",
+        "identifier": {"uniqueId": format!("/CommunityGalleries/{public}")},
+        "properties": {
+            "disclaimer": "",
+            "artifactTags": {},
+            "communityMetadata": {
+                "publisherUri": "",
+                "publisherContact": "",
+                "eula": "",
+                "publicNames": g.sharing.community_public_name.iter().collect::<Vec<_>>(),
+                "privacyStatementUri": ""
+            }
+        }
+    })
+}
+
+fn image_view(kind: &str, gallery: &str, img: &crate::state::Resource, location: &str) -> Value {
+    let name = img.body["name"].as_str().unwrap_or_default();
+    let p = &img.body["properties"];
+    let mut props = json!({
+        "osType": p["osType"], "osState": p["osState"], "hyperVGeneration": p["hyperVGeneration"],
+        "identifier": p["identifier"]
+    });
+    for field in ["features", "purchasePlan"] {
+        if let Some(f) = p.get(field) {
+            props[field] = f.clone();
+        }
+    }
+    let mut body = json!({"name": name, "location": location, "identifier": {"uniqueId": format!("/{kind}/{gallery}/Images/{name}")}, "properties": props});
+    if kind == "CommunityGalleries" {
+        body["type"] = json!("Microsoft.Compute/locations/communityGalleries/images");
+    }
+    body
+}
+
+fn version_view(
+    community: bool,
+    unique_base: &str,
+    v: &crate::state::Resource,
+    location: &str,
+    now: f64,
+) -> Value {
+    let version = v.body["name"].as_str().unwrap_or_default();
     let rendered = render(v, now, false);
     let pp = &rendered["properties"]["publishingProfile"];
     let os = &rendered["properties"]["storageProfile"]["osDiskImage"];
@@ -324,5 +454,5 @@ pub(crate) fn location_view(
         body["type"] = json!("Microsoft.Compute/locations/communityGalleries/images/versions");
     }
     body["properties"] = props;
-    Ok(Reply::json(StatusCode::OK, body))
+    body
 }

@@ -27,10 +27,11 @@ pub(crate) enum Kind {
     Gallery,
     GalleryImage,
     GalleryImageVersion,
+    Disk,
 }
 
 impl Kind {
-    fn from_path(namespace: &str, types: &[String]) -> Option<Self> {
+    pub(crate) fn from_path(namespace: &str, types: &[String]) -> Option<Self> {
         let t = format!("{namespace}/{}", types.join("/")).to_ascii_lowercase();
         Some(match t.as_str() {
             "microsoft.network/virtualnetworks" => Kind::VirtualNetwork,
@@ -40,9 +41,12 @@ impl Kind {
             "microsoft.network/networkinterfaces" => Kind::Nic,
             "microsoft.compute/virtualmachines" => Kind::VirtualMachine,
             "microsoft.compute/virtualmachines/extensions" => Kind::VmExtension,
+            // Only its collection reaches here: a scale set's own paths are `ArmPath::ScaleSet`.
+            "microsoft.compute/virtualmachinescalesets" => Kind::ScaleSet,
             "microsoft.compute/galleries" => Kind::Gallery,
             "microsoft.compute/galleries/images" => Kind::GalleryImage,
             "microsoft.compute/galleries/images/versions" => Kind::GalleryImageVersion,
+            "microsoft.compute/disks" => Kind::Disk,
             _ => return None,
         })
     }
@@ -61,10 +65,11 @@ impl Kind {
             Kind::Gallery => "Microsoft.Compute/galleries",
             Kind::GalleryImage => "Microsoft.Compute/galleries/images",
             Kind::GalleryImageVersion => "Microsoft.Compute/galleries/images/versions",
+            Kind::Disk => "Microsoft.Compute/disks",
         }
     }
 
-    fn namespace(self) -> &'static str {
+    pub(crate) fn namespace(self) -> &'static str {
         self.type_name().split('/').next().unwrap_or_default()
     }
 }
@@ -81,7 +86,20 @@ pub(crate) struct Prepared {
     pub(crate) replication: Vec<RegionReplication>,
 }
 
-/// A resource under `/providers/{namespace}/...`.
+fn invalid_type(ctx: &Ctx, namespace: &str, types: &[String]) -> Reply {
+    Reply::arm_error(
+        StatusCode::NOT_FOUND,
+        "InvalidResourceType",
+        format!(
+            "The resource type '{}' could not be found in the namespace '{namespace}' for api version '{}'.",
+            types.join("/"),
+            ctx.api_version
+        ),
+    )
+}
+
+/// A resource under `/providers/{namespace}/...`: an instance, a collection (one more type
+/// than names) or an action on an instance (`…/virtualMachines/{vm}/powerOff`).
 pub(crate) fn resource(
     ctx: &Ctx,
     sub: &str,
@@ -90,20 +108,35 @@ pub(crate) fn resource(
     types: &[String],
     names: &[String],
 ) -> ArmResult {
+    if namespace.eq_ignore_ascii_case("Microsoft.Resources")
+        && types
+            .first()
+            .is_some_and(|t| t.eq_ignore_ascii_case("deployments"))
+    {
+        return super::deployments::handle(ctx, sub, rg, types, names);
+    }
+    if types.len() == names.len() + 1 {
+        if let Some(kind) = Kind::from_path(namespace, types) {
+            let parent = (!names.is_empty()).then(|| {
+                let path = ctx.req.path.trim_end_matches('/');
+                path.rsplit_once('/').map_or(path, |(p, _)| p).to_owned()
+            });
+            return super::listing::collection(ctx, sub, rg, kind, parent.as_deref());
+        }
+        let parent_types = &types[..names.len()];
+        if let Some(kind) = Kind::from_path(namespace, parent_types) {
+            let path = ctx.req.path.trim_end_matches('/');
+            let (id, action) = path.rsplit_once('/').unwrap_or((path, ""));
+            return action_on(ctx, sub, rg, kind, id, action);
+        }
+        return Err(invalid_type(ctx, namespace, types));
+    }
     let Some(kind) = Kind::from_path(namespace, types) else {
-        return Err(Reply::arm_error(
-            StatusCode::NOT_FOUND,
-            "InvalidResourceType",
-            format!(
-                "The resource type '{}' could not be found in the namespace '{namespace}' for api version '{}'.",
-                types.join("/"),
-                ctx.api_version
-            ),
-        ));
+        return Err(invalid_type(ctx, namespace, types));
     };
     let id = ctx.req.path.trim_end_matches('/').to_owned();
     let verb = match ctx.req.method {
-        Method::GET => "read",
+        Method::GET | Method::HEAD => "read",
         Method::DELETE => "delete",
         _ => "write",
     };
@@ -119,9 +152,47 @@ pub(crate) fn resource(
     let display = format!("{}/{}", kind.namespace(), interleave(types, names));
     match ctx.req.method {
         Method::GET => get(ctx, kind, &id, rg, &display),
+        Method::HEAD => Ok(match get(ctx, kind, &id, rg, &display) {
+            Ok(_) => Reply::json(StatusCode::NO_CONTENT, Value::Null),
+            Err(e) => Reply::json(e.status, Value::Null),
+        }),
         Method::PUT => put(ctx, kind, &id, names),
-        Method::DELETE => Ok(delete_with_children(&mut ctx.sim.state(), &id)),
+        Method::PATCH => patch(ctx, kind, &id, rg, &display),
+        Method::DELETE => super::deletion::delete(ctx, kind, &id),
         _ => Err(method_not_allowed(ctx)),
+    }
+}
+
+/// A POST action or a GET view below an instance.
+fn action_on(ctx: &Ctx, sub: &str, rg: &str, kind: Kind, id: &str, action: &str) -> ArmResult {
+    let a = action.to_ascii_lowercase();
+    match (kind, &ctx.req.method, a.as_str()) {
+        (Kind::VirtualMachine, &Method::GET, "instanceview") => {
+            require(
+                ctx,
+                "Microsoft.Compute/virtualMachines/instanceView/read",
+                id,
+            )?;
+            super::instance_view::get(ctx, sub, rg, id)
+        }
+        (Kind::VirtualMachine, &Method::POST, "poweroff" | "start" | "restart" | "deallocate") => {
+            require(
+                ctx,
+                &format!("Microsoft.Compute/virtualMachines/{action}/action"),
+                id,
+            )?;
+            super::instance_view::power_action(ctx, rg, id, &a)
+        }
+        _ => Err(Reply::arm_error(
+            StatusCode::NOT_FOUND,
+            "InvalidResourceType",
+            format!(
+                "The resource type '{}/{action}' could not be found in the namespace '{}' for api version '{}'.",
+                kind.type_name().split_once('/').map_or("", |(_, t)| t),
+                kind.namespace(),
+                ctx.api_version
+            ),
+        )),
     }
 }
 
@@ -151,11 +222,142 @@ fn get(ctx: &Ctx, kind: Kind, id: &str, rg: &str, display: &str) -> ArmResult {
     let Some(r) = st.resources.get(&key(id)) else {
         return Err(resource_not_found(display, rg));
     };
-    let expand = ctx
-        .req
-        .query("$expand")
-        .is_some_and(|e| e.eq_ignore_ascii_case("ReplicationStatus"));
-    Ok(Reply::json(StatusCode::OK, render(r, now, expand)))
+    let expand = ctx.req.query("$expand").unwrap_or_default();
+    let mut body = render(r, now, expand.eq_ignore_ascii_case("ReplicationStatus"));
+    if st.deletions.contains_key(&key(id)) {
+        body["properties"]["provisioningState"] = "Deleting".into();
+    }
+    if kind == Kind::VirtualMachine && expand.eq_ignore_ascii_case("instanceView") {
+        body["properties"]["instanceView"] = super::instance_view::view(ctx.sim, &st, r, now);
+    }
+    Ok(Reply::json(StatusCode::OK, body))
+}
+
+/// The body as a GET returns it now, `Deleting` while a deletion runs.
+pub(crate) fn render_current(st: &State, r: &Resource, now: f64) -> Value {
+    let mut body = render(r, now, false);
+    if st.deletions.contains_key(&key(&r.id)) {
+        body["properties"]["provisioningState"] = "Deleting".into();
+    }
+    body
+}
+
+/// Finishes the deletions due by `now`: removes the resources (and what is under their ids)
+/// and what refers to them (a NIC's public IP link, a disk's `managedBy`).
+pub(crate) fn reap(st: &mut State, now: f64) {
+    let due: Vec<String> = st
+        .deletions
+        .iter()
+        .filter(|(_, end)| **end <= now)
+        .map(|(k, _)| k.clone())
+        .collect();
+    for k in due {
+        st.deletions.remove(&k);
+        let removed = st.resources.get(&k).cloned();
+        delete_with_children(st, &k);
+        st.vm_power.remove(&k);
+        if let Some(r) = removed {
+            super::deletion::unlink(st, &r);
+        }
+    }
+}
+
+/// Merge-patches `patch` into `target` (objects merged member by member, other values
+/// replaced, `null` removes), as ARM's PATCH does for the update models.
+pub(crate) fn merge_patch(target: &mut Value, patch: &Value) {
+    match (target.as_object_mut(), patch.as_object()) {
+        (Some(t), Some(p)) => {
+            for (k, v) in p {
+                if v.is_null() {
+                    t.remove(k);
+                } else if let Some(existing) =
+                    t.get_mut(k).filter(|e| e.is_object() && v.is_object())
+                {
+                    merge_patch(existing, v);
+                } else {
+                    t.insert(k.clone(), v.clone());
+                }
+            }
+        }
+        _ => *target = patch.clone(),
+    }
+}
+
+/// PATCH (VirtualMachines - Update, the network `updateTags`, …): merges the body into the
+/// stored resource; only `tags` for network resources (their PATCH model is `TagsObject`);
+/// a VM's `imageReference` may not change (409 `PropertyChangeNotAllowed`).
+fn patch(ctx: &Ctx, kind: Kind, id: &str, rg: &str, display: &str) -> ArmResult {
+    let body = parse_body(ctx)?;
+    let mut st = ctx.sim.state();
+    let now = st.clock.now();
+    let Some(existing) = st.resources.get(&key(id)).cloned() else {
+        return Err(resource_not_found(display, rg));
+    };
+    let network = kind.namespace() == "Microsoft.Network";
+    if network
+        && body
+            .as_object()
+            .is_some_and(|o| o.keys().any(|k| k != "tags"))
+    {
+        return Err(Reply::arm_error(
+            StatusCode::BAD_REQUEST,
+            "InvalidRequestContent",
+            "The request content was invalid and could not be deserialized: 'Only tags can be updated with PATCH (TagsObject); use PUT to change other properties.'.",
+        ));
+    }
+    if kind == Kind::VirtualMachine
+        && let Some(new_ref) = body["properties"]["storageProfile"].get("imageReference")
+    {
+        let old = &existing.body["properties"]["storageProfile"]["imageReference"];
+        let mut merged = old.clone();
+        merge_patch(&mut merged, new_ref);
+        if super::vm::normalized_ref(old) != super::vm::normalized_ref(&merged) {
+            return Err(Reply::arm_error_target(
+                StatusCode::CONFLICT,
+                "PropertyChangeNotAllowed",
+                "Changing property 'imageReference' is not allowed.",
+                Some("imageReference"),
+            ));
+        }
+    }
+    let mut updated = existing.clone();
+    merge_patch(&mut updated.body, &body);
+    if let Some(m) = updated.body["properties"]["osProfile"].as_object_mut() {
+        m.remove("adminPassword");
+    }
+    if kind == Kind::VirtualMachine {
+        schema::validate_vm(&updated.body)?;
+    }
+    updated.put_count += 1;
+    updated.creating = false;
+    let duration = if network {
+        0.0
+    } else {
+        ctx.sim.scenario.lro.network_secs
+    };
+    updated.ready_at = now + duration;
+    updated.fail = false;
+    let location = updated.body["location"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    let rendered = render(&updated, now, false);
+    st.resources.insert(key(id), updated);
+    let mut reply = Reply::json(StatusCode::OK, rendered);
+    if duration > 0.0 {
+        reply = lro::start(
+            ctx,
+            &mut st,
+            kind,
+            id,
+            &location,
+            now,
+            now + duration,
+            None,
+            reply,
+        );
+    }
+    Ok(reply)
 }
 
 /// The body as a GET returns it at simulated time `now`.
@@ -238,6 +440,12 @@ fn put(ctx: &Ctx, kind: Kind, id: &str, names: &[String]) -> ArmResult {
             fail: None,
             replication: Vec::new(),
         },
+        Kind::Disk => Prepared {
+            body: super::disks::prepare(id, &name, body),
+            duration: lro_settings.network_secs,
+            fail: None,
+            replication: Vec::new(),
+        },
         Kind::Gallery | Kind::GalleryImage => Prepared {
             body: gallery::prepare_definition(kind, id, &name, body),
             duration: lro_settings.gallery_secs,
@@ -258,6 +466,16 @@ fn put(ctx: &Ctx, kind: Kind, id: &str, names: &[String]) -> ArmResult {
     let created = existing.is_none();
     let put_count = existing.as_ref().map_or(0, |e| e.put_count) + 1;
     let ready_at = now + prepared.duration;
+    let mut prepared = prepared;
+    if kind == Kind::VirtualMachine {
+        super::disks::attach_os_disk(
+            &mut st,
+            &mut prepared.body,
+            id,
+            existing.as_ref(),
+            now + prepared.duration,
+        );
+    }
     let mut resource = Resource {
         id: existing
             .as_ref()
@@ -284,6 +502,14 @@ fn put(ctx: &Ctx, kind: Kind, id: &str, names: &[String]) -> ArmResult {
     let mut body = render(&resource, now, false);
     if created && body["properties"]["provisioningState"] == "Updating" {
         body["properties"]["provisioningState"] = "Creating".into();
+    }
+    if kind == Kind::VirtualMachine
+        && let Some(md) =
+            body["properties"]["storageProfile"]["osDisk"]["managedDisk"].as_object_mut()
+    {
+        // A PUT's response does not name the disk (the VirtualMachine_Create_* examples' 200
+        // and 201 bodies); GET does (VirtualMachine_Get.json).
+        md.remove("id");
     }
     st.resources.insert(key(id), resource);
     let mut reply = Reply::json(
@@ -399,6 +625,8 @@ pub(crate) fn delete_with_children(st: &mut State, id: &str) -> Reply {
     let k = key(id);
     let prefix = format!("{k}/");
     let existed = st.resources.remove(&k).is_some();
+    st.deletions
+        .retain(|dk, _| dk != &k && !dk.starts_with(&prefix));
     st.resources.retain(|rk, _| !rk.starts_with(&prefix));
     Reply::json(
         if existed {

@@ -111,7 +111,7 @@ pub(crate) fn prepare(
     let image_ref = body["properties"]["storageProfile"]["imageReference"].clone();
     if let Some(e) = existing {
         let old = &e.body["properties"]["storageProfile"]["imageReference"];
-        if normalized(old) != normalized(&image_ref) {
+        if normalized_ref(old) != normalized_ref(&image_ref) {
             return Err(Reply::arm_error_target(
                 StatusCode::CONFLICT,
                 "PropertyChangeNotAllowed",
@@ -426,13 +426,14 @@ fn ssh_key_accepted(line: &str) -> bool {
     }
 }
 
-fn normalized(v: &Value) -> Value {
+/// An `imageReference` compared as Compute compares it (case-insensitive, `exactVersion` aside).
+pub(crate) fn normalized_ref(v: &Value) -> Value {
     match v {
         Value::String(s) => Value::String(s.to_ascii_lowercase()),
         Value::Object(m) => Value::Object(
             m.iter()
                 .filter(|(k, _)| k.as_str() != "exactVersion")
-                .map(|(k, v)| (k.clone(), normalized(v)))
+                .map(|(k, v)| (k.clone(), normalized_ref(v)))
                 .collect(),
         ),
         other => other.clone(),
@@ -494,10 +495,12 @@ fn decorate(
     }
     let disk = &mut sp["osDisk"];
     disk["osType"] = Value::String(facts.os_type.clone());
-    if disk.get("name").is_none() {
-        disk["name"] = Value::String(format!("{name}_OsDisk_1"));
+    if disk.get("name").is_none_or(Value::is_null) {
+        // Azure names an unnamed OS disk `{vm}_OsDisk_1_{32 hex digits}`.
+        let suffix = crate::scenario::derived_guid(&format!("osdisk|{id}")).replace('-', "");
+        disk["name"] = Value::String(format!("{name}_OsDisk_1_{suffix}"));
     }
-    if disk.get("diskSizeGB").is_none() {
+    if disk.get("diskSizeGB").is_none_or(Value::is_null) {
         disk["diskSizeGB"] = json!(30);
     }
     if sp.get("dataDisks").is_none() {

@@ -13,6 +13,7 @@ use serde_json::{Value, json};
 
 use super::super::errors::resource_not_found;
 use super::super::health::{self, HealthCode, Target};
+use super::super::instance_view::{self, status};
 use super::super::resources::render;
 use super::super::{ArmResult, Ctx, gallery};
 use super::{Instance, ScaleSet};
@@ -24,7 +25,7 @@ use crate::state::{Resource, State, key, region_usable};
 pub(super) const INSTANCE_TYPE: &str = "Microsoft.Compute/virtualMachineScaleSets/virtualMachines";
 /// Stored type of an instance's NIC record (its ARM path; its body says
 /// `Microsoft.Network/networkInterfaces` as the Network RP's scale-set NIC GET does).
-const NIC_TYPE: &str =
+pub(crate) const NIC_TYPE: &str =
     "Microsoft.Compute/virtualMachineScaleSets/virtualMachines/networkInterfaces";
 
 /// The gallery image version a model's `imageReference` runs when an instance is created or
@@ -245,14 +246,6 @@ fn body(set: &ScaleSet, n: u64, i: &Instance, model: &Value) -> Value {
     b
 }
 
-fn status(code: &str, display: &str, time: Option<String>) -> Value {
-    let mut s = json!({"code": code, "level": if code.ends_with("failed") {"Error"} else {"Info"}, "displayStatus": display});
-    if let Some(t) = time {
-        s["time"] = json!(t);
-    }
-    s
-}
-
 /// The instance view of instance `n` now.
 fn instance_view(sim: &Sim, st: &State, set: &ScaleSet, n: u64, i: &Instance) -> Value {
     let now = st.clock.now();
@@ -271,7 +264,11 @@ fn instance_view(sim: &Sim, st: &State, set: &ScaleSet, n: u64, i: &Instance) ->
     let creating = i.busy.as_ref().is_some_and(|b| b.creating);
     let mut statuses = vec![prov_status];
     if !creating {
-        statuses.push(status("PowerState/running", "VM running", None));
+        statuses.push(status(
+            "PowerState/running",
+            instance_view::display_power("running"),
+            None,
+        ));
     }
     let extensions: Vec<Value> = p["extensionProfile"]["extensions"]
         .as_array()
@@ -302,10 +299,7 @@ fn instance_view(sim: &Sim, st: &State, set: &ScaleSet, n: u64, i: &Instance) ->
         "platformUpdateDomain": n % 5,
         "platformFaultDomain": n % 5,
         "computerName": computer_name(&prefix, n),
-        "vmAgent": {
-            "vmAgentVersion": "2.7.41491.1102",
-            "statuses": [{"code": "ProvisioningState/succeeded", "level": "Info", "displayStatus": "Ready", "message": "GuestAgent is running and accepting new configurations.", "time": health::wall_time(st, now)}]
-        },
+        "vmAgent": instance_view::vm_agent(health::wall_time(st, now)),
         "disks": [{"name": format!("{}_{}_{n}_OsDisk_1_{}", set.name, set.name, i.disk_suffix), "statuses": [status("ProvisioningState/succeeded", "Provisioning succeeded", when.clone())]}],
         "extensions": extensions,
         "statuses": statuses

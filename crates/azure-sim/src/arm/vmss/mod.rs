@@ -14,12 +14,15 @@
 //!
 //! State: the scale set is a stored resource like any other; its instances (and their NICs) are
 //! stored resources under its id, rewritten from [`ScaleSet`] (the per-instance model, upgrades
-//! and the rolling upgrade) whenever simulated time is advanced ([`advance`], run before every ARM
-//! request and inspection).
+//! and the rolling upgrade) whenever simulated time is advanced ([`advance`], run by
+//! `arm::catch_up` before every ARM request and inspection). A DELETE is the one of
+//! `arm::deletion` (the scale set's id and everything under it go when it ends).
 
 mod instances;
 mod model;
 mod rolling;
+
+pub(crate) use instances::NIC_TYPE as INSTANCE_NIC_TYPE;
 
 use std::collections::BTreeMap;
 
@@ -95,8 +98,6 @@ pub(crate) struct ScaleSet {
     pub(crate) instances: BTreeMap<u64, Instance>,
     /// The latest rolling upgrade (kept after it ends, for `rollingUpgrades/latest`).
     pub(crate) rolling: Option<rolling::Upgrade>,
-    /// A DELETE ends at this simulated time.
-    pub(crate) deleting_until: Option<f64>,
 }
 
 /// One instance.
@@ -142,6 +143,7 @@ const ROLLING_CANCEL: &str = "Microsoft.Compute/virtualMachineScaleSets/rollingU
 /// What a request under the scale set asks for.
 enum Call {
     Get,
+    Head,
     Put,
     Patch,
     Delete,
@@ -165,6 +167,7 @@ pub(crate) fn handle(ctx: &Ctx, sub: &str, rg: &str, name: &str, rest: &[String]
     let m = &ctx.req.method;
     let (action, call) = match (segs.as_slice(), m) {
         ([], &Method::GET) => (READ, Call::Get),
+        ([], &Method::HEAD) => (READ, Call::Head),
         ([], &Method::PUT) => (WRITE, Call::Put),
         ([], &Method::PATCH) => (WRITE, Call::Patch),
         ([], &Method::DELETE) => (DELETE, Call::Delete),
@@ -213,11 +216,18 @@ pub(crate) fn handle(ctx: &Ctx, sub: &str, rg: &str, name: &str, rest: &[String]
         )
     };
     let exists = ctx.sim.state().scale_sets.0.contains_key(&key(&id));
+    if matches!(call, Call::Head) && !exists {
+        return Ok(Reply::json(StatusCode::NOT_FOUND, Value::Null));
+    }
     match call {
         Call::Put => model::put(ctx, &id, name),
         Call::Delete => model::delete(ctx, &id),
         _ if !exists => Err(missing()),
         Call::Get => model::get(ctx, &id),
+        // Check existence (204), as the HEAD of any other resource.
+        Call::Head => {
+            model::get(ctx, &id).map(|_| Reply::json(StatusCode::NO_CONTENT, Value::Null))
+        }
         Call::Patch => model::patch(ctx, &id, name),
         Call::List => instances::list(ctx, &id),
         Call::Instance(i) => instances::get(ctx, &id, rg, &i, false),
@@ -230,8 +240,8 @@ pub(crate) fn handle(ctx: &Ctx, sub: &str, rg: &str, name: &str, rest: &[String]
 }
 
 /// Moves every scale set to the current simulated time: finished instance creates and upgrades,
-/// rolling-upgrade batches, pauses and health checks, finished deletes; then rewrites the stored
-/// instance resources.
+/// rolling-upgrade batches, pauses and health checks; forgets the scale sets whose deletion
+/// ended; then rewrites the stored instance resources.
 pub(crate) fn advance(sim: &Sim) {
     let mut st = sim.state();
     if st.scale_sets.0.is_empty() {
@@ -247,7 +257,18 @@ pub(crate) fn advance(sim: &Sim) {
     }
 }
 
-/// The scale set's stored resource body is gone (e.g. its resource group was deleted): forget it.
+/// A DELETE of scale set `k` (or of its resource group) began: a running rolling upgrade stops
+/// (its `osRollingUpgrade` operations end `Canceled`). Nothing for a key that is no scale set.
+pub(crate) fn deleting(st: &mut State, k: &str, now: f64) {
+    let Some(mut set) = st.scale_sets.0.get(k).cloned() else {
+        return;
+    };
+    if rolling::abandon(st, &mut set, now) {
+        st.scale_sets.0.insert(k.to_owned(), set);
+    }
+}
+
+/// The scale set's stored resource is gone (its DELETE or its resource group's ended): forget it.
 fn orphaned(st: &State, k: &str) -> bool {
     !st.resources.contains_key(k)
 }

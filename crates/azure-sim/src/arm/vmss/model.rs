@@ -16,7 +16,7 @@ use serde_json::{Value, json};
 use super::super::errors::location_required;
 use super::super::resources::{Kind, parse_body, referenced, render, same_location};
 use super::super::vm::{self, ImageInputs};
-use super::super::{ArmResult, Ctx, auth, health, lro, schema};
+use super::super::{ArmResult, Ctx, auth, deletion, health, lro, schema};
 use super::{Instance, ScaleSet, instances, rolling};
 use crate::http::Reply;
 use crate::state::{Resource, State, key};
@@ -368,7 +368,6 @@ fn apply(
             next_instance: 0,
             instances: Default::default(),
             rolling: None,
-            deleting_until: None,
         });
     if let Some(os) = os_type {
         set.os_type = os;
@@ -488,54 +487,17 @@ pub(super) fn get(ctx: &Ctx, id: &str) -> ArmResult {
         ));
     };
     let mut body = render(r, now, false);
-    if st
-        .scale_sets
-        .0
-        .get(&k)
-        .and_then(|s| s.deleting_until)
-        .is_some()
-    {
+    if st.deletions.contains_key(&k) {
         body["properties"]["provisioningState"] = json!("Deleting");
     }
     Ok(Reply::json(StatusCode::OK, body))
 }
 
-/// `DELETE [?forceDeletion=true|false]`: a long-running operation (202, `Azure-AsyncOperation`
-/// and `Location`); the scale set, its instances, their NICs and OS disks are gone when it ends.
-/// 204 when there is nothing to delete.
+/// `DELETE [?forceDeletion=true|false]`: the one DELETE of `arm::deletion` (202, a
+/// long-running operation; the scale set, its instances and their NICs are gone when it ends,
+/// a running rolling upgrade stops at once); 204 when there is nothing to delete.
 pub(super) fn delete(ctx: &Ctx, id: &str) -> ArmResult {
-    if let Some(f) = ctx.req.query("forceDeletion")
-        && !f.eq_ignore_ascii_case("true")
-        && !f.eq_ignore_ascii_case("false")
-    {
-        return Err(invalid_parameter(
-            format!("The value '{f}' of parameter 'forceDeletion' is not a boolean."),
-            "forceDeletion",
-        ));
-    }
-    let mut st = ctx.sim.state();
-    let now = st.clock.now();
-    let k = key(id);
-    let Some(mut set) = st.scale_sets.0.get(&k).cloned() else {
-        return Ok(Reply::json(StatusCode::NO_CONTENT, Value::Null));
-    };
-    let end = *set
-        .deleting_until
-        .get_or_insert(now + ctx.sim.scenario.scale_sets.delete_secs);
-    rolling::abandon(&mut st, &mut set, now);
-    let location = set.location.clone();
-    st.scale_sets.0.insert(k, set);
-    let (reply, _) = lro::accepted(
-        ctx,
-        &mut st,
-        Kind::ScaleSet,
-        &format!("{id}#delete"),
-        &location,
-        now,
-        end,
-        None,
-    );
-    Ok(reply)
+    deletion::delete(ctx, Kind::ScaleSet, id)
 }
 
 #[cfg(test)]

@@ -267,15 +267,6 @@ pub(super) fn run(sim: &Sim, st: &mut State, k: &str, now: f64) {
     let settings = sim.scenario.scale_sets.clone();
     let mut finished_ops: Vec<Ended> = Vec::new();
     loop {
-        if let Some(d) = set.deleting_until
-            && d <= now
-        {
-            let prefix = format!("{k}/");
-            st.resources
-                .retain(|rk, _| rk.as_str() != k && !rk.starts_with(&prefix));
-            st.scale_sets.0.remove(k);
-            return;
-        }
         let t_inst = set
             .instances
             .values()
@@ -522,12 +513,13 @@ pub(super) fn manual_upgrade(ctx: &Ctx, id: &str) -> ArmResult {
     let (reply, _) = lro::accepted(
         ctx,
         &mut st,
-        Kind::ScaleSet,
-        &format!("{id}#manualupgrade"),
+        Kind::ScaleSet.namespace(),
+        id,
         &location,
         now,
         end,
         fail,
+        200,
     );
     Ok(reply)
 }
@@ -555,12 +547,13 @@ pub(super) fn start_os_upgrade(ctx: &Ctx, id: &str) -> ArmResult {
     let (reply, op) = lro::accepted(
         ctx,
         &mut st,
-        Kind::ScaleSet,
-        &format!("{id}#osRollingUpgrade"),
+        Kind::ScaleSet.namespace(),
+        id,
         &location,
         now,
         f64::INFINITY,
         None,
+        200,
     );
     match set.rolling.as_mut().filter(|u| u.running()) {
         Some(u) => u.ops.push(op),
@@ -658,12 +651,13 @@ pub(super) fn cancel(ctx: &Ctx, id: &str) -> ArmResult {
     let (reply, _) = lro::accepted(
         ctx,
         &mut st,
-        Kind::ScaleSet,
-        &format!("{id}#cancel"),
+        Kind::ScaleSet.namespace(),
+        id,
         &location,
         now,
         now,
         None,
+        200,
     );
     Ok(reply)
 }
