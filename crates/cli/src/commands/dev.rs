@@ -10,7 +10,8 @@
 //! running and writes the environment the `imageferry` commands need to talk to it to
 //! `target/imageferry-dev/env`. Logs and the stand-in's database go to
 //! `target/imageferry-dev/run-<pid>/`; each start prunes the folders of ended runs but the newest
-//! five.
+//! five. `--scale-set` runs a scale set instead: created from 1.0.0, then 1.1.0 published and
+//! rolled through its instances in batches ([`scale_set`]).
 
 mod bus;
 mod chaos;
@@ -20,6 +21,7 @@ mod install;
 mod report;
 mod requests;
 mod runs;
+mod scale_set;
 
 use std::collections::BTreeMap;
 use std::io::Write as _;
@@ -96,6 +98,11 @@ pub struct Args {
     /// at once), short polls, warn-level handler logs.
     #[arg(long)]
     bench: bool,
+    /// A scale set instead of a VM: the sample scale-set request creates it from 1.0.0, then
+    /// 1.1.0 is published in the stand-in and rolled through the instances in health-gated
+    /// batches, shown live; exit 0 when every instance runs 1.1.0.
+    #[arg(long, conflicts_with_all = ["request", "windows", "count", "chaos", "bench"])]
+    scale_set: bool,
     /// Extra app settings for the handler, NAME=VALUE (repeatable).
     #[arg(long = "set", value_parser = parse_setting)]
     settings: Vec<(String, String)>,
@@ -223,9 +230,28 @@ async fn run_inner(args: Args) -> Result<Exit, DevError> {
     let count = args.count as usize;
     let bins = install::binaries()?;
 
+    // A scale-set run adds the image pipeline that publishes 1.1.0 to the scenario.
+    let scenario = if args.scale_set {
+        let base = args
+            .scenario
+            .clone()
+            .unwrap_or_else(|| root.join("crates/azure-sim/scenarios/default.toml"));
+        let text = std::fs::read_to_string(&base).map_err(|source| DevError::File {
+            path: base.clone(),
+            source,
+        })?;
+        let path = dir.join("scenario.toml");
+        std::fs::write(&path, scale_set::scenario(&text)).map_err(|source| DevError::File {
+            path: path.clone(),
+            source,
+        })?;
+        Some(path)
+    } else {
+        args.scenario.clone()
+    };
     let azure = processes::start_azure_sim(
         &bins.azure_sim,
-        args.scenario.as_deref(),
+        scenario.as_deref(),
         &dir.join("azure-sim.log"),
     )
     .await?;
@@ -293,7 +319,11 @@ async fn run_inner(args: Args) -> Result<Exit, DevError> {
         connection,
         cli_env,
     };
-    let outcome = drive(&args, &stack, &root, count, &host_log).await;
+    let outcome = if args.scale_set {
+        scale_set::drive(&stack, &root, Duration::from_secs(args.timeout)).await
+    } else {
+        drive(&args, &stack, &root, count, &host_log).await
+    };
     if let Ok(mut f) = host_log.lock() {
         let _ = f.flush();
     }
