@@ -13,6 +13,14 @@
 //! five. `--scale-set` runs a scale set instead: created from 1.0.0, then 1.1.0 published and
 //! rolled through its instances in batches ([`scale_set`]).
 
+/// A line of `dev`'s own report: on stdout, or on stderr with `-o json` (stdout then holds one
+/// JSON document).
+macro_rules! say {
+    ($json:expr, $($arg:tt)*) => {
+        if $json { errln!($($arg)*) } else { outln!($($arg)*) }
+    };
+}
+
 mod bus;
 mod chaos;
 mod error;
@@ -39,14 +47,6 @@ use crate::exit::Exit;
 use crate::output::{OutputArgs, print_json};
 use error::DevError;
 use imageferry_contract::duration::parse_duration;
-
-/// A line of `dev`'s own report: on stdout, or on stderr with `-o json` (stdout then holds one
-/// JSON document).
-macro_rules! say {
-    ($json:expr, $($arg:tt)*) => {
-        if $json { errln!($($arg)*) } else { outln!($($arg)*) }
-    };
-}
 
 /// Arguments of `dev`.
 #[derive(clap::Args)]
@@ -320,7 +320,7 @@ async fn run_inner(args: Args) -> Result<Exit, DevError> {
         cli_env,
     };
     let outcome = if args.scale_set {
-        scale_set::drive(&stack, &root, Duration::from_secs(args.timeout)).await
+        scale_set::drive(&stack, &root, args.timeout, args.out.json()).await
     } else {
         drive(&args, &stack, &root, count, &host_log).await
     };

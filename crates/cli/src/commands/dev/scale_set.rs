@@ -57,7 +57,12 @@ fn request(template: &Value, version: &str) -> (String, Value) {
 }
 
 /// Runs the two deployments.
-pub async fn drive(stack: &Stack, root: &Path, timeout: Duration) -> Result<Exit, DevError> {
+pub async fn drive(
+    stack: &Stack,
+    root: &Path,
+    timeout: Duration,
+    json: bool,
+) -> Result<(Exit, Value), DevError> {
     let path = root.join(SAMPLE);
     let template: Value = serde_json::from_str(&std::fs::read_to_string(&path).map_err(
         |source| DevError::File {
@@ -70,12 +75,16 @@ pub async fn drive(stack: &Stack, root: &Path, timeout: Duration) -> Result<Exit
         .as_str()
         .unwrap_or_default()
         .to_string();
-    println!("azure stand-in   {}", stack.azure.base_url);
-    println!(
+    say!(json, "azure stand-in   {}", stack.azure.base_url);
+    say!(
+        json,
         "logs             {}/{{host,handler,azure-sim,servicebus}}.log",
         stack.dir.display()
     );
-    println!("request          {SAMPLE} (pauseBetweenBatches {LOCAL_PAUSE} in this local run)");
+    say!(
+        json,
+        "request          {SAMPLE} (pauseBetweenBatches {LOCAL_PAUSE} in this local run)"
+    );
     let client =
         ServiceBusReceiver::from_connection(ServiceBusConnection::parse(&stack.connection)?);
     let sender = ServiceBusSender::from_connection(ServiceBusConnection::parse(&stack.connection)?);
@@ -93,12 +102,16 @@ pub async fn drive(stack: &Stack, root: &Path, timeout: Duration) -> Result<Exit
     for version in [FIRST, NEXT] {
         if version == NEXT {
             publish(&stack.azure.base_url, &template, version).await?;
-            println!(
+            say!(
+                json,
                 "published        {NEXT} of the image in the stand-in's gallery (a version PUT, as an image pipeline does)"
             );
         }
         let (id, body) = request(&template, version);
-        println!("sending          scale set {name} on {version} ({id}) -> deployment-requested");
+        say!(
+            json,
+            "sending          scale set {name} on {version} ({id}) -> deployment-requested"
+        );
         tracker.sent(&id);
         sender
             .send(
@@ -127,13 +140,14 @@ pub async fn drive(stack: &Stack, root: &Path, timeout: Duration) -> Result<Exit
             Some("succeeded") => {}
             Some(other) => {
                 display.finish();
-                println!("done             {id}: {other}");
+                say!(json, "done             {id}: {other}");
                 outcome = Exit::Failed;
                 break;
             }
             None => {
                 display.finish();
-                println!(
+                say!(
+                    json,
                     "done             {id}: no terminal event within {} s",
                     timeout.as_secs()
                 );
@@ -148,16 +162,25 @@ pub async fn drive(stack: &Stack, root: &Path, timeout: Duration) -> Result<Exit
     }
     let versions = instance_versions(&stack.azure.base_url, &name).await?;
     let on_next = versions.iter().filter(|v| v.as_str() == NEXT).count();
-    println!(
+    say!(
+        json,
         "scale set        {name}: {on_next} of {} instance(s) run {NEXT} ({})",
         versions.len(),
         versions.join(", ")
     );
     if outcome == Exit::Succeeded && (versions.is_empty() || on_next != versions.len()) {
-        println!("violation        not every instance runs {NEXT}");
+        say!(json, "violation        not every instance runs {NEXT}");
         outcome = Exit::Failed;
     }
-    Ok(outcome)
+    let report = json!({
+        "outcome": outcome.name(),
+        "scaleSet": name,
+        "version": NEXT,
+        "instances": versions.len(),
+        "onVersion": on_next,
+        "instanceVersions": versions,
+    });
+    Ok((outcome, report))
 }
 
 /// PUT of `version` of the template's image definition, with the publisher's tenant-1 token.
