@@ -46,7 +46,7 @@ pub fn os_disk_storage(vm_size: &str) -> &'static str {
 
 /// The tags of every resource of this deployment.
 pub fn tags(req: &DeploymentRequest) -> BTreeMap<String, String> {
-    let mut tags = req.vm.tags.clone();
+    let mut tags = req.machine().tags.clone();
     tags.insert(DEPLOYMENT_TAG.into(), req.deployment_id.clone());
     tags
 }
@@ -66,7 +66,7 @@ pub fn virtual_network(req: &DeploymentRequest) -> VirtualNetwork {
         ..VirtualNetwork::with_subnet(
             &req.target.location,
             VNET_PREFIX,
-            format!("{}-subnet", req.vm.name),
+            format!("{}-subnet", req.machine().name),
             SUBNET_PREFIX,
         )
     }

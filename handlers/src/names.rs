@@ -1,8 +1,10 @@
 //! Deterministic resource names and ARM paths of one deployment (the API versions are the
 //! table's: [`crate::calls`]).
 //!
-//! Names are derived from the VM name so that re-running a step PUTs the same resources:
-//! `{vm}-vnet`, `{vm}-subnet`, `{vm}-nsg`, `{vm}-pip`, `{vm}-nic`.
+//! Names are derived from the VM name (a scale set's name for a scale-set request) so that
+//! re-running a step PUTs the same resources: `{vm}-vnet`, `{vm}-subnet`, `{vm}-nsg`,
+//! `{vm}-pip`, `{vm}-nic` (a scale set has no NIC or public IP resource of its own: its instances'
+//! are part of it).
 
 use imageferry_contract::{DeploymentRequest, ImageId, ResourceId, ResourceIdError};
 
@@ -29,6 +31,8 @@ pub struct TargetNames {
     pub public_ip: ResourceId,
     /// `{vm}-nic`.
     pub nic: ResourceId,
+    /// The scale set of a `scaleSet` request (`…/virtualMachineScaleSets/{name}`).
+    pub scale_set: ResourceId,
 }
 
 impl TargetNames {
@@ -36,7 +40,8 @@ impl TargetNames {
     pub fn of(req: &DeploymentRequest) -> Result<Self, ResourceIdError> {
         let t = &req.target;
         let rg = ResourceId::resource_group(&t.subscription_id, &t.resource_group)?;
-        let vm_name = &req.vm.name;
+        let machine = req.machine();
+        let vm_name = &machine.name;
         let network = |kind: &str, suffix: &str| {
             rg.clone()
                 .provider_child("Microsoft.Network", kind, &format!("{vm_name}-{suffix}"))
@@ -55,6 +60,11 @@ impl TargetNames {
             nsg: network("networkSecurityGroups", "nsg")?,
             public_ip: network("publicIPAddresses", "pip")?,
             nic: network("networkInterfaces", "nic")?,
+            scale_set: rg.clone().provider_child(
+                "Microsoft.Compute",
+                "virtualMachineScaleSets",
+                vm_name,
+            )?,
             subnet,
             vnet,
             resource_group: rg,
@@ -65,49 +75,70 @@ impl TargetNames {
     /// deployment's VM: on the ARM endpoint `arm`, and its path either the VM's own (or below it)
     /// or `/subscriptions/{target}/providers/Microsoft.Compute/locations/{region}/operations/{id}`.
     pub fn is_vm_operation(&self, req: &DeploymentRequest, url: &str, arm: &url::Url) -> bool {
-        let Ok(parsed) = url::Url::parse(url) else {
-            return false;
-        };
-        let same_origin = parsed.scheme() == arm.scheme()
-            && parsed.host_str().map(str::to_ascii_lowercase)
-                == arm.host_str().map(str::to_ascii_lowercase)
-            && parsed.port_or_known_default() == arm.port_or_known_default()
-            && parsed.username().is_empty();
-        let base = arm.path().trim_end_matches('/');
-        // Check the path as written (the parser has already resolved `..`).
-        let written = url
-            .split(['?', '#'])
-            .next()
-            .unwrap_or_default()
-            .split_once("://")
-            .and_then(|(_, rest)| rest.find('/').map(|i| &rest[i..]))
-            .unwrap_or_default();
-        let Some(path) = written.strip_prefix(base) else {
-            return false;
-        };
-        let Ok(id) = ResourceId::parse(path) else {
-            return false;
-        };
-        if !same_origin {
-            return false;
-        }
-        if id.starts_with(&self.vm) {
-            return true;
-        }
-        let pairs: Vec<(&str, &str)> = id.pairs().collect();
-        let is = |a: &str, b: &str| a.eq_ignore_ascii_case(b);
-        matches!(
-            pairs.as_slice(),
-            [(k0, sub), (k1, ns), (k2, loc), (k3, _)]
-                if is(k0, "subscriptions")
-                    && is(sub, &req.target.subscription_id)
-                    && is(k1, "providers")
-                    && is(ns, "Microsoft.Compute")
-                    && is(k2, "locations")
-                    && azure_clients::models::region_eq(loc, &req.target.location)
-                    && is(k3, "operations")
-        )
+        is_operation_of(&self.vm, req, url, arm)
     }
+
+    /// [`TargetNames::is_vm_operation`] for the deployment's scale set.
+    pub fn is_scale_set_operation(
+        &self,
+        req: &DeploymentRequest,
+        url: &str,
+        arm: &url::Url,
+    ) -> bool {
+        is_operation_of(&self.scale_set, req, url, arm)
+    }
+}
+
+/// Whether `url` may be polled for `resource`: on the ARM endpoint `arm`, and its path either the
+/// resource's own (or below it) or a Compute operation of the target subscription and region.
+fn is_operation_of(
+    resource: &ResourceId,
+    req: &DeploymentRequest,
+    url: &str,
+    arm: &url::Url,
+) -> bool {
+    let Ok(parsed) = url::Url::parse(url) else {
+        return false;
+    };
+    let same_origin = parsed.scheme() == arm.scheme()
+        && parsed.host_str().map(str::to_ascii_lowercase)
+            == arm.host_str().map(str::to_ascii_lowercase)
+        && parsed.port_or_known_default() == arm.port_or_known_default()
+        && parsed.username().is_empty();
+    let base = arm.path().trim_end_matches('/');
+    // Check the path as written (the parser has already resolved `..`).
+    let written = url
+        .split(['?', '#'])
+        .next()
+        .unwrap_or_default()
+        .split_once("://")
+        .and_then(|(_, rest)| rest.find('/').map(|i| &rest[i..]))
+        .unwrap_or_default();
+    let Some(path) = written.strip_prefix(base) else {
+        return false;
+    };
+    let Ok(id) = ResourceId::parse(path) else {
+        return false;
+    };
+    if !same_origin {
+        return false;
+    }
+    if id.starts_with(resource) {
+        return true;
+    }
+    let pairs: Vec<(&str, &str)> = id.pairs().collect();
+    let is = |a: &str, b: &str| a.eq_ignore_ascii_case(b);
+    matches!(
+        pairs.as_slice(),
+        [(k0, sub), (k1, ns), (k2, loc), (k3, _)]
+            if is(k0, "subscriptions")
+                && is(sub, &req.target.subscription_id)
+                && is(k1, "providers")
+                && is(ns, "Microsoft.Compute")
+                && is(k2, "locations")
+                && azure_clients::models::region_eq(loc, &req.target.location)
+                && is(k3, "operations")
+    )
 }
 
 /// Paths to read an image definition and version, and the tenant whose token reads them.

@@ -27,6 +27,25 @@ pub(crate) fn computer_name(
     os_profile::computer_name(&req.vm.name, facts.os_type, facts.os_state).map_err(|e| rejected(&e))
 }
 
+/// The computer name prefix of a scale set's instances (`None` for a specialized image).
+pub(crate) fn computer_name_prefix(
+    req: &DeploymentRequest,
+    facts: &ImageFacts,
+) -> Result<Option<String>, StepError> {
+    imageferry_contract::scale_set::computer_name_prefix(
+        &req.machine().name,
+        facts.os_type,
+        facts.os_state,
+    )
+    .map_err(|why| {
+        StepError::rejected(
+            "ValidationFailed",
+            format!("scaleSet.name: {why}"),
+            Some("choose a scaleSet.name with letters in it".into()),
+        )
+    })
+}
+
 /// The Windows password read from Key Vault: `failed` (the request is fine, the secret's value
 /// is not) without ever showing the value.
 pub(crate) fn check_password(password: &SecretString) -> Result<(), StepError> {

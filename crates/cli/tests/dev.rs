@@ -1,5 +1,5 @@
 //! `imageferry dev` through the real binaries: the Windows sample end to end (its password from
-//! the stand-in's Key Vault), and `dev --keep` serving the other commands with the environment it
+//! the stand-in's Key Vault), a scale set created from 1.0.0 and rolled to 1.1.0 in batches, and `dev --keep` serving the other commands with the environment it
 //! prints and writes to `target/imageferry-dev/env`.
 
 mod support;
@@ -141,6 +141,42 @@ fn the_windows_sample_succeeds_with_the_stand_in_vault() {
         "{stdout}"
     );
     assert!(!stdout.contains("UntrustedSecretId"), "{stdout}");
+    assert!(!stdout.contains("violation"), "{stdout}");
+}
+
+#[test]
+fn a_scale_set_is_created_then_rolled_to_the_newer_version_in_batches() {
+    let out = Command::new(env!("CARGO_BIN_EXE_imageferry"))
+        .args([
+            "dev",
+            "--scale-set",
+            "--time-scale",
+            "60",
+            "--timeout",
+            "240",
+        ])
+        .stdin(Stdio::null())
+        .output()
+        .expect("imageferry dev runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stdout}\n{stderr}");
+    for line in [
+        "creating scale set web-fleet: 4 instance(s) of 1.0.0",
+        "scale set web-fleet: 4 of 4 instance(s) run 1.0.0 and are healthy",
+        "published        1.1.0",
+        "updating scale set web-fleet from 1.0.0 to 1.1.0",
+        "batch 1: upgrading instance(s) 0 to 1.1.0",
+        "batch 3 (instance(s) 2) runs 1.1.0 and is healthy; batch 4 (instance(s) 3) in 2s",
+        "scale set web-fleet: 4 of 4 instance(s) run 1.1.0 and are healthy",
+        "scale set        web-fleet: 4 of 4 instance(s) run 1.1.0",
+    ] {
+        // The live event lines are progress (stderr); the run's own report is on stdout.
+        assert!(
+            stdout.contains(line) || stderr.contains(line),
+            "{line:?} missing:\n{stdout}\n{stderr}"
+        );
+    }
     assert!(!stdout.contains("violation"), "{stdout}");
 }
 

@@ -346,8 +346,9 @@ async fn the_bicep_roles_hold_exactly_the_actions_doctor_checks() {
         ("sharedImageReader", BTreeSet::new()),
         ("marketplaceTermsReader", BTreeSet::new()),
     ];
-    // The example builds its own network with a public IP: every deployer action; with
-    // --create-resource-group the creator's too; shared and community images the reader's.
+    // The example builds its own network with a public IP: every deployer action a VM needs;
+    // as a scale set the scale set's; with --create-resource-group the creator's too; shared
+    // and community images the reader's.
     let shared = "/SharedGalleries/aaaaaaaa-aaaa-4aaa-8aaa-aaaaaaaaaaaa-MYGALLERY/Images/myImageDefinition/Versions/1.0.0";
     let community =
         "/CommunityGalleries/myGalleryPublic-0a1b2c3d/Images/myImageDefinition/Versions/1.0.0";
@@ -358,6 +359,21 @@ async fn the_bicep_roles_hold_exactly_the_actions_doctor_checks() {
         &["--image", shared][..],
         &["--image", community][..],
         &["--image", marketplace.as_str()][..],
+        // A scale set (the VM example as a scale set): the scale-set actions, in batches and
+        // rolling.
+        &["--scale-set", "web-fleet", "--capacity", "2"][..],
+        &[
+            "--scale-set",
+            "web-fleet",
+            "--capacity",
+            "2",
+            "--upgrade",
+            "rolling",
+            "--health-protocol",
+            "http",
+            "--health-path",
+            "/health",
+        ][..],
     ] {
         let mut args = vec!["doctor", "--file", file.as_str(), "--output", "json"];
         args.extend_from_slice(extra);

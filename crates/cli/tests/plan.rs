@@ -299,3 +299,88 @@ async fn a_missing_permission_fails_the_plan() {
     );
     let _ = stack.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_scale_set_plan_names_its_calls_and_the_auxiliary_token_on_image_writes_only() {
+    let file = example();
+    let out = cli(
+        &[],
+        &[
+            "plan",
+            "--file",
+            &file,
+            "--offline",
+            "--scale-set",
+            "web-fleet",
+            "--capacity",
+            "4",
+            "--batch-percent",
+            "25",
+            "--health-protocol",
+            "http",
+            "--health-path",
+            "/health",
+            "--output",
+            "json",
+        ],
+    )
+    .await;
+    let (stdout, stderr) = text(&out);
+    assert_eq!(code(&out), 0, "{stdout}{stderr}");
+    let plan: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    let calls = plan["calls"].as_array().unwrap();
+    let writes: Vec<(String, bool)> = calls
+        .iter()
+        .filter(|c| c["method"] != "GET")
+        .map(|c| {
+            let path = c["path"].as_str().unwrap();
+            (
+                format!(
+                    "{} {}",
+                    c["method"].as_str().unwrap(),
+                    path.rsplit('/').next().unwrap()
+                ),
+                c.get("auxiliaryTenant").is_some(),
+            )
+        })
+        .collect();
+    let expected: Vec<(String, bool)> = [
+        ("PUT web-fleet-vnet", false),
+        ("PUT web-fleet-nsg", false),
+        ("PUT web-fleet", true),
+        ("PATCH web-fleet", true),
+        ("POST manualupgrade", false),
+    ]
+    .iter()
+    .map(|(a, b)| (a.to_string(), *b))
+    .collect();
+    assert_eq!(writes, expected);
+    let put = calls
+        .iter()
+        .find(|c| c["method"] == "PUT" && c["path"].as_str().unwrap().ends_with("/web-fleet"))
+        .unwrap();
+    let body = put["body"].as_str().unwrap();
+    assert!(body.starts_with("Uniform, 4 x Standard_D2s_v5"), "{body}");
+    assert!(
+        body.contains("ApplicationHealthLinux health probe http/health"),
+        "{body}"
+    );
+    assert!(
+        calls
+            .iter()
+            .any(|c| c["path"].as_str().unwrap().ends_with(
+                "/virtualMachineScaleSets/web-fleet/virtualMachines?$expand=instanceView"
+            )),
+        "{stdout}"
+    );
+    // No VM, NIC or public IP resource for a scale set.
+    assert!(
+        !calls.iter().any(|c| {
+            let p = c["path"].as_str().unwrap();
+            p.contains("/virtualMachines/")
+                || p.contains("/networkInterfaces/")
+                || p.contains("/publicIPAddresses/")
+        }),
+        "{stdout}"
+    );
+}

@@ -122,6 +122,9 @@ pub struct DeploymentEvent {
     /// The VM's private IP address (`succeeded`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub private_ip_address: Option<String>,
+    /// The scale set's state (`provisioning`, `succeeded`, `failed` of a `scaleSet` request).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scale_set: Option<crate::scale_set::ScaleSetState>,
     /// Replication progress in the target region (`waiting-for-replication`, deadline `failed`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub progress: Option<ReplicationProgress>,
@@ -166,6 +169,7 @@ impl DeploymentEvent {
             vm_id: None,
             public_ip_address: None,
             private_ip_address: None,
+            scale_set: None,
             progress: None,
             error: None,
             request: None,

@@ -11,6 +11,7 @@ pub const REQUEST: &[&str] = &[
     "image",
     "target",
     "vm",
+    "scaleSet",
     "network",
     "deadline",
 ];
@@ -20,6 +21,9 @@ pub const REPLICATION_CHECK: &[&str] = &["request", "attempt", "deadline", "last
 pub const REPLICATED_STEP: &[&str] = &["request", "deadline", "attempt", "continuation"];
 /// Top-level fields of a `VmProvisioning`.
 pub const VM_PROVISIONING: &[&str] = &["request", "attempt", "deadline", "vmId", "operation"];
+/// Top-level fields of a `ScaleSetProvisioning` (the scale-set form of `vm-provisioning`).
+pub const SCALE_SET_PROVISIONING: &[&str] =
+    &["request", "attempt", "deadline", "scaleSetId", "phase"];
 /// Top-level fields of a `RolloutCheck` (the `rollout-check` queue).
 pub const ROLLOUT_CHECK: &[&str] = &[
     "rollout",
@@ -40,6 +44,7 @@ pub fn known(step: Step, body: &Value) -> &'static [&'static str] {
             REPLICATED_STEP
         }
         Step::ImageVersionReplicated => REQUEST,
+        Step::VmProvisioning if body.get("scaleSetId").is_some() => SCALE_SET_PROVISIONING,
         Step::VmProvisioning => VM_PROVISIONING,
     }
 }

@@ -11,11 +11,13 @@ pub mod duration;
 pub mod event;
 pub mod fields;
 pub mod gallery_version;
+pub mod health;
 pub mod image_id;
 pub mod os_profile;
 pub mod request;
 pub mod resource_id;
 pub mod rollout;
+pub mod scale_set;
 pub mod schema;
 pub mod secret_id;
 pub mod steps;
@@ -28,9 +30,14 @@ pub use event::{
     rejected_message_id, retry_message_id, step_message_id,
 };
 pub use gallery_version::{GalleryVersion, GalleryVersionError};
+pub use health::{HealthProbe, HealthProtocol};
 pub use image_id::{ImageId, ImageIdError};
 pub use request::{DeploymentRequest, ImageRef, NetworkSpec, Target, VmSpec, saturating_add};
 pub use resource_id::{ResourceId, ResourceIdError};
+pub use scale_set::{
+    InstanceHealth, ProvisioningMessage, ScaleSetPhase, ScaleSetProvisioning, ScaleSetSpec,
+    ScaleSetState, UpgradeMode,
+};
 pub use secret_id::{SecretId, SecretIdError};
 pub use steps::{
     ImageVersionReplicated, OperationKind, PendingOperation, ReplicatedStep, ReplicationCheck,

@@ -4,13 +4,15 @@
 //! [`DeploymentRequest::validate`](crate::validate) can report *every* problem with its JSON path
 //! instead of serde's first error. The JSON Schema still marks them required.
 
+use crate::scale_set::ScaleSetSpec;
 use crate::schema_util::{self, OptionalRfc3339};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use time::OffsetDateTime;
 
-/// A request to create one VM in a target tenant from a gallery image version.
+/// A request to create one VM in a target tenant from a gallery image version, or to create a
+/// scale set from it (or update the scale set to it): exactly one of `vm` and `scaleSet`.
 ///
 /// Top-level field names deliberately avoid Service Bus system property names: the Functions host
 /// copies top-level body fields into the trigger metadata. Unknown fields are refused (at every
@@ -29,9 +31,12 @@ pub struct DeploymentRequest {
     /// Where the VM goes.
     #[serde(default)]
     pub target: Target,
-    /// The VM itself.
-    #[serde(default)]
+    /// The VM itself (absent when the request names a `scaleSet`).
+    #[serde(default, skip_serializing_if = "VmSpec::is_unset")]
     pub vm: VmSpec,
+    /// The scale set to create, or to update to this version (instead of `vm`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scale_set: Option<ScaleSetSpec>,
     /// Network options; without `subnetId` a VNet 192.168.0.0/16 with subnet 192.168.1.0/24 is built.
     #[serde(default)]
     pub network: NetworkSpec,
@@ -124,7 +129,32 @@ pub struct NetworkSpec {
     pub allow_inbound_from: Vec<String>,
 }
 
+impl VmSpec {
+    /// Whether nothing of it is given (a `scaleSet` request has no `vm`).
+    pub fn is_unset(&self) -> bool {
+        *self == VmSpec::default()
+    }
+}
+
 impl DeploymentRequest {
+    /// The machine fields both targets have (name, size, admin account, public IP, tags): the
+    /// VM's, or the scale set's ([`ScaleSetSpec::as_vm`]).
+    pub fn machine(&self) -> std::borrow::Cow<'_, VmSpec> {
+        match &self.scale_set {
+            Some(s) => std::borrow::Cow::Owned(s.as_vm()),
+            None => std::borrow::Cow::Borrowed(&self.vm),
+        }
+    }
+
+    /// The JSON path of the machine fields: `scaleSet` or `vm`.
+    pub fn machine_path(&self) -> &'static str {
+        if self.scale_set.is_some() {
+            "scaleSet"
+        } else {
+            "vm"
+        }
+    }
+
     /// The deadline of this request: its own, or `accepted_at + default`. The sum is checked:
     /// past the last representable instant (year 9999) it is that instant, never a panic.
     pub fn effective_deadline(

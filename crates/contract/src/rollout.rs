@@ -29,6 +29,7 @@
 use crate::event::EventError;
 use crate::image_id::resource_id_eq;
 use crate::request::{DeploymentRequest, ImageRef, NetworkSpec, Target, VmSpec};
+use crate::scale_set::ScaleSetSpec;
 use crate::schema_util::Rfc3339;
 use crate::steps::MAX_ATTEMPT;
 use schemars::JsonSchema;
@@ -121,7 +122,8 @@ pub struct Ring {
     pub targets: Vec<RolloutTarget>,
 }
 
-/// One target of a rollout and the VM it gets: a `deployment-requested` template.
+/// One target of a rollout and the VM (or the scale set) it gets: a `deployment-requested`
+/// template. A scale-set target is one deployment per version, which updates the same scale set.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct RolloutTarget {
@@ -135,8 +137,12 @@ pub struct RolloutTarget {
     pub resource_group: String,
     /// Azure region; the version must be replicated there.
     pub location: String,
-    /// The VM, as in a request; `name` may contain `{version}`.
+    /// The VM, as in a request; `name` may contain `{version}`. Absent for a scale-set target.
+    #[serde(default, skip_serializing_if = "VmSpec::is_unset")]
     pub vm: VmSpec,
+    /// The scale set, as in a request (instead of `vm`); its `name` never contains `{version}`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scale_set: Option<ScaleSetSpec>,
     /// Network options, as in a request.
     #[serde(default)]
     pub network: NetworkSpec,
@@ -509,6 +515,7 @@ impl RolloutTarget {
                 location: self.location.clone(),
             },
             vm,
+            scale_set: self.scale_set.clone(),
             network: self.network.clone(),
             deadline: None,
         }

@@ -23,7 +23,9 @@ impl SchemaFile {
     }
 }
 
-/// Every published schema: the request, the event and the three step messages.
+/// Every published schema: the request, the event, the step messages (`vm-provisioning` has
+/// two forms: `vm-provisioning` for a VM, `scale-set-provisioning` for a scale set) and the
+/// rollout messages.
 pub fn all() -> Vec<SchemaFile> {
     vec![
         SchemaFile {
@@ -45,6 +47,10 @@ pub fn all() -> Vec<SchemaFile> {
         SchemaFile {
             file_name: "vm-provisioning.schema.json",
             schema: schema_for!(VmProvisioning),
+        },
+        SchemaFile {
+            file_name: "scale-set-provisioning.schema.json",
+            schema: schema_for!(crate::scale_set::ScaleSetProvisioning),
         },
         SchemaFile {
             file_name: "rollout-event.schema.json",

@@ -69,8 +69,23 @@ pub(crate) fn require(schema: &mut Schema, fields: &[&str]) {
     }
 }
 
+/// The request requires `deploymentId`, `image`, `target` and exactly one of `vm` and
+/// `scaleSet`.
 pub(crate) fn require_request(s: &mut Schema) {
-    require(s, &["deploymentId", "image", "target", "vm"]);
+    require(s, &["deploymentId", "image", "target"]);
+    if let Some(obj) = s.as_object_mut() {
+        if let Some(vm) = obj
+            .get_mut("properties")
+            .and_then(|p| p.get_mut("vm"))
+            .and_then(serde_json::Value::as_object_mut)
+        {
+            vm.remove("default");
+        }
+        obj.insert(
+            "oneOf".into(),
+            serde_json::json!([{"required": ["vm"]}, {"required": ["scaleSet"]}]),
+        );
+    }
 }
 
 pub(crate) fn require_image(s: &mut Schema) {

@@ -251,10 +251,22 @@ impl DeploymentRequest {
             );
         }
 
-        let vm = &self.vm;
+        let vm = &*self.machine();
+        let at = self.machine_path();
+        if let Some(scale_set) = &self.scale_set {
+            if !self.vm.is_unset() {
+                p.add(
+                    "vm",
+                    "give either vm (one VM) or scaleSet (a scale set), not both",
+                );
+            }
+            for (field, message) in scale_set.problems() {
+                p.add(format!("scaleSet.{field}"), message);
+            }
+        }
         if !is_vm_name(&vm.name) {
             p.add(
-                "vm.name",
+                format!("{at}.name"),
                 required_or(
                     "must be 1-59 characters of letters, digits, '-', '_' or '.', start with a letter or digit and not end with '-' or '.'",
                     &vm.name,
@@ -262,20 +274,23 @@ impl DeploymentRequest {
             );
         }
         if vm.size.trim().is_empty() {
-            p.add("vm.size", "required, e.g. Standard_D2s_v5");
+            p.add(format!("{at}.size"), "required, e.g. Standard_D2s_v5");
         } else if !vm
             .size
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
         {
-            p.add("vm.size", "must be a VM size name such as Standard_D2s_v5");
+            p.add(
+                format!("{at}.size"),
+                "must be a VM size name such as Standard_D2s_v5",
+            );
         }
         if let Some(user) = &vm.admin_username {
             if user.is_empty() || user.len() > 64 {
-                p.add("vm.adminUsername", "must be 1-64 characters");
+                p.add(format!("{at}.adminUsername"), "must be 1-64 characters");
             } else if DISALLOWED_ADMIN_NAMES.contains(&user.to_ascii_lowercase().as_str()) {
                 p.add(
-                    "vm.adminUsername",
+                    format!("{at}.adminUsername"),
                     format!(
                         "{user:?} is a name Azure does not allow for the administrator account"
                     ),
@@ -285,18 +300,21 @@ impl DeploymentRequest {
         if let Some(key) = &vm.ssh_public_key
             && let Err(why) = check_ssh_key(key)
         {
-            p.add("vm.sshPublicKey", why);
+            p.add(format!("{at}.sshPublicKey"), why);
         }
         if let Some(secret) = &vm.admin_password_secret_id
             && let Err(why) = crate::SecretId::parse(secret)
         {
-            p.add("vm.adminPasswordSecretId", why.to_string());
+            p.add(format!("{at}.adminPasswordSecretId"), why.to_string());
         }
         if vm.tags.len() > MAX_USER_TAGS {
-            p.add("vm.tags", format!("at most {MAX_USER_TAGS} tags"));
+            p.add(
+                format!("{at}.tags"),
+                format!("at most {MAX_USER_TAGS} tags"),
+            );
         }
         for (k, v) in &vm.tags {
-            let path = format!("vm.tags.{k}");
+            let path = format!("{at}.tags.{k}");
             if k.eq_ignore_ascii_case(crate::DEPLOYMENT_TAG) {
                 p.add(
                     path,
@@ -347,7 +365,8 @@ impl DeploymentRequest {
     /// the absence of any OS profile for specialized ones, and Windows name limits.
     pub fn validate_for_image(&self, facts: &ImageFacts) -> Result<(), ValidationErrors> {
         let mut p = Problems::default();
-        let vm = &self.vm;
+        let vm = &*self.machine();
+        let at = self.machine_path();
         match facts.os_state {
             OsState::Specialized => {
                 for (field, set) in [
@@ -360,7 +379,7 @@ impl DeploymentRequest {
                 ] {
                     if set {
                         p.add(
-                            format!("vm.{field}"),
+                            format!("{at}.{field}"),
                             "not allowed for a specialized image: the VM keeps the image's accounts and is created without an OS profile",
                         );
                     }
@@ -368,16 +387,19 @@ impl DeploymentRequest {
             }
             OsState::Generalized => {
                 if vm.admin_username.is_none() {
-                    p.add("vm.adminUsername", "required for a generalized image");
+                    p.add(
+                        format!("{at}.adminUsername"),
+                        "required for a generalized image",
+                    );
                 }
                 match facts.os_type {
                     OsType::Linux => {
                         if vm.ssh_public_key.is_none() {
-                            p.add("vm.sshPublicKey", "required for a Linux image");
+                            p.add(format!("{at}.sshPublicKey"), "required for a Linux image");
                         }
                         if vm.admin_password_secret_id.is_some() {
                             p.add(
-                                "vm.adminPasswordSecretId",
+                                format!("{at}.adminPasswordSecretId"),
                                 "not used for a Linux image (SSH key authentication only)",
                             );
                         }
@@ -385,7 +407,7 @@ impl DeploymentRequest {
                             && !is_linux_user(user)
                         {
                             p.add(
-                                "vm.adminUsername",
+                                format!("{at}.adminUsername"),
                                 "on Linux: letters, digits, '-', '_' and '.', not starting with '-' or a digit",
                             );
                         }
@@ -393,12 +415,12 @@ impl DeploymentRequest {
                     OsType::Windows => {
                         if vm.admin_password_secret_id.is_none() {
                             p.add(
-                                "vm.adminPasswordSecretId",
+                                format!("{at}.adminPasswordSecretId"),
                                 "required for a Windows image (a Key Vault secret id)",
                             );
                         }
                         if vm.ssh_public_key.is_some() {
-                            p.add("vm.sshPublicKey", "not used for a Windows image");
+                            p.add(format!("{at}.sshPublicKey"), "not used for a Windows image");
                         }
                         if let Some(user) = &vm.admin_username
                             && (user.len() > 20
@@ -409,7 +431,7 @@ impl DeploymentRequest {
                                 ]))
                         {
                             p.add(
-                                "vm.adminUsername",
+                                format!("{at}.adminUsername"),
                                 "on Windows: at most 20 characters, not ending in '.', without \\ / \" [ ] : | < > + = ; , ? * @ or spaces",
                             );
                         }
@@ -419,10 +441,23 @@ impl DeploymentRequest {
         }
         // Azure's OS-profile rules (crate::os_profile): the computer name derived from the VM
         // name, and the SSH key of a generalized Linux image.
+        // (A scale set's fields are the VM's under `scaleSet`; its computer names are a prefix.)
         let mut os_rule = |e: crate::os_profile::OsProfileError| {
-            p.add(e.field(), format!("{}; fix: {}", e.reason(), e.fix()));
+            let field = e.field().replacen("vm.", &format!("{at}."), 1);
+            p.add(field, format!("{}; fix: {}", e.reason(), e.fix()));
         };
-        if let Err(e) = crate::os_profile::computer_name(&vm.name, facts.os_type, facts.os_state) {
+        if self.scale_set.is_some() {
+            if let Err(why) =
+                crate::scale_set::computer_name_prefix(&vm.name, facts.os_type, facts.os_state)
+            {
+                os_rule(crate::os_profile::OsProfileError::ComputerName {
+                    reason: why,
+                    fix: "choose a scaleSet.name with letters in it".into(),
+                });
+            }
+        } else if let Err(e) =
+            crate::os_profile::computer_name(&vm.name, facts.os_type, facts.os_state)
+        {
             os_rule(e);
         }
         if (facts.os_type, facts.os_state) == (OsType::Linux, OsState::Generalized)

@@ -44,7 +44,12 @@ fn request_schema_requires_the_documented_fields() {
         .iter()
         .map(|v| v.as_str().unwrap())
         .collect();
-    assert_eq!(required, ["deploymentId", "image", "target", "vm"]);
+    assert_eq!(required, ["deploymentId", "image", "target"]);
+    // And exactly one of the two targets: a VM or a scale set.
+    assert_eq!(
+        schema["oneOf"],
+        serde_json::json!([{"required": ["vm"]}, {"required": ["scaleSet"]}])
+    );
     assert_eq!(
         schema["properties"]["deploymentId"]["pattern"],
         "^[a-z0-9-]{1,40}$"
@@ -83,6 +88,10 @@ fn field_lists_match_the_schemas_and_extra_fields_are_refused() {
         ("deployment-request.schema.json", fields::REQUEST),
         ("replication-check.schema.json", fields::REPLICATION_CHECK),
         ("vm-provisioning.schema.json", fields::VM_PROVISIONING),
+        (
+            "scale-set-provisioning.schema.json",
+            fields::SCALE_SET_PROVISIONING,
+        ),
         ("rollout-check.schema.json", fields::ROLLOUT_CHECK),
     ] {
         let s = schema(file);

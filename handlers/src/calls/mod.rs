@@ -115,6 +115,30 @@ pub enum Resource {
     Operation(Api),
     /// The Key Vault secret of the Windows password.
     Secret,
+    /// A collection or an action under the deployment's scale set.
+    ScaleSetPart(ScaleSetPart),
+}
+
+/// What a call under the scale set addresses (a path below [`TargetNames::scale_set`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ScaleSetPart {
+    /// `…/virtualMachines`: the instances (`VirtualMachineScaleSetVMs - List`).
+    Instances,
+    /// `…/manualupgrade`: upgrade chosen instances to the model.
+    ManualUpgrade,
+    /// `…/rollingUpgrades/latest`: the rolling upgrade's status.
+    LatestRollingUpgrade,
+}
+
+impl ScaleSetPart {
+    /// The path below the scale set.
+    pub const fn suffix(self) -> &'static str {
+        match self {
+            ScaleSetPart::Instances => "/virtualMachines",
+            ScaleSetPart::ManualUpgrade => "/manualupgrade",
+            ScaleSetPart::LatestRollingUpgrade => "/rollingUpgrades/latest",
+        }
+    }
 }
 
 /// The deployment's own resources ([`TargetNames`]).
@@ -132,6 +156,8 @@ pub enum TargetResource {
     NetworkInterface,
     /// The VM.
     VirtualMachine,
+    /// The scale set of a `scaleSet` request.
+    ScaleSet,
 }
 
 impl TargetResource {
@@ -144,6 +170,7 @@ impl TargetResource {
             TargetResource::PublicIp => &names.public_ip,
             TargetResource::NetworkInterface => &names.nic,
             TargetResource::VirtualMachine => &names.vm,
+            TargetResource::ScaleSet => &names.scale_set,
         }
     }
 }
@@ -173,6 +200,18 @@ impl Resource {
             Resource::Target(TargetResource::VirtualMachine) => {
                 "/subscriptions/{subscriptionId}/resourceGroups/{resourceGroup}/providers/Microsoft.Compute/virtualMachines/{vm}"
             }
+            Resource::Target(TargetResource::ScaleSet) => {
+                "/subscriptions/{subscriptionId}/resourceGroups/{resourceGroup}/providers/Microsoft.Compute/virtualMachineScaleSets/{scaleSet}"
+            }
+            Resource::ScaleSetPart(ScaleSetPart::Instances) => {
+                "/subscriptions/{subscriptionId}/resourceGroups/{resourceGroup}/providers/Microsoft.Compute/virtualMachineScaleSets/{scaleSet}/virtualMachines"
+            }
+            Resource::ScaleSetPart(ScaleSetPart::ManualUpgrade) => {
+                "/subscriptions/{subscriptionId}/resourceGroups/{resourceGroup}/providers/Microsoft.Compute/virtualMachineScaleSets/{scaleSet}/manualupgrade"
+            }
+            Resource::ScaleSetPart(ScaleSetPart::LatestRollingUpgrade) => {
+                "/subscriptions/{subscriptionId}/resourceGroups/{resourceGroup}/providers/Microsoft.Compute/virtualMachineScaleSets/{scaleSet}/rollingUpgrades/latest"
+            }
             Resource::SubnetPermissions => {
                 "{network.subnetId}/providers/Microsoft.Authorization/permissions"
             }
@@ -194,7 +233,15 @@ pub enum When {
     OwnNetwork,
     /// `network.subnetId`: an existing subnet.
     ExistingSubnet,
-    /// `vm.publicIp`.
+    /// A `vm` request (one VM).
+    Vm,
+    /// A `scaleSet` request.
+    ScaleSet,
+    /// A `scaleSet` request with `upgrade = "batches"`.
+    ScaleSetBatches,
+    /// A `scaleSet` request with `upgrade = "rolling"`.
+    ScaleSetRolling,
+    /// `vm.publicIp` (a VM request: a scale set's per-instance addresses are part of it).
     PublicIp,
     /// `IMAGEFERRY_CREATE_RESOURCE_GROUP=true`.
     CreateResourceGroup,
@@ -231,13 +278,23 @@ impl When {
             When::Always => true,
             When::OwnNetwork => req.network.subnet_id.is_none(),
             When::ExistingSubnet => req.network.subnet_id.is_some(),
-            When::PublicIp => req.vm.public_ip,
+            When::Vm => req.scale_set.is_none(),
+            When::ScaleSet => req.scale_set.is_some(),
+            When::ScaleSetBatches => req
+                .scale_set
+                .as_ref()
+                .is_some_and(|s| s.upgrade == imageferry_contract::UpgradeMode::Batches),
+            When::ScaleSetRolling => req
+                .scale_set
+                .as_ref()
+                .is_some_and(|s| s.upgrade == imageferry_contract::UpgradeMode::Rolling),
+            When::PublicIp => req.scale_set.is_none() && req.vm.public_ip,
             When::CreateResourceGroup => facts.create_resource_group,
             When::GalleryImage => matches!(facts.image, ImageId::Gallery { .. }),
             When::SharedImage => matches!(facts.image, ImageId::Shared { .. }),
             When::CommunityImage => matches!(facts.image, ImageId::Community { .. }),
             When::MarketplacePlan => facts.marketplace_plan,
-            When::WindowsPassword => req.vm.admin_password_secret_id.is_some(),
+            When::WindowsPassword => req.machine().admin_password_secret_id.is_some(),
         }
     }
 }
@@ -312,6 +369,7 @@ impl AzureCall {
     pub fn path(&self, names: &TargetNames) -> String {
         match self.resource {
             Resource::Target(t) => t.id(names).to_string(),
+            Resource::ScaleSetPart(part) => format!("{}{}", names.scale_set, part.suffix()),
             other => other.template().to_owned(),
         }
     }

@@ -6,7 +6,7 @@ use super::Role::{
     SharedImageReader,
 };
 use super::TargetResource as T;
-use super::{Api, AzureCall, Grant, Method, Resource, Role, Scope, Token, When};
+use super::{Api, AzureCall, Grant, Method, Resource, Role, ScaleSetPart, Scope, Token, When};
 use imageferry_contract::{ImageId, Step};
 
 const DR: super::Function = S(Step::DeploymentRequested);
@@ -144,6 +144,7 @@ pub const PUBLISHED_VERSION_GET: AzureCall = AzureCall {
 
 /// GET of a VM of the deployment's name: this deployment's is reused, any other is a conflict.
 pub const EXISTING_VM_GET: AzureCall = AzureCall {
+    when: When::Vm,
     note: Some("an existing VM of this deployment is reused, any other is a conflict"),
     grants: &[grant(
         "Microsoft.Compute/virtualMachines/read",
@@ -322,6 +323,7 @@ pub const PUBLIC_IP_GET: AzureCall = AzureCall {
 
 /// PUT of `{vm}-nic`: joins the subnet, names the NSG and the public IP (linked access checks).
 pub const NIC_PUT: AzureCall = AzureCall {
+    when: When::Vm,
     grants: &[
         grant(
             "Microsoft.Network/networkInterfaces/write",
@@ -356,6 +358,7 @@ pub const NIC_PUT: AzureCall = AzureCall {
 
 /// GET of `{vm}-nic` when its PUT ends, and for the private address in `succeeded`.
 pub const NIC_GET: AzureCall = AzureCall {
+    when: When::Vm,
     note: Some(
         "when its PUT's operation ends, on a continuation, and for the private address in `succeeded`",
     ),
@@ -387,6 +390,7 @@ pub const NETWORK_OPERATION_GET: AzureCall = AzureCall {
 /// PUT of the VM, with the auxiliary tenant-1 token for a gallery image of another tenant.
 pub const VM_PUT: AzureCall = AzureCall {
     token: Token::TargetWithImageAux,
+    when: When::Vm,
     grants: &[
         grant(
             "Microsoft.Compute/virtualMachines/write",
@@ -418,6 +422,7 @@ pub const VM_PUT: AzureCall = AzureCall {
 
 /// The VM create's `Azure-AsyncOperation` (or `Location`), polled by `vm-provisioning`.
 pub const VM_OPERATION_GET: AzureCall = AzureCall {
+    when: When::Vm,
     note: Some(
         "every IMAGEFERRY_PROVISIONING_POLL until Succeeded or Failed, then the NIC and public IP for the addresses",
     ),
@@ -432,10 +437,149 @@ pub const VM_OPERATION_GET: AzureCall = AzureCall {
 
 /// GET of the VM with its instance view (its state, a failed create's error).
 pub const VM_STATE_GET: AzureCall = AzureCall {
+    when: When::Vm,
     query: &[("$expand", "instanceView")],
     note: Some("when the create answered no operation URL of the VM's own, and when it ends"),
     grants: EXISTING_VM_GET.grants,
     ..get(&[VP], Resource::Target(T::VirtualMachine), Api::Compute)
+};
+
+const SCALE_SET_READ: Grant = grant(
+    "Microsoft.Compute/virtualMachineScaleSets/read",
+    Deployer,
+    RG,
+    "GET of the scale set before its PUT or PATCH, and on every check (the model still names this version)",
+);
+
+/// GET of the scale set of the request's name: absent, it is created; created by imageferry,
+/// it is updated; anything else is a conflict.
+pub const SCALE_SET_GET: AzureCall = AzureCall {
+    when: When::ScaleSet,
+    note: Some(
+        "before the write (an existing scale set is updated only if imageferry created it), and on every check of vm-provisioning",
+    ),
+    grants: &[SCALE_SET_READ],
+    ..get(&[IVR, VP], Resource::Target(T::ScaleSet), Api::Compute)
+};
+
+/// PUT of the scale set (the first version), with the auxiliary tenant-1 token: the body carries
+/// the image.
+pub const SCALE_SET_PUT: AzureCall = AzureCall {
+    token: Token::TargetWithImageAux,
+    when: When::ScaleSet,
+    note: Some(
+        "when no scale set of that name exists: Uniform, upgrade policy Manual (batches) or Rolling, the NIC configuration on the subnet with the NSG (a public IP per instance when asked), the Application Health extension when `health` is set",
+    ),
+    grants: &[
+        grant(
+            "Microsoft.Compute/virtualMachineScaleSets/write",
+            Deployer,
+            RG,
+            "PUT of the scale set (auxiliary tenant-1 token) and PATCH of its model",
+        ),
+        grant(
+            "Microsoft.Network/virtualNetworks/subnets/join/action",
+            Deployer,
+            Scope::Subnet,
+            "the scale set's NIC configuration joins the subnet (linked access check)",
+        ),
+        grant(
+            "Microsoft.Network/networkSecurityGroups/join/action",
+            Deployer,
+            RG,
+            "the scale set's NIC configuration names the NSG (linked access check)",
+        ),
+    ],
+    ..put(T::ScaleSet, Api::Compute)
+};
+
+/// PATCH of the scale set's model to a newer version: `imageReference.id` with the auxiliary
+/// token, and the tags; a PATCH that does not change the image leaves it (and the token) out.
+pub const SCALE_SET_PATCH: AzureCall = AzureCall {
+    method: Method::Patch,
+    token: Token::TargetWithImageAux,
+    when: When::ScaleSet,
+    note: Some(
+        "a newer version of an existing scale set: imageReference.id with the auxiliary token; the same image under another deployment: the tags only, without imageReference and without the auxiliary token",
+    ),
+    grants: &[grant(
+        "Microsoft.Compute/virtualMachineScaleSets/write",
+        Deployer,
+        RG,
+        "PATCH of the scale set's model (the image reference, the tags)",
+    )],
+    ..put(T::ScaleSet, Api::Compute)
+};
+
+/// The scale set's PUT, PATCH and `manualupgrade` operations, polled by `vm-provisioning`.
+pub const SCALE_SET_OPERATION_GET: AzureCall = AzureCall {
+    when: When::ScaleSet,
+    note: Some("every IMAGEFERRY_PROVISIONING_POLL until the PUT, PATCH or batch operation ends"),
+    grants: &[grant(
+        "Microsoft.Compute/locations/operations/read",
+        Deployer,
+        RG,
+        "the scale set's PUT, PATCH and manualupgrade operations, polled by vm-provisioning",
+    )],
+    ..get(&[VP], Resource::Operation(Api::Compute), Api::Compute)
+};
+
+/// The scale set's instances with their instance views (model applied, provisioning state,
+/// `vmHealth`).
+pub const SCALE_SET_INSTANCES_GET: AzureCall = AzureCall {
+    when: When::ScaleSet,
+    query: &[("$expand", "instanceView")],
+    note: Some(
+        "on every check: which instances run the model, their provisioning state and vmHealth",
+    ),
+    grants: &[grant(
+        "Microsoft.Compute/virtualMachineScaleSets/virtualMachines/read",
+        Deployer,
+        RG,
+        "the instances with $expand=instanceView (latestModelApplied, provisioning state, vmHealth)",
+    )],
+    ..get(
+        &[VP],
+        Resource::ScaleSetPart(ScaleSetPart::Instances),
+        Api::Compute,
+    )
+};
+
+/// `manualupgrade` of one batch's instances (no image in the body: no auxiliary token).
+pub const SCALE_SET_MANUAL_UPGRADE: AzureCall = AzureCall {
+    method: Method::Post,
+    when: When::ScaleSetBatches,
+    note: Some(
+        "once per batch, {\"instanceIds\": [...]} of the instances not on the model yet; skipped when they are (a replayed batch changes nothing)",
+    ),
+    grants: &[grant(
+        "Microsoft.Compute/virtualMachineScaleSets/manualUpgrade/action",
+        Deployer,
+        RG,
+        "manualupgrade of each batch's instances",
+    )],
+    ..get(
+        &[VP],
+        Resource::ScaleSetPart(ScaleSetPart::ManualUpgrade),
+        Api::Compute,
+    )
+};
+
+/// `rollingUpgrades/latest`: the scale set's own rolling upgrade, followed until it ends.
+pub const SCALE_SET_ROLLING_LATEST: AzureCall = AzureCall {
+    when: When::ScaleSetRolling,
+    note: Some("on every check until it is Completed, Faulted or Cancelled"),
+    grants: &[grant(
+        "Microsoft.Compute/virtualMachineScaleSets/rollingUpgrades/read",
+        Deployer,
+        RG,
+        "GET of rollingUpgrades/latest while the scale set's rolling upgrade runs",
+    )],
+    ..get(
+        &[VP],
+        Resource::ScaleSetPart(ScaleSetPart::LatestRollingUpgrade),
+        Api::Compute,
+    )
 };
 
 /// Every call, in the order the steps make them.
@@ -465,6 +609,13 @@ pub const CALLS: &[AzureCall] = &[
     VM_PUT,
     VM_OPERATION_GET,
     VM_STATE_GET,
+    SCALE_SET_GET,
+    SCALE_SET_PUT,
+    SCALE_SET_PATCH,
+    SCALE_SET_OPERATION_GET,
+    SCALE_SET_INSTANCES_GET,
+    SCALE_SET_MANUAL_UPGRADE,
+    SCALE_SET_ROLLING_LATEST,
 ];
 
 /// The GET of `image`'s definition (gallery, shared or community).

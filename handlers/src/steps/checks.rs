@@ -57,7 +57,7 @@ pub(crate) fn admit(
             ),
         ));
     }
-    if let Some(secret_id) = &req.vm.admin_password_secret_id {
+    if let Some(secret_id) = &req.machine().admin_password_secret_id {
         // The stand-in (no vault) is trusted by configuration; a cloud vault also by the list.
         let trusted = app.secrets.check_secret_id(secret_id).ok().filter(|s| {
             s.vault

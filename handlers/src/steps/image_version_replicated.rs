@@ -1,6 +1,7 @@
 //! `image-version-replicated`: re-verify, then create the resource group (if missing and
 //! allowed), the network and the VM, and schedule `vm-provisioning`. The VM PUT carries the
-//! auxiliary tenant-1 token and is not waited for.
+//! auxiliary tenant-1 token and is not waited for. A `scaleSet` request goes the same way up to
+//! the first write, then to [`super::scale_set::deploy`] (create or update the scale set).
 //!
 //! Before the first write everything Azure would refuse is checked: the computer name and SSH
 //! key (in `image_facts`), the Windows password read from Key Vault, the Marketplace terms when
@@ -120,7 +121,7 @@ pub async fn run(app: &App, d: &Delivery, msg: ImageVersionReplicated) -> Result
     let operation = match tokio::time::timeout_at(until.into(), work).await {
         Ok(result) => match result? {
             Created::Pending(operation) => operation,
-            Created::RetryScheduled => return Ok(()),
+            Created::RetryScheduled | Created::Handed => return Ok(()),
         },
         Err(_elapsed) => {
             let n = continuation.saturating_add(1);
@@ -182,6 +183,9 @@ enum Created {
     Pending(Option<PendingOperation>),
     /// Azure had no capacity: a retry is scheduled ([`capacity::retry_later`]).
     RetryScheduled,
+    /// A scale set: its own module scheduled the check and told the event
+    /// ([`super::scale_set::deploy`]).
+    Handed,
 }
 
 /// The ARM work: what Azure would refuse first (computer name, password, Marketplace terms:
@@ -200,6 +204,10 @@ async fn create(
     retry: u32,
 ) -> Result<Created, StepError> {
     let tenant = req.target.tenant_id.as_str();
+    if req.scale_set.is_some() {
+        super::scale_set::deploy(app, d, req, image, info, names, resume, deadline).await?;
+        return Ok(Created::Handed);
+    }
     if let Existing::Created = existing_vm(app, req, image, names).await? {
         return Ok(Created::Pending(None));
     }
@@ -311,7 +319,7 @@ async fn existing_vm(
     ))
 }
 
-async fn ensure_resource_group(
+pub(super) async fn ensure_resource_group(
     app: &App,
     req: &DeploymentRequest,
     names: &TargetNames,
@@ -352,7 +360,9 @@ async fn ensure_resource_group(
     .await
 }
 
-async fn build_network(
+/// The VNet (unless the request names a subnet), the NSG, and for a VM its public IP and NIC (a
+/// scale set's instances have theirs inside the scale set).
+pub(super) async fn build_network(
     app: &App,
     req: &DeploymentRequest,
     info: &ImageInfo,
@@ -382,6 +392,9 @@ async fn build_network(
         resume,
     )
     .await?;
+    if req.scale_set.is_some() {
+        return Ok(());
+    }
     if req.vm.public_ip {
         put_and_wait(
             app,
@@ -450,7 +463,7 @@ async fn put_and_wait<B: Serialize>(
 
 /// The Windows administrator password, read from Key Vault with the app's own (home tenant)
 /// identity. Never logged, never put in a message or an error.
-async fn admin_password(
+pub(super) async fn admin_password(
     app: &App,
     req: &DeploymentRequest,
     info: &ImageInfo,
@@ -459,7 +472,8 @@ async fn admin_password(
     if facts.os_type != OsType::Windows || facts.os_state != OsState::Generalized {
         return Ok(None);
     }
-    let Some(secret_id) = req.vm.admin_password_secret_id.as_deref() else {
+    let machine = req.machine();
+    let Some(secret_id) = machine.admin_password_secret_id.as_deref() else {
         return Ok(None);
     };
     match app.secrets.get(secret_id, &app.config.home_tenant).await {

@@ -14,6 +14,7 @@ pub mod image_version_published;
 pub mod image_version_replicated;
 pub mod replication_check;
 pub mod rollout_check;
+pub mod scale_set;
 pub mod vm_provisioning;
 
 use crate::app::App;
@@ -23,8 +24,8 @@ use crate::runner::{self, Ending, Function, Report, Serve as _, Terminal};
 use functions_runtime::{BodyDecodeError, Functions};
 use imageferry_contract::validate::is_deployment_id;
 use imageferry_contract::{
-    DeploymentEvent, DeploymentRequest, EventError, ImageVersionReplicated, ReplicationCheck,
-    Status, Step, VmProvisioning, fields, rejected_message_id,
+    DeploymentEvent, DeploymentRequest, EventError, ImageVersionReplicated, ProvisioningMessage,
+    ReplicationCheck, Status, Step, VmProvisioning, fields, rejected_message_id,
 };
 use serde::de::DeserializeOwned;
 use std::future::Future;
@@ -190,6 +191,11 @@ impl HasDeploymentId for ImageVersionReplicated {
 impl HasDeploymentId for VmProvisioning {
     fn deployment_id(&self) -> &str {
         &self.request.deployment_id
+    }
+}
+impl HasDeploymentId for ProvisioningMessage {
+    fn deployment_id(&self) -> &str {
+        &self.request().deployment_id
     }
 }
 

@@ -1,4 +1,5 @@
-//! `vm-provisioning`: poll the VM create once per delivery (its operation, or the VM itself),
+//! `vm-provisioning`: poll the VM create once per delivery (a scale set's checks come on the same
+//! queue: [`super::scale_set`]) (its operation, or the VM itself),
 //! reschedule until it ends, then report `succeeded` with the VM id and its IP addresses, or
 //! `failed` with ARM's error and a hint (from the operation's error, or from the VM's instance
 //! view when the VM itself is polled: the same classes either way). A capacity failure is retried later
@@ -19,11 +20,21 @@ use crate::outcome::StepError;
 use azure_clients::arm::{ArmError, ErrorDetail, OperationRef, OperationState, PollKind};
 use azure_clients::models::{NetworkInterface, ProvisioningState, PublicIpAddress, VirtualMachine};
 use imageferry_contract::{
-    DeploymentEvent, EventError, OperationKind, ResourceId, Status, Step, VmProvisioning,
+    DeploymentEvent, EventError, OperationKind, ProvisioningMessage, ResourceId, Status, Step,
+    VmProvisioning,
 };
 
-/// Runs the step for one delivery.
-pub async fn run(app: &App, d: &Delivery, msg: VmProvisioning) -> Result<(), StepError> {
+/// Runs the step for one delivery: a VM's poll, or a scale set's check
+/// ([`super::scale_set::check`]).
+pub async fn run(app: &App, d: &Delivery, msg: ProvisioningMessage) -> Result<(), StepError> {
+    match msg {
+        ProvisioningMessage::Vm(msg) => run_vm(app, d, msg).await,
+        ProvisioningMessage::ScaleSet(msg) => super::scale_set::check(app, d, msg).await,
+    }
+}
+
+/// One poll of a VM create.
+async fn run_vm(app: &App, d: &Delivery, msg: VmProvisioning) -> Result<(), StepError> {
     let (_, names) = admit(app, &msg.request)?;
     if ResourceId::parse(&msg.vm_id).ok().as_ref() != Some(&names.vm) {
         return Err(StepError::rejected(

@@ -1,4 +1,5 @@
-//! [`ArmClient`]: GET/PUT against ARM with retries, LRO polling and the auxiliary-tenant header.
+//! [`ArmClient`]: GET/PUT/PATCH/POST against ARM with retries, LRO polling and the
+//! auxiliary-tenant header.
 
 use super::error::ArmError;
 use super::lro::{OperationRef, OperationState, OperationStatus, OperationStatusBody, PollKind};
@@ -19,7 +20,8 @@ pub const MAX_AUXILIARY_TOKENS: usize = 3;
 const AUX_HEADER: &str = "x-ms-authorization-auxiliary";
 const MAX_PAGES: usize = 100;
 
-/// A PUT (create-or-update) of one resource.
+/// A write of one resource: a PUT (create-or-update), a PATCH (update) or a POST (an action such
+/// as `manualupgrade`).
 #[derive(Debug)]
 pub struct PutRequest<'a, B> {
     /// Tenant owning the target subscription (the primary token's tenant).
@@ -178,6 +180,32 @@ impl ArmClient {
         &self,
         req: PutRequest<'_, B>,
     ) -> Result<Accepted<T>, ArmError> {
+        self.write(reqwest::Method::PUT, req).await
+    }
+
+    /// PATCH a resource once, as [`ArmClient::put`] does (auxiliary tokens only when the caller
+    /// names tenants: a body that leaves a cross-tenant reference out needs none).
+    pub async fn patch<B: Serialize, T: DeserializeOwned>(
+        &self,
+        req: PutRequest<'_, B>,
+    ) -> Result<Accepted<T>, ArmError> {
+        self.write(reqwest::Method::PATCH, req).await
+    }
+
+    /// POST an action (`req.path` is the action's path, e.g. `…/manualupgrade`) once, as
+    /// [`ArmClient::put`] does.
+    pub async fn post<B: Serialize, T: DeserializeOwned>(
+        &self,
+        req: PutRequest<'_, B>,
+    ) -> Result<Accepted<T>, ArmError> {
+        self.write(reqwest::Method::POST, req).await
+    }
+
+    async fn write<B: Serialize, T: DeserializeOwned>(
+        &self,
+        method: reqwest::Method,
+        req: PutRequest<'_, B>,
+    ) -> Result<Accepted<T>, ArmError> {
         if req.aux_tenants.len() > MAX_AUXILIARY_TOKENS {
             return Err(ArmError::TooManyAuxiliaryTokens(req.aux_tenants.len()));
         }
@@ -185,13 +213,7 @@ impl ArmClient {
         let body = serde_json::to_vec(req.body)
             .map_err(|e| ArmError::InvalidRequest(format!("body: {e}")))?;
         let raw = self
-            .send(
-                reqwest::Method::PUT,
-                url,
-                req.tenant,
-                req.aux_tenants,
-                Some(body),
-            )
+            .send(method, url, req.tenant, req.aux_tenants, Some(body))
             .await?;
         if !(200..300).contains(&raw.status) {
             return Err(raw.error());

@@ -12,6 +12,7 @@ mod gallery;
 mod marketplace;
 mod network;
 mod resources;
+mod scale_set;
 
 pub use authorization::{
     AUTHORIZATION_API, Permission, PermissionList, RoleDefinition, RoleDefinitionProperties,
@@ -47,3 +48,15 @@ pub use network::{
     Subnet, SubnetProperties, VirtualNetwork, VirtualNetworkProperties,
 };
 pub use resources::{ResourceGroup, ResourceGroupProperties};
+pub use scale_set::{
+    InstanceIds, RollingUpgradePolicy, RollingUpgradeProgress, RollingUpgradeRunningStatus,
+    RollingUpgradeStatus, RollingUpgradeStatusProperties, ScaleSetExtension,
+    ScaleSetExtensionProfile, ScaleSetExtensionProperties, ScaleSetIpConfiguration,
+    ScaleSetIpConfigurationProperties, ScaleSetNetworkProfile, ScaleSetNicConfiguration,
+    ScaleSetNicConfigurationProperties, ScaleSetOsProfile, ScaleSetProperties,
+    ScaleSetPublicIpConfiguration, ScaleSetPublicIpConfigurationProperties, ScaleSetSku,
+    ScaleSetStorageProfile, ScaleSetUpdateProperties, ScaleSetUpdateStorageProfile,
+    ScaleSetUpdateVmProfile, ScaleSetVm, ScaleSetVmInstanceView, ScaleSetVmProfile,
+    ScaleSetVmProperties, UpgradePolicy, VirtualMachineScaleSet, VirtualMachineScaleSetUpdate,
+    VmHealth,
+};

@@ -10,7 +10,16 @@
 //! running and writes the environment the `imageferry` commands need to talk to it to
 //! `target/imageferry-dev/env`. Logs and the stand-in's database go to
 //! `target/imageferry-dev/run-<pid>/`; each start prunes the folders of ended runs but the newest
-//! five.
+//! five. `--scale-set` runs a scale set instead: created from 1.0.0, then 1.1.0 published and
+//! rolled through its instances in batches ([`scale_set`]).
+
+/// A line of `dev`'s own report: on stdout, or on stderr with `-o json` (stdout then holds one
+/// JSON document).
+macro_rules! say {
+    ($json:expr, $($arg:tt)*) => {
+        if $json { errln!($($arg)*) } else { outln!($($arg)*) }
+    };
+}
 
 mod bus;
 mod chaos;
@@ -21,6 +30,7 @@ mod install;
 mod report;
 mod requests;
 mod runs;
+mod scale_set;
 
 use std::collections::BTreeMap;
 use std::io::Write as _;
@@ -38,14 +48,6 @@ use crate::exit::Exit;
 use crate::output::{OutputArgs, print_json};
 use error::DevError;
 use imageferry_contract::duration::parse_duration;
-
-/// A line of `dev`'s own report: on stdout, or on stderr with `-o json` (stdout then holds one
-/// JSON document).
-macro_rules! say {
-    ($json:expr, $($arg:tt)*) => {
-        if $json { errln!($($arg)*) } else { outln!($($arg)*) }
-    };
-}
 
 /// Arguments of `dev`.
 #[derive(clap::Args)]
@@ -101,6 +103,11 @@ pub struct Args {
     /// at once), short polls, warn-level handler logs.
     #[arg(long)]
     bench: bool,
+    /// A scale set instead of a VM: the sample scale-set request creates it from 1.0.0, then
+    /// 1.1.0 is published in the stand-in and rolled through the instances in health-gated
+    /// batches, shown live; exit 0 when every instance runs 1.1.0.
+    #[arg(long, conflicts_with_all = ["request", "windows", "count", "chaos", "bench"])]
+    scale_set: bool,
     /// Extra app settings for the handler, NAME=VALUE (repeatable).
     #[arg(long = "set", value_parser = parse_setting)]
     settings: Vec<(String, String)>,
@@ -239,9 +246,28 @@ async fn run_inner(args: Args) -> Result<Exit, DevError> {
     let count = args.count as usize;
     let bins = install::binaries()?;
 
+    // A scale-set run adds the image pipeline that publishes 1.1.0 to the scenario.
+    let scenario = if args.scale_set {
+        let base = args
+            .scenario
+            .clone()
+            .unwrap_or_else(|| root.join("crates/azure-sim/scenarios/default.toml"));
+        let text = std::fs::read_to_string(&base).map_err(|source| DevError::File {
+            path: base.clone(),
+            source,
+        })?;
+        let path = dir.join("scenario.toml");
+        std::fs::write(&path, scale_set::scenario(&text)).map_err(|source| DevError::File {
+            path: path.clone(),
+            source,
+        })?;
+        Some(path)
+    } else {
+        args.scenario.clone()
+    };
     let azure = processes::start_azure_sim(
         &bins.azure_sim,
-        args.scenario.as_deref(),
+        scenario.as_deref(),
         &dir.join("azure-sim.log"),
     )
     .await?;
@@ -322,7 +348,11 @@ async fn run_inner(args: Args) -> Result<Exit, DevError> {
         probe,
         dead_letter_log,
     };
-    let outcome = drive(&args, &stack, &root, count, &host_log).await;
+    let outcome = if args.scale_set {
+        scale_set::drive(&stack, &root, args.timeout, args.out.json()).await
+    } else {
+        drive(&args, &stack, &root, count, &host_log).await
+    };
     if let Ok(mut f) = host_log.lock() {
         let _ = f.flush();
     }

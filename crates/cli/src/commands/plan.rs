@@ -18,7 +18,8 @@ use azure_clients::models::GalleryImage;
 use azure_clients::models::permissions_path;
 use imageferry_contract::os_profile;
 use imageferry_contract::{
-    DeploymentRequest, ImageFacts, ImageId, OsState, OsType, ResourceIdError,
+    DeploymentRequest, ImageFacts, ImageId, OsState, OsType, ResourceIdError, UpgradeMode,
+    scale_set,
 };
 use imageferry_handlers::bodies;
 use imageferry_handlers::calls::{
@@ -27,6 +28,7 @@ use imageferry_handlers::calls::{
 };
 use imageferry_handlers::image::{ImageInfo, image_info};
 use imageferry_handlers::names::{ImagePaths, TargetNames};
+use imageferry_handlers::steps::scale_set::bodies as scale_set_bodies;
 use serde::Serialize;
 use serde_json::Value;
 
@@ -109,7 +111,9 @@ pub fn calls(
                 let path = call.image_path(&paths).unwrap_or_default();
                 with_query(path, call.query)
             }
-            Resource::Target(_) => with_query(call.path(&names), call.query),
+            Resource::Target(_) | Resource::ScaleSetPart(_) => {
+                with_query(call.path(&names), call.query)
+            }
             Resource::SubnetPermissions => {
                 permissions_path(&names.subnet).unwrap_or_else(|_| call.path(&names))
             }
@@ -118,7 +122,11 @@ pub fn calls(
                 .as_ref()
                 .and_then(|p| p.agreement_path(&req.target.subscription_id))
                 .map_or_else(|| call.path(&names), |p| p.to_string()),
-            Resource::Secret => req.vm.admin_password_secret_id.clone().unwrap_or_default(),
+            Resource::Secret => req
+                .machine()
+                .admin_password_secret_id
+                .clone()
+                .unwrap_or_default(),
             Resource::Operation(_) => call.path(&names),
         };
         let tenant = match call.token {
@@ -132,6 +140,12 @@ pub fn calls(
         };
         let body = match (call.method, call.resource) {
             (Method::Put, Resource::Target(t)) => Some(body(req, image, info, &names, t)?),
+            (Method::Patch, Resource::Target(TargetResource::ScaleSet)) => Some(format!(
+                "a newer version of an existing scale set: imageReference {image}, tags (the same image: tags only, no auxiliary token)"
+            )),
+            (Method::Post, Resource::ScaleSetPart(_)) => {
+                Some("{\"instanceIds\": [the batch's instances]}".to_owned())
+            }
             _ => None,
         };
         out.push(Call {
@@ -215,6 +229,7 @@ fn body(
                 named("/properties/networkSecurityGroup/id", "NSG"),
             )
         }
+        TargetResource::ScaleSet => scale_set_body(req, image, info, names)?,
         TargetResource::VirtualMachine => {
             let computer_name =
                 os_profile::computer_name(&req.vm.name, facts.os_type, facts.os_state)
@@ -262,6 +277,75 @@ fn body(
     })
 }
 
+/// A summary of the scale set's PUT body.
+fn scale_set_body(
+    req: &DeploymentRequest,
+    image: &ImageId,
+    info: &ImageInfo,
+    names: &TargetNames,
+) -> Result<String, PlanError> {
+    let Some(spec) = &req.scale_set else {
+        return Ok(String::new());
+    };
+    let facts = &info.facts;
+    let prefix = scale_set::computer_name_prefix(&spec.name, facts.os_type, facts.os_state)
+        .map_err(PlanError::ScaleSetName)?;
+    let b = json(&scale_set_bodies::scale_set(
+        req, spec, image, info, names, prefix, None,
+    ));
+    let vm = "/properties/virtualMachineProfile";
+    let policy = match spec.upgrade {
+        UpgradeMode::Batches => format!(
+            "upgrade Manual: imageferry upgrades {}% at a time, health-gated, {} between batches",
+            spec.batch_percent(),
+            spec.pause_between_batches.as_deref().unwrap_or("no pause")
+        ),
+        UpgradeMode::Rolling => format!(
+            "upgrade Rolling: {}% a batch, at most {}% unhealthy",
+            spec.batch_percent(),
+            spec.max_unhealthy_percent()
+        ),
+    };
+    let health = spec.health.as_ref().map_or_else(
+        || "no health probe".to_owned(),
+        |h| {
+            format!(
+                "{} health probe {}{}, {} min grace",
+                s(
+                    &b,
+                    &format!("{vm}/extensionProfile/extensions/0/properties/type")
+                ),
+                h.protocol,
+                h.path.as_deref().unwrap_or_default(),
+                h.grace_minutes()
+            )
+        },
+    );
+    Ok(format!(
+        "Uniform, {} x {}; image {}; subnet {}, NSG {}{}; {policy}; {health}",
+        spec.capacity,
+        spec.size,
+        image,
+        s(
+            &b,
+            &format!(
+                "{vm}/networkProfile/networkInterfaceConfigurations/0/properties/ipConfigurations/0/properties/subnet/id"
+            )
+        ),
+        s(
+            &b,
+            &format!(
+                "{vm}/networkProfile/networkInterfaceConfigurations/0/properties/networkSecurityGroup/id"
+            )
+        ),
+        if spec.public_ip {
+            ", a public IP per instance"
+        } else {
+            ""
+        },
+    ))
+}
+
 /// One NSG rule for people: `Inbound Allow Tcp 22 from 203.0.113.0/24`.
 fn rule(p: &Value) -> String {
     let sources = if p["sourceAddressPrefixes"]
@@ -294,6 +378,9 @@ pub enum PlanError {
     /// No computer name can be derived from `vm.name`.
     #[error("vm.name: {0}")]
     VmName(#[source] os_profile::OsProfileError),
+    /// No computer name prefix can be derived from `scaleSet.name`.
+    #[error("scaleSet.name: {0}")]
+    ScaleSetName(String),
 }
 
 /// Runs `plan`.
@@ -311,7 +398,7 @@ pub async fn run(args: Args) -> Exit {
     };
     let inferred = ImageInfo {
         facts: ImageFacts {
-            os_type: if req.vm.ssh_public_key.is_some() {
+            os_type: if req.machine().ssh_public_key.is_some() {
                 OsType::Linux
             } else {
                 OsType::Windows

@@ -1,5 +1,8 @@
 //! The flags that describe a deployment request (`request`, `doctor`, `plan`): a file and
-//! per-field overrides.
+//! per-field overrides. With `--scale-set NAME` (or a file with `scaleSet`) the request is a
+//! scale set: the machine flags (`--vm-size`, `--admin-username`, `--ssh-public-key`,
+//! `--admin-password-secret-id`, `--no-public-ip`, `--tag`) then fill `scaleSet`, and a file's
+//! `vm` section becomes the `scaleSet` one.
 
 use serde_json::{Map, Value, json};
 
@@ -60,6 +63,38 @@ pub struct RequestArgs {
     /// `vm.tags` entries `name=value` (repeat).
     #[arg(long = "tag")]
     tags: Vec<String>,
+    /// `scaleSet.name`: a scale set instead of a VM, created from the first version and updated
+    /// in place by every newer one.
+    #[arg(long)]
+    scale_set: Option<String>,
+    /// `scaleSet.capacity`: instances (1-100).
+    #[arg(long)]
+    capacity: Option<u32>,
+    /// `scaleSet.upgrade`: `batches` (imageferry upgrades the instances in health-gated
+    /// batches) or `rolling` (the scale set's rolling upgrade policy).
+    #[arg(long, value_parser = ["batches", "rolling"])]
+    upgrade: Option<String>,
+    /// `scaleSet.batchPercent`: percent of the instances upgraded at a time.
+    #[arg(long)]
+    batch_percent: Option<u32>,
+    /// `scaleSet.maxUnhealthyPercent`: more unhealthy instances than this halts the upgrade.
+    #[arg(long)]
+    max_unhealthy_percent: Option<u32>,
+    /// `scaleSet.pauseBetweenBatches`, e.g. 30s.
+    #[arg(long)]
+    pause_between_batches: Option<String>,
+    /// `scaleSet.health.protocol`: the Application Health probe (`http`, `https`, `tcp`).
+    #[arg(long, value_parser = ["http", "https", "tcp"])]
+    health_protocol: Option<String>,
+    /// `scaleSet.health.port`.
+    #[arg(long)]
+    health_port: Option<u16>,
+    /// `scaleSet.health.path` (http/https), e.g. /health.
+    #[arg(long)]
+    health_path: Option<String>,
+    /// `scaleSet.health.graceMinutes`: how long a new instance has to report healthy.
+    #[arg(long)]
+    health_grace_minutes: Option<u32>,
 }
 
 /// Why the request cannot be built from the file and the flags.
@@ -155,6 +190,61 @@ fn build(args: &RequestArgs) -> Result<Value, RequestArgsError> {
         }
         None => Map::new(),
     };
+    // A scale set: the machine flags go to `scaleSet`, and a file's `vm` becomes `scaleSet`.
+    let machine = if args.scale_set.is_some() || obj.contains_key("scaleSet") {
+        if !obj.contains_key("scaleSet")
+            && let Some(vm) = obj.remove("vm")
+        {
+            obj.insert("scaleSet".into(), vm);
+        }
+        "scaleSet"
+    } else {
+        "vm"
+    };
+    let scale_set_numbers: [(Option<u32>, &[&str]); 4] = [
+        (args.capacity, &["scaleSet", "capacity"]),
+        (args.batch_percent, &["scaleSet", "batchPercent"]),
+        (
+            args.max_unhealthy_percent,
+            &["scaleSet", "maxUnhealthyPercent"],
+        ),
+        (
+            args.health_grace_minutes,
+            &["scaleSet", "health", "graceMinutes"],
+        ),
+    ];
+    for (v, path) in scale_set_numbers {
+        if let Some(v) = v {
+            set(&mut obj, path, json!(v));
+        }
+    }
+    let scale_set_strings: [(&Option<String>, &[&str]); 6] = [
+        (&args.scale_set, &["scaleSet", "name"]),
+        (&args.upgrade, &["scaleSet", "upgrade"]),
+        (
+            &args.pause_between_batches,
+            &["scaleSet", "pauseBetweenBatches"],
+        ),
+        (&args.health_protocol, &["scaleSet", "health", "protocol"]),
+        (&args.health_path, &["scaleSet", "health", "path"]),
+        (
+            &args
+                .vm_name
+                .as_ref()
+                .filter(|_| machine == "scaleSet")
+                .cloned(),
+            &["scaleSet", "name"],
+        ),
+    ];
+    for (v, path) in scale_set_strings {
+        if let Some(v) = v {
+            set(&mut obj, path, json!(v));
+        }
+    }
+    if let Some(port) = args.health_port {
+        set(&mut obj, &["scaleSet", "health", "port"], json!(port));
+    }
+    let vm_name = args.vm_name.clone().filter(|_| machine == "vm");
     let strings: [(&Option<String>, &[&str]); 13] = [
         (&args.deployment_id, &["deploymentId"]),
         (&args.image, &["image", "id"]),
@@ -163,12 +253,12 @@ fn build(args: &RequestArgs) -> Result<Value, RequestArgsError> {
         (&args.subscription, &["target", "subscriptionId"]),
         (&args.resource_group, &["target", "resourceGroup"]),
         (&args.location, &["target", "location"]),
-        (&args.vm_name, &["vm", "name"]),
-        (&args.vm_size, &["vm", "size"]),
-        (&args.admin_username, &["vm", "adminUsername"]),
+        (&vm_name, &["vm", "name"]),
+        (&args.vm_size, &[machine, "size"]),
+        (&args.admin_username, &[machine, "adminUsername"]),
         (
             &args.admin_password_secret_id,
-            &["vm", "adminPasswordSecretId"],
+            &[machine, "adminPasswordSecretId"],
         ),
         (&args.subnet_id, &["network", "subnetId"]),
         (&args.deadline, &["deadline"]),
@@ -183,10 +273,10 @@ fn build(args: &RequestArgs) -> Result<Value, RequestArgsError> {
             Some(path) => read_source(path)?.trim().to_owned(),
             None => key.clone(),
         };
-        set(&mut obj, &["vm", "sshPublicKey"], json!(key));
+        set(&mut obj, &[machine, "sshPublicKey"], json!(key));
     }
     if args.no_public_ip {
-        set(&mut obj, &["vm", "publicIp"], json!(false));
+        set(&mut obj, &[machine, "publicIp"], json!(false));
     }
     if !args.allow_inbound_from.is_empty() {
         set(
@@ -199,7 +289,70 @@ fn build(args: &RequestArgs) -> Result<Value, RequestArgsError> {
         let (k, v) = tag
             .split_once('=')
             .ok_or_else(|| RequestArgsError::Tag(tag.clone()))?;
-        set(&mut obj, &["vm", "tags", k], json!(v));
+        set(&mut obj, &[machine, "tags", k], json!(v));
     }
     Ok(Value::Object(obj))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(clap::Parser)]
+    struct Cli {
+        #[command(flatten)]
+        req: RequestArgs,
+    }
+
+    fn build(args: &[&str]) -> Value {
+        let mut argv = vec!["imageferry"];
+        argv.extend_from_slice(args);
+        Cli::parse_from(argv).req.build().unwrap()
+    }
+
+    #[test]
+    fn scale_set_flags_fill_scale_set_and_move_the_vm_section() {
+        let example = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../examples/deployment-request.linux.json"
+        );
+        let v = build(&[
+            "--file",
+            example,
+            "--scale-set",
+            "web-fleet",
+            "--capacity",
+            "4",
+            "--upgrade",
+            "rolling",
+            "--health-protocol",
+            "http",
+            "--health-port",
+            "8080",
+            "--health-path",
+            "/health",
+            "--tag",
+            "team=web",
+            "--no-public-ip",
+        ]);
+        assert!(v.get("vm").is_none(), "{v}");
+        let ss = &v["scaleSet"];
+        assert_eq!(ss["name"], "web-fleet");
+        assert_eq!(ss["capacity"], 4);
+        assert_eq!(ss["upgrade"], "rolling");
+        assert_eq!(ss["size"], "Standard_D2s_v5");
+        assert_eq!(ss["publicIp"], false);
+        assert_eq!(ss["tags"]["team"], "web");
+        assert_eq!(
+            ss["health"],
+            json!({"protocol": "http", "port": 8080, "path": "/health"})
+        );
+        let req: imageferry_contract::DeploymentRequest = serde_json::from_value(v).unwrap();
+        req.validate().unwrap();
+        // Without --scale-set the same flags are the VM's.
+        let v = build(&["--vm-name", "myVM", "--tag", "a=b"]);
+        assert_eq!(v["vm"], json!({"name": "myVM", "tags": {"a": "b"}}));
+        assert!(v.get("scaleSet").is_none());
+    }
 }

@@ -10,7 +10,7 @@ use azure_clients::OutgoingMessage;
 use imageferry_contract::rollout::{RolloutCheck, RolloutEvent};
 use imageferry_contract::{
     DeploymentEvent, DeploymentRequest, ImageId, ImageIdError, ImageVersionReplicated,
-    ReplicationCheck, VmProvisioning,
+    ProvisioningMessage, ReplicationCheck,
 };
 use imageferry_handlers::rollout::event::{RESOURCE_WRITE_SUCCESS, ResourceEvent, VERSION_WRITE};
 
@@ -119,8 +119,10 @@ fn check(entity: &str, body: &str) -> Result<Option<String>, NotAMessage> {
                 Ok(Some(r.deployment_id))
             }
         },
+        // The VM form or the scale-set form (a top-level `scaleSetId`).
         "vm-provisioning" => {
-            Ok(decode::<VmProvisioning>(body).map(|m| Some(m.request.deployment_id))?)
+            Ok(decode::<ProvisioningMessage>(body)
+                .map(|m| Some(m.request().deployment_id.clone()))?)
         }
         // The event Event Grid delivers (Event Grid schema or CloudEvent, alone or in a
         // one-element array), checked as the step checks it before anything else.

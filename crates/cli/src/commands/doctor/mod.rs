@@ -182,7 +182,7 @@ pub async fn check(
     allow_lists::allow_lists(&mut r, args, req, image);
 
     // 7. Key Vault secret of a Windows password.
-    if let Some(secret) = &req.vm.admin_password_secret_id {
+    if let Some(secret) = &req.machine().admin_password_secret_id {
         secret::readable(&mut r, session, secret, &app).await;
     }
     Ok(r)

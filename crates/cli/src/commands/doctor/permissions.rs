@@ -225,7 +225,8 @@ mod tests {
         let (req, image) = example();
         let names = TargetNames::of(&req).unwrap();
         let sub = ResourceId::subscription(&req.target.subscription_id).unwrap();
-        // Own network, public IP: every deployer action on the group.
+        // Own network, public IP: every deployer action a VM needs on the group (all but the
+        // scale set's).
         let groups = permission_groups(&facts(&req, &image, false), &names, &sub, true);
         assert_eq!(groups.len(), 1);
         assert_eq!(groups[0].scope, names.resource_group);
@@ -233,11 +234,33 @@ mod tests {
             .granted_actions()
             .iter()
             .map(String::as_str)
+            .filter(|a| !a.contains("virtualMachineScaleSets"))
             .collect();
         let mut checked = groups[0].actions();
         deployer.sort_unstable();
         checked.sort_unstable();
         assert_eq!(checked, deployer);
+        // The same request as a scale set: the scale set's actions, no VM, NIC or public IP ones.
+        let mut scale_set = req.clone();
+        let mut spec: imageferry_contract::ScaleSetSpec =
+            serde_json::from_value(serde_json::to_value(&req.vm).unwrap()).unwrap();
+        spec.capacity = 2;
+        scale_set.scale_set = Some(spec);
+        scale_set.vm = Default::default();
+        let ss_names = TargetNames::of(&scale_set).unwrap();
+        let groups = permission_groups(&facts(&scale_set, &image, false), &ss_names, &sub, true);
+        let checked = groups[0].actions();
+        assert!(
+            checked.contains(&"Microsoft.Compute/virtualMachineScaleSets/manualUpgrade/action")
+        );
+        assert!(
+            !checked
+                .iter()
+                .any(|a| a.starts_with("Microsoft.Compute/virtualMachines/")
+                    || a.contains("networkInterfaces")
+                    || a.contains("publicIPAddresses")),
+            "{checked:?}"
+        );
         // The group is created by the app: the deployer's actions on the subscription (no group
         // to hold the role yet) and the creator's there.
         let groups = permission_groups(&facts(&req, &image, true), &names, &sub, false);
